@@ -1,0 +1,114 @@
+"""The embedded entry point: a connection owns a catalog and runs queries.
+
+    SQL --parse--> AST --bind--> logical --optimize--> logical --plan--> physical
+        --EnforceDistribution--> physical+exchanges --SanityCheck--> --cut--> stages
+        --runtime--> Arrow
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from shoal.api.result import Result
+from shoal.catalog.catalog import Catalog
+from shoal.catalog.sources import TableSource
+from shoal.errors import UserError
+from shoal.logical.plan import LogicalQuery
+from shoal.optimizer.optimizer import optimize
+from shoal.physical.context import Settings
+from shoal.physical.planner import PhysicalPlanner
+from shoal.physical.rules.enforce_distribution import enforce_distribution
+from shoal.physical.rules.sanity_check import sanity_check
+from shoal.runtime.local import LocalRuntime
+from shoal.sql.binder import Binder
+from shoal.sql.parser import parse_sql
+from shoal.stages.explain import explain_graph
+from shoal.stages.graph import StageGraph, build_stage_graph
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    logical: LogicalQuery
+    graph: StageGraph
+
+
+class Connection:
+    def __init__(self, partitions: int | None = None, **settings: Any):
+        cores = os.cpu_count() or 1
+        if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
+            raise UserError(f"partitions must be a positive integer, got {partitions!r}")
+        known = set(Settings.__dataclass_fields__)
+        unknown = set(settings) - known
+        if unknown:
+            raise UserError(f"unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        settings.setdefault("max_running_tasks", cores)
+        self.settings = Settings(partitions=partitions or cores, **settings)
+        self.catalog = Catalog()
+
+    # ----------------------------------------------------------- registration
+
+    def register_parquet(self, name: str, path: str | os.PathLike[str]) -> TableSource:
+        """A Parquet file, a folder of them (searched recursively) or a glob."""
+        return self.catalog.register_parquet(name, path)
+
+    def register_csv(self, name: str, path: str | os.PathLike[str], delimiter: str = ",") -> TableSource:
+        return self.catalog.register_csv(name, path, delimiter)
+
+    def register_arrow(self, name: str, data: Any) -> TableSource:
+        """A pyarrow Table / RecordBatch, or a pandas / polars DataFrame."""
+        return self.catalog.register_arrow(name, data)
+
+    def unregister(self, name: str) -> None:
+        self.catalog.unregister(name)
+
+    def tables(self) -> list[str]:
+        return self.catalog.names()
+
+    # ----------------------------------------------------------------- queries
+
+    def prepare(self, text: str) -> PreparedQuery:
+        logical = optimize(Binder(self.catalog).bind_statement(parse_sql(text)))
+        physical = PhysicalPlanner(self.settings).plan(logical.plan)
+        physical = sanity_check(enforce_distribution(physical, self.settings))
+        return PreparedQuery(logical, build_stage_graph(physical))
+
+    def sql(self, text: str) -> Result:
+        stripped = text.lstrip()
+        head = stripped[:16].upper()
+        if head.startswith("EXPLAIN ANALYZE"):
+            return Result(_text_table(self.explain_analyze(stripped[len("EXPLAIN ANALYZE"):])))
+        if head.startswith("EXPLAIN"):
+            return Result(_text_table(self.explain(stripped[len("EXPLAIN"):])))
+        prepared = self.prepare(text)
+        table, metrics = LocalRuntime(self.settings).execute(prepared.graph)
+        table = table.rename_columns(list(prepared.logical.output_names))
+        return Result(table, explain_graph(prepared.graph, metrics), metrics)
+
+    def explain(self, text: str) -> str:
+        """The stage graph: stages, their operator pipelines, each exchange's kind and keys."""
+        return explain_graph(self.prepare(text).graph)
+
+    def explain_analyze(self, text: str) -> str:
+        return self.sql(text).explain_analyze()
+
+    def close(self) -> None:
+        self.catalog = Catalog()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(partitions: int | None = None, **settings: Any) -> Connection:
+    """An embedded connection; ``partitions`` is the tasks per stage (default: cores)."""
+    return Connection(partitions, **settings)
+
+
+def _text_table(text: str) -> pa.Table:
+    return pa.table({"plan": text.splitlines()})

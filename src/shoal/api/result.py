@@ -1,0 +1,47 @@
+"""A query's result: Arrow first, with pandas / Python conversions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+
+class Result:
+    def __init__(self, table: pa.Table, explain_analyze: str = "", metrics: Any = None):
+        self._table = table
+        self._explain_analyze = explain_analyze
+        self.metrics = metrics
+
+    def to_arrow(self) -> pa.Table:
+        return self._table
+
+    def to_pandas(self) -> Any:
+        return self._table.to_pandas()
+
+    def to_polars(self) -> Any:
+        import polars as pl
+
+        return pl.from_arrow(self._table)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        columns = [c.to_pylist() for c in self._table.columns]
+        return list(zip(*columns, strict=True)) if columns else []
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self._table.column_names)
+
+    @property
+    def num_rows(self) -> int:
+        return self._table.num_rows
+
+    def explain_analyze(self) -> str:
+        """The stage graph with what ran: rows, time, exchange figures."""
+        return self._explain_analyze
+
+    def __len__(self) -> int:
+        return self._table.num_rows
+
+    def __repr__(self) -> str:
+        return f"Result({self._table.num_rows} rows: {', '.join(self._table.column_names)})"

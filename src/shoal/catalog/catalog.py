@@ -1,0 +1,65 @@
+"""The catalog: table names to sources. Names are case-insensitive, as in SQL."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pyarrow as pa
+
+from shoal.catalog.sources import CsvSource, MemorySource, ParquetSource, TableSource
+from shoal.errors import CatalogError, UnknownTableError
+
+
+class Catalog:
+    def __init__(self) -> None:
+        self._tables: dict[str, TableSource] = {}
+
+    def register(self, source: TableSource, replace: bool = True) -> TableSource:
+        key = source.name.lower()
+        if not replace and key in self._tables:
+            raise CatalogError(f"table '{source.name}' is already registered")
+        self._tables[key] = source
+        return source
+
+    def register_parquet(self, name: str, path: str | os.PathLike[str]) -> TableSource:
+        return self.register(ParquetSource(name, path))
+
+    def register_csv(self, name: str, path: str | os.PathLike[str], delimiter: str = ",") -> TableSource:
+        return self.register(CsvSource(name, path, delimiter))
+
+    def register_arrow(self, name: str, data: Any) -> TableSource:
+        return self.register(MemorySource(name, to_arrow_table(data)))
+
+    def unregister(self, name: str) -> None:
+        self._tables.pop(name.lower(), None)
+
+    def get(self, name: str) -> TableSource:
+        source = self._tables.get(name.lower())
+        if source is None:
+            raise UnknownTableError(name, [t.name for t in self._tables.values()])
+        return source
+
+    def names(self) -> list[str]:
+        return sorted(t.name for t in self._tables.values())
+
+
+def to_arrow_table(data: Any) -> pa.Table:
+    """An Arrow table from an Arrow table/batch, a pandas or a polars frame."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if module == "polars":
+        table = data.to_arrow()
+        assert isinstance(table, pa.Table)
+        return table
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.table(data)
+    raise CatalogError(
+        f"cannot register a {type(data).__name__}: expected a pyarrow Table or RecordBatch, "
+        "a pandas DataFrame or a polars DataFrame"
+    )

@@ -1,0 +1,177 @@
+"""Table sources: where a registered table's rows come from, cut into splits.
+
+A split is the unit a scan task reads: a Parquet row group (or a group of
+them), a CSV file, or a slice of an in-memory table. Sources also report
+statistics (rows, bytes) that the planner uses to size the work.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from shoal.errors import CatalogError
+from shoal.types import canonical_schema
+
+
+@dataclass(frozen=True)
+class Split:
+    """One unit of scan work. ``row_groups`` is None for a whole file or a memory slice."""
+
+    path: str
+    row_groups: tuple[int, ...] | None
+    num_rows: int
+    num_bytes: int
+    # For in-memory tables: the row range [start, start + num_rows).
+    start: int = 0
+
+
+@dataclass(frozen=True)
+class TableStatistics:
+    num_rows: int
+    num_bytes: int
+
+
+class TableSource:
+    """What the catalog holds for a table: its schema, splits and statistics."""
+
+    name: str
+    format: str
+    schema: pa.Schema  # canonical (engine) schema
+
+    def splits(self) -> list[Split]:
+        raise NotImplementedError
+
+    def statistics(self) -> TableStatistics:
+        splits = self.splits()
+        return TableStatistics(sum(s.num_rows for s in splits), sum(s.num_bytes for s in splits))
+
+    def describe(self) -> str:
+        return self.format
+
+
+def resolve_paths(path: str | os.PathLike[str], suffixes: tuple[str, ...]) -> list[str]:
+    """A file, a folder (searched recursively for ``suffixes``) or a glob, as sorted files."""
+    p = str(path)
+    if any(ch in p for ch in "*?["):
+        files = sorted(f for f in glob.glob(p, recursive=True) if os.path.isfile(f))
+    elif os.path.isdir(p):
+        files = sorted(
+            str(f)
+            for f in Path(p).rglob("*")
+            if f.is_file() and f.name.endswith(suffixes) and not f.name.startswith((".", "_"))
+        )
+    elif os.path.isfile(p):
+        files = [p]
+    else:
+        raise CatalogError(f"no such file or folder: {p}")
+    if not files:
+        raise CatalogError(f"no {'/'.join(suffixes)} files found at {p}")
+    return files
+
+
+class ParquetSource(TableSource):
+    """Parquet files; each row group is a split. Statistics from the footers."""
+
+    format = "parquet"
+
+    def __init__(self, name: str, path: str | os.PathLike[str]):
+        self.name = name
+        self.files = resolve_paths(path, (".parquet", ".parq", ".pq"))
+        self._splits: list[Split] = []
+        schema: pa.Schema | None = None
+        for f in self.files:
+            try:
+                md = pq.read_metadata(f)
+                file_schema = canonical_schema(pq.read_schema(f))
+            except (OSError, pa.ArrowInvalid) as err:
+                raise CatalogError(f"cannot read Parquet file {f}: {err}") from err
+            if schema is None:
+                schema = file_schema
+            elif not file_schema.equals(schema):
+                raise CatalogError(
+                    f"Parquet file {f} has schema {file_schema} which differs from {schema}"
+                )
+            for rg in range(md.num_row_groups):
+                group = md.row_group(rg)
+                self._splits.append(Split(f, (rg,), group.num_rows, group.total_byte_size))
+        assert schema is not None
+        self.schema = schema
+
+    def splits(self) -> list[Split]:
+        return list(self._splits)
+
+    def describe(self) -> str:
+        return f"parquet files={len(self.files)} row_groups={len(self._splits)}"
+
+
+class CsvSource(TableSource):
+    """CSV files with a header row; each file is a split. Types inferred by pyarrow."""
+
+    format = "csv"
+
+    def __init__(self, name: str, path: str | os.PathLike[str], delimiter: str = ","):
+        self.name = name
+        self.delimiter = delimiter
+        self.files = resolve_paths(path, (".csv", ".tsv", ".txt"))
+        try:
+            with pcsv.open_csv(
+                self.files[0], parse_options=pcsv.ParseOptions(delimiter=delimiter)
+            ) as reader:
+                self.schema = canonical_schema(reader.schema)
+        except (OSError, pa.ArrowInvalid) as err:
+            raise CatalogError(f"cannot read CSV file {self.files[0]}: {err}") from err
+        self._splits = [Split(f, None, -1, os.path.getsize(f)) for f in self.files]
+
+    def splits(self) -> list[Split]:
+        return list(self._splits)
+
+    def statistics(self) -> TableStatistics:
+        # Row counts are unknown without reading; estimate ~100 bytes a row.
+        size = sum(s.num_bytes for s in self._splits)
+        return TableStatistics(max(1, size // 100), size)
+
+    def read(self, split: Split, columns: list[str]) -> pa.Table:
+        convert = pcsv.ConvertOptions(
+            column_types={f.name: f.type for f in self.schema},
+            include_columns=columns,
+        )
+        try:
+            table = pcsv.read_csv(
+                split.path,
+                parse_options=pcsv.ParseOptions(delimiter=self.delimiter),
+                convert_options=convert,
+                read_options=pcsv.ReadOptions(use_threads=False),
+            )
+        except (OSError, pa.ArrowInvalid) as err:
+            raise CatalogError(f"cannot read CSV file {split.path}: {err}") from err
+        return table
+
+
+class MemorySource(TableSource):
+    """An in-memory Arrow table; splits are row slices of about ``split_rows`` rows."""
+
+    format = "memory"
+
+    def __init__(self, name: str, table: pa.Table, split_rows: int = 1 << 17):
+        self.name = name
+        self.schema = canonical_schema(table.schema)
+        self.table = table.cast(self.schema) if not table.schema.equals(self.schema) else table
+        n = table.num_rows
+        per_row = table.nbytes / n if n else 0
+        self._splits = [
+            Split("<memory>", None, min(split_rows, n - start), int(per_row * min(split_rows, n - start)), start)
+            for start in range(0, n, split_rows)
+        ]
+
+    def splits(self) -> list[Split]:
+        return list(self._splits)
+
+    def describe(self) -> str:
+        return f"memory rows={self.table.num_rows}"

@@ -1,0 +1,121 @@
+"""The error hierarchy: one base class, user errors apart from execution errors.
+
+User errors (``UserError`` and below) are about the SQL text or the catalog; they
+are never retried and, where they come from the SQL text, carry its line and
+column. Execution errors happen while tasks run; they name the stage and task.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ShoalError(Exception):
+    """Base of every error shoal raises on purpose."""
+
+
+# --------------------------------------------------------------------- user errors
+
+
+class UserError(ShoalError):
+    """A problem with what the user asked for: never retried."""
+
+
+class SqlSyntaxError(UserError):
+    """The SQL text does not parse. ``line`` and ``column`` are 1-based."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        where = f" (line {line}, column {column})" if line is not None else ""
+        super().__init__(f"syntax error{where}: {message}")
+        self.line = line
+        self.column = column
+
+
+class UnknownTableError(UserError):
+    """A table name the catalog does not hold."""
+
+    def __init__(self, name: str, known: Iterable[str]):
+        super().__init__(f"unknown table '{name}'{_did_you_mean(name, known)}")
+        self.name = name
+
+
+class UnknownColumnError(UserError):
+    """A column name that no table in scope provides."""
+
+    def __init__(self, name: str, known: Iterable[str]):
+        super().__init__(f"unknown column '{name}'{_did_you_mean(name, known)}")
+        self.name = name
+
+
+class AmbiguousColumnError(UserError):
+    """A column name that more than one table in scope provides."""
+
+
+class TypeMismatchError(UserError):
+    """An operator or function applied to types it does not accept."""
+
+
+class UnsupportedError(UserError):
+    """Valid SQL that shoal does not (yet) support; names the construct."""
+
+    def __init__(self, construct: str):
+        super().__init__(f"unsupported: {construct}")
+        self.construct = construct
+
+
+class CatalogError(UserError):
+    """A registration that cannot be honoured (missing file, bad format, name clash)."""
+
+
+class PlanError(ShoalError):
+    """A plan that violates an invariant (e.g. an unmet distribution need).
+
+    This is an internal error: it is likely caused by a bug in shoal.
+    """
+
+
+# ---------------------------------------------------------------- execution errors
+
+
+class ExecutionError(ShoalError):
+    """A failure while tasks ran. Names where it happened; chains the cause."""
+
+    def __init__(
+        self,
+        message: str,
+        stage: int | None = None,
+        partition: int | None = None,
+        attempt: int | None = None,
+    ):
+        where = []
+        if stage is not None:
+            where.append(f"stage {stage}")
+        if partition is not None:
+            where.append(f"task {partition}")
+        if attempt is not None:
+            where.append(f"attempt {attempt}")
+        prefix = f"[{', '.join(where)}] " if where else ""
+        super().__init__(prefix + message)
+        self.stage = stage
+        self.partition = partition
+        self.attempt = attempt
+
+
+class QueryCancelledError(ExecutionError):
+    """The query was cancelled (by the user or because another task failed)."""
+
+
+class ResourceError(ExecutionError):
+    """A memory budget could not be met and the operator cannot spill."""
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    candidates = sorted(set(known))
+    close = difflib.get_close_matches(name.lower(), [c.lower() for c in candidates], n=1)
+    if close:
+        original = next(c for c in candidates if c.lower() == close[0])
+        return f"; did you mean '{original}'?"
+    if candidates and len(candidates) <= 12:
+        return f"; known: {', '.join(candidates)}"
+    return ""

@@ -1,0 +1,379 @@
+"""Vectorized evaluation of bound expressions over Arrow record batches.
+
+The binder has already typed every node and inserted the casts that make
+operands agree; evaluation maps each node onto pyarrow compute kernels with SQL
+semantics (three-valued logic, exact decimals, NULL on division by zero's
+integer cases, NULL-aware IN).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shoal.errors import ExecutionError
+from shoal.expr.nodes import Call, Case, Cast, ColumnRef, Expr, InList, Literal
+from shoal.types import MAX_DECIMAL_PRECISION, is_decimal, is_float, is_integer
+
+Value = pa.Array | pa.ChunkedArray | pa.Scalar
+
+
+def evaluate(e: Expr, batch: pa.RecordBatch) -> Value:
+    """Evaluate ``e`` over ``batch``: an array of ``batch.num_rows`` values, or a scalar."""
+    if isinstance(e, ColumnRef):
+        return batch.column(e.name)
+    if isinstance(e, Literal):
+        return pa.scalar(e.value, e.type)
+    if isinstance(e, Cast):
+        return cast_value(evaluate(e.arg, batch), e.type)
+    if isinstance(e, Call):
+        fn = _FUNCTIONS.get(e.fn)
+        if fn is None:
+            raise ExecutionError(f"no kernel for function '{e.fn}'")
+        return fn(e, [evaluate(a, batch) for a in e.args])
+    if isinstance(e, Case):
+        return _case(e, batch)
+    if isinstance(e, InList):
+        return _in_list(e, evaluate(e.arg, batch))
+    raise ExecutionError(f"cannot evaluate {type(e).__name__}")
+
+
+def evaluate_array(e: Expr, batch: pa.RecordBatch) -> pa.Array:
+    """Like ``evaluate`` but always an array of ``batch.num_rows`` values."""
+    return to_array(evaluate(e, batch), batch.num_rows, e.type)
+
+
+def to_array(v: Value, length: int, type_: pa.DataType | None = None) -> pa.Array:
+    if isinstance(v, pa.Scalar):
+        arr = pa.repeat(v, length) if v.is_valid else pa.nulls(length, v.type)
+    elif isinstance(v, pa.ChunkedArray):
+        arr = v.combine_chunks()
+    else:
+        arr = v
+    if type_ is not None and arr.type != type_ and not pa.types.is_null(type_):
+        arr = arr.cast(type_)
+    return arr
+
+
+def evaluate_predicate(e: Expr, batch: pa.RecordBatch) -> pa.Array:
+    """A boolean mask where NULL counts as false (WHERE / HAVING / ON semantics)."""
+    mask = evaluate(e, batch)
+    if isinstance(mask, pa.Scalar):
+        keep = bool(mask.as_py()) if mask.is_valid else False
+        return pa.repeat(pa.scalar(keep), batch.num_rows)
+    if isinstance(mask, pa.ChunkedArray):
+        mask = mask.combine_chunks()
+    if mask.null_count:
+        mask = pc.fill_null(mask, False)
+    return mask
+
+
+# ----------------------------------------------------------------------- casts
+
+
+def cast_value(v: Value, target: pa.DataType) -> Value:
+    """SQL CAST: rounds (not truncates) to integers, like DuckDB."""
+    source = v.type
+    if source == target:
+        return v
+    if is_integer(target) and is_decimal(source):
+        v = pc.round(v, 0, round_mode="half_towards_infinity")
+    elif is_integer(target) and is_float(source):
+        v = pc.round(v, 0, round_mode="half_to_even")
+    elif pa.types.is_string(target) and pa.types.is_boolean(source):
+        return pc.if_else(v, pa.scalar("true"), pa.scalar("false"))
+    elif pa.types.is_date(target) and pa.types.is_string(source):
+        v = pc.utf8_trim_whitespace(v)
+    try:
+        return pc.cast(v, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        raise ExecutionError(f"cannot cast {source} to {target}: {err}") from err
+
+
+# ------------------------------------------------------------------ arithmetic
+
+
+def _arith_operands(e: Call, args: list[Value]) -> tuple[Value, Value]:
+    a, b = args
+    t = e.type
+    if is_float(t):
+        return pc.cast(a, pa.float64()), pc.cast(b, pa.float64())
+    if is_integer(t):
+        return pc.cast(a, pa.int64()), pc.cast(b, pa.int64())
+    # Exact decimal arithmetic: pyarrow widens precision by itself; go through
+    # decimal256 when that would pass 38 digits, then narrow to the SQL type.
+    a = _as_decimal_value(a)
+    b = _as_decimal_value(b)
+    pa_, pb_ = a.type.precision, b.type.precision
+    sa, sb = a.type.scale, b.type.scale
+    if e.fn == "multiply":
+        natural = pa_ + pb_ + 1
+    else:
+        natural = max(pa_ - sa, pb_ - sb) + max(sa, sb) + 1
+    if natural > MAX_DECIMAL_PRECISION:
+        a = pc.cast(a, pa.decimal256(pa_, sa))
+        b = pc.cast(b, pa.decimal256(pb_, sb))
+    return a, b
+
+
+def _as_decimal_value(v: Value) -> Value:
+    if is_integer(v.type):
+        digits = {8: 3, 16: 5, 32: 10, 64: 19}[v.type.bit_width]
+        return pc.cast(v, pa.decimal128(digits, 0))
+    return v
+
+
+def _arith(kernel: str) -> Callable[[Call, list[Value]], Value]:
+    def run(e: Call, args: list[Value]) -> Value:
+        a, b = _arith_operands(e, args)
+        try:
+            out = pc.call_function(kernel, [a, b])
+        except pa.ArrowInvalid as err:
+            raise ExecutionError(f"arithmetic error in {e}: {err}") from err
+        if out.type != e.type:
+            out = pc.cast(out, e.type)
+        return out
+
+    return run
+
+
+def _divide(e: Call, args: list[Value]) -> Value:
+    a = pc.cast(args[0], pa.float64())
+    b = pc.cast(args[1], pa.float64())
+    return pc.divide(a, b)
+
+
+def _modulo(e: Call, args: list[Value]) -> Value:
+    a, b = _arith_operands(e, args)
+    if is_decimal(e.type):
+        # Exact: a - trunc(a / b) * b, computed on the common scale as integers.
+        scale = e.type.scale
+        factor = 10**scale
+        ai = _decimal_to_ints(a, scale, factor)
+        bi = _decimal_to_ints(b, scale, factor)
+        r = _int_mod(ai, bi)
+        return pc.cast(pc.divide(pc.cast(r, pa.decimal128(38, 0)), pa.scalar(factor)), e.type)
+    if is_float(e.type):
+        q = pc.trunc(pc.divide(a, b))
+        return pc.subtract(a, pc.multiply(q, b))
+    return _int_mod(a, b)
+
+
+def _decimal_to_ints(v: Value, scale: int, factor: int) -> Value:
+    return pc.cast(pc.multiply(pc.cast(v, pa.decimal128(38, scale)), pa.scalar(factor)), pa.int64())
+
+
+def _int_mod(a: Value, b: Value) -> Value:
+    """Truncated modulo (sign of the dividend), NULL where the divisor is 0."""
+    a_arr = a if not isinstance(a, pa.Scalar) else pa.array([a.as_py()], a.type)
+    b_arr = b if not isinstance(b, pa.Scalar) else pa.array([b.as_py()], b.type)
+    n = max(len(a_arr), len(b_arr))
+    a_arr = to_array(a_arr, n) if len(a_arr) == n else pa.repeat(a_arr[0], n)
+    b_arr = to_array(b_arr, n) if len(b_arr) == n else pa.repeat(b_arr[0], n)
+    an = pc.fill_null(a_arr, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    bn = pc.fill_null(b_arr, 1).to_numpy(zero_copy_only=False).astype(np.int64)
+    zero = bn == 0
+    bn = np.where(zero, 1, bn)
+    r = np.fmod(an, bn)
+    mask = np.asarray(pc.or_(pc.is_null(a_arr), pc.is_null(b_arr))) | zero
+    return pa.array(r, pa.int64(), mask=mask)
+
+
+def _negate(e: Call, args: list[Value]) -> Value:
+    return pc.negate_checked(args[0])
+
+
+# ------------------------------------------------------------------ comparison
+
+
+def _compare(kernel: str) -> Callable[[Call, list[Value]], Value]:
+    def run(e: Call, args: list[Value]) -> Value:
+        return pc.call_function(kernel, args)
+
+    return run
+
+
+def _and(e: Call, args: list[Value]) -> Value:
+    return pc.and_kleene(args[0], args[1])
+
+
+def _or(e: Call, args: list[Value]) -> Value:
+    return pc.or_kleene(args[0], args[1])
+
+
+def _not(e: Call, args: list[Value]) -> Value:
+    return pc.invert(args[0])
+
+
+def _is_null(e: Call, args: list[Value]) -> Value:
+    return pc.is_null(args[0])
+
+
+def _is_not_null(e: Call, args: list[Value]) -> Value:
+    return pc.is_valid(args[0])
+
+
+def _in_list(e: InList, arg: Value) -> Value:
+    values = [v.value for v in e.values if v.value is not None]
+    has_null = len(values) < len(e.values)
+    value_set = pa.array(values, type=arg.type)
+    found = pc.is_in(arg, value_set=value_set, skip_nulls=True)
+    # x IN (..., NULL) is NULL, not false, when x matches nothing; NULL IN (...) is NULL.
+    if has_null:
+        found = pc.if_else(found, True, pa.scalar(None, pa.bool_()))
+    found = pc.if_else(pc.is_null(arg), pa.scalar(None, pa.bool_()), found)
+    return pc.invert(found) if e.negated else found
+
+
+def _case(e: Case, batch: pa.RecordBatch) -> Value:
+    n = batch.num_rows
+    result = to_array(evaluate(e.default, batch), n, e.type)
+    # Walk the WHENs backwards so the first true condition wins.
+    for cond, value in reversed(e.whens):
+        mask = evaluate_predicate(cond, batch)
+        result = pc.if_else(mask, to_array(evaluate(value, batch), n, e.type), result)
+    return result
+
+
+def _coalesce(e: Call, args: list[Value]) -> Value:
+    return pc.coalesce(*[pc.cast(a, e.type) for a in args])
+
+
+# -------------------------------------------------------------------- strings
+
+
+def _like(e: Call, args: list[Value]) -> Value:
+    pattern, ignore_case, negated = e.options
+    out = pc.match_like(args[0], pattern, ignore_case=ignore_case)
+    return pc.invert(out) if negated else out
+
+
+def _concat(e: Call, args: list[Value]) -> Value:
+    parts = [pc.cast(a, pa.string()) for a in args]
+    return pc.binary_join_element_wise(*parts, pa.scalar(""))
+
+
+def _substring(e: Call, args: list[Value]) -> Value:
+    start, length = e.options
+    # SQL positions are 1-based; a start before 1 eats into the length.
+    if start < 1:
+        if length is not None:
+            length = max(0, length + start - 1)
+        start = 1
+    stop = None if length is None else start - 1 + length
+    return pc.utf8_slice_codeunits(args[0], start - 1, stop)
+
+
+def _unary(kernel: str) -> Callable[[Call, list[Value]], Value]:
+    def run(e: Call, args: list[Value]) -> Value:
+        out = pc.call_function(kernel, args)
+        return out if out.type == e.type else pc.cast(out, e.type)
+
+    return run
+
+
+def _round(e: Call, args: list[Value]) -> Value:
+    (digits,) = e.options
+    return pc.cast(pc.round(args[0], digits, round_mode="half_towards_infinity"), e.type)
+
+
+# ---------------------------------------------------------------------- dates
+
+
+def _extract(e: Call, args: list[Value]) -> Value:
+    (part,) = e.options
+    kernels = {
+        "year": pc.year,
+        "month": pc.month,
+        "day": pc.day,
+        "quarter": pc.quarter,
+        "dow": pc.day_of_week,
+        "doy": pc.day_of_year,
+        "week": pc.iso_week,
+    }
+    out = kernels[part](args[0])
+    if part == "dow":  # Sunday = 0, as in DuckDB and PostgreSQL
+        out = pc.cast(pc.day_of_week(args[0], count_from_zero=True, week_start=7), pa.int64())
+    return pc.cast(out, pa.int64())
+
+
+def _date_add_days(e: Call, args: list[Value]) -> Value:
+    date, days = args
+    as_int = pc.cast(pc.cast(date, pa.date32()), pa.int32())
+    return pc.cast(pc.add_checked(as_int, pc.cast(days, pa.int32())), pa.date32())
+
+
+def _date_add_months(e: Call, args: list[Value]) -> Value:
+    (months,) = e.options
+    return add_months(args[0], months)
+
+
+def add_months(date: Value, months: int) -> Value:
+    """``date + months`` clamped to the month's last day (Jan 31 + 1 month = Feb 28/29)."""
+    if isinstance(date, pa.Scalar):
+        if not date.is_valid:
+            return date
+        return pa.scalar(add_months_py(date.as_py(), months), pa.date32())
+    arr = date.combine_chunks() if isinstance(date, pa.ChunkedArray) else date
+    days = pc.fill_null(pc.cast(arr, pa.int32()), 0).to_numpy(zero_copy_only=False)
+    d64 = days.astype("datetime64[D]")
+    month_start = d64.astype("datetime64[M]")
+    day_of_month = (d64 - month_start.astype("datetime64[D]")).astype(np.int64)
+    target_month = month_start + np.timedelta64(months, "M")
+    next_month = target_month + np.timedelta64(1, "M")
+    month_len = (next_month.astype("datetime64[D]") - target_month.astype("datetime64[D]")).astype(
+        np.int64
+    )
+    result = target_month.astype("datetime64[D]") + np.minimum(day_of_month, month_len - 1)
+    out = pa.array(result.astype(np.int32), pa.int32(), mask=np.asarray(pc.is_null(arr)))
+    return out.cast(pa.date32())
+
+
+def add_months_py(d: datetime.date, months: int) -> datetime.date:
+    total = d.year * 12 + (d.month - 1) + months
+    year, month = divmod(total, 12)
+    month += 1
+    nxt = datetime.date(year + (month == 12), month % 12 + 1, 1)
+    last = (nxt - datetime.timedelta(days=1)).day
+    return datetime.date(year, month, min(d.day, last))
+
+
+_FUNCTIONS: dict[str, Callable[[Call, list[Value]], Any]] = {
+    "add": _arith("add_checked"),
+    "subtract": _arith("subtract_checked"),
+    "multiply": _arith("multiply_checked"),
+    "divide": _divide,
+    "modulo": _modulo,
+    "negate": _negate,
+    "equal": _compare("equal"),
+    "not_equal": _compare("not_equal"),
+    "less": _compare("less"),
+    "less_equal": _compare("less_equal"),
+    "greater": _compare("greater"),
+    "greater_equal": _compare("greater_equal"),
+    "and": _and,
+    "or": _or,
+    "not": _not,
+    "is_null": _is_null,
+    "is_not_null": _is_not_null,
+    "coalesce": _coalesce,
+    "like": _like,
+    "concat": _concat,
+    "substring": _substring,
+    "upper": _unary("utf8_upper"),
+    "lower": _unary("utf8_lower"),
+    "length": _unary("utf8_length"),
+    "trim": _unary("utf8_trim_whitespace"),
+    "ltrim": _unary("utf8_ltrim_whitespace"),
+    "rtrim": _unary("utf8_rtrim_whitespace"),
+    "abs": _unary("abs_checked"),
+    "round": _round,
+    "extract": _extract,
+    "date_add_days": _date_add_days,
+    "date_add_months": _date_add_months,
+}

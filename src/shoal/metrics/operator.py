@@ -1,0 +1,27 @@
+"""Per-operator, per-task counters, merged per operator for EXPLAIN ANALYZE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class OperatorMetrics:
+    rows_out: int = 0
+    batches_out: int = 0
+    # Inclusive wall time spent producing this operator's output (children included).
+    elapsed: float = 0.0
+    # Operator-specific figures (rows read, row groups skipped, peak state rows...).
+    rows_in: int = 0
+    row_groups_read: int = 0
+    row_groups_skipped: int = 0
+    peak_state_rows: int = 0
+
+    def merge(self, other: OperatorMetrics) -> None:
+        self.rows_out += other.rows_out
+        self.batches_out += other.batches_out
+        self.elapsed = max(self.elapsed, other.elapsed)
+        self.rows_in += other.rows_in
+        self.row_groups_read += other.row_groups_read
+        self.row_groups_skipped += other.row_groups_skipped
+        self.peak_state_rows = max(self.peak_state_rows, other.peak_state_rows)

@@ -1,0 +1,24 @@
+"""The logical optimizer: its rules, in the order they run, and why that order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shoal.logical.plan import LogicalPlan, LogicalQuery
+from shoal.optimizer.prune import prune_columns
+from shoal.optimizer.pushdown import push_down_predicates
+
+Rule = Callable[[LogicalPlan], LogicalPlan]
+
+RULES: tuple[tuple[str, Rule], ...] = (
+    # Filters first, so pruning sees which columns the pushed filters still read.
+    ("push_down_predicates", push_down_predicates),
+    ("prune_columns", prune_columns),
+)
+
+
+def optimize(query: LogicalQuery) -> LogicalQuery:
+    plan = query.plan
+    for _, rule in RULES:
+        plan = rule(plan)
+    return LogicalQuery(plan, query.output_names)

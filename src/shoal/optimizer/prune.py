@@ -1,0 +1,69 @@
+"""Projection pruning: every node produces only the columns someone above reads.
+
+Scans read only the needed columns (Parquet column projection); Projects and
+Aggregates drop outputs nobody uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from shoal.expr.nodes import Expr
+from shoal.logical.plan import (
+    Aggregate,
+    Filter,
+    Limit,
+    LogicalPlan,
+    Project,
+    Scan,
+    Sort,
+    UnionAll,
+    Values,
+)
+
+
+def prune_columns(plan: LogicalPlan) -> LogicalPlan:
+    return _prune(plan, {f.name for f in plan.schema})
+
+
+def _cols(exprs: list[Expr]) -> set[str]:
+    out: set[str] = set()
+    for e in exprs:
+        out |= e.columns()
+    return out
+
+
+def _prune(plan: LogicalPlan, needed: set[str]) -> LogicalPlan:
+    if isinstance(plan, Scan):
+        filter_cols = _cols(list(plan.filters))
+        keep = [
+            (c, n) for c, n in zip(plan.columns, plan.names, strict=True)
+            if n in needed or n in filter_cols
+        ]
+        if not keep:  # e.g. COUNT(*): read the narrowest column for the row count
+            keep = [(plan.columns[0], plan.names[0])]
+        return replace(plan, columns=tuple(c for c, _ in keep), names=tuple(n for _, n in keep))
+    if isinstance(plan, Filter):
+        return replace(plan, input=_prune(plan.input, needed | plan.predicate.columns()))
+    if isinstance(plan, Project):
+        exprs = tuple((n, e) for n, e in plan.exprs if n in needed) or plan.exprs[:1]
+        return replace(plan, input=_prune(plan.input, _cols([e for _, e in exprs])), exprs=exprs)
+    if isinstance(plan, Aggregate):
+        aggs = tuple((n, a) for n, a in plan.aggregates if n in needed)
+        child_needs = _cols([e for _, e in plan.keys])
+        child_needs |= _cols([a.arg for _, a in aggs if a.arg is not None])
+        return replace(plan, input=_prune(plan.input, child_needs), aggregates=aggs)
+    if isinstance(plan, Sort):
+        return replace(plan, input=_prune(plan.input, needed | _cols([k.expr for k in plan.keys])))
+    if isinstance(plan, Limit):
+        return replace(plan, input=_prune(plan.input, needed))
+    if isinstance(plan, UnionAll):
+        # Positional: keep every column (set semantics of the output need them all).
+        return replace(
+            plan, inputs=tuple(_prune(c, {f.name for f in c.schema}) for c in plan.inputs)
+        )
+    if isinstance(plan, Values):
+        return plan
+    return plan.with_children(
+        tuple(_prune(c, {f.name for f in c.schema}) for c in plan.children())
+    )

@@ -1,0 +1,64 @@
+"""Predicate pushdown: move filter conjuncts as close to the scan as they can go.
+
+A conjunct moves through Project (by substituting the projected expressions),
+through Sort, through UnionAll (into every input), below Aggregate when it only
+touches group keys, and finally into ``Scan.filters``, where the scan evaluates
+it batch by batch and uses it to skip row groups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from shoal.expr.nodes import ColumnRef, Expr, conjoin, conjuncts, rename_columns
+from shoal.logical.plan import (
+    Aggregate,
+    Filter,
+    LogicalPlan,
+    Project,
+    Scan,
+    Sort,
+    UnionAll,
+)
+
+
+def push_down_predicates(plan: LogicalPlan) -> LogicalPlan:
+    return _push(plan, [])
+
+
+def _push(plan: LogicalPlan, preds: list[Expr]) -> LogicalPlan:
+    """``plan`` with ``preds`` (conjuncts over its output) applied as low as possible."""
+    if isinstance(plan, Filter):
+        return _push(plan.input, preds + conjuncts(plan.predicate))
+    if isinstance(plan, Scan):
+        if not preds:
+            return plan
+        return replace(plan, filters=plan.filters + tuple(preds))
+    if isinstance(plan, Project):
+        mapping = {name: e for name, e in plan.exprs}
+        return replace(plan, input=_push(plan.input, [rename_columns(p, mapping) for p in preds]))
+    if isinstance(plan, Sort):
+        return replace(plan, input=_push(plan.input, preds))
+    if isinstance(plan, UnionAll):
+        inputs = []
+        for child in plan.inputs:
+            mapping: dict[str, Expr] = {
+                out.name: ColumnRef(f.name, f.type)
+                for out, f in zip(plan.schema, child.schema, strict=True)
+            }
+            inputs.append(_push(child, [rename_columns(p, mapping) for p in preds]))
+        return replace(plan, inputs=tuple(inputs))
+    if isinstance(plan, Aggregate):
+        key_map = {name: e for name, e in plan.keys}
+        below = [p for p in preds if p.columns() <= set(key_map) and plan.keys]
+        above = [p for p in preds if not any(p is b for b in below)]
+        child = _push(plan.input, [rename_columns(p, key_map) for p in below])
+        return _wrap(replace(plan, input=child), above)
+    # Anything else (Limit, Values, joins): filters stay above it; push into children fresh.
+    new_children = tuple(_push(c, []) for c in plan.children())
+    return _wrap(plan.with_children(new_children) if new_children else plan, preds)
+
+
+def _wrap(plan: LogicalPlan, preds: list[Expr]) -> LogicalPlan:
+    predicate = conjoin(preds)
+    return Filter(plan, predicate) if predicate is not None else plan

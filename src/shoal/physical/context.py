@@ -1,0 +1,71 @@
+"""What a running task can see: its partition, its inputs, its settings, its metrics.
+
+The runtime builds one ``TaskContext`` per task. Operators read exchange inputs
+through it and report metrics into it; they hold no other shared state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from shoal.metrics.operator import OperatorMetrics
+
+if TYPE_CHECKING:
+    from shoal.physical.plan import PhysicalPlan
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Per-query execution settings (plain data; travels with tasks)."""
+
+    partitions: int = 2
+    batch_rows: int = 1 << 17
+    exchange_buffer_bytes: int = 64 << 20  # per destination
+    max_running_tasks: int = 2
+
+
+@dataclass
+class TaskContext:
+    stage_id: int
+    partition: int
+    num_partitions: int
+    attempt: int
+    settings: Settings
+    # stage id -> function returning the iterator of batches addressed to this task
+    exchange_inputs: dict[int, Callable[[], Iterator[pa.RecordBatch]]] = field(default_factory=dict)
+    metrics: dict[int, OperatorMetrics] = field(default_factory=dict)
+    operator_ids: dict[int, int] = field(default_factory=dict)
+    cancelled: Callable[[], bool] = lambda: False
+
+    def operator_metrics(self, op: PhysicalPlan) -> OperatorMetrics:
+        key = self.operator_ids.get(id(op), id(op))
+        m = self.metrics.get(key)
+        if m is None:
+            m = self.metrics[key] = OperatorMetrics()
+        return m
+
+    def run(self, op: PhysicalPlan) -> Iterator[pa.RecordBatch]:
+        """Execute ``op`` for this task, counting its output rows, bytes and time."""
+        m = self.operator_metrics(op)
+        it = op.execute(self)
+        while True:
+            start = time.perf_counter()
+            try:
+                batch = next(it)
+            except StopIteration:
+                m.elapsed += time.perf_counter() - start
+                return
+            m.elapsed += time.perf_counter() - start
+            m.rows_out += batch.num_rows
+            m.batches_out += 1
+            yield batch
+
+
+def run_children(ctx: TaskContext, op: PhysicalPlan) -> list[Iterator[pa.RecordBatch]]:
+    return [ctx.run(c) for c in op.children()]
+

@@ -1,0 +1,240 @@
+"""Hash aggregate in three modes: partial, final and single.
+
+    partial:  rows -> per-group states (counts, sums, min/max), per task, before an exchange
+    final:    states hash-partitioned on the keys -> merged states -> SQL results
+    single:   rows -> results, when the input is already co-located on the keys
+
+Needs: partial / single(co-located) any; final ``HashDistributed(keys)``, or
+``SinglePartition`` without keys. Gives: final ``Hash(keys, n)``; partial
+``Unknown(n)``. Holds one state row per group (the partial folds its input in
+chunks so it holds at most a chunk of raw rows plus the states). Does not spill yet.
+
+AVG is carried as (sum, count) and divided at the end, so the answer is exact up
+to the final division, as DuckDB's is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shoal.expr.evaluate import evaluate_array
+from shoal.expr.nodes import ColumnRef, Expr
+from shoal.physical.context import TaskContext
+from shoal.physical.partitioning import (
+    SINGLE,
+    Distribution,
+    HashDistributed,
+    HashPartitioned,
+    Partitioning,
+    SinglePartition,
+    UnknownPartitioning,
+)
+from shoal.physical.plan import PhysicalPlan
+from shoal.types import sum_type
+
+PARTIAL, FINAL, SINGLE_MODE = "partial", "final", "single"
+
+
+@dataclass(frozen=True)
+class AggSpec:
+    """One aggregate: its output name, function, argument (over the raw input) and type."""
+
+    name: str
+    fn: str  # count_star | count | sum | avg | min | max
+    arg: Expr | None
+    type: pa.DataType
+
+    def states(self) -> list[tuple[str, str, pa.DataType]]:
+        """(state column, pyarrow hash function over raw input, state type)."""
+        n = self.name
+        if self.fn == "count_star":
+            return [(f"{n}$count", "count_all", pa.int64())]
+        if self.fn == "count":
+            return [(f"{n}$count", "count", pa.int64())]
+        assert self.arg is not None
+        if self.fn == "sum":
+            return [(f"{n}$sum", "sum", self.type)]
+        if self.fn == "avg":
+            return [(f"{n}$sum", "sum", sum_type(self.arg.type)), (f"{n}$count", "count", pa.int64())]
+        return [(f"{n}${self.fn}", self.fn, self.arg.type)]
+
+    def __str__(self) -> str:
+        arg = "*" if self.arg is None else str(self.arg)
+        fn = "count" if self.fn == "count_star" else self.fn
+        return f"{fn}({arg}) AS {self.name}"
+
+
+# How states of each kind are merged: counts and sums add, min/max stay min/max.
+_MERGE = {"count_all": "sum", "count": "sum", "sum": "sum", "min": "min", "max": "max"}
+
+
+@dataclass(frozen=True)
+class HashAggregateExec(PhysicalPlan):
+    input: PhysicalPlan
+    mode: str
+    keys: tuple[tuple[str, Expr], ...]
+    aggs: tuple[AggSpec, ...]
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return f"Aggregate[{self.mode}]"
+
+    def children(self) -> tuple[PhysicalPlan, ...]:
+        return (self.input,)
+
+    def with_children(self, children: tuple[PhysicalPlan, ...]) -> PhysicalPlan:
+        return HashAggregateExec(children[0], self.mode, self.keys, self.aggs)
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.keys)
+
+    @property
+    def schema(self) -> pa.Schema:
+        fields = [pa.field(n, e.type) for n, e in self.keys]
+        if self.mode == PARTIAL:
+            fields += [pa.field(s, t) for a in self.aggs for s, _, t in a.states()]
+        else:
+            fields += [pa.field(a.name, a.type) for a in self.aggs]
+        return pa.schema(fields)
+
+    def required_input_distributions(self) -> tuple[Distribution, ...]:
+        if self.mode == FINAL:
+            return (HashDistributed(self.key_names) if self.keys else SinglePartition(),)
+        if self.mode == SINGLE_MODE:
+            cols = [e.name for _, e in self.keys if isinstance(e, ColumnRef)]
+            if self.keys and len(cols) == len(self.keys):
+                return (HashDistributed(tuple(cols)),)
+            return (SinglePartition(),)
+        return super().required_input_distributions()
+
+    def output_partitioning(self) -> Partitioning:
+        child = self.input.output_partitioning()
+        if child.num_partitions == 1 or not self.keys:
+            return SINGLE if child.num_partitions == 1 else UnknownPartitioning(child.num_partitions)
+        if self.mode == FINAL:
+            return HashPartitioned(self.key_names, child.num_partitions)
+        return UnknownPartitioning(child.num_partitions)
+
+    def maintains_input_order(self) -> bool:
+        return False
+
+    def explain_params(self) -> dict[str, str]:
+        keys = ", ".join(n if str(e) == n else f"{e} AS {n}" for n, e in self.keys)
+        return {"keys": f"[{keys}]", "aggs": "[" + ", ".join(str(a) for a in self.aggs) + "]"}
+
+    # ---------------------------------------------------------------- execute
+
+    def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
+        metrics = ctx.operator_metrics(self)
+        chunk_rows = ctx.settings.batch_rows * 4
+        states: list[pa.Table] = []
+        state_rows = 0
+        pending: list[pa.RecordBatch] = []
+        pending_rows = 0
+        for batch in ctx.run(self.input):
+            metrics.rows_in += batch.num_rows
+            pending.append(self._prepare(batch))
+            pending_rows += batch.num_rows
+            if pending_rows >= chunk_rows:
+                states.append(self._fold(pending))
+                state_rows += states[-1].num_rows
+                pending, pending_rows = [], 0
+                if state_rows >= chunk_rows and len(states) > 1:
+                    states = [self._merge(states)]
+                    state_rows = states[0].num_rows
+                metrics.peak_state_rows = max(metrics.peak_state_rows, state_rows)
+        if pending or not states:
+            states.append(self._fold(pending))
+        merged = states[0] if len(states) == 1 and self.mode != FINAL else self._merge(states)
+        metrics.peak_state_rows = max(metrics.peak_state_rows, merged.num_rows)
+        out = merged if self.mode == PARTIAL else self._finish(merged)
+        out = out.cast(self.schema) if out.schema != self.schema else out
+        yield from out.to_batches(max_chunksize=ctx.settings.batch_rows)
+
+    def _prepare(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Key columns and argument columns; in final mode the input already is states."""
+        if self.mode == FINAL:
+            return batch
+        arrays = [evaluate_array(e, batch) for _, e in self.keys]
+        names = list(self.key_names)
+        for a in self.aggs:
+            if a.arg is not None:
+                arrays.append(evaluate_array(a.arg, batch))
+                names.append(f"{a.name}$arg")
+        if not arrays:  # COUNT(*) alone: keep the row count
+            return pa.RecordBatch.from_arrays([pa.nulls(batch.num_rows, pa.int8())], ["$rows"])
+        return pa.RecordBatch.from_arrays(arrays, names)
+
+    def _fold(self, batches: list[pa.RecordBatch]) -> pa.Table:
+        """Raw rows (or states, in final mode) into one state row per group."""
+        if self.mode == FINAL:
+            return self._merge([pa.Table.from_batches(batches, self.input.schema)])
+        table = pa.Table.from_batches(batches) if batches else self._empty_prepared()
+        specs: list[tuple[str | list[str], str]] = []
+        targets: list[tuple[str, pa.DataType]] = []
+        for a in self.aggs:
+            for state, fn, typ in a.states():
+                specs.append(([] if fn == "count_all" else f"{a.name}$arg", fn))
+                targets.append((state, typ))
+        grouped = table.group_by(list(self.key_names), use_threads=False).aggregate(
+            [(c, f) for c, f in specs] if specs else []
+        )
+        return self._arrange(grouped, specs, targets)
+
+    def _merge(self, states: list[pa.Table]) -> pa.Table:
+        table = pa.concat_tables(states) if len(states) > 1 else states[0]
+        specs: list[tuple[str | list[str], str]] = []
+        targets: list[tuple[str, pa.DataType]] = []
+        for a in self.aggs:
+            for state, fn, typ in a.states():
+                specs.append((state, _MERGE[fn]))
+                targets.append((state, typ))
+        grouped = table.group_by(list(self.key_names), use_threads=False).aggregate(specs)
+        return self._arrange(grouped, specs, targets)
+
+    def _arrange(
+        self,
+        grouped: pa.Table,
+        specs: list[tuple[str | list[str], str]],
+        targets: list[tuple[str, pa.DataType]],
+    ) -> pa.Table:
+        """Keys first, then states in declared order and types."""
+        arrays = [grouped.column(k) for k in self.key_names]
+        names = list(self.key_names)
+        for (col, fn), (state, typ) in zip(specs, targets, strict=True):
+            produced = grouped.column("count_all" if col == [] else f"{col}_{fn}")
+            if "count" in state.rsplit("$", 1)[-1]:
+                produced = pc.fill_null(produced, 0)
+            arrays.append(produced if produced.type == typ else produced.cast(typ))
+            names.append(state)
+        if not arrays:
+            return pa.table({})
+        return pa.Table.from_arrays(arrays, names)
+
+    def _finish(self, states: pa.Table) -> pa.Table:
+        arrays = [states.column(k) for k in self.key_names]
+        names = list(self.key_names)
+        for a in self.aggs:
+            if a.fn == "avg":
+                total = pc.cast(states.column(f"{a.name}$sum"), pa.float64())
+                count = states.column(f"{a.name}$count")
+                value = pc.if_else(
+                    pc.equal(count, 0), pa.scalar(None, pa.float64()), pc.divide(total, pc.cast(count, pa.float64()))
+                )
+            else:
+                value = states.column(a.states()[0][0])
+            arrays.append(value if value.type == a.type else value.cast(a.type))
+            names.append(a.name)
+        return pa.Table.from_arrays(arrays, names)
+
+    def _empty_prepared(self) -> pa.Table:
+        fields = [pa.field(n, e.type) for n, e in self.keys]
+        fields += [pa.field(f"{a.name}$arg", a.arg.type) for a in self.aggs if a.arg is not None]
+        if not fields:
+            fields = [pa.field("$rows", pa.int8())]
+        return pa.schema(fields).empty_table()

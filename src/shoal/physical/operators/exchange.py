@@ -1,0 +1,137 @@
+"""Exchange operators: the only places rows cross a stage boundary.
+
+``ExchangeExec`` sits in the physical plan between a producer subtree and its
+consumer; the stage cutter replaces it with an ``ExchangeReadExec`` leaf in the
+consumer's fragment and an output spec on the producer stage::
+
+    producer tasks (n_in)                     consumer tasks (n_out)
+    ┌──────────┐  partition each batch  ┌───────────────────────────┐
+    │ fragment │ ──────────────────────▶│ buffer[dest] (byte budget)│──▶ ExchangeRead
+    └──────────┘   hash / broadcast /   └───────────────────────────┘
+                   gather / round-robin / ordered merge
+
+Kinds and what the consumer side has afterwards:
+  hash         rows with equal keys in the same partition   -> Hash(keys, n)
+  broadcast    every consumer gets every row                -> Replicated(n)
+  gather       all rows into one partition, any order       -> Single
+  merge        k-way merge of sorted inputs into one        -> Single, sorted
+  round_robin  whole batches dealt in turn                  -> RoundRobin(n)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from shoal.errors import PlanError
+from shoal.physical.context import TaskContext
+from shoal.physical.partitioning import (
+    SINGLE,
+    HashPartitioned,
+    Partitioning,
+    Replicated,
+    RoundRobinPartitioned,
+)
+from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
+
+HASH, BROADCAST, GATHER, MERGE, ROUND_ROBIN = "hash", "broadcast", "gather", "merge", "round_robin"
+
+_LABELS = {
+    HASH: "HashRepartition",
+    BROADCAST: "Broadcast",
+    GATHER: "Gather",
+    MERGE: "OrderedMerge",
+    ROUND_ROBIN: "RoundRobin",
+}
+
+
+@dataclass(frozen=True)
+class ExchangeSpec:
+    """How a producer stage's output is distributed to its consumer's tasks."""
+
+    kind: str
+    num_partitions: int  # consumer tasks
+    keys: tuple[str, ...] = ()
+    sort_keys: tuple[SortSpec, ...] = ()
+
+    def partitioning(self) -> Partitioning:
+        if self.kind == HASH:
+            return HashPartitioned(self.keys, self.num_partitions)
+        if self.kind == BROADCAST:
+            return Replicated(self.num_partitions)
+        if self.kind in (GATHER, MERGE):
+            return SINGLE
+        return RoundRobinPartitioned(self.num_partitions)
+
+    def describe(self) -> str:
+        label = _LABELS[self.kind]
+        if self.kind == HASH:
+            return f"{label}[{', '.join(self.keys)}] x{self.num_partitions}"
+        if self.kind == MERGE:
+            return f"{label}{sort_specs_str(self.sort_keys)}"
+        if self.kind in (BROADCAST, ROUND_ROBIN):
+            return f"{label} x{self.num_partitions}"
+        return label
+
+
+@dataclass(frozen=True)
+class ExchangeExec(PhysicalPlan):
+    """A stage boundary in the plan (never executed itself: the stage cutter removes it)."""
+
+    input: PhysicalPlan
+    spec: ExchangeSpec
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return "Exchange"
+
+    def children(self) -> tuple[PhysicalPlan, ...]:
+        return (self.input,)
+
+    def with_children(self, children: tuple[PhysicalPlan, ...]) -> PhysicalPlan:
+        return ExchangeExec(children[0], self.spec)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.input.schema
+
+    def output_partitioning(self) -> Partitioning:
+        return self.spec.partitioning()
+
+    def maintains_input_order(self) -> bool:
+        return self.spec.kind == MERGE
+
+    def explain_params(self) -> dict[str, str]:
+        return {"": self.spec.describe()}
+
+    def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
+        raise PlanError("an Exchange was left inside a stage fragment")
+
+
+@dataclass(frozen=True)
+class ExchangeReadExec(PhysicalPlan):
+    """Leaf of a consumer fragment: the batches the producer stage sent to this task."""
+
+    stage_id: int
+    spec: ExchangeSpec
+    input_schema: pa.Schema
+
+    label = "ExchangeRead"
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.input_schema
+
+    def output_partitioning(self) -> Partitioning:
+        return self.spec.partitioning()
+
+    def explain_params(self) -> dict[str, str]:
+        return {"from": f"stage {self.stage_id}"}
+
+    def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
+        reader = ctx.exchange_inputs.get(self.stage_id)
+        if reader is None:
+            raise PlanError(f"task has no input from stage {self.stage_id}")
+        yield from reader()

@@ -1,0 +1,76 @@
+"""Top-k: the first k rows by the sort keys (ORDER BY ... LIMIT k [OFFSET m]).
+
+partial: per partition, keeps its best ``k = limit + offset`` rows (runs before a gather).
+final / single: the best rows of a single partition, then the offset and limit.
+
+Needs: partial any; final/single ``SinglePartition``. Gives: partial its input's
+partitioning; final a single sorted partition. Holds at most k rows plus one
+batch; never spills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from shoal.physical.context import TaskContext
+from shoal.physical.operators.sort import sort_table
+from shoal.physical.partitioning import SINGLE, Distribution, Partitioning, SinglePartition
+from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
+
+
+@dataclass(frozen=True)
+class TopKExec(PhysicalPlan):
+    input: PhysicalPlan
+    mode: str  # partial | final | single
+    keys: tuple[SortSpec, ...]
+    limit: int | None
+    offset: int = 0
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return f"TopK[{self.mode}]"
+
+    @property
+    def k(self) -> int | None:
+        return None if self.limit is None else self.limit + self.offset
+
+    def children(self) -> tuple[PhysicalPlan, ...]:
+        return (self.input,)
+
+    def with_children(self, children: tuple[PhysicalPlan, ...]) -> PhysicalPlan:
+        return TopKExec(children[0], self.mode, self.keys, self.limit, self.offset)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.input.schema
+
+    def required_input_distributions(self) -> tuple[Distribution, ...]:
+        return super().required_input_distributions() if self.mode == "partial" else (SinglePartition(),)
+
+    def output_partitioning(self) -> Partitioning:
+        return self.input.output_partitioning() if self.mode == "partial" else SINGLE
+
+    def explain_params(self) -> dict[str, str]:
+        params = {"keys": sort_specs_str(self.keys), "limit": str(self.k if self.mode == "partial" else self.limit)}
+        if self.offset and self.mode != "partial":
+            params["offset"] = str(self.offset)
+        return params
+
+    def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
+        k = self.k
+        best: pa.Table | None = None
+        for batch in ctx.run(self.input):
+            table = pa.Table.from_batches([batch])
+            if best is not None:
+                table = pa.concat_tables([best, table])
+            best = sort_table(table, self.keys)
+            if k is not None:
+                best = best.slice(0, k)
+        if best is None:
+            return
+        if self.mode != "partial":
+            best = best.slice(self.offset, self.limit)
+        yield from best.combine_chunks().to_batches(max_chunksize=ctx.settings.batch_rows)

@@ -1,0 +1,88 @@
+"""The physical operator base: a contract every operator states.
+
+An operator says what distribution it needs from each input, what partitioning
+its output has, whether it keeps its input's order, and how it runs one task's
+partition as a pull-based iterator of record batches. Operators are frozen
+dataclasses: plain data that pickles, so a stage fragment can travel to another
+process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from shoal.physical.partitioning import ANY, Distribution, Partitioning
+
+if TYPE_CHECKING:
+    from shoal.physical.context import TaskContext
+
+
+class PhysicalPlan:
+    #: Name shown in EXPLAIN.
+    label: str = "?"
+
+    def children(self) -> tuple[PhysicalPlan, ...]:
+        return ()
+
+    def with_children(self, children: tuple[PhysicalPlan, ...]) -> PhysicalPlan:
+        assert not children, f"{type(self).__name__} has no children"
+        return self
+
+    @property
+    def schema(self) -> pa.Schema:
+        raise NotImplementedError
+
+    def output_partitioning(self) -> Partitioning:
+        """The partitioning of this operator's output (default: its first input's)."""
+        return self.children()[0].output_partitioning()
+
+    def required_input_distributions(self) -> tuple[Distribution, ...]:
+        return tuple(ANY for _ in self.children())
+
+    def maintains_input_order(self) -> bool:
+        return True
+
+    def explain_params(self) -> dict[str, str]:
+        return {}
+
+    def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
+        """Run this operator for task ``ctx.partition``; pulls from its children."""
+        raise NotImplementedError
+
+    def explain_line(self) -> str:
+        params = self.explain_params()
+        body = " ".join(f"{k}={v}" if k else v for k, v in params.items())
+        return f"{self.label} {body}".rstrip()
+
+    def walk(self) -> Iterator[PhysicalPlan]:
+        yield self
+        for c in self.children():
+            yield from c.walk()
+
+
+@dataclass(frozen=True)
+class SortSpec:
+    """One ORDER BY key over a column of the operator's input."""
+
+    column: str
+    ascending: bool = True
+    nulls_first: bool = False
+
+    def arrow(self) -> tuple[str, str, str]:
+        return (
+            self.column,
+            "ascending" if self.ascending else "descending",
+            "at_start" if self.nulls_first else "at_end",
+        )
+
+    def __str__(self) -> str:
+        s = f"{self.column} {'ASC' if self.ascending else 'DESC'}"
+        return s + (" NULLS FIRST" if self.nulls_first else "")
+
+
+def sort_specs_str(keys: tuple[SortSpec, ...]) -> str:
+    return "[" + ", ".join(str(k) for k in keys) + "]"

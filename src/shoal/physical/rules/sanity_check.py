@@ -1,0 +1,31 @@
+"""SanityCheck: runs last, changes nothing, rejects a plan whose needs are unmet."""
+
+from __future__ import annotations
+
+from shoal.errors import PlanError
+from shoal.physical.operators.exchange import MERGE, ExchangeExec
+from shoal.physical.operators.sort import SortExec
+from shoal.physical.partitioning import Replicated, satisfies
+from shoal.physical.plan import PhysicalPlan
+
+
+def sanity_check(plan: PhysicalPlan) -> PhysicalPlan:
+    for node in plan.walk():
+        children = node.children()
+        for child, need in zip(children, node.required_input_distributions(), strict=True):
+            have = child.output_partitioning()
+            if not satisfies(have, need):
+                raise PlanError(
+                    f"{node.explain_line()} needs {need} from its input, which has {have}"
+                )
+        counts = {
+            c.output_partitioning().num_partitions
+            for c in children
+            if not isinstance(c.output_partitioning(), Replicated)
+        }
+        if len(children) > 1 and len(counts) > 1:
+            raise PlanError(f"{node.explain_line()} has inputs with partition counts {sorted(counts)}")
+        if isinstance(node, ExchangeExec) and node.spec.kind == MERGE:
+            if not isinstance(node.input, SortExec):
+                raise PlanError("an ordered merge exchange needs sorted input")
+    return plan

@@ -1,0 +1,393 @@
+"""Binding a parsed query to a logical plan: names resolved, types checked.
+
+The binder walks sqlglot's tree for SELECT / set operations / VALUES and
+produces ``LogicalQuery``: a plan whose columns carry unique internal names,
+plus the names the user sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+from sqlglot import exp
+
+from shoal.catalog.catalog import Catalog
+from shoal.errors import TypeMismatchError, UnsupportedError, UserError
+from shoal.expr.nodes import ColumnRef, Expr, Literal
+from shoal.logical.plan import (
+    Aggregate,
+    Filter,
+    Limit,
+    LogicalPlan,
+    LogicalQuery,
+    Project,
+    Scan,
+    Sort,
+    SortKey,
+    UnionAll,
+    Values,
+)
+from shoal.sql import typing as t
+from shoal.sql.expressions import AggregateContext, ExpressionBinder, contains_aggregate
+from shoal.sql.scope import NameGenerator, Scope, ScopeColumn
+
+
+@dataclass
+class BoundRelation:
+    """A plan with the scope it exposes to the enclosing query."""
+
+    plan: LogicalPlan
+    scope: Scope
+
+
+class Binder:
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self.names = NameGenerator()
+
+    # ------------------------------------------------------------------ query
+
+    def bind_statement(self, node: exp.Expression) -> LogicalQuery:
+        if not isinstance(node, exp.Query | exp.Values):
+            raise UnsupportedError(f"statement {node.key.upper()}")
+        plan, names = self.bind_query(node, outer=None)
+        return LogicalQuery(plan, tuple(names))
+
+    def bind_query(self, node: exp.Expression, outer: Scope | None) -> tuple[LogicalPlan, list[str]]:
+        """A query expression: its plan and output column names."""
+        if node.args.get("with_") is not None or node.args.get("with") is not None:
+            raise UnsupportedError("WITH (common table expressions)")
+        if isinstance(node, exp.Subquery):
+            return self.bind_query(node.this, outer)
+        if isinstance(node, exp.Select):
+            return self._select(node, outer)
+        if isinstance(node, exp.Union | exp.Intersect | exp.Except):
+            return self._set_operation(node, outer)
+        if isinstance(node, exp.Values):
+            rel, names = self._values(node)
+            return rel.plan, names
+        raise UnsupportedError(f"query form {node.key.upper()}")
+
+    # ----------------------------------------------------------------- FROM
+
+    def _from(self, node: exp.Select, outer: Scope | None) -> BoundRelation:
+        from_ = node.args.get("from_") or node.args.get("from")
+        if node.args.get("joins"):
+            raise UnsupportedError("JOIN")
+        if from_ is None:
+            # SELECT without FROM reads one row with no columns.
+            return BoundRelation(Values(((),), pa.schema([])), Scope([], outer))
+        return self._relation(from_.this, outer)
+
+    def _relation(self, node: exp.Expression, outer: Scope | None) -> BoundRelation:
+        if isinstance(node, exp.Table):
+            if isinstance(node.this, exp.Func | exp.Anonymous) or node.args.get("db"):
+                if node.args.get("db"):
+                    raise UnsupportedError(f"qualified table name {node.sql()}")
+                raise UnsupportedError(f"table function {node.this.sql()}")
+            source = self.catalog.get(node.name)
+            alias = (node.alias or node.name).lower()
+            columns = tuple(f.name for f in source.schema)
+            names = tuple(self.names.fresh(c) for c in columns)
+            scan = Scan(source.name, source, columns, names)
+            scope = [
+                ScopeColumn(alias, c, n, f.type)
+                for c, n, f in zip(columns, names, source.schema, strict=True)
+            ]
+            return BoundRelation(scan, Scope(scope, outer))
+        if isinstance(node, exp.Subquery):
+            plan, out_names = self.bind_query(node.this, outer)
+            alias = node.alias.lower() if node.alias else None
+            out_names = _alias_columns(node, out_names)
+            return BoundRelation(plan, Scope(_scope_of(plan, out_names, alias), outer))
+        if isinstance(node, exp.Values):
+            rel, _ = self._values(node)
+            return BoundRelation(rel.plan, Scope(rel.scope.columns, outer))
+        raise UnsupportedError(f"FROM {node.key.upper()}")
+
+    def _values(self, node: exp.Values) -> tuple[BoundRelation, list[str]]:
+        binder = ExpressionBinder(Scope([]))
+        rows: list[list[Expr]] = []
+        for tup in node.expressions:
+            items = tup.expressions if isinstance(tup, exp.Tuple) else [tup]
+            row = [binder.bind(i) for i in items]
+            if not all(isinstance(v, Literal) for v in row):
+                raise UnsupportedError("non-constant expressions in VALUES")
+            if rows and len(row) != len(rows[0]):
+                raise UserError("VALUES rows have different numbers of columns")
+            rows.append(row)
+        width = len(rows[0])
+        types: list[pa.DataType] = []
+        for i in range(width):
+            _, typ = t.unify([r[i] for r in rows], "VALUES")
+            types.append(typ)
+        coerced = tuple(
+            tuple(t.coerce(r[i], types[i]).value for i in range(width))  # type: ignore[attr-defined]
+            for r in rows
+        )
+        user_names = [f"col{i}" for i in range(width)]
+        alias = node.args.get("alias")
+        qualifier = None
+        if alias is not None:
+            qualifier = alias.name.lower() if alias.name else None
+            cols = [c.name for c in alias.columns]
+            user_names[: len(cols)] = cols
+        internal = [self.names.fresh(n) for n in user_names]
+        schema = pa.schema([pa.field(n, typ) for n, typ in zip(internal, types, strict=True)])
+        plan = Values(coerced, schema)
+        scope = [
+            ScopeColumn(qualifier, u, n, typ)
+            for u, n, typ in zip(user_names, internal, types, strict=True)
+        ]
+        return BoundRelation(plan, Scope(scope)), user_names
+
+    # --------------------------------------------------------------- SELECT
+
+    def _select(self, node: exp.Select, outer: Scope | None) -> tuple[LogicalPlan, list[str]]:
+        for unsupported in ("windows", "qualify", "laterals", "pivots"):
+            if node.args.get(unsupported):
+                raise UnsupportedError(unsupported.upper())
+        if any(isinstance(e, exp.Window) for e in node.find_all(exp.Window)):
+            raise UnsupportedError("window functions (OVER)")
+        rel = self._from(node, outer)
+        plan, scope = rel.plan, rel.scope
+        binder = ExpressionBinder(scope)
+
+        where = node.args.get("where")
+        if where is not None:
+            if contains_aggregate(where.this):
+                raise UserError("aggregate functions are not allowed in WHERE")
+            predicate = binder.bind(where.this)
+            _require_boolean(predicate, "WHERE")
+            plan = Filter(plan, predicate)
+
+        # Expand the select list (stars) into (user name, sqlglot node) pairs.
+        items = self._select_items(node, scope)
+
+        group = node.args.get("group")
+        having = node.args.get("having")
+        order = node.args.get("order")
+        needs_agg = (
+            group is not None
+            or having is not None
+            or any(contains_aggregate(n) for _, n in items)
+            or (order is not None and any(contains_aggregate(o.this) for o in order.expressions))
+        )
+        if needs_agg:
+            agg = AggregateContext(self.names)
+            for key_node in group.expressions if group is not None else []:
+                key_node = _group_key_node(key_node, items, scope)
+                key = binder.bind(key_node)
+                if agg.key_ref(key) is None:
+                    label = key_node.name if isinstance(key_node, exp.Column) else "key"
+                    agg.keys.append((self.names.fresh(label), key))
+            post = ExpressionBinder(scope, agg)
+            bound_items = [(name, post.bind(n)) for name, n in items]
+            having_pred = post.bind(having.this) if having is not None else None
+            order_keys = self._order_keys(order, items, bound_items, post)
+            plan = Aggregate(plan, tuple(agg.keys), tuple(agg.aggregates))
+            if having_pred is not None:
+                _require_boolean(having_pred, "HAVING")
+                plan = Filter(plan, having_pred)
+        else:
+            bound_items = [(name, binder.bind(n)) for name, n in items]
+            order_keys = self._order_keys(order, items, bound_items, binder)
+
+        # Project the select list plus any ORDER BY expressions it lacks.
+        exprs: list[tuple[str, Expr]] = [(self.names.fresh(name), e) for name, e in bound_items]
+        visible = len(exprs)
+        sort_keys: list[SortKey] = []
+        for key in order_keys:
+            target = _find_output(key.expr, bound_items, exprs)
+            if target is None:
+                if node.args.get("distinct"):
+                    raise UserError(
+                        "for SELECT DISTINCT, ORDER BY expressions must appear in the select list"
+                    )
+                hidden = self.names.fresh("sort_key")
+                exprs.append((hidden, key.expr))
+                target = ColumnRef(hidden, key.expr.type)
+            sort_keys.append(SortKey(target, key.ascending, key.nulls_first))
+        plan = Project(plan, tuple(exprs))
+        if node.args.get("distinct"):
+            if node.args["distinct"].args.get("on"):
+                raise UnsupportedError("DISTINCT ON")
+            plan = Aggregate(plan, tuple((n, ColumnRef(n, e.type)) for n, e in exprs), ())
+        plan = self._order_limit(node, plan, sort_keys)
+        if len(exprs) > visible:
+            plan = Project(plan, tuple((n, ColumnRef(n, e.type)) for n, e in exprs[:visible]))
+        return plan, [name for name, _ in items]
+
+    def _select_items(self, node: exp.Select, scope: Scope) -> list[tuple[str, exp.Expression]]:
+        items: list[tuple[str, exp.Expression]] = []
+        for e in node.expressions:
+            if isinstance(e, exp.Star):
+                items += [(c.name, _column_node(c)) for c in scope.columns]
+            elif isinstance(e, exp.Column) and isinstance(e.this, exp.Star):
+                items += [(c.name, _column_node(c)) for c in scope.qualified(e.table)]
+            elif isinstance(e, exp.Alias):
+                items.append((e.alias, e.this))
+            else:
+                items.append((_default_name(e), e))
+        if not items:
+            raise UserError("SELECT list is empty")
+        return items
+
+    def _order_keys(
+        self,
+        order: exp.Order | None,
+        items: list[tuple[str, exp.Expression]],
+        bound_items: list[tuple[str, Expr]],
+        binder: ExpressionBinder,
+    ) -> list[SortKey]:
+        if order is None:
+            return []
+        keys = []
+        for o in order.expressions:
+            node = o.this
+            expr: Expr
+            if isinstance(node, exp.Literal) and not node.is_string:
+                pos = int(node.this)
+                if not 1 <= pos <= len(bound_items):
+                    raise UserError(f"ORDER BY position {pos} is not in the select list")
+                expr = bound_items[pos - 1][1]
+            elif isinstance(node, exp.Column) and not node.table and _alias_index(node.name, items) is not None:
+                expr = bound_items[_alias_index(node.name, items)][1]  # type: ignore[index]
+            else:
+                expr = binder.bind(node)
+            desc = bool(o.args.get("desc"))
+            nulls_first = bool(o.args.get("nulls_first"))
+            keys.append(SortKey(expr, not desc, nulls_first))
+        return keys
+
+    def _order_limit(self, node: exp.Expression, plan: LogicalPlan, sort_keys: list[SortKey]) -> LogicalPlan:
+        if sort_keys:
+            plan = Sort(plan, tuple(sort_keys))
+        limit = _int_clause(node.args.get("limit"), "LIMIT")
+        offset = _int_clause(node.args.get("offset"), "OFFSET")
+        if limit is not None or offset:
+            plan = Limit(plan, limit, offset or 0)
+        return plan
+
+    # ------------------------------------------------------- set operations
+
+    def _set_operation(self, node: exp.Expression, outer: Scope | None) -> tuple[LogicalPlan, list[str]]:
+        if not isinstance(node, exp.Union):
+            raise UnsupportedError(node.key.upper())
+        distinct = bool(node.args.get("distinct"))
+        left, left_names = self.bind_query(node.left, outer)
+        right, right_names = self.bind_query(node.right, outer)
+        if len(left.schema) != len(right.schema):
+            raise UserError(
+                f"UNION inputs have {len(left.schema)} and {len(right.schema)} columns"
+            )
+        types = [
+            t.unify([ColumnRef(lf.name, lf.type), ColumnRef(rf.name, rf.type)], "UNION")[1]
+            for lf, rf in zip(left.schema, right.schema, strict=True)
+        ]
+        names = [self.names.fresh(n) for n in left_names]
+        inputs = tuple(
+            Project(side, tuple(
+                (n, t.coerce(ColumnRef(f.name, f.type), typ))
+                for n, f, typ in zip(names, side.schema, types, strict=True)
+            ))
+            for side in (left, right)
+        )
+        plan: LogicalPlan = UnionAll(inputs)
+        if distinct:
+            plan = Aggregate(plan, tuple((n, ColumnRef(n, typ)) for n, typ in zip(names, types, strict=True)), ())
+        # ORDER BY / LIMIT on the whole set operation.
+        order = node.args.get("order")
+        sort_keys: list[SortKey] = []
+        if order is not None:
+            scope = Scope(_scope_of(plan, left_names, None))
+            items = [(n, _column_node(c)) for n, c in zip(left_names, scope.columns, strict=True)]
+            bound_items: list[tuple[str, Expr]] = [
+                (n, ColumnRef(c.internal, c.type)) for n, c in zip(left_names, scope.columns, strict=True)
+            ]
+            sort_keys = self._order_keys(order, items, bound_items, ExpressionBinder(scope))
+        plan = self._order_limit(node, plan, sort_keys)
+        return plan, left_names
+
+
+# ------------------------------------------------------------------- helpers
+
+
+def _require_boolean(e: Expr, clause: str) -> None:
+    if not (pa.types.is_boolean(e.type) or pa.types.is_null(e.type)):
+        raise TypeMismatchError(f"{clause} needs a BOOLEAN condition, got {e}")
+
+
+def _column_node(c: ScopeColumn) -> exp.Column:
+    return exp.column(c.name, table=c.qualifier, quoted=True)
+
+
+def _default_name(e: exp.Expression) -> str:
+    if isinstance(e, exp.Column):
+        return e.name
+    if isinstance(e, exp.Count) and isinstance(e.this, exp.Star):
+        return "count_star()"
+    return e.sql(dialect="duckdb")
+
+
+def _alias_index(name: str, items: list[tuple[str, exp.Expression]]) -> int | None:
+    for i, (n, _) in enumerate(items):
+        if n.lower() == name.lower():
+            return i
+    return None
+
+
+def _group_key_node(
+    key: exp.Expression, items: list[tuple[str, exp.Expression]], scope: Scope
+) -> exp.Expression:
+    """GROUP BY 2 and GROUP BY alias refer to the select list (as in DuckDB)."""
+    if isinstance(key, exp.Literal) and not key.is_string:
+        pos = int(key.this)
+        if not 1 <= pos <= len(items):
+            raise UserError(f"GROUP BY position {pos} is not in the select list")
+        return items[pos - 1][1]
+    if isinstance(key, exp.Column) and not key.table:
+        in_scope = any(c.name.lower() == key.name.lower() for c in scope.columns)
+        idx = _alias_index(key.name, items)
+        if not in_scope and idx is not None:
+            return items[idx][1]
+    return key
+
+
+def _find_output(
+    e: Expr, bound_items: list[tuple[str, Expr]], exprs: list[tuple[str, Expr]]
+) -> ColumnRef | None:
+    for (_, bound), (name, projected) in zip(bound_items, exprs, strict=False):
+        if bound == e:
+            return ColumnRef(name, projected.type)
+    return None
+
+
+def _int_clause(clause: exp.Expression | None, what: str) -> int | None:
+    if clause is None:
+        return None
+    value = clause.args.get("expression") or clause.this
+    if isinstance(value, exp.Literal) and not value.is_string:
+        n = int(value.this)
+        if n < 0:
+            raise UserError(f"{what} must not be negative")
+        return n
+    raise UnsupportedError(f"{what} with a non-constant value")
+
+
+def _alias_columns(node: exp.Subquery, names: list[str]) -> list[str]:
+    alias = node.args.get("alias")
+    if alias is not None and alias.columns:
+        cols = [c.name for c in alias.columns]
+        if len(cols) > len(names):
+            raise UserError(f"table alias lists {len(cols)} columns but the subquery has {len(names)}")
+        return cols + names[len(cols):]
+    return names
+
+
+def _scope_of(plan: LogicalPlan, user_names: list[str], qualifier: str | None) -> list[ScopeColumn]:
+    return [
+        ScopeColumn(qualifier, u, f.name, f.type)
+        for u, f in zip(user_names, plan.schema, strict=True)
+    ]

@@ -1,0 +1,530 @@
+"""Binding sqlglot expressions to typed shoal expressions within a scope.
+
+``ExpressionBinder`` resolves names against a ``Scope`` and types every node.
+When an ``AggregateContext`` is given, it binds *after* aggregation: group-by
+expressions and aggregate calls become references to the Aggregate's output.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from sqlglot import exp
+
+from shoal.errors import TypeMismatchError, UnknownColumnError, UnsupportedError, UserError
+from shoal.expr.nodes import Case, ColumnRef, Expr, InList, Literal
+from shoal.logical.plan import AggCall
+from shoal.sql import typing as t
+from shoal.sql.scope import NameGenerator, Scope
+from shoal.types import (
+    is_decimal,
+    is_integer,
+    is_string,
+    parse_sql_type,
+    sql_type_name,
+    sum_type,
+)
+
+AGGREGATE_NODES: dict[type[exp.Expression], str] = {
+    exp.Count: "count",
+    exp.Sum: "sum",
+    exp.Avg: "avg",
+    exp.Min: "min",
+    exp.Max: "max",
+}
+
+
+def is_aggregate(node: exp.Expression) -> bool:
+    return type(node) in AGGREGATE_NODES
+
+
+def contains_aggregate(node: exp.Expression) -> bool:
+    # Aggregates inside a subquery belong to the subquery.
+    for n in node.walk(prune=lambda x: isinstance(x, exp.Subquery | exp.Select) and x is not node):
+        if is_aggregate(n):
+            return True
+    return False
+
+
+@dataclass
+class AggregateContext:
+    """Group keys and the aggregate calls found so far, with their output names."""
+
+    names: NameGenerator
+    keys: list[tuple[str, Expr]] = field(default_factory=list)
+    aggregates: list[tuple[str, AggCall]] = field(default_factory=list)
+
+    def key_ref(self, e: Expr) -> ColumnRef | None:
+        for name, k in self.keys:
+            if k == e:
+                return ColumnRef(name, k.type)
+        return None
+
+    def add_aggregate(self, call: AggCall, label: str) -> ColumnRef:
+        for name, existing in self.aggregates:
+            if existing == call:
+                return ColumnRef(name, call.type)
+        name = self.names.fresh(label)
+        self.aggregates.append((name, call))
+        return ColumnRef(name, call.type)
+
+
+# Subquery binding is provided by the query binder (it needs plans, not just expressions).
+SubqueryHook = Callable[[exp.Expression, Scope], Expr]
+
+
+class ExpressionBinder:
+    def __init__(
+        self,
+        scope: Scope,
+        agg: AggregateContext | None = None,
+        subquery: SubqueryHook | None = None,
+    ):
+        self.scope = scope
+        self.agg = agg
+        self.subquery = subquery
+
+    def pre_aggregate(self) -> ExpressionBinder:
+        return ExpressionBinder(self.scope, None, self.subquery)
+
+    # ------------------------------------------------------------------ entry
+
+    def bind(self, node: exp.Expression) -> Expr:
+        if self.agg is not None:
+            if is_aggregate(node) or isinstance(node, exp.Filter) and is_aggregate(node.this):
+                return self._aggregate(node)
+            if not contains_aggregate(node):
+                try:
+                    pre = self.pre_aggregate().bind(node)
+                except UnknownColumnError:
+                    raise
+                ref = self.agg.key_ref(pre)
+                if ref is not None:
+                    return ref
+                if not pre.columns():
+                    return pre
+                if isinstance(node, exp.Column):
+                    raise UserError(
+                        f"column '{node.sql()}' must appear in the GROUP BY clause "
+                        "or be used in an aggregate function"
+                    )
+        elif is_aggregate(node):
+            raise UserError(f"aggregate function {node.sql()} is not allowed here")
+        return self._bind(node)
+
+    # ---------------------------------------------------------------- dispatch
+
+    def _bind(self, node: exp.Expression) -> Expr:
+        handler = _HANDLERS.get(type(node))
+        if handler is not None:
+            return handler(self, node)
+        if isinstance(node, exp.Subquery | exp.Exists) or (
+            isinstance(node, exp.In) and node.args.get("query") is not None
+        ):
+            if self.subquery is None:
+                raise UnsupportedError(f"subquery here: {node.sql()[:60]}")
+            return self.subquery(node, self.scope)
+        if isinstance(node, exp.Func):
+            raise UnsupportedError(f"function {node.sql_name() if hasattr(node, 'sql_name') else node.key}")
+        raise UnsupportedError(f"expression {node.key.upper()}: {node.sql()[:60]}")
+
+    def _column(self, node: exp.Column) -> Expr:
+        if isinstance(node.this, exp.Star):
+            raise UnsupportedError("'*' in an expression")
+        return self.scope.resolve(node.name, node.table or None)
+
+    def _literal(self, node: exp.Literal) -> Expr:
+        if node.is_string:
+            return Literal(node.this, pa.string())
+        text = node.this
+        if any(ch in text for ch in "eE"):
+            return Literal(float(text), pa.float64())
+        if "." in text:
+            return t.literal_from_python(decimal.Decimal(text))
+        return t.literal_from_python(int(text))
+
+    def _null(self, node: exp.Null) -> Expr:
+        return Literal(None, pa.null())
+
+    def _boolean(self, node: exp.Boolean) -> Expr:
+        return Literal(bool(node.this), pa.bool_())
+
+    def _paren(self, node: exp.Paren) -> Expr:
+        return self.bind(node.this)
+
+    def _cast(self, node: exp.Cast) -> Expr:
+        target = _data_type(node.to)
+        arg = self.bind(node.this)
+        if pa.types.is_null(arg.type):
+            return Literal(None, target)
+        if isinstance(arg, Literal) and is_string(arg.type):
+            return t.literal_as(arg, target)
+        return t.fold(t.coerce(arg, target))
+
+    # ------------------------------------------------------------ arithmetic
+
+    def _arith(self, node: exp.Binary) -> Expr:
+        fn, op = _ARITH[type(node)]
+        left, right = self.bind(node.left), self.bind(node.right)
+        if isinstance(node.right, exp.Interval) or isinstance(node.left, exp.Interval):
+            return self._interval_arith(node, fn)
+        if pa.types.is_date(left.type) or pa.types.is_date(right.type):
+            return self._date_arith(fn, left, right)
+        return t.arithmetic(fn, op, left, right)
+
+    def _int_div(self, node: exp.IntDiv) -> Expr:
+        left, right = self.bind(node.left), self.bind(node.right)
+        if not (is_integer(left.type) and is_integer(right.type)):
+            raise TypeMismatchError("'//' needs integers")
+        q = t.arithmetic("divide", "/", left, right)
+        return t.coerce(t.call("floor", [q], pa.float64()), pa.int64())
+
+    def _date_arith(self, fn: str, left: Expr, right: Expr) -> Expr:
+        if fn == "add" and is_integer(left.type) and pa.types.is_date(right.type):
+            left, right = right, left
+        if fn in ("add", "subtract") and pa.types.is_date(left.type) and is_integer(right.type):
+            days = right if fn == "add" else t.call("negate", [right], right.type)
+            return t.call("date_add_days", [left, days], pa.date32())
+        if fn == "subtract" and pa.types.is_date(left.type) and pa.types.is_date(right.type):
+            as_int = [t.coerce(t.coerce(x, pa.date32()), pa.int32()) for x in (left, right)]
+            return t.call("subtract", [t.coerce(as_int[0], pa.int64()), t.coerce(as_int[1], pa.int64())], pa.int64())
+        raise TypeMismatchError(
+            f"cannot apply '{fn}' to {sql_type_name(left.type)} and {sql_type_name(right.type)}"
+        )
+
+    def _interval_arith(self, node: exp.Binary, fn: str) -> Expr:
+        if isinstance(node.left, exp.Interval):
+            if fn != "add":
+                raise TypeMismatchError("an INTERVAL can only be added to a date")
+            date_node, interval = node.right, node.left
+        else:
+            date_node, interval = node.left, node.right
+        assert isinstance(interval, exp.Interval)
+        date = self.bind(date_node)
+        if is_string(date.type) and isinstance(date, Literal):
+            date = t.literal_as(date, pa.date32())
+        if not pa.types.is_date(date.type):
+            raise TypeMismatchError(
+                f"INTERVAL arithmetic needs a DATE, got {sql_type_name(date.type)} ({date})"
+            )
+        amount, unit = _interval(interval)
+        if fn == "subtract":
+            amount = -amount
+        if unit == "day":
+            return t.call("date_add_days", [date, Literal(amount, pa.int32())], pa.date32())
+        months = amount * (12 if unit == "year" else 1)
+        return t.call("date_add_months", [date], pa.date32(), (months,))
+
+    def _neg(self, node: exp.Neg) -> Expr:
+        arg = self.bind(node.this)
+        t.require_numeric(arg, "unary minus")
+        if isinstance(arg, Literal) and arg.value is not None:
+            return Literal(-arg.value, arg.type)
+        return t.call("negate", [arg], arg.type)
+
+    # ------------------------------------------------------------ predicates
+
+    def _compare(self, node: exp.Binary) -> Expr:
+        return t.comparison(_COMPARE[type(node)], self.bind(node.left), self.bind(node.right))
+
+    def _and(self, node: exp.And) -> Expr:
+        return t.boolean("and", [self.bind(node.left), self.bind(node.right)])
+
+    def _or(self, node: exp.Or) -> Expr:
+        return t.boolean("or", [self.bind(node.left), self.bind(node.right)])
+
+    def _not(self, node: exp.Not) -> Expr:
+        inner = node.this
+        if isinstance(inner, exp.In) and inner.args.get("query") is None:
+            return self._in(inner, negated=True)
+        return t.boolean("not", [self.bind(inner)])
+
+    def _is(self, node: exp.Is) -> Expr:
+        arg = self.bind(node.this)
+        target = node.expression
+        if isinstance(target, exp.Null):
+            return t.call("is_null", [arg], pa.bool_())
+        if isinstance(target, exp.Boolean):
+            # x IS TRUE: never NULL.
+            eq = t.comparison("equal", arg, Literal(bool(target.this), pa.bool_()))
+            return t.call("coalesce", [eq, Literal(False, pa.bool_())], pa.bool_())
+        raise UnsupportedError(f"IS {target.sql()}")
+
+    def _in(self, node: exp.In, negated: bool = False) -> Expr:
+        if node.args.get("query") is not None:
+            if self.subquery is None:
+                raise UnsupportedError("IN (subquery)")
+            bound = self.subquery(node, self.scope)
+            return t.boolean("not", [bound]) if negated else bound
+        arg = self.bind(node.this)
+        items = [self.bind(v) for v in node.expressions]
+        if all(isinstance(i, Literal) for i in items):
+            unified, target = t.unify([arg, *items], "IN list")
+            values = tuple(v for v in unified[1:] if isinstance(v, Literal))
+            return InList(unified[0], values, negated)
+        # Non-constant lists: an OR of equalities.
+        out: Expr | None = None
+        for item in items:
+            eq = t.comparison("equal", arg, item)
+            out = eq if out is None else t.boolean("or", [out, eq])
+        assert out is not None
+        return t.boolean("not", [out]) if negated else out
+
+    def _between(self, node: exp.Between) -> Expr:
+        arg = self.bind(node.this)
+        low = t.comparison("greater_equal", arg, self.bind(node.args["low"]))
+        high = t.comparison("less_equal", arg, self.bind(node.args["high"]))
+        return t.boolean("and", [low, high])
+
+    def _like(self, node: exp.Like | exp.ILike) -> Expr:
+        arg = t.require_string(self.bind(node.this), "LIKE")
+        pattern = self.bind(node.expression)
+        if not isinstance(pattern, Literal) or not (
+            is_string(pattern.type) or pa.types.is_null(pattern.type)
+        ):
+            raise UnsupportedError("LIKE with a non-constant pattern")
+        if pattern.value is None:
+            return Literal(None, pa.bool_())
+        return t.call("like", [arg], pa.bool_(), (pattern.value, isinstance(node, exp.ILike), False))
+
+    # ---------------------------------------------------------- conditionals
+
+    def _case(self, node: exp.Case) -> Expr:
+        operand = self.bind(node.this) if node.this is not None else None
+        conds: list[Expr] = []
+        values: list[Expr] = []
+        for when in node.args.get("ifs") or []:
+            cond = self.bind(when.this)
+            if operand is not None:
+                cond = t.comparison("equal", operand, cond)
+            elif not (pa.types.is_boolean(cond.type) or pa.types.is_null(cond.type)):
+                raise TypeMismatchError(f"CASE WHEN needs a BOOLEAN condition, got {cond}")
+            conds.append(cond)
+            values.append(self.bind(when.args["true"]))
+        default_node = node.args.get("default")
+        default = self.bind(default_node) if default_node is not None else Literal(None, pa.null())
+        unified, target = t.unify([*values, default], "CASE")
+        whens = tuple(zip(conds, unified[:-1], strict=True))
+        return t.fold(Case(whens, unified[-1], target))
+
+    def _if(self, node: exp.If) -> Expr:
+        cond = self.bind(node.this)
+        values = [self.bind(node.args["true"])]
+        false = node.args.get("false")
+        values.append(self.bind(false) if false is not None else Literal(None, pa.null()))
+        unified, target = t.unify(values, "IF")
+        return t.fold(Case(((cond, unified[0]),), unified[1], target))
+
+    def _coalesce(self, node: exp.Coalesce) -> Expr:
+        args = [self.bind(node.this), *[self.bind(e) for e in node.expressions]]
+        unified, target = t.unify(args, "COALESCE")
+        return t.call("coalesce", unified, target)
+
+    def _nullif(self, node: exp.Nullif) -> Expr:
+        a, b = self.bind(node.this), self.bind(node.expression)
+        eq = t.comparison("equal", a, b)
+        return t.fold(Case(((eq, Literal(None, a.type)),), a, a.type))
+
+    # --------------------------------------------------------------- strings
+
+    def _concat(self, node: exp.DPipe) -> Expr:
+        args = [self.bind(node.left), self.bind(node.right)]
+        args = [t.coerce(a, pa.string()) for a in args]
+        return t.call("concat", args, pa.string())
+
+    def _substring(self, node: exp.Substring) -> Expr:
+        arg = t.require_string(self.bind(node.this), "SUBSTRING")
+        start = t.require_integer_literal(self.bind(node.args["start"]), "SUBSTRING start")
+        length_node = node.args.get("length")
+        length = (
+            t.require_integer_literal(self.bind(length_node), "SUBSTRING length")
+            if length_node is not None
+            else None
+        )
+        return t.call("substring", [arg], pa.string(), (start, length))
+
+    # --------------------------------------------------------------- numbers
+
+    def _abs(self, node: exp.Abs) -> Expr:
+        arg = self.bind(node.this)
+        t.require_numeric(arg, "ABS")
+        return t.call("abs", [arg], arg.type)
+
+    def _round(self, node: exp.Round) -> Expr:
+        arg = self.bind(node.this)
+        t.require_numeric(arg, "ROUND")
+        digits_node = node.args.get("decimals")
+        digits = t.require_integer_literal(self.bind(digits_node), "ROUND digits") if digits_node else 0
+        out = arg.type
+        if is_decimal(out):
+            out = pa.decimal128(out.precision, max(0, min(out.scale, digits)))
+        return t.call("round", [arg], out, (digits,))
+
+    # ----------------------------------------------------------------- dates
+
+    def _extract(self, node: exp.Extract) -> Expr:
+        part = node.this.name.lower() if node.this is not None else ""
+        part = {"years": "year", "months": "month", "days": "day", "dayofweek": "dow"}.get(part, part)
+        if part not in ("year", "month", "day", "quarter", "dow", "doy", "week"):
+            raise UnsupportedError(f"EXTRACT({part.upper()})")
+        arg = self.bind(node.expression)
+        if is_string(arg.type) and isinstance(arg, Literal):
+            arg = t.literal_as(arg, pa.date32())
+        if not pa.types.is_date(arg.type) and not pa.types.is_timestamp(arg.type):
+            raise TypeMismatchError(f"EXTRACT needs a DATE, got {sql_type_name(arg.type)}")
+        return t.call("extract", [arg], pa.int64(), (part,))
+
+    # ------------------------------------------------------------ aggregates
+
+    def _aggregate(self, node: exp.Expression) -> Expr:
+        assert self.agg is not None
+        label = node.sql(dialect="duckdb").lower()
+        filter_cond = None
+        if isinstance(node, exp.Filter):
+            raise UnsupportedError("aggregate FILTER (WHERE ...)")
+        fn = AGGREGATE_NODES[type(node)]
+        inner = node.this
+        distinct = False
+        if isinstance(inner, exp.Distinct):
+            distinct = True
+            if len(inner.expressions) != 1:
+                raise UnsupportedError(f"{fn.upper()}(DISTINCT with several arguments)")
+            inner = inner.expressions[0]
+        pre = self.pre_aggregate()
+        if fn == "count" and (inner is None or isinstance(inner, exp.Star)):
+            call = AggCall("count_star", None, pa.int64())
+            return self.agg.add_aggregate(call, "count_star")
+        if inner is None:
+            raise UserError(f"{fn.upper()} needs an argument")
+        if contains_aggregate(inner):
+            raise UserError(f"aggregate function calls cannot be nested: {label}")
+        arg = pre.bind(inner)
+        del filter_cond
+        if pa.types.is_null(arg.type):
+            arg = Literal(None, pa.int32())
+        if fn == "count":
+            call = AggCall("count", arg, pa.int64(), distinct)
+        elif fn == "sum":
+            call = AggCall("sum", arg, sum_type(arg.type), distinct)
+        elif fn == "avg":
+            t.require_numeric(arg, "AVG")
+            call = AggCall("avg", arg, pa.float64(), distinct)
+        else:
+            call = AggCall(fn, arg, arg.type, distinct)
+        return self.agg.add_aggregate(call, label)
+
+
+def _string_fn(fn: str, out: pa.DataType | None = None) -> Callable[[ExpressionBinder, exp.Expression], Expr]:
+    def run(self: ExpressionBinder, node: exp.Expression) -> Expr:
+        arg = t.require_string(self.bind(node.this), fn.upper())
+        return t.call(fn, [arg], out or pa.string())
+
+    return run
+
+
+def _date_fn(part: str) -> Callable[[ExpressionBinder, exp.Expression], Expr]:
+    def run(self: ExpressionBinder, node: exp.Expression) -> Expr:
+        arg = self.bind(node.this)
+        if not pa.types.is_date(arg.type):
+            raise TypeMismatchError(f"{part.upper()}() needs a DATE, got {sql_type_name(arg.type)}")
+        return t.call("extract", [arg], pa.int64(), (part,))
+
+    return run
+
+
+def _data_type(node: exp.DataType) -> pa.DataType:
+    name = node.this.name if hasattr(node.this, "name") else str(node.this)
+    params: list[int] = []
+    for p in node.expressions:
+        value = p.this if isinstance(p, exp.DataTypeParam) else p
+        try:
+            params.append(int(value.name if hasattr(value, "name") else value))
+        except ValueError:
+            raise UnsupportedError(f"type {node.sql()}") from None
+    name = {"DOUBLE": "DOUBLE", "DECIMAL": "DECIMAL", "TEXT": "VARCHAR"}.get(name, name)
+    try:
+        return parse_sql_type(name.replace("_", " "), params)
+    except TypeMismatchError:
+        raise UnsupportedError(f"type {node.sql()}") from None
+
+
+def _interval(node: exp.Interval) -> tuple[int, str]:
+    """(amount, unit) for a day/month/year interval literal."""
+    value = node.this
+    unit_node = node.args.get("unit")
+    unit = unit_node.name.lower() if unit_node is not None else ""
+    text = value.name if value is not None else ""
+    if not unit and " " in text.strip():
+        text, unit = text.split(None, 1)
+    unit = unit.lower().rstrip("s")
+    try:
+        amount = int(text)
+    except ValueError:
+        raise UnsupportedError(f"INTERVAL {node.sql()}") from None
+    if unit not in ("day", "month", "year"):
+        raise UnsupportedError(f"INTERVAL unit {unit.upper() or '?'}")
+    return amount, unit
+
+
+_ARITH: dict[type[exp.Expression], tuple[str, str]] = {
+    exp.Add: ("add", "+"),
+    exp.Sub: ("subtract", "-"),
+    exp.Mul: ("multiply", "*"),
+    exp.Div: ("divide", "/"),
+    exp.Mod: ("modulo", "%"),
+}
+
+_COMPARE: dict[type[exp.Expression], str] = {
+    exp.EQ: "equal",
+    exp.NEQ: "not_equal",
+    exp.LT: "less",
+    exp.LTE: "less_equal",
+    exp.GT: "greater",
+    exp.GTE: "greater_equal",
+}
+
+B = ExpressionBinder
+_HANDLERS: dict[type[exp.Expression], Callable[[ExpressionBinder, exp.Expression], Expr]] = {
+    exp.Column: B._column,  # type: ignore[dict-item]
+    exp.Literal: B._literal,  # type: ignore[dict-item]
+    exp.Null: B._null,  # type: ignore[dict-item]
+    exp.Boolean: B._boolean,  # type: ignore[dict-item]
+    exp.Paren: B._paren,  # type: ignore[dict-item]
+    exp.Cast: B._cast,  # type: ignore[dict-item]
+    exp.TryCast: B._cast,  # type: ignore[dict-item]
+    exp.IntDiv: B._int_div,  # type: ignore[dict-item]
+    exp.Neg: B._neg,  # type: ignore[dict-item]
+    exp.And: B._and,  # type: ignore[dict-item]
+    exp.Or: B._or,  # type: ignore[dict-item]
+    exp.Not: B._not,  # type: ignore[dict-item]
+    exp.Is: B._is,  # type: ignore[dict-item]
+    exp.In: B._in,  # type: ignore[dict-item]
+    exp.Between: B._between,  # type: ignore[dict-item]
+    exp.Like: B._like,  # type: ignore[dict-item]
+    exp.ILike: B._like,  # type: ignore[dict-item]
+    exp.Case: B._case,  # type: ignore[dict-item]
+    exp.If: B._if,  # type: ignore[dict-item]
+    exp.Coalesce: B._coalesce,  # type: ignore[dict-item]
+    exp.Nullif: B._nullif,  # type: ignore[dict-item]
+    exp.DPipe: B._concat,  # type: ignore[dict-item]
+    exp.Substring: B._substring,  # type: ignore[dict-item]
+    exp.Abs: B._abs,  # type: ignore[dict-item]
+    exp.Round: B._round,  # type: ignore[dict-item]
+    exp.Extract: B._extract,  # type: ignore[dict-item]
+    exp.Upper: _string_fn("upper"),  # type: ignore[arg-type,dict-item]
+    exp.Lower: _string_fn("lower"),  # type: ignore[arg-type,dict-item]
+    exp.Length: _string_fn("length", pa.int64()),  # type: ignore[arg-type,dict-item]
+    exp.Trim: _string_fn("trim"),  # type: ignore[arg-type,dict-item]
+    exp.Year: _date_fn("year"),  # type: ignore[arg-type,dict-item]
+    exp.Month: _date_fn("month"),  # type: ignore[arg-type,dict-item]
+    exp.Day: _date_fn("day"),  # type: ignore[arg-type,dict-item]
+}
+for _node in _ARITH:
+    _HANDLERS[_node] = B._arith  # type: ignore[assignment]
+for _node in _COMPARE:
+    _HANDLERS[_node] = B._compare  # type: ignore[assignment]
+
+__all__ = ["AggregateContext", "ExpressionBinder", "contains_aggregate", "is_aggregate"]

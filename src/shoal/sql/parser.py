@@ -1,0 +1,36 @@
+"""SQL text to a sqlglot syntax tree, with syntax errors mapped to ``SqlSyntaxError``."""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from shoal.errors import SqlSyntaxError, UnsupportedError
+
+DIALECT = "duckdb"
+
+
+def parse_sql(text: str) -> exp.Expression:
+    """Parse exactly one statement."""
+    if not text or not text.strip():
+        raise SqlSyntaxError("empty query")
+    try:
+        statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
+    except ParseError as err:
+        first = err.errors[0] if err.errors else {}
+        desc = first.get("description", str(err))
+        desc = desc.split(". Line")[0]
+        # sqlglot prints tokens as <Token token_type: ..., text: X, ...>; keep the text.
+        if "<Token" in desc:
+            text_part = desc.split("text: ", 1)[-1].split(",", 1)[0]
+            desc = desc.split("<Token", 1)[0] + f"'{text_part}'"
+        raise SqlSyntaxError(desc, first.get("line"), first.get("col")) from None
+    except TokenError as err:
+        raise SqlSyntaxError(str(err)) from None
+    if len(statements) != 1:
+        raise SqlSyntaxError(f"expected one statement, got {len(statements)}")
+    statement = statements[0]
+    if isinstance(statement, exp.Command):
+        raise UnsupportedError(f"statement {statement.name!s}")
+    return statement

@@ -1,0 +1,80 @@
+"""EXPLAIN and EXPLAIN ANALYZE text for a stage graph.
+
+Stages print root first; each shows its task count, where its output goes, and
+its fragment as an indented operator tree. With metrics, each operator line gets
+rows and time, each exchange its bytes, buffer high-water mark, blocked/wait
+time and skew.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shoal.physical.plan import PhysicalPlan
+from shoal.stages.graph import Stage, StageGraph
+
+if TYPE_CHECKING:
+    from shoal.runtime.local import QueryMetrics
+
+
+def explain_graph(graph: StageGraph, metrics: QueryMetrics | None = None) -> str:
+    lines: list[str] = []
+    for stage in reversed(graph.stages):
+        lines.append(_stage_header(stage, metrics))
+        _fragment(stage, stage.fragment, 1, lines, metrics, [0])
+    return "\n".join(lines)
+
+
+def _stage_header(stage: Stage, metrics: QueryMetrics | None) -> str:
+    head = f"Stage {stage.id} (partitions={stage.num_partitions})"
+    if stage.output is not None:
+        head += f" -> {stage.output.describe()} to stage {stage.consumer}"
+    else:
+        head += " -> result"
+    if metrics is not None:
+        sm = metrics.stages.get(stage.id)
+        if sm is not None:
+            head += f"  [tasks={sm.tasks} attempts={sm.attempts} retries=0 time={sm.elapsed * 1000:.1f}ms]"
+        ex = metrics.exchanges.get(stage.id)
+        if ex is not None:
+            head += (
+                f"\n  exchange: rows={ex.rows} bytes={_human(ex.bytes)} batches={ex.batches}"
+                f" buffer_peak={_human(ex.buffer_high_water_bytes)}"
+                f" producer_blocked={ex.producer_blocked_seconds * 1000:.1f}ms"
+                f" consumer_wait={ex.consumer_wait_seconds * 1000:.1f}ms"
+                f" skew={ex.skew:.2f} rows_per_partition={ex.rows_per_partition}"
+            )
+    return head
+
+
+def _fragment(
+    stage: Stage,
+    node: PhysicalPlan,
+    depth: int,
+    lines: list[str],
+    metrics: QueryMetrics | None,
+    counter: list[int],
+) -> None:
+    index = counter[0]
+    counter[0] += 1
+    line = "  " * depth + node.explain_line()
+    if metrics is not None:
+        om = metrics.stages[stage.id].operators.get(index)
+        if om is not None:
+            line += f"  (rows={om.rows_out} time={om.elapsed * 1000:.1f}ms"
+            if om.row_groups_read or om.row_groups_skipped:
+                line += f" row_groups={om.row_groups_read} skipped={om.row_groups_skipped}"
+            if om.peak_state_rows:
+                line += f" peak_state_rows={om.peak_state_rows}"
+            line += ")"
+    lines.append(line)
+    for child in node.children():
+        _fragment(stage, child, depth + 1, lines, metrics, counter)
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return str(n)

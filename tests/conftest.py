@@ -1,0 +1,49 @@
+"""Shared fixtures: TPC-H data at SF 0.1 and SF 1, and the example reservations table.
+
+TPC-H data is generated once by ``tpchgen-cli`` into a cache folder and reused across
+runs: ``$SHOAL_DATA_DIR`` if set, else ``<repo>/data`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from support.tpch import tpch_connection
+
+from shoal.datagen import ensure_tpch, write_reservations
+
+__all__ = ["tpch_connection"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_cache_root() -> Path:
+    """Where generated TPC-H data is cached: ``$SHOAL_DATA_DIR`` or ``<repo>/data``."""
+    override = os.environ.get("SHOAL_DATA_DIR")
+    return Path(override) if override else REPO_ROOT / "data"
+
+
+@pytest.fixture(scope="session")
+def data_cache_dir() -> Path:
+    """The TPC-H cache folder (see :func:`data_cache_root`)."""
+    return data_cache_root()
+
+
+@pytest.fixture(scope="session")
+def tpch_sf01_dir(data_cache_dir: Path) -> Path:
+    """TPC-H SF 0.1 (4 parts per table): the folder holding one sub-folder per table."""
+    return ensure_tpch(0.1, data_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tpch_sf1_dir(data_cache_dir: Path) -> Path:
+    """TPC-H SF 1 (4 parts per table): the folder holding one sub-folder per table."""
+    return ensure_tpch(1, data_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def reservations_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example reservations table: a folder of 8 Parquet shards (200,000 rows)."""
+    return write_reservations(tmp_path_factory.mktemp("reservations-data"))

@@ -1,0 +1,75 @@
+"""Fixtures for the differential tests: the data on disk and shoal connections to it.
+
+* ``diff_data``: the tables written under a session temp dir; ``.tables`` maps
+  each name queries use to its Arrow table (what the DuckDB oracle sees).
+* ``shoal_connections``: ``get(partitions)`` -> a shoal connection with every
+  table registered (one connection per partition count, made on first use).
+* ``shoal_con``: a connection, parametrized over partitions 1 and 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from .data import Registration, all_tables, materialize
+
+PARTITION_COUNTS = (1, 3)
+
+
+@dataclass(frozen=True)
+class DiffData:
+    root: Path
+    tables: dict[str, pa.Table]
+    registrations: list[Registration]
+
+
+@pytest.fixture(scope="session")
+def diff_data(tmp_path_factory: pytest.TempPathFactory) -> DiffData:
+    root = tmp_path_factory.mktemp("differential")
+    tables = all_tables()
+    registrations = materialize(root, tables)
+    return DiffData(root=root, tables=tables, registrations=registrations)
+
+
+def register_all(con: Any, data: DiffData) -> None:
+    """Register every table of ``data`` with a shoal connection."""
+    for reg in data.registrations:
+        if reg.kind == "parquet":
+            con.register_parquet(reg.name, reg.location)
+        elif reg.kind == "csv":
+            con.register_csv(reg.name, reg.location)
+        elif reg.kind == "arrow":
+            con.register_arrow(reg.name, data.tables[reg.name])
+        else:  # pragma: no cover - a bug in data.materialize
+            raise ValueError(f"unknown registration kind {reg.kind!r}")
+
+
+@pytest.fixture(scope="session")
+def shoal_connections(diff_data: DiffData) -> Iterator[Callable[[int], Any]]:
+    import shoal  # imported here so a missing engine fails setup, not collection
+
+    made: dict[int, Any] = {}
+
+    def get(partitions: int) -> Any:
+        if partitions not in made:
+            con = shoal.connect(partitions=partitions)
+            register_all(con, diff_data)
+            made[partitions] = con
+        return made[partitions]
+
+    yield get
+    for con in made.values():
+        close = getattr(con, "close", None)
+        if callable(close):
+            close()
+
+
+@pytest.fixture(params=PARTITION_COUNTS, ids=lambda p: f"p{p}")
+def shoal_con(request: pytest.FixtureRequest, shoal_connections: Callable[[int], Any]) -> Any:
+    return shoal_connections(request.param)
