@@ -89,6 +89,9 @@ def cast_value(v: Value, target: pa.DataType) -> Value:
         return pc.if_else(v, pa.scalar("true"), pa.scalar("false"))
     elif pa.types.is_date(target) and pa.types.is_string(source):
         v = pc.utf8_trim_whitespace(v)
+    elif is_decimal(target) and is_integer(source):
+        # pyarrow checks the integer type's width, not the values: widen first.
+        v = pc.cast(v, pa.decimal128(MAX_DECIMAL_PRECISION, target.scale))
     try:
         return pc.cast(v, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:

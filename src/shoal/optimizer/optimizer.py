@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shoal.logical.plan import LogicalPlan, LogicalQuery
+from shoal.optimizer.distinct_aggregates import rewrite_distinct_aggregates
 from shoal.optimizer.prune import prune_columns
 from shoal.optimizer.pushdown import push_down_predicates
 
 Rule = Callable[[LogicalPlan], LogicalPlan]
 
 RULES: tuple[tuple[str, Rule], ...] = (
+    # Before pushdown, so the inner aggregation's keys are visible to it.
+    ("rewrite_distinct_aggregates", rewrite_distinct_aggregates),
     # Filters first, so pruning sees which columns the pushed filters still read.
     ("push_down_predicates", push_down_predicates),
     ("prune_columns", prune_columns),

@@ -181,5 +181,5 @@ class _QueryRun:
             raise err
         if isinstance(err, ExecutionError) and err.stage is not None:
             raise err
-        message = f"{type(err).__name__}: {err}"
+        message = str(err) if isinstance(err, ExecutionError) else f"{type(err).__name__}: {err}"
         raise ExecutionError(message, stage=stage.id, partition=partition, attempt=0) from err

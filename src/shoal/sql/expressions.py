@@ -168,9 +168,9 @@ class ExpressionBinder:
 
     def _arith(self, node: exp.Binary) -> Expr:
         fn, op = _ARITH[type(node)]
-        left, right = self.bind(node.left), self.bind(node.right)
         if isinstance(node.right, exp.Interval) or isinstance(node.left, exp.Interval):
             return self._interval_arith(node, fn)
+        left, right = self.bind(node.left), self.bind(node.right)
         if pa.types.is_date(left.type) or pa.types.is_date(right.type):
             return self._date_arith(fn, left, right)
         return t.arithmetic(fn, op, left, right)
@@ -254,6 +254,7 @@ class ExpressionBinder:
         raise UnsupportedError(f"IS {target.sql()}")
 
     def _in(self, node: exp.In, negated: bool = False) -> Expr:
+        negated = negated != bool(node.args.get("negate"))
         if node.args.get("query") is not None:
             if self.subquery is None:
                 raise UnsupportedError("IN (subquery)")
@@ -277,7 +278,8 @@ class ExpressionBinder:
         arg = self.bind(node.this)
         low = t.comparison("greater_equal", arg, self.bind(node.args["low"]))
         high = t.comparison("less_equal", arg, self.bind(node.args["high"]))
-        return t.boolean("and", [low, high])
+        both = t.boolean("and", [low, high])
+        return t.boolean("not", [both]) if node.args.get("negate") else both
 
     def _like(self, node: exp.Like | exp.ILike) -> Expr:
         arg = t.require_string(self.bind(node.this), "LIKE")
@@ -288,7 +290,8 @@ class ExpressionBinder:
             raise UnsupportedError("LIKE with a non-constant pattern")
         if pattern.value is None:
             return Literal(None, pa.bool_())
-        return t.call("like", [arg], pa.bool_(), (pattern.value, isinstance(node, exp.ILike), False))
+        negated = bool(node.args.get("negate"))
+        return t.call("like", [arg], pa.bool_(), (pattern.value, isinstance(node, exp.ILike), negated))
 
     # ---------------------------------------------------------- conditionals
 
