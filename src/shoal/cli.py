@@ -36,7 +36,9 @@ def _format(table: object, max_rows: int) -> str:
 
     assert isinstance(table, pa.Table)
     names = table.column_names
-    rows = [[_cell(v) for v in row] for row in zip(*(c.to_pylist() for c in table.columns), strict=True)]
+    rows = [
+        [_cell(v) for v in row] for row in zip(*(c.to_pylist() for c in table.columns), strict=True)
+    ]
     shown = rows[:max_rows]
     widths = [max([len(n)] + [len(r[i]) for r in shown]) for i, n in enumerate(names)]
     line = " | ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))
@@ -52,7 +54,9 @@ def _cell(v: object) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="shoal", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="shoal", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="command", required=True)
     for cmd in ("query", "explain"):
         p = sub.add_parser(cmd)

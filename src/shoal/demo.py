@@ -1,6 +1,6 @@
 """The main job: TPC-H data generated on first use, one real query run embedded.
 
-    python -m shoal.demo [--data DIR] [--sf 0.1] [--query 1] [--partitions N]
+python -m shoal.demo [--data DIR] [--sf 0.1] [--query 1] [--partitions N]
 """
 
 from __future__ import annotations
@@ -35,11 +35,15 @@ def query_text(q: int) -> str:
             return f.read_text()
     if q == 1:
         return _Q1
-    raise SystemExit(f"TPC-H query file q{q:02d}.sql not found in {', '.join(map(str, _QUERY_DIRS))}")
+    raise SystemExit(
+        f"TPC-H query file q{q:02d}.sql not found in {', '.join(map(str, _QUERY_DIRS))}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", default="data", help="folder for generated data (cached)")
     ap.add_argument("--sf", type=float, default=0.1, help="TPC-H scale factor")
     ap.add_argument("--query", type=int, default=1, help="TPC-H query number")

@@ -109,7 +109,9 @@ def common_type(a: pa.DataType, b: pa.DataType, context: str = "expression") -> 
         return a
     if pa.types.is_boolean(a) and pa.types.is_boolean(b):
         return a
-    raise TypeMismatchError(f"cannot combine {sql_type_name(a)} and {sql_type_name(b)} in {context}")
+    raise TypeMismatchError(
+        f"cannot combine {sql_type_name(a)} and {sql_type_name(b)} in {context}"
+    )
 
 
 def arithmetic_type(op: str, a: pa.DataType, b: pa.DataType) -> pa.DataType:

@@ -1,8 +1,8 @@
 """The embedded entry point: a connection owns a catalog and runs queries.
 
-    SQL --parse--> AST --bind--> logical --optimize--> logical --plan--> physical
-        --EnforceDistribution--> physical+exchanges --SanityCheck--> --cut--> stages
-        --runtime--> Arrow
+SQL --parse--> AST --bind--> logical --optimize--> logical --plan--> physical
+    --EnforceDistribution--> physical+exchanges --SanityCheck--> --cut--> stages
+    --runtime--> Arrow
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ class Connection:
         known = set(Settings.__dataclass_fields__)
         unknown = set(settings) - known
         if unknown:
-            raise UserError(f"unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+            raise UserError(
+                f"unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+            )
         settings.setdefault("max_running_tasks", cores)
         self.settings = Settings(partitions=partitions or cores, **settings)
         self.catalog = Catalog()
@@ -55,7 +57,9 @@ class Connection:
         """A Parquet file, a folder of them (searched recursively) or a glob."""
         return self.catalog.register_parquet(name, path)
 
-    def register_csv(self, name: str, path: str | os.PathLike[str], delimiter: str = ",") -> TableSource:
+    def register_csv(
+        self, name: str, path: str | os.PathLike[str], delimiter: str = ","
+    ) -> TableSource:
         return self.catalog.register_csv(name, path, delimiter)
 
     def register_arrow(self, name: str, data: Any) -> TableSource:
@@ -80,9 +84,9 @@ class Connection:
         stripped = text.lstrip()
         head = stripped[:16].upper()
         if head.startswith("EXPLAIN ANALYZE"):
-            return Result(_text_table(self.explain_analyze(stripped[len("EXPLAIN ANALYZE"):])))
+            return Result(_text_table(self.explain_analyze(stripped[len("EXPLAIN ANALYZE") :])))
         if head.startswith("EXPLAIN"):
-            return Result(_text_table(self.explain(stripped[len("EXPLAIN"):])))
+            return Result(_text_table(self.explain(stripped[len("EXPLAIN") :])))
         prepared = self.prepare(text)
         table, metrics = LocalRuntime(self.settings).execute(prepared.graph)
         table = table.rename_columns(list(prepared.logical.output_names))

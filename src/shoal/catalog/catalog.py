@@ -25,7 +25,9 @@ class Catalog:
     def register_parquet(self, name: str, path: str | os.PathLike[str]) -> TableSource:
         return self.register(ParquetSource(name, path))
 
-    def register_csv(self, name: str, path: str | os.PathLike[str], delimiter: str = ",") -> TableSource:
+    def register_csv(
+        self, name: str, path: str | os.PathLike[str], delimiter: str = ","
+    ) -> TableSource:
         return self.register(CsvSource(name, path, delimiter))
 
     def register_arrow(self, name: str, data: Any) -> TableSource:

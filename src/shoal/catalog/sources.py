@@ -166,7 +166,13 @@ class MemorySource(TableSource):
         n = table.num_rows
         per_row = table.nbytes / n if n else 0
         self._splits = [
-            Split("<memory>", None, min(split_rows, n - start), int(per_row * min(split_rows, n - start)), start)
+            Split(
+                "<memory>",
+                None,
+                min(split_rows, n - start),
+                int(per_row * min(split_rows, n - start)),
+                start,
+            )
             for start in range(0, n, split_rows)
         ]
 

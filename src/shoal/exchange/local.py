@@ -16,7 +16,14 @@ from shoal.exchange.channel import Channel, Slots
 from shoal.exchange.hashing import partition_ids, split_by_partition
 from shoal.exchange.merge import merge_sorted
 from shoal.metrics.exchange import ExchangeMetrics
-from shoal.physical.operators.exchange import BROADCAST, GATHER, HASH, MERGE, ROUND_ROBIN, ExchangeSpec
+from shoal.physical.operators.exchange import (
+    BROADCAST,
+    GATHER,
+    HASH,
+    MERGE,
+    ROUND_ROBIN,
+    ExchangeSpec,
+)
 
 
 class LocalExchange:
@@ -37,13 +44,9 @@ class LocalExchange:
         n = spec.num_partitions
         if spec.kind == MERGE:
             # One channel per producer, all read by the single consumer.
-            self.channels = [
-                Channel(budget_bytes, 1, cancelled, slots) for _ in range(producers)
-            ]
+            self.channels = [Channel(budget_bytes, 1, cancelled, slots) for _ in range(producers)]
         else:
-            self.channels = [
-                Channel(budget_bytes, producers, cancelled, slots) for _ in range(n)
-            ]
+            self.channels = [Channel(budget_bytes, producers, cancelled, slots) for _ in range(n)]
         self.metrics = ExchangeMetrics(spec.kind, producer_stage, consumer_stage)
 
     # ---------------------------------------------------------------- producer

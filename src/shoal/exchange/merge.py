@@ -57,7 +57,7 @@ def merge_sorted(
             return
         tables = [buffers[i] for i in present]
         combined = pa.concat_tables(tables)  # type: ignore[arg-type]
-        offsets = np.cumsum([0] + [t.num_rows for t in tables])  # type: ignore[union-attr]
+        offsets = np.cumsum(np.array([0] + [t.num_rows for t in tables if t is not None]))
         order = pc.sort_indices(combined, sort_keys=sort_keys).to_numpy()
         rank = np.empty_like(order)
         rank[order] = np.arange(len(order))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -20,7 +20,8 @@ from shoal.errors import ExecutionError
 from shoal.expr.nodes import Call, Case, Cast, ColumnRef, Expr, InList, Literal
 from shoal.types import MAX_DECIMAL_PRECISION, is_decimal, is_float, is_integer
 
-Value = pa.Array | pa.ChunkedArray | pa.Scalar
+# An array, a chunked array or a scalar (pyarrow ships no type stubs to say so).
+Value: TypeAlias = Any
 
 
 def evaluate(e: Expr, batch: pa.RecordBatch) -> Value:

@@ -84,7 +84,9 @@ class Scan(LogicalPlan):
     @property
     def schema(self) -> pa.Schema:
         fields = {f.name: f for f in self.source.schema}
-        return pa.schema([pa.field(n, fields[c].type) for c, n in zip(self.columns, self.names, strict=True)])
+        return pa.schema(
+            [pa.field(n, fields[c].type) for c, n in zip(self.columns, self.names, strict=True)]
+        )
 
     def describe(self) -> str:
         cols = ", ".join(self.names)
@@ -140,9 +142,7 @@ class Project(LogicalPlan):
         return pa.schema([pa.field(n, e.type) for n, e in self.exprs])
 
     def describe(self) -> str:
-        return "Project " + ", ".join(
-            n if str(e) == n else f"{e} AS {n}" for n, e in self.exprs
-        )
+        return "Project " + ", ".join(n if str(e) == n else f"{e} AS {n}" for n, e in self.exprs)
 
 
 @dataclass(frozen=True)

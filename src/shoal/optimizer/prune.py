@@ -37,7 +37,8 @@ def _prune(plan: LogicalPlan, needed: set[str]) -> LogicalPlan:
     if isinstance(plan, Scan):
         filter_cols = _cols(list(plan.filters))
         keep = [
-            (c, n) for c, n in zip(plan.columns, plan.names, strict=True)
+            (c, n)
+            for c, n in zip(plan.columns, plan.names, strict=True)
             if n in needed or n in filter_cols
         ]
         if not keep:  # e.g. COUNT(*): read the narrowest column for the row count
@@ -64,6 +65,4 @@ def _prune(plan: LogicalPlan, needed: set[str]) -> LogicalPlan:
         )
     if isinstance(plan, Values):
         return plan
-    return plan.with_children(
-        tuple(_prune(c, {f.name for f in c.schema}) for c in plan.children())
-    )
+    return plan.with_children(tuple(_prune(c, {f.name for f in c.schema}) for c in plan.children()))

@@ -42,11 +42,11 @@ def _push(plan: LogicalPlan, preds: list[Expr]) -> LogicalPlan:
     if isinstance(plan, UnionAll):
         inputs = []
         for child in plan.inputs:
-            mapping: dict[str, Expr] = {
+            child_map: dict[str, Expr] = {
                 out.name: ColumnRef(f.name, f.type)
                 for out, f in zip(plan.schema, child.schema, strict=True)
             }
-            inputs.append(_push(child, [rename_columns(p, mapping) for p in preds]))
+            inputs.append(_push(child, [rename_columns(p, child_map) for p in preds]))
         return replace(plan, inputs=tuple(inputs))
     if isinstance(plan, Aggregate):
         key_map = {name: e for name, e in plan.keys}

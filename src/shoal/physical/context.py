@@ -68,4 +68,3 @@ class TaskContext:
 
 def run_children(ctx: TaskContext, op: PhysicalPlan) -> list[Iterator[pa.RecordBatch]]:
     return [ctx.run(c) for c in op.children()]
-

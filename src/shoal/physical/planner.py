@@ -8,7 +8,7 @@ every exchange. Scans get their splits assigned to tasks here.
 from __future__ import annotations
 
 from shoal.errors import UnsupportedError
-from shoal.expr.nodes import ColumnRef
+from shoal.expr.nodes import ColumnRef, conjoin
 from shoal.logical.plan import (
     Aggregate,
     Filter,
@@ -32,7 +32,6 @@ from shoal.physical.operators.topk import TopKExec
 from shoal.physical.operators.union import UnionExec
 from shoal.physical.operators.values import ValuesExec
 from shoal.physical.plan import PhysicalPlan, SortSpec
-from shoal.expr.nodes import conjoin
 
 
 class PhysicalPlanner:

@@ -59,7 +59,6 @@ class TaskSlots:
         self._sem.release()
 
 
-
 class LocalRuntime:
     def __init__(self, settings: Settings):
         self.settings = settings

@@ -48,13 +48,15 @@ class Binder:
 
     # ------------------------------------------------------------------ query
 
-    def bind_statement(self, node: exp.Expression) -> LogicalQuery:
+    def bind_statement(self, node: exp.Expr) -> LogicalQuery:
         if not isinstance(node, exp.Query | exp.Values):
             raise UnsupportedError(f"statement {node.key.upper()}")
         plan, names = self.bind_query(node, outer=None)
         return LogicalQuery(plan, tuple(names))
 
-    def bind_query(self, node: exp.Expression, outer: Scope | None) -> tuple[LogicalPlan, list[str]]:
+    def bind_query(
+        self, node: exp.Expr, outer: Scope | None
+    ) -> tuple[LogicalPlan, list[str]]:
         """A query expression: its plan and output column names."""
         if node.args.get("with_") is not None or node.args.get("with") is not None:
             raise UnsupportedError("WITH (common table expressions)")
@@ -80,7 +82,7 @@ class Binder:
             return BoundRelation(Values(((),), pa.schema([])), Scope([], outer))
         return self._relation(from_.this, outer)
 
-    def _relation(self, node: exp.Expression, outer: Scope | None) -> BoundRelation:
+    def _relation(self, node: exp.Expr, outer: Scope | None) -> BoundRelation:
         if isinstance(node, exp.Table):
             if isinstance(node.this, exp.Func | exp.Anonymous) or node.args.get("db"):
                 if node.args.get("db"):
@@ -98,9 +100,9 @@ class Binder:
             return BoundRelation(scan, Scope(scope, outer))
         if isinstance(node, exp.Subquery):
             plan, out_names = self.bind_query(node.this, outer)
-            alias = node.alias.lower() if node.alias else None
+            sub_alias = node.alias.lower() if node.alias else None
             out_names = _alias_columns(node, out_names)
-            return BoundRelation(plan, Scope(_scope_of(plan, out_names, alias), outer))
+            return BoundRelation(plan, Scope(_scope_of(plan, out_names, sub_alias), outer))
         if isinstance(node, exp.Values):
             rel, _ = self._values(node)
             return BoundRelation(rel.plan, Scope(rel.scope.columns, outer))
@@ -198,17 +200,17 @@ class Binder:
         exprs: list[tuple[str, Expr]] = [(self.names.fresh(name), e) for name, e in bound_items]
         visible = len(exprs)
         sort_keys: list[SortKey] = []
-        for key in order_keys:
-            target = _find_output(key.expr, bound_items, exprs)
+        for okey in order_keys:
+            target = _find_output(okey.expr, bound_items, exprs)
             if target is None:
                 if node.args.get("distinct"):
                     raise UserError(
                         "for SELECT DISTINCT, ORDER BY expressions must appear in the select list"
                     )
                 hidden = self.names.fresh("sort_key")
-                exprs.append((hidden, key.expr))
-                target = ColumnRef(hidden, key.expr.type)
-            sort_keys.append(SortKey(target, key.ascending, key.nulls_first))
+                exprs.append((hidden, okey.expr))
+                target = ColumnRef(hidden, okey.expr.type)
+            sort_keys.append(SortKey(target, okey.ascending, okey.nulls_first))
         plan = Project(plan, tuple(exprs))
         if node.args.get("distinct"):
             if node.args["distinct"].args.get("on"):
@@ -219,8 +221,8 @@ class Binder:
             plan = Project(plan, tuple((n, ColumnRef(n, e.type)) for n, e in exprs[:visible]))
         return plan, [name for name, _ in items]
 
-    def _select_items(self, node: exp.Select, scope: Scope) -> list[tuple[str, exp.Expression]]:
-        items: list[tuple[str, exp.Expression]] = []
+    def _select_items(self, node: exp.Select, scope: Scope) -> list[tuple[str, exp.Expr]]:
+        items: list[tuple[str, exp.Expr]] = []
         for e in node.expressions:
             if isinstance(e, exp.Star):
                 items += [(c.name, _column_node(c)) for c in scope.columns]
@@ -237,7 +239,7 @@ class Binder:
     def _order_keys(
         self,
         order: exp.Order | None,
-        items: list[tuple[str, exp.Expression]],
+        items: list[tuple[str, exp.Expr]],
         bound_items: list[tuple[str, Expr]],
         binder: ExpressionBinder,
     ) -> list[SortKey]:
@@ -252,7 +254,11 @@ class Binder:
                 if not 1 <= pos <= len(bound_items):
                     raise UserError(f"ORDER BY position {pos} is not in the select list")
                 expr = bound_items[pos - 1][1]
-            elif isinstance(node, exp.Column) and not node.table and _alias_index(node.name, items) is not None:
+            elif (
+                isinstance(node, exp.Column)
+                and not node.table
+                and _alias_index(node.name, items) is not None
+            ):
                 expr = bound_items[_alias_index(node.name, items)][1]  # type: ignore[index]
             else:
                 expr = binder.bind(node)
@@ -261,7 +267,9 @@ class Binder:
             keys.append(SortKey(expr, not desc, nulls_first))
         return keys
 
-    def _order_limit(self, node: exp.Expression, plan: LogicalPlan, sort_keys: list[SortKey]) -> LogicalPlan:
+    def _order_limit(
+        self, node: exp.Expr, plan: LogicalPlan, sort_keys: list[SortKey]
+    ) -> LogicalPlan:
         if sort_keys:
             plan = Sort(plan, tuple(sort_keys))
         limit = _int_clause(node.args.get("limit"), "LIMIT")
@@ -272,39 +280,45 @@ class Binder:
 
     # ------------------------------------------------------- set operations
 
-    def _set_operation(self, node: exp.Expression, outer: Scope | None) -> tuple[LogicalPlan, list[str]]:
+    def _set_operation(
+        self, node: exp.Expr, outer: Scope | None
+    ) -> tuple[LogicalPlan, list[str]]:
         if not isinstance(node, exp.Union):
             raise UnsupportedError(node.key.upper())
         distinct = bool(node.args.get("distinct"))
         left, left_names = self.bind_query(node.left, outer)
         right, right_names = self.bind_query(node.right, outer)
         if len(left.schema) != len(right.schema):
-            raise UserError(
-                f"UNION inputs have {len(left.schema)} and {len(right.schema)} columns"
-            )
+            raise UserError(f"UNION inputs have {len(left.schema)} and {len(right.schema)} columns")
         types = [
             t.unify([ColumnRef(lf.name, lf.type), ColumnRef(rf.name, rf.type)], "UNION")[1]
             for lf, rf in zip(left.schema, right.schema, strict=True)
         ]
         names = [self.names.fresh(n) for n in left_names]
         inputs = tuple(
-            Project(side, tuple(
-                (n, t.coerce(ColumnRef(f.name, f.type), typ))
-                for n, f, typ in zip(names, side.schema, types, strict=True)
-            ))
+            Project(
+                side,
+                tuple(
+                    (n, t.coerce(ColumnRef(f.name, f.type), typ))
+                    for n, f, typ in zip(names, side.schema, types, strict=True)
+                ),
+            )
             for side in (left, right)
         )
         plan: LogicalPlan = UnionAll(inputs)
         if distinct:
-            plan = Aggregate(plan, tuple((n, ColumnRef(n, typ)) for n, typ in zip(names, types, strict=True)), ())
+            plan = Aggregate(
+                plan, tuple((n, ColumnRef(n, typ)) for n, typ in zip(names, types, strict=True)), ()
+            )
         # ORDER BY / LIMIT on the whole set operation.
         order = node.args.get("order")
         sort_keys: list[SortKey] = []
         if order is not None:
             scope = Scope(_scope_of(plan, left_names, None))
-            items = [(n, _column_node(c)) for n, c in zip(left_names, scope.columns, strict=True)]
+            items: list[tuple[str, exp.Expr]] = [(n, _column_node(c)) for n, c in zip(left_names, scope.columns, strict=True)]
             bound_items: list[tuple[str, Expr]] = [
-                (n, ColumnRef(c.internal, c.type)) for n, c in zip(left_names, scope.columns, strict=True)
+                (n, ColumnRef(c.internal, c.type))
+                for n, c in zip(left_names, scope.columns, strict=True)
             ]
             sort_keys = self._order_keys(order, items, bound_items, ExpressionBinder(scope))
         plan = self._order_limit(node, plan, sort_keys)
@@ -323,7 +337,7 @@ def _column_node(c: ScopeColumn) -> exp.Column:
     return exp.column(c.name, table=c.qualifier, quoted=True)
 
 
-def _default_name(e: exp.Expression) -> str:
+def _default_name(e: exp.Expr) -> str:
     if isinstance(e, exp.Column):
         return e.name
     if isinstance(e, exp.Count) and isinstance(e.this, exp.Star):
@@ -331,7 +345,7 @@ def _default_name(e: exp.Expression) -> str:
     return e.sql(dialect="duckdb")
 
 
-def _alias_index(name: str, items: list[tuple[str, exp.Expression]]) -> int | None:
+def _alias_index(name: str, items: list[tuple[str, exp.Expr]]) -> int | None:
     for i, (n, _) in enumerate(items):
         if n.lower() == name.lower():
             return i
@@ -339,8 +353,8 @@ def _alias_index(name: str, items: list[tuple[str, exp.Expression]]) -> int | No
 
 
 def _group_key_node(
-    key: exp.Expression, items: list[tuple[str, exp.Expression]], scope: Scope
-) -> exp.Expression:
+    key: exp.Expr, items: list[tuple[str, exp.Expr]], scope: Scope
+) -> exp.Expr:
     """GROUP BY 2 and GROUP BY alias refer to the select list (as in DuckDB)."""
     if isinstance(key, exp.Literal) and not key.is_string:
         pos = int(key.this)
@@ -364,7 +378,7 @@ def _find_output(
     return None
 
 
-def _int_clause(clause: exp.Expression | None, what: str) -> int | None:
+def _int_clause(clause: exp.Expr | None, what: str) -> int | None:
     if clause is None:
         return None
     value = clause.args.get("expression") or clause.this
@@ -381,8 +395,10 @@ def _alias_columns(node: exp.Subquery, names: list[str]) -> list[str]:
     if alias is not None and alias.columns:
         cols = [c.name for c in alias.columns]
         if len(cols) > len(names):
-            raise UserError(f"table alias lists {len(cols)} columns but the subquery has {len(names)}")
-        return cols + names[len(cols):]
+            raise UserError(
+                f"table alias lists {len(cols)} columns but the subquery has {len(names)}"
+            )
+        return cols + names[len(cols) :]
     return names
 
 

@@ -28,7 +28,7 @@ from shoal.types import (
     sum_type,
 )
 
-AGGREGATE_NODES: dict[type[exp.Expression], str] = {
+AGGREGATE_NODES: dict[type[exp.Expr], str] = {
     exp.Count: "count",
     exp.Sum: "sum",
     exp.Avg: "avg",
@@ -37,11 +37,11 @@ AGGREGATE_NODES: dict[type[exp.Expression], str] = {
 }
 
 
-def is_aggregate(node: exp.Expression) -> bool:
+def is_aggregate(node: exp.Expr) -> bool:
     return type(node) in AGGREGATE_NODES
 
 
-def contains_aggregate(node: exp.Expression) -> bool:
+def contains_aggregate(node: exp.Expr) -> bool:
     # Aggregates inside a subquery belong to the subquery.
     for n in node.walk(prune=lambda x: isinstance(x, exp.Subquery | exp.Select) and x is not node):
         if is_aggregate(n):
@@ -73,7 +73,7 @@ class AggregateContext:
 
 
 # Subquery binding is provided by the query binder (it needs plans, not just expressions).
-SubqueryHook = Callable[[exp.Expression, Scope], Expr]
+SubqueryHook = Callable[[exp.Expr, Scope], Expr]
 
 
 class ExpressionBinder:
@@ -92,7 +92,7 @@ class ExpressionBinder:
 
     # ------------------------------------------------------------------ entry
 
-    def bind(self, node: exp.Expression) -> Expr:
+    def bind(self, node: exp.Expr) -> Expr:
         if self.agg is not None:
             if is_aggregate(node) or isinstance(node, exp.Filter) and is_aggregate(node.this):
                 return self._aggregate(node)
@@ -117,7 +117,7 @@ class ExpressionBinder:
 
     # ---------------------------------------------------------------- dispatch
 
-    def _bind(self, node: exp.Expression) -> Expr:
+    def _bind(self, node: exp.Expr) -> Expr:
         handler = _HANDLERS.get(type(node))
         if handler is not None:
             return handler(self, node)
@@ -128,7 +128,9 @@ class ExpressionBinder:
                 raise UnsupportedError(f"subquery here: {node.sql()[:60]}")
             return self.subquery(node, self.scope)
         if isinstance(node, exp.Func):
-            raise UnsupportedError(f"function {node.sql_name() if hasattr(node, 'sql_name') else node.key}")
+            raise UnsupportedError(
+                f"function {node.sql_name() if hasattr(node, 'sql_name') else node.key}"
+            )
         raise UnsupportedError(f"expression {node.key.upper()}: {node.sql()[:60]}")
 
     def _column(self, node: exp.Column) -> Expr:
@@ -190,12 +192,18 @@ class ExpressionBinder:
             return t.call("date_add_days", [left, days], pa.date32())
         if fn == "subtract" and pa.types.is_date(left.type) and pa.types.is_date(right.type):
             as_int = [t.coerce(t.coerce(x, pa.date32()), pa.int32()) for x in (left, right)]
-            return t.call("subtract", [t.coerce(as_int[0], pa.int64()), t.coerce(as_int[1], pa.int64())], pa.int64())
+            return t.call(
+                "subtract",
+                [t.coerce(as_int[0], pa.int64()), t.coerce(as_int[1], pa.int64())],
+                pa.int64(),
+            )
         raise TypeMismatchError(
             f"cannot apply '{fn}' to {sql_type_name(left.type)} and {sql_type_name(right.type)}"
         )
 
     def _interval_arith(self, node: exp.Binary, fn: str) -> Expr:
+        date_node: exp.Expr
+        interval: exp.Expr
         if isinstance(node.left, exp.Interval):
             if fn != "add":
                 raise TypeMismatchError("an INTERVAL can only be added to a date")
@@ -291,7 +299,9 @@ class ExpressionBinder:
         if pattern.value is None:
             return Literal(None, pa.bool_())
         negated = bool(node.args.get("negate"))
-        return t.call("like", [arg], pa.bool_(), (pattern.value, isinstance(node, exp.ILike), negated))
+        return t.call(
+            "like", [arg], pa.bool_(), (pattern.value, isinstance(node, exp.ILike), negated)
+        )
 
     # ---------------------------------------------------------- conditionals
 
@@ -360,7 +370,9 @@ class ExpressionBinder:
         arg = self.bind(node.this)
         t.require_numeric(arg, "ROUND")
         digits_node = node.args.get("decimals")
-        digits = t.require_integer_literal(self.bind(digits_node), "ROUND digits") if digits_node else 0
+        digits = (
+            t.require_integer_literal(self.bind(digits_node), "ROUND digits") if digits_node else 0
+        )
         out = arg.type
         if is_decimal(out):
             out = pa.decimal128(out.precision, max(0, min(out.scale, digits)))
@@ -370,7 +382,9 @@ class ExpressionBinder:
 
     def _extract(self, node: exp.Extract) -> Expr:
         part = node.this.name.lower() if node.this is not None else ""
-        part = {"years": "year", "months": "month", "days": "day", "dayofweek": "dow"}.get(part, part)
+        part = {"years": "year", "months": "month", "days": "day", "dayofweek": "dow"}.get(
+            part, part
+        )
         if part not in ("year", "month", "day", "quarter", "dow", "doy", "week"):
             raise UnsupportedError(f"EXTRACT({part.upper()})")
         arg = self.bind(node.expression)
@@ -382,7 +396,7 @@ class ExpressionBinder:
 
     # ------------------------------------------------------------ aggregates
 
-    def _aggregate(self, node: exp.Expression) -> Expr:
+    def _aggregate(self, node: exp.Expr) -> Expr:
         assert self.agg is not None
         label = node.sql(dialect="duckdb").lower()
         filter_cond = None
@@ -420,16 +434,18 @@ class ExpressionBinder:
         return self.agg.add_aggregate(call, label)
 
 
-def _string_fn(fn: str, out: pa.DataType | None = None) -> Callable[[ExpressionBinder, exp.Expression], Expr]:
-    def run(self: ExpressionBinder, node: exp.Expression) -> Expr:
+def _string_fn(
+    fn: str, out: pa.DataType | None = None
+) -> Callable[[ExpressionBinder, exp.Expr], Expr]:
+    def run(self: ExpressionBinder, node: exp.Expr) -> Expr:
         arg = t.require_string(self.bind(node.this), fn.upper())
         return t.call(fn, [arg], out or pa.string())
 
     return run
 
 
-def _date_fn(part: str) -> Callable[[ExpressionBinder, exp.Expression], Expr]:
-    def run(self: ExpressionBinder, node: exp.Expression) -> Expr:
+def _date_fn(part: str) -> Callable[[ExpressionBinder, exp.Expr], Expr]:
+    def run(self: ExpressionBinder, node: exp.Expr) -> Expr:
         arg = self.bind(node.this)
         if not pa.types.is_date(arg.type):
             raise TypeMismatchError(f"{part.upper()}() needs a DATE, got {sql_type_name(arg.type)}")
@@ -444,7 +460,7 @@ def _data_type(node: exp.DataType) -> pa.DataType:
     for p in node.expressions:
         value = p.this if isinstance(p, exp.DataTypeParam) else p
         try:
-            params.append(int(value.name if hasattr(value, "name") else value))
+            params.append(int(str(value.name if hasattr(value, "name") else value)))
         except ValueError:
             raise UnsupportedError(f"type {node.sql()}") from None
     name = {"DOUBLE": "DOUBLE", "DECIMAL": "DECIMAL", "TEXT": "VARCHAR"}.get(name, name)
@@ -472,7 +488,7 @@ def _interval(node: exp.Interval) -> tuple[int, str]:
     return amount, unit
 
 
-_ARITH: dict[type[exp.Expression], tuple[str, str]] = {
+_ARITH: dict[type[exp.Expr], tuple[str, str]] = {
     exp.Add: ("add", "+"),
     exp.Sub: ("subtract", "-"),
     exp.Mul: ("multiply", "*"),
@@ -480,7 +496,7 @@ _ARITH: dict[type[exp.Expression], tuple[str, str]] = {
     exp.Mod: ("modulo", "%"),
 }
 
-_COMPARE: dict[type[exp.Expression], str] = {
+_COMPARE: dict[type[exp.Expr], str] = {
     exp.EQ: "equal",
     exp.NEQ: "not_equal",
     exp.LT: "less",
@@ -490,7 +506,7 @@ _COMPARE: dict[type[exp.Expression], str] = {
 }
 
 B = ExpressionBinder
-_HANDLERS: dict[type[exp.Expression], Callable[[ExpressionBinder, exp.Expression], Expr]] = {
+_HANDLERS: dict[type[exp.Expr], Callable[[ExpressionBinder, exp.Expr], Expr]] = {
     exp.Column: B._column,  # type: ignore[dict-item]
     exp.Literal: B._literal,  # type: ignore[dict-item]
     exp.Null: B._null,  # type: ignore[dict-item]

@@ -11,7 +11,7 @@ from shoal.errors import SqlSyntaxError, UnsupportedError
 DIALECT = "duckdb"
 
 
-def parse_sql(text: str) -> exp.Expression:
+def parse_sql(text: str) -> exp.Expr:
     """Parse exactly one statement."""
     if not text or not text.strip():
         raise SqlSyntaxError("empty query")

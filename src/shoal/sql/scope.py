@@ -37,7 +37,7 @@ class Scope:
         if len(hits) > 1:
             raise AmbiguousColumnError(
                 f"column reference '{name}' is ambiguous: it is in "
-                + ", ".join(sorted({h.qualifier or '?' for h in hits}))
+                + ", ".join(sorted({h.qualifier or "?" for h in hits}))
             )
         if not hits:
             if self.outer is not None:

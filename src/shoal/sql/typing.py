@@ -47,10 +47,13 @@ def literal_as(lit: Literal, target: pa.DataType) -> Literal:
             return Literal(d, target)
         scalar = pa.scalar(v, lit.type).cast(target)
         return Literal(scalar.as_py(), target)
-    except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError, decimal.InvalidOperation) as err:
-        raise TypeMismatchError(
-            f"cannot convert {lit} to {sql_type_name(target)}: {err}"
-        ) from None
+    except (
+        ValueError,
+        pa.ArrowInvalid,
+        pa.ArrowNotImplementedError,
+        decimal.InvalidOperation,
+    ) as err:
+        raise TypeMismatchError(f"cannot convert {lit} to {sql_type_name(target)}: {err}") from None
 
 
 def literal_from_python(v: Any) -> Literal:
@@ -117,7 +120,9 @@ def boolean(fn: str, args: list[Expr]) -> Expr:
         if pa.types.is_null(a.type):
             a = Literal(None, pa.bool_())
         if not pa.types.is_boolean(a.type):
-            raise TypeMismatchError(f"{fn.upper()} needs BOOLEAN operands, got {sql_type_name(a.type)} ({a})")
+            raise TypeMismatchError(
+                f"{fn.upper()} needs BOOLEAN operands, got {sql_type_name(a.type)} ({a})"
+            )
         checked.append(a)
     return call(fn, checked, pa.bool_())
 

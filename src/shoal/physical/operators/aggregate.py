@@ -59,7 +59,10 @@ class AggSpec:
         if self.fn == "sum":
             return [(f"{n}$sum", "sum", self.type)]
         if self.fn == "avg":
-            return [(f"{n}$sum", "sum", sum_type(self.arg.type)), (f"{n}$count", "count", pa.int64())]
+            return [
+                (f"{n}$sum", "sum", sum_type(self.arg.type)),
+                (f"{n}$count", "count", pa.int64()),
+            ]
         return [(f"{n}${self.fn}", self.fn, self.arg.type)]
 
     def __str__(self) -> str:
@@ -115,7 +118,9 @@ class HashAggregateExec(PhysicalPlan):
     def output_partitioning(self) -> Partitioning:
         child = self.input.output_partitioning()
         if child.num_partitions == 1 or not self.keys:
-            return SINGLE if child.num_partitions == 1 else UnknownPartitioning(child.num_partitions)
+            return (
+                SINGLE if child.num_partitions == 1 else UnknownPartitioning(child.num_partitions)
+            )
         if self.mode == FINAL:
             return HashPartitioned(self.key_names, child.num_partitions)
         return UnknownPartitioning(child.num_partitions)
@@ -224,7 +229,9 @@ class HashAggregateExec(PhysicalPlan):
                 total = pc.cast(states.column(f"{a.name}$sum"), pa.float64())
                 count = states.column(f"{a.name}$count")
                 value = pc.if_else(
-                    pc.equal(count, 0), pa.scalar(None, pa.float64()), pc.divide(total, pc.cast(count, pa.float64()))
+                    pc.equal(count, 0),
+                    pa.scalar(None, pa.float64()),
+                    pc.divide(total, pc.cast(count, pa.float64())),
                 )
             else:
                 value = states.column(a.states()[0][0])

@@ -40,7 +40,11 @@ class LimitExec(PhysicalPlan):
         return self.input.schema
 
     def required_input_distributions(self) -> tuple[Distribution, ...]:
-        return super().required_input_distributions() if self.mode == "partial" else (SinglePartition(),)
+        return (
+            super().required_input_distributions()
+            if self.mode == "partial"
+            else (SinglePartition(),)
+        )
 
     def output_partitioning(self) -> Partitioning:
         return self.input.output_partitioning() if self.mode == "partial" else SINGLE

@@ -54,7 +54,9 @@ class ScanExec(PhysicalPlan):
     @property
     def schema(self) -> pa.Schema:
         fields = {f.name: f for f in self.source.schema}
-        return pa.schema([pa.field(n, fields[c].type) for c, n in zip(self.columns, self.names, strict=True)])
+        return pa.schema(
+            [pa.field(n, fields[c].type) for c, n in zip(self.columns, self.names, strict=True)]
+        )
 
     def output_partitioning(self) -> Partitioning:
         return UnknownPartitioning(len(self.assignment))
@@ -79,7 +81,9 @@ class ScanExec(PhysicalPlan):
 
     # ------------------------------------------------------------------ reading
 
-    def _read(self, splits: list[Split], ctx: TaskContext, metrics: Any) -> Iterator[pa.RecordBatch]:
+    def _read(
+        self, splits: list[Split], ctx: TaskContext, metrics: Any
+    ) -> Iterator[pa.RecordBatch]:
         target = self.schema
         src = self.source
         if isinstance(src, ParquetSource):
@@ -92,7 +96,8 @@ class ScanExec(PhysicalPlan):
                     except OSError as err:
                         raise ExecutionError(f"cannot open {split.path}: {err}") from err
                 groups = [
-                    rg for rg in (split.row_groups or range(f.metadata.num_row_groups))
+                    rg
+                    for rg in (split.row_groups or range(f.metadata.num_row_groups))
                     if self._row_group_may_match(f.metadata.row_group(rg))
                 ]
                 skipped = len(split.row_groups or ()) - len(groups)

@@ -48,13 +48,20 @@ class TopKExec(PhysicalPlan):
         return self.input.schema
 
     def required_input_distributions(self) -> tuple[Distribution, ...]:
-        return super().required_input_distributions() if self.mode == "partial" else (SinglePartition(),)
+        return (
+            super().required_input_distributions()
+            if self.mode == "partial"
+            else (SinglePartition(),)
+        )
 
     def output_partitioning(self) -> Partitioning:
         return self.input.output_partitioning() if self.mode == "partial" else SINGLE
 
     def explain_params(self) -> dict[str, str]:
-        params = {"keys": sort_specs_str(self.keys), "limit": str(self.k if self.mode == "partial" else self.limit)}
+        params = {
+            "keys": sort_specs_str(self.keys),
+            "limit": str(self.k if self.mode == "partial" else self.limit),
+        }
         if self.offset and self.mode != "partial":
             params["offset"] = str(self.offset)
         return params

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from shoal.physical.context import TaskContext
-from shoal.physical.partitioning import Partitioning, SINGLE, UnknownPartitioning
+from shoal.physical.partitioning import SINGLE, Partitioning, UnknownPartitioning
 from shoal.physical.plan import PhysicalPlan
 
 

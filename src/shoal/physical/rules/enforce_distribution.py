@@ -17,6 +17,7 @@ left alone); ordering needs are met by the sort/merge split above.
 
 from __future__ import annotations
 
+from shoal.expr.nodes import ColumnRef
 from shoal.physical.context import Settings
 from shoal.physical.operators.aggregate import FINAL, PARTIAL, SINGLE_MODE, HashAggregateExec
 from shoal.physical.operators.exchange import (
@@ -31,7 +32,6 @@ from shoal.physical.operators.limit import LimitExec
 from shoal.physical.operators.sort import SortExec
 from shoal.physical.operators.topk import TopKExec
 from shoal.physical.operators.union import UnionExec
-from shoal.expr.nodes import ColumnRef
 from shoal.physical.partitioning import (
     Distribution,
     HashDistributed,
@@ -59,15 +59,15 @@ def enforce_distribution(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan
     if isinstance(plan, TopKExec) and plan.mode == "single":
         if _single(plan.input):
             return plan
-        partial = TopKExec(plan.input, "partial", plan.keys, plan.limit, plan.offset)
-        gathered = ExchangeExec(partial, ExchangeSpec(GATHER, 1))
+        partial_topk = TopKExec(plan.input, "partial", plan.keys, plan.limit, plan.offset)
+        gathered = ExchangeExec(partial_topk, ExchangeSpec(GATHER, 1))
         return TopKExec(gathered, "final", plan.keys, plan.limit, plan.offset)
 
     if isinstance(plan, LimitExec) and plan.mode == "single":
         if _single(plan.input):
             return plan
-        partial = LimitExec(plan.input, "partial", plan.limit, plan.offset)
-        gathered = ExchangeExec(partial, ExchangeSpec(GATHER, 1))
+        partial_limit = LimitExec(plan.input, "partial", plan.limit, plan.offset)
+        gathered = ExchangeExec(partial_limit, ExchangeSpec(GATHER, 1))
         return LimitExec(gathered, "final", plan.limit, plan.offset)
 
     if isinstance(plan, SortExec) and not _single(plan.input):

@@ -24,7 +24,9 @@ def sanity_check(plan: PhysicalPlan) -> PhysicalPlan:
             if not isinstance(c.output_partitioning(), Replicated)
         }
         if len(children) > 1 and len(counts) > 1:
-            raise PlanError(f"{node.explain_line()} has inputs with partition counts {sorted(counts)}")
+            raise PlanError(
+                f"{node.explain_line()} has inputs with partition counts {sorted(counts)}"
+            )
         if isinstance(node, ExchangeExec) and node.spec.kind == MERGE:
             if not isinstance(node.input, SortExec):
                 raise PlanError("an ordered merge exchange needs sorted input")
