@@ -240,3 +240,48 @@ class LogicalQuery:
 
 def describe_schema(schema: pa.Schema) -> str:
     return ", ".join(f"{f.name} {sql_type_name(f.type)}" for f in schema)
+
+
+JOIN_KINDS = ("inner", "left", "right", "full", "semi", "anti", "cross")
+
+
+@dataclass(frozen=True)
+class Join(LogicalPlan):
+    """Join ``left`` and ``right`` on ``condition`` (None: every pair).
+
+    semi / anti keep the left rows with / without a match and output only the
+    left columns. ``null_aware`` marks NOT IN: an anti join that returns
+    nothing when the right side holds a NULL key, and never returns a left row
+    whose key is NULL unless the right side is empty. ``null_equal`` makes
+    NULL keys match each other (INTERSECT / EXCEPT).
+    """
+
+    left: LogicalPlan
+    right: LogicalPlan
+    kind: str
+    condition: Expr | None = None
+    null_aware: bool = False
+    null_equal: bool = False
+    # A scalar subquery's side: more than one right row is an error.
+    single_row: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in JOIN_KINDS:
+            raise ValueError(f"unknown join kind {self.kind}")
+
+    def children(self) -> tuple[LogicalPlan, ...]:
+        return (self.left, self.right)
+
+    def with_children(self, children: tuple[LogicalPlan, ...]) -> LogicalPlan:
+        return replace(self, left=children[0], right=children[1])
+
+    @property
+    def schema(self) -> pa.Schema:
+        if self.kind in ("semi", "anti"):
+            return self.left.schema
+        return pa.schema(list(self.left.schema) + list(self.right.schema))
+
+    def describe(self) -> str:
+        cond = f" on {self.condition}" if self.condition is not None else ""
+        flags = " null_aware" if self.null_aware else ""
+        return f"Join[{self.kind}]{cond}{flags}"

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from shoal.logical.plan import LogicalPlan, LogicalQuery
 from shoal.optimizer.distinct_aggregates import rewrite_distinct_aggregates
+from shoal.optimizer.join_order import reorder_joins
 from shoal.optimizer.prune import prune_columns
 from shoal.optimizer.pushdown import push_down_predicates
 
@@ -16,6 +17,10 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("rewrite_distinct_aggregates", rewrite_distinct_aggregates),
     # Filters first, so pruning sees which columns the pushed filters still read.
     ("push_down_predicates", push_down_predicates),
+    # With every filter at its relation, estimates see their selectivity.
+    ("reorder_joins", reorder_joins),
+    # Reordering can leave conjuncts above a join that now can sit below it.
+    ("push_down_predicates_again", push_down_predicates),
     ("prune_columns", prune_columns),
 )
 

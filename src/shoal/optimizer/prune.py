@@ -12,6 +12,7 @@ from shoal.expr.nodes import Expr
 from shoal.logical.plan import (
     Aggregate,
     Filter,
+    Join,
     Limit,
     LogicalPlan,
     Project,
@@ -65,4 +66,13 @@ def _prune(plan: LogicalPlan, needed: set[str]) -> LogicalPlan:
         )
     if isinstance(plan, Values):
         return plan
+    if isinstance(plan, Join):
+        wanted = needed | (plan.condition.columns() if plan.condition is not None else set())
+        lnames = set(plan.left.schema.names)
+        rnames = set(plan.right.schema.names)
+        return replace(
+            plan,
+            left=_prune(plan.left, wanted & lnames),
+            right=_prune(plan.right, wanted & rnames),
+        )
     return plan.with_children(tuple(_prune(c, {f.name for f in c.schema}) for c in plan.children()))

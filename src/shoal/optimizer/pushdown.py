@@ -14,6 +14,7 @@ from shoal.expr.nodes import ColumnRef, Expr, conjoin, conjuncts, rename_columns
 from shoal.logical.plan import (
     Aggregate,
     Filter,
+    Join,
     LogicalPlan,
     Project,
     Scan,
@@ -54,9 +55,68 @@ def _push(plan: LogicalPlan, preds: list[Expr]) -> LogicalPlan:
         above = [p for p in preds if not any(p is b for b in below)]
         child = _push(plan.input, [rename_columns(p, key_map) for p in below])
         return _wrap(replace(plan, input=child), above)
-    # Anything else (Limit, Values, joins): filters stay above it; push into children fresh.
+    if isinstance(plan, Join):
+        return _push_join(plan, preds)
+    # Anything else (Limit, Values): filters stay above it; push into children fresh.
     new_children = tuple(_push(c, []) for c in plan.children())
     return _wrap(plan.with_children(new_children) if new_children else plan, preds)
+
+
+def _push_join(plan: Join, preds: list[Expr]) -> LogicalPlan:
+    """Route conjuncts from above and from ON to the sides that may filter early.
+
+    Inner/cross: anything touching one side goes to that side; the rest is the
+    join condition. Outer joins never filter their preserved side from ON, and
+    conjuncts above them stay above unless they touch only the preserved side.
+    """
+    lnames = set(plan.left.schema.names)
+    rnames = set(plan.right.schema.names)
+    on = conjuncts(plan.condition)
+    to_left: list[Expr] = []
+    to_right: list[Expr] = []
+    keep_on: list[Expr] = []
+    above: list[Expr] = []
+
+    def side(p: Expr) -> str:
+        cols = p.columns()
+        if cols <= lnames:
+            return "left"
+        if cols <= rnames:
+            return "right"
+        return "both"
+
+    kind = plan.kind
+    if kind in ("inner", "cross") and not plan.single_row:
+        for p in preds + on:
+            {"left": to_left, "right": to_right, "both": keep_on}[side(p)].append(p)
+        kind = "inner" if keep_on else "cross"
+    else:
+        preserved_left = kind in ("left", "semi", "anti") or plan.single_row
+        preserved_right = kind == "right"
+        for p in preds:
+            where = side(p)
+            if where == "left" and (preserved_left or kind == "inner"):
+                to_left.append(p)
+            elif where == "right" and preserved_right:
+                to_right.append(p)
+            else:
+                above.append(p)
+        for p in on:
+            where = side(p)
+            if where == "right" and kind in ("left", "semi", "anti", "inner"):
+                to_right.append(p)
+            elif where == "left" and kind in ("right", "semi", "inner"):
+                to_left.append(p)
+            else:
+                keep_on.append(p)
+    joined = replace(
+        plan,
+        left=_push(plan.left, to_left),
+        right=_push(plan.right, to_right),
+        kind=kind,
+        condition=conjoin(keep_on),
+    )
+    return _wrap(joined, above)
 
 
 def _wrap(plan: LogicalPlan, preds: list[Expr]) -> LogicalPlan:

@@ -27,6 +27,8 @@ class Settings:
     batch_rows: int = 1 << 17
     exchange_buffer_bytes: int = 64 << 20  # per destination
     max_running_tasks: int = 2
+    # A join whose build side is estimated below this is broadcast, else both sides repartition.
+    broadcast_threshold_bytes: int = 32 << 20
 
 
 @dataclass

@@ -8,10 +8,11 @@ every exchange. Scans get their splits assigned to tasks here.
 from __future__ import annotations
 
 from shoal.errors import UnsupportedError
-from shoal.expr.nodes import ColumnRef, conjoin
+from shoal.expr.nodes import ColumnRef, Expr, conjoin, conjuncts
 from shoal.logical.plan import (
     Aggregate,
     Filter,
+    Join,
     Limit,
     LogicalPlan,
     Project,
@@ -21,10 +22,13 @@ from shoal.logical.plan import (
     UnionAll,
     Values,
 )
+from shoal.optimizer.statistics import equi_pairs, estimate_bytes, estimate_rows
 from shoal.physical.context import Settings
 from shoal.physical.operators.aggregate import SINGLE_MODE, AggSpec, HashAggregateExec
 from shoal.physical.operators.filter import FilterExec
+from shoal.physical.operators.hash_join import HashJoinExec, JoinEstimates
 from shoal.physical.operators.limit import LimitExec
+from shoal.physical.operators.nested_loop_join import NestedLoopJoinExec
 from shoal.physical.operators.project import ProjectExec
 from shoal.physical.operators.scan import ScanExec, assign_splits
 from shoal.physical.operators.sort import SortExec
@@ -74,7 +78,81 @@ class PhysicalPlanner:
             return SortExec(self.plan(node.input), sort_specs(node.keys))
         if isinstance(node, UnionAll):
             return UnionExec(tuple(self.plan(c) for c in node.inputs))
+        if isinstance(node, Join):
+            return self._join(node)
         raise UnsupportedError(f"plan node {type(node).__name__}")
+
+    def _join(self, node: Join) -> PhysicalPlan:
+        if node.kind == "right":
+            # A right join is a left join with the inputs swapped (build = the old left).
+            swapped = Join(node.right, node.left, "left", node.condition)
+            plan = self._join(swapped)
+            names = [f.name for f in node.schema]
+            return ProjectExec(
+                plan, tuple((n, ColumnRef(n, plan.schema.field(n).type)) for n in names)
+            )
+        left, right = self.plan(node.left), self.plan(node.right)
+        pairs, residual = _split_condition(node)
+        if not pairs or node.kind == "cross" or node.single_row:
+            if node.kind == "full":
+                raise UnsupportedError("FULL JOIN without an equality condition")
+            kind = "inner" if node.kind == "cross" else node.kind
+            return NestedLoopJoinExec(left, right, kind, node.condition, node.single_row)
+        left, left_keys = _key_columns(left, [p[0] for p in pairs], "lkey")
+        right, right_keys = _key_columns(right, [p[1] for p in pairs], "rkey")
+        estimates = JoinEstimates(
+            estimate_rows(node.left), estimate_rows(node.right), estimate_bytes(node.right)
+        )
+        join: PhysicalPlan = HashJoinExec(
+            left,
+            right,
+            node.kind,
+            left_keys,
+            right_keys,
+            conjoin(residual),
+            estimates,
+            None,
+            node.null_aware,
+            node.null_equal,
+        )
+        if join.schema.names != node.schema.names:
+            # Drop key columns computed for the join.
+            join = ProjectExec(
+                join, tuple((f.name, ColumnRef(f.name, f.type)) for f in node.schema)
+            )
+        return join
+
+
+def _split_condition(node: Join) -> tuple[list[tuple[Expr, Expr]], list[Expr]]:
+    """Equi-join key pairs (left expr, right expr) and the residual conjuncts."""
+    pairs: list[tuple[Expr, Expr]] = []
+    residual: list[Expr] = []
+    for c in conjuncts(node.condition):
+        found = equi_pairs(c, node.left.schema, node.right.schema)
+        if found and found[0][0].type == found[0][1].type:
+            pairs.append(found[0])
+        else:
+            residual.append(c)
+    return pairs, residual
+
+
+def _key_columns(
+    plan: PhysicalPlan, keys: list[Expr], prefix: str
+) -> tuple[PhysicalPlan, tuple[str, ...]]:
+    """Key column names, projecting computed keys (``a.x + 1``, casts) as new columns."""
+    names: list[str] = []
+    extra: list[tuple[str, Expr]] = []
+    for i, k in enumerate(keys):
+        if isinstance(k, ColumnRef):
+            names.append(k.name)
+        else:
+            name = f"{prefix}${i}"
+            extra.append((name, k))
+            names.append(name)
+    if extra:
+        passthrough = tuple((f.name, ColumnRef(f.name, f.type)) for f in plan.schema)
+        plan = ProjectExec(plan, passthrough + tuple(extra))
+    return plan, tuple(names)
 
 
 def sort_specs(keys: tuple[SortKey, ...]) -> tuple[SortSpec, ...]:

@@ -14,10 +14,11 @@ from sqlglot import exp
 
 from shoal.catalog.catalog import Catalog
 from shoal.errors import TypeMismatchError, UnsupportedError, UserError
-from shoal.expr.nodes import ColumnRef, Expr, Literal
+from shoal.expr.nodes import ColumnRef, Expr, Literal, conjoin
 from shoal.logical.plan import (
     Aggregate,
     Filter,
+    Join,
     Limit,
     LogicalPlan,
     LogicalQuery,
@@ -31,6 +32,7 @@ from shoal.logical.plan import (
 from shoal.sql import typing as t
 from shoal.sql.expressions import AggregateContext, ExpressionBinder, contains_aggregate
 from shoal.sql.scope import NameGenerator, Scope, ScopeColumn
+from shoal.sql.subqueries import PlanBuilder, SubqueryBinder
 
 
 @dataclass
@@ -45,6 +47,8 @@ class Binder:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
         self.names = NameGenerator()
+        # Visible common table expressions, innermost WITH last.
+        self.ctes: list[dict[str, exp.CTE]] = []
 
     # ------------------------------------------------------------------ query
 
@@ -54,12 +58,22 @@ class Binder:
         plan, names = self.bind_query(node, outer=None)
         return LogicalQuery(plan, tuple(names))
 
-    def bind_query(
+    def bind_query(self, node: exp.Expr, outer: Scope | None) -> tuple[LogicalPlan, list[str]]:
+        """A query expression: its plan and output column names."""
+        with_ = node.args.get("with_") or node.args.get("with")
+        if with_ is not None:
+            if with_.args.get("recursive"):
+                raise UnsupportedError("WITH RECURSIVE")
+            self.ctes.append({cte.alias.lower(): cte for cte in with_.expressions})
+            try:
+                return self._bind_query_body(node, outer)
+            finally:
+                self.ctes.pop()
+        return self._bind_query_body(node, outer)
+
+    def _bind_query_body(
         self, node: exp.Expr, outer: Scope | None
     ) -> tuple[LogicalPlan, list[str]]:
-        """A query expression: its plan and output column names."""
-        if node.args.get("with_") is not None or node.args.get("with") is not None:
-            raise UnsupportedError("WITH (common table expressions)")
         if isinstance(node, exp.Subquery):
             return self.bind_query(node.this, outer)
         if isinstance(node, exp.Select):
@@ -75,12 +89,51 @@ class Binder:
 
     def _from(self, node: exp.Select, outer: Scope | None) -> BoundRelation:
         from_ = node.args.get("from_") or node.args.get("from")
-        if node.args.get("joins"):
-            raise UnsupportedError("JOIN")
         if from_ is None:
+            if node.args.get("joins"):
+                raise UnsupportedError("JOIN without FROM")
             # SELECT without FROM reads one row with no columns.
             return BoundRelation(Values(((),), pa.schema([])), Scope([], outer))
-        return self._relation(from_.this, outer)
+        rel = self._relation(from_.this, outer)
+        for join in node.args.get("joins") or []:
+            rel = self._join(rel, join, outer)
+        return rel
+
+    def _join(self, left: BoundRelation, join: exp.Join, outer: Scope | None) -> BoundRelation:
+        if join.args.get("method") or join.args.get("global_"):
+            raise UnsupportedError(f"{join.args.get('method') or 'GLOBAL'} JOIN")
+        right = self._relation(join.this, outer)
+        scope = Scope(left.scope.columns + right.scope.columns, outer)
+        side = (join.side or "").upper()
+        kind = (join.kind or "").upper()
+        if kind in ("SEMI", "ANTI"):
+            raise UnsupportedError(f"{kind} JOIN syntax")
+        jkind = {"LEFT": "left", "RIGHT": "right", "FULL": "full"}.get(side, "inner")
+        if kind == "CROSS":
+            jkind = "cross"
+        on = join.args.get("on")
+        using = join.args.get("using")
+        condition: Expr | None = None
+        if on is not None:
+            condition = ExpressionBinder(scope).bind(on)
+            _require_boolean(condition, "JOIN ... ON")
+        elif using:
+            parts = []
+            for ident in using:
+                name = ident.name
+                lref = Scope(left.scope.columns).resolve(name)
+                rref = Scope(right.scope.columns).resolve(name)
+                parts.append(t.comparison("equal", lref, rref))
+            condition = conjoin(parts)
+        elif jkind in ("left", "right", "full"):
+            raise UserError(f"{side} JOIN needs an ON or USING condition")
+        plan = Join(
+            left.plan,
+            right.plan,
+            jkind if condition is not None or jkind != "inner" else "cross",
+            condition,
+        )
+        return BoundRelation(plan, scope)
 
     def _relation(self, node: exp.Expr, outer: Scope | None) -> BoundRelation:
         if isinstance(node, exp.Table):
@@ -88,6 +141,15 @@ class Binder:
                 if node.args.get("db"):
                     raise UnsupportedError(f"qualified table name {node.sql()}")
                 raise UnsupportedError(f"table function {node.this.sql()}")
+            cte = self._find_cte(node.name)
+            if cte is not None:
+                plan, out_names = self.bind_query(cte.this, None)
+                cte_alias = cte.args.get("alias")
+                if cte_alias is not None and cte_alias.columns:
+                    cols = [c.name for c in cte_alias.columns]
+                    out_names = cols + out_names[len(cols) :]
+                qualifier = (node.alias or node.name).lower()
+                return BoundRelation(plan, Scope(_scope_of(plan, out_names, qualifier), outer))
             source = self.catalog.get(node.name)
             alias = (node.alias or node.name).lower()
             columns = tuple(f.name for f in source.schema)
@@ -107,6 +169,13 @@ class Binder:
             rel, _ = self._values(node)
             return BoundRelation(rel.plan, Scope(rel.scope.columns, outer))
         raise UnsupportedError(f"FROM {node.key.upper()}")
+
+    def _find_cte(self, name: str) -> exp.CTE | None:
+        for frame in reversed(self.ctes):
+            cte = frame.get(name.lower())
+            if cte is not None:
+                return cte
+        return None
 
     def _values(self, node: exp.Values) -> tuple[BoundRelation, list[str]]:
         binder = ExpressionBinder(Scope([]))
@@ -152,17 +221,9 @@ class Binder:
                 raise UnsupportedError(unsupported.upper())
         if any(isinstance(e, exp.Window) for e in node.find_all(exp.Window)):
             raise UnsupportedError("window functions (OVER)")
-        rel = self._from(node, outer)
-        plan, scope = rel.plan, rel.scope
-        binder = ExpressionBinder(scope)
-
-        where = node.args.get("where")
-        if where is not None:
-            if contains_aggregate(where.this):
-                raise UserError("aggregate functions are not allowed in WHERE")
-            predicate = binder.bind(where.this)
-            _require_boolean(predicate, "WHERE")
-            plan = Filter(plan, predicate)
+        builder, scope = self.from_where(node, outer)
+        subqueries = SubqueryBinder(self, builder)
+        binder = ExpressionBinder(scope, subquery=subqueries.bind)
 
         # Expand the select list (stars) into (user name, sqlglot node) pairs.
         items = self._select_items(node, scope)
@@ -177,6 +238,8 @@ class Binder:
             or (order is not None and any(contains_aggregate(o.this) for o in order.expressions))
         )
         if needs_agg:
+            # Scalar subqueries in SELECT / HAVING join above the aggregation.
+            builder.defer_joins()
             agg = AggregateContext(self.names)
             for key_node in group.expressions if group is not None else []:
                 key_node = _group_key_node(key_node, items, scope)
@@ -184,17 +247,19 @@ class Binder:
                 if agg.key_ref(key) is None:
                     label = key_node.name if isinstance(key_node, exp.Column) else "key"
                     agg.keys.append((self.names.fresh(label), key))
-            post = ExpressionBinder(scope, agg)
+            post = ExpressionBinder(scope, agg, subquery=subqueries.bind)
             bound_items = [(name, post.bind(n)) for name, n in items]
             having_pred = post.bind(having.this) if having is not None else None
             order_keys = self._order_keys(order, items, bound_items, post)
-            plan = Aggregate(plan, tuple(agg.keys), tuple(agg.aggregates))
+            builder.plan = Aggregate(builder.plan, tuple(agg.keys), tuple(agg.aggregates))
+            plan = builder.apply_deferred()
             if having_pred is not None:
                 _require_boolean(having_pred, "HAVING")
                 plan = Filter(plan, having_pred)
         else:
             bound_items = [(name, binder.bind(n)) for name, n in items]
             order_keys = self._order_keys(order, items, bound_items, binder)
+            plan = builder.plan
 
         # Project the select list plus any ORDER BY expressions it lacks.
         exprs: list[tuple[str, Expr]] = [(self.names.fresh(name), e) for name, e in bound_items]
@@ -220,6 +285,29 @@ class Binder:
         if len(exprs) > visible:
             plan = Project(plan, tuple((n, ColumnRef(n, e.type)) for n, e in exprs[:visible]))
         return plan, [name for name, _ in items]
+
+    def from_where(self, node: exp.Select, outer: Scope | None) -> tuple[PlanBuilder, Scope]:
+        """FROM and WHERE: EXISTS / IN subqueries become semi / anti joins."""
+        rel = self._from(node, outer)
+        builder = PlanBuilder(rel.plan)
+        where = node.args.get("where")
+        if where is None:
+            return builder, rel.scope
+        if contains_aggregate(where.this):
+            raise UserError("aggregate functions are not allowed in WHERE")
+        subqueries = SubqueryBinder(self, builder)
+        binder = ExpressionBinder(rel.scope, subquery=subqueries.bind)
+        predicates: list[Expr] = []
+        for conj in _ast_conjuncts(where.this):
+            if subqueries.try_semi_join(conj, rel.scope):
+                continue
+            predicate = binder.bind(conj)
+            _require_boolean(predicate, "WHERE")
+            predicates.append(predicate)
+        condition = conjoin(predicates)
+        if condition is not None:
+            builder.plan = Filter(builder.plan, condition)
+        return builder, rel.scope
 
     def _select_items(self, node: exp.Select, scope: Scope) -> list[tuple[str, exp.Expr]]:
         items: list[tuple[str, exp.Expr]] = []
@@ -280,12 +368,10 @@ class Binder:
 
     # ------------------------------------------------------- set operations
 
-    def _set_operation(
-        self, node: exp.Expr, outer: Scope | None
-    ) -> tuple[LogicalPlan, list[str]]:
-        if not isinstance(node, exp.Union):
-            raise UnsupportedError(node.key.upper())
+    def _set_operation(self, node: exp.Expr, outer: Scope | None) -> tuple[LogicalPlan, list[str]]:
         distinct = bool(node.args.get("distinct"))
+        if not isinstance(node, exp.Union) and not distinct:
+            raise UnsupportedError(f"{node.key.upper()} ALL")
         left, left_names = self.bind_query(node.left, outer)
         right, right_names = self.bind_query(node.right, outer)
         if len(left.schema) != len(right.schema):
@@ -315,7 +401,9 @@ class Binder:
         sort_keys: list[SortKey] = []
         if order is not None:
             scope = Scope(_scope_of(plan, left_names, None))
-            items: list[tuple[str, exp.Expr]] = [(n, _column_node(c)) for n, c in zip(left_names, scope.columns, strict=True)]
+            items: list[tuple[str, exp.Expr]] = [
+                (n, _column_node(c)) for n, c in zip(left_names, scope.columns, strict=True)
+            ]
             bound_items: list[tuple[str, Expr]] = [
                 (n, ColumnRef(c.internal, c.type))
                 for n, c in zip(left_names, scope.columns, strict=True)
@@ -326,6 +414,18 @@ class Binder:
 
 
 # ------------------------------------------------------------------- helpers
+
+
+def _distinct(plan: LogicalPlan) -> LogicalPlan:
+    return Aggregate(plan, tuple((f.name, ColumnRef(f.name, f.type)) for f in plan.schema), ())
+
+
+def _ast_conjuncts(node: exp.Expr) -> list[exp.Expr]:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.And):
+        return _ast_conjuncts(node.left) + _ast_conjuncts(node.right)
+    return [node]
 
 
 def _require_boolean(e: Expr, clause: str) -> None:
@@ -352,9 +452,7 @@ def _alias_index(name: str, items: list[tuple[str, exp.Expr]]) -> int | None:
     return None
 
 
-def _group_key_node(
-    key: exp.Expr, items: list[tuple[str, exp.Expr]], scope: Scope
-) -> exp.Expr:
+def _group_key_node(key: exp.Expr, items: list[tuple[str, exp.Expr]], scope: Scope) -> exp.Expr:
     """GROUP BY 2 and GROUP BY alias refer to the select list (as in DuckDB)."""
     if isinstance(key, exp.Literal) and not key.is_string:
         pos = int(key.this)

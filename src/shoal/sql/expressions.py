@@ -49,6 +49,10 @@ def contains_aggregate(node: exp.Expr) -> bool:
     return False
 
 
+def contains_subquery(node: exp.Expr) -> bool:
+    return any(isinstance(n, exp.Subquery | exp.Exists) for n in node.walk())
+
+
 @dataclass
 class AggregateContext:
     """Group keys and the aggregate calls found so far, with their output names."""
@@ -93,6 +97,12 @@ class ExpressionBinder:
     # ------------------------------------------------------------------ entry
 
     def bind(self, node: exp.Expr) -> Expr:
+        if self.agg is not None and contains_subquery(node):
+            # Bind structurally: trying the pre-aggregate form first would bind
+            # (and join) the subquery twice.
+            if is_aggregate(node):
+                return self._aggregate(node)
+            return self._bind(node)
         if self.agg is not None:
             if is_aggregate(node) or isinstance(node, exp.Filter) and is_aggregate(node.this):
                 return self._aggregate(node)

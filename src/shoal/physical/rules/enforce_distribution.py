@@ -17,10 +17,13 @@ left alone); ordering needs are met by the sort/merge split above.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from shoal.expr.nodes import ColumnRef
 from shoal.physical.context import Settings
 from shoal.physical.operators.aggregate import FINAL, PARTIAL, SINGLE_MODE, HashAggregateExec
 from shoal.physical.operators.exchange import (
+    BROADCAST,
     GATHER,
     HASH,
     MERGE,
@@ -28,13 +31,24 @@ from shoal.physical.operators.exchange import (
     ExchangeExec,
     ExchangeSpec,
 )
+from shoal.physical.operators.hash_join import (
+    BROADCAST_JOIN,
+    COLOCATED_JOIN,
+    PARTITIONED_JOIN,
+    SINGLE_JOIN,
+    HashJoinExec,
+)
 from shoal.physical.operators.limit import LimitExec
+from shoal.physical.operators.nested_loop_join import NestedLoopJoinExec
 from shoal.physical.operators.sort import SortExec
 from shoal.physical.operators.topk import TopKExec
 from shoal.physical.operators.union import UnionExec
 from shoal.physical.partitioning import (
     Distribution,
     HashDistributed,
+    HashPartitioned,
+    Partitioning,
+    Replicated,
     SinglePartition,
     satisfies,
 )
@@ -85,6 +99,15 @@ def enforce_distribution(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan
             return UnionExec(inputs)
         return plan
 
+    if isinstance(plan, HashJoinExec) and plan.strategy is None:
+        return _plan_hash_join(plan, settings)
+
+    if isinstance(plan, NestedLoopJoinExec):
+        left_n = plan.left.output_partitioning().num_partitions
+        if left_n == 1 and _single(plan.right):
+            return replace(plan, broadcast=False)
+        return replace(plan, right=_broadcast(plan.right, left_n), broadcast=True)
+
     # Generic: satisfy each need with a plain exchange.
     needs = plan.required_input_distributions()
     new_children = []
@@ -95,6 +118,86 @@ def enforce_distribution(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan
             changed = True
         new_children.append(child)
     return plan.with_children(tuple(new_children)) if changed else plan
+
+
+def _plan_hash_join(plan: HashJoinExec, settings: Settings) -> PhysicalPlan:
+    """Choose broadcast / repartition / co-located for one join, and place its exchanges."""
+    lp = plan.left.output_partitioning()
+    rp = plan.right.output_partitioning()
+    n = settings.partitions
+    est = plan.estimates
+    threshold = settings.broadcast_threshold_bytes
+    if _single(plan.left) and _single(plan.right):
+        return replace(plan, strategy=SINGLE_JOIN, reason="both inputs in one partition")
+    matched = _matching_keys(lp, rp, plan.left_keys, plan.right_keys)
+    if matched:
+        return replace(
+            plan, strategy=COLOCATED_JOIN, reason="inputs already hash-partitioned on the keys"
+        )
+    can_broadcast = plan.kind in ("inner", "left", "semi", "anti")
+    if plan.null_aware:
+        reason = "NOT IN needs the whole build side in every task"
+        return replace(
+            plan,
+            right=_broadcast(plan.right, lp.num_partitions),
+            strategy=BROADCAST_JOIN,
+            reason=reason,
+        )
+    if can_broadcast and (est.build_bytes <= threshold or lp.num_partitions == 1):
+        reason = f"build ~{est.build_bytes / 2**20:,.1f}MiB <= {threshold / 2**20:,.0f}MiB"
+        if lp.num_partitions == 1:
+            reason = "probe side in one partition"
+        return replace(
+            plan,
+            right=_broadcast(plan.right, lp.num_partitions),
+            strategy=BROADCAST_JOIN,
+            reason=reason,
+        )
+    # Repartition both sides on the keys — or only one, when the other already is.
+    left, right = plan.left, plan.right
+    left_sub = _hash_subset(lp, plan.left_keys)
+    right_sub = _hash_subset(rp, plan.right_keys)
+    if left_sub is not None:
+        keys = tuple(plan.right_keys[i] for i in left_sub)
+        right = ExchangeExec(right, ExchangeSpec(HASH, lp.num_partitions, keys))
+    elif right_sub is not None:
+        keys = tuple(plan.left_keys[i] for i in right_sub)
+        left = ExchangeExec(left, ExchangeSpec(HASH, rp.num_partitions, keys))
+    else:
+        left = ExchangeExec(left, ExchangeSpec(HASH, n, plan.left_keys))
+        right = ExchangeExec(right, ExchangeSpec(HASH, n, plan.right_keys))
+    why = (
+        "full outer join"
+        if not can_broadcast
+        else f"build ~{est.build_bytes / 2**20:,.1f}MiB > {threshold / 2**20:,.0f}MiB"
+    )
+    return replace(plan, left=left, right=right, strategy=PARTITIONED_JOIN, reason=why)
+
+
+def _hash_subset(p: Partitioning, keys: tuple[str, ...]) -> tuple[int, ...] | None:
+    """Positions in ``keys`` of p's hash keys, when p is hash-partitioned on some of them."""
+    if not isinstance(p, HashPartitioned) or p.num_partitions == 1:
+        return None
+    try:
+        return tuple(keys.index(k) for k in p.keys)
+    except ValueError:
+        return None
+
+
+def _matching_keys(
+    lp: Partitioning, rp: Partitioning, left_keys: tuple[str, ...], right_keys: tuple[str, ...]
+) -> bool:
+    """Both sides hash-partitioned the same way on corresponding keys: co-located."""
+    li = _hash_subset(lp, left_keys)
+    ri = _hash_subset(rp, right_keys)
+    return li is not None and li == ri and lp.num_partitions == rp.num_partitions
+
+
+def _broadcast(plan: PhysicalPlan, n: int) -> PhysicalPlan:
+    p = plan.output_partitioning()
+    if isinstance(p, Replicated) and p.num_partitions == n:
+        return plan
+    return ExchangeExec(plan, ExchangeSpec(BROADCAST, n))
 
 
 def _single(plan: PhysicalPlan) -> bool:

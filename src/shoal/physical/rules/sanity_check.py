@@ -27,6 +27,13 @@ def sanity_check(plan: PhysicalPlan) -> PhysicalPlan:
             raise PlanError(
                 f"{node.explain_line()} has inputs with partition counts {sorted(counts)}"
             )
+        replicated = [
+            c.output_partitioning()
+            for c in children
+            if isinstance(c.output_partitioning(), Replicated)
+        ]
+        if replicated and counts and any(r.num_partitions not in counts for r in replicated):
+            raise PlanError(f"{node.explain_line()} has a broadcast input of the wrong width")
         if isinstance(node, ExchangeExec) and node.spec.kind == MERGE:
             if not isinstance(node.input, SortExec):
                 raise PlanError("an ordered merge exchange needs sorted input")

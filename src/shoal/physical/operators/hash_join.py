@@ -1,0 +1,163 @@
+"""Hash join: inner, left, full, semi, anti (right joins are planned as swapped left joins).
+
+    probe (left, streamed) ──┐
+                             ├─▶ pairs with equal keys ─▶ residual ─▶ output by kind
+    build (right, held)  ────┘    (JoinIndex, per task)
+
+Needs, by strategy (chosen by EnforceDistribution from the estimates):
+  broadcast    probe: any;               build: Broadcast (replicated to every task)
+  partitioned  probe: Hash(left_keys);    build: Hash(right_keys), same partition count
+  colocated    both already hash-partitioned on matching keys: no exchange
+  single       both inputs in one partition
+Gives: the probe side's partitioning (partitioned: Hash(left_keys)); full joins Unknown.
+Holds the whole build side of its partition in memory; does not spill yet.
+NULL keys never match (unless ``null_equal``); ``null_aware`` anti (NOT IN)
+returns nothing when the build side holds a NULL key, and drops NULL probe keys
+when the build side is not empty — which is only right when every task sees the
+whole build side, so null-aware joins are always broadcast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shoal.expr.nodes import Expr
+from shoal.physical.context import TaskContext
+from shoal.physical.operators.join_index import JoinIndex
+from shoal.physical.operators.join_output import JoinEmitter
+from shoal.physical.partitioning import (
+    ANY,
+    Broadcast,
+    Distribution,
+    HashDistributed,
+    HashPartitioned,
+    Partitioning,
+    SinglePartition,
+    UnknownPartitioning,
+)
+from shoal.physical.plan import PhysicalPlan
+
+BROADCAST_JOIN, PARTITIONED_JOIN, COLOCATED_JOIN, SINGLE_JOIN = (
+    "broadcast",
+    "partitioned",
+    "colocated",
+    "single",
+)
+
+
+@dataclass(frozen=True)
+class JoinEstimates:
+    probe_rows: float
+    build_rows: float
+    build_bytes: float
+
+    def __str__(self) -> str:
+        return (
+            f"probe~{self.probe_rows:,.0f} rows, build~{self.build_rows:,.0f} rows"
+            f"/{self.build_bytes / 2**20:,.1f}MiB"
+        )
+
+
+@dataclass(frozen=True)
+class HashJoinExec(PhysicalPlan):
+    left: PhysicalPlan
+    right: PhysicalPlan
+    kind: str
+    left_keys: tuple[str, ...]
+    right_keys: tuple[str, ...]
+    residual: Expr | None
+    estimates: JoinEstimates
+    strategy: str | None = None
+    null_aware: bool = False
+    null_equal: bool = False
+    # Why the strategy was chosen (for EXPLAIN).
+    reason: str = ""
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return f"HashJoin[{self.kind}]"
+
+    def children(self) -> tuple[PhysicalPlan, ...]:
+        return (self.left, self.right)
+
+    def with_children(self, children: tuple[PhysicalPlan, ...]) -> PhysicalPlan:
+        return _replace(self, left=children[0], right=children[1])
+
+    @property
+    def schema(self) -> pa.Schema:
+        if self.kind in ("semi", "anti"):
+            return self.left.schema
+        return pa.schema(list(self.left.schema) + list(self.right.schema))
+
+    def required_input_distributions(self) -> tuple[Distribution, ...]:
+        if self.strategy == BROADCAST_JOIN:
+            return (ANY, Broadcast())
+        if self.strategy in (PARTITIONED_JOIN, COLOCATED_JOIN):
+            return (HashDistributed(self.left_keys), HashDistributed(self.right_keys))
+        if self.strategy == SINGLE_JOIN:
+            return (SinglePartition(), SinglePartition())
+        return (ANY, ANY)
+
+    def output_partitioning(self) -> Partitioning:
+        p = self.left.output_partitioning()
+        if self.kind == "full" and p.num_partitions > 1:
+            return UnknownPartitioning(p.num_partitions)
+        if self.strategy == PARTITIONED_JOIN and not isinstance(p, HashPartitioned):
+            return HashPartitioned(self.left_keys, p.num_partitions)
+        return p
+
+    def maintains_input_order(self) -> bool:
+        return False
+
+    def explain_params(self) -> dict[str, str]:
+        keys = ", ".join(f"{a} = {b}" for a, b in zip(self.left_keys, self.right_keys, strict=True))
+        params = {"keys": f"[{keys}]"}
+        if self.residual is not None:
+            params["residual"] = str(self.residual)
+        if self.null_aware:
+            params["null_aware"] = "true"
+        if self.null_equal:
+            params["null_equal"] = "true"
+        params["strategy"] = f"{self.strategy}" + (f" ({self.reason})" if self.reason else "")
+        params["est"] = f"[{self.estimates}]"
+        return params
+
+    def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
+        metrics = ctx.operator_metrics(self)
+        build_batches = list(ctx.run(self.right))
+        build = pa.Table.from_batches(build_batches, self.right.schema).combine_chunks()
+        metrics.peak_state_rows = build.num_rows
+        index = JoinIndex([_key(build, k) for k in self.right_keys], self.null_equal)
+        if self.null_aware and index.has_null_key:
+            # x NOT IN (…, NULL, …) is never true: drain nothing, return nothing.
+            return
+        emitter = JoinEmitter(self.kind, build, self.schema, self.left.schema, self.residual)
+        drop_null_probe = self.null_aware and build.num_rows > 0
+        for batch in ctx.run(self.left):
+            metrics.rows_in += batch.num_rows
+            keys = [_key(batch, k) for k in self.left_keys]
+            pi, bi = index.probe(keys)
+            exclude = None
+            if drop_null_probe:
+                exclude = np.zeros(batch.num_rows, dtype=bool)
+                for k in keys:
+                    if k.null_count:
+                        exclude |= np.asarray(pc.is_null(k))
+            yield from emitter.emit(batch, pi, bi, exclude)
+        yield from emitter.finish()
+
+
+def _key(data: pa.Table | pa.RecordBatch, name: str) -> pa.Array:
+    col = data.column(name)
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def _replace(node: HashJoinExec, **changes: object) -> HashJoinExec:
+    from dataclasses import replace
+
+    return replace(node, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,90 @@
+"""A hash index over a join's build keys: sorted 64-bit row hashes.
+
+Built once per task from the build side's key columns, probed once per probe
+batch, entirely in numpy: ``searchsorted`` finds each probe row's run of equal
+hashes, ``repeat`` expands the runs into (probe row, build row) pairs. Pairs are
+then checked for real key equality unless the hash is injective for the key
+(one integer or date column), so collisions never produce wrong matches.
+NULL keys never match, unless ``null_equal`` (set operations).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shoal.exchange.hashing import hash_columns
+
+Indices = npt.NDArray[np.int64]
+
+
+def _valid_mask(columns: list[pa.Array]) -> npt.NDArray[np.bool_] | None:
+    """Rows whose every key is non-NULL (None: all rows)."""
+    mask: npt.NDArray[np.bool_] | None = None
+    for col in columns:
+        if col.null_count:
+            valid = np.asarray(pc.is_valid(col))
+            mask = valid if mask is None else mask & valid
+    return mask
+
+
+def _injective(columns: list[pa.Array]) -> bool:
+    if len(columns) != 1:
+        return False
+    t = columns[0].type
+    return pa.types.is_integer(t) or pa.types.is_date(t) or pa.types.is_boolean(t)
+
+
+class JoinIndex:
+    def __init__(self, keys: list[pa.Array], null_equal: bool = False):
+        self.keys = keys
+        self.null_equal = null_equal
+        self.num_rows = len(keys[0]) if keys else 0
+        hashes = hash_columns(keys) if keys else np.zeros(0, np.uint64)
+        valid = None if null_equal else _valid_mask(keys)
+        rows = np.arange(self.num_rows, dtype=np.int64) if valid is None else np.nonzero(valid)[0]
+        order = rows[np.argsort(hashes[rows], kind="stable")]
+        self.order: Indices = order
+        self.sorted_hashes = hashes[order]
+        self.verify = not _injective(keys)
+        self.has_null_key = bool(not null_equal and valid is not None and not valid.all())
+
+    def probe(self, keys: list[pa.Array]) -> tuple[Indices, Indices]:
+        """(probe row, build row) for every pair with equal keys, probe rows ascending."""
+        m = len(keys[0])
+        if m == 0 or len(self.order) == 0:
+            empty = np.zeros(0, np.int64)
+            return empty, empty
+        hashes = hash_columns(keys)
+        lo = np.searchsorted(self.sorted_hashes, hashes, side="left")
+        hi = np.searchsorted(self.sorted_hashes, hashes, side="right")
+        counts = (hi - lo).astype(np.int64)
+        if not self.null_equal:
+            valid = _valid_mask(keys)
+            if valid is not None:
+                counts[~valid] = 0
+        total = int(counts.sum())
+        probe_rows = np.repeat(np.arange(m, dtype=np.int64), counts)
+        run_start = np.repeat(lo.astype(np.int64), counts)
+        offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        build_rows = self.order[run_start + offsets]
+        if self.verify and total:
+            keep = self._equal(keys, probe_rows, build_rows)
+            if not keep.all():
+                probe_rows, build_rows = probe_rows[keep], build_rows[keep]
+        return probe_rows, build_rows
+
+    def _equal(self, keys: list[pa.Array], pi: Indices, bi: Indices) -> npt.NDArray[np.bool_]:
+        ok = np.ones(len(pi), dtype=bool)
+        pi_arr, bi_arr = pa.array(pi), pa.array(bi)
+        for probe_col, build_col in zip(keys, self.keys, strict=True):
+            a = probe_col.take(pi_arr)
+            b = build_col.take(bi_arr)
+            eq = pc.equal(a, b)
+            if self.null_equal:
+                both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+                eq = pc.or_(pc.fill_null(eq, False), both_null)
+            ok &= np.asarray(pc.fill_null(eq, False))
+        return ok

@@ -1,0 +1,109 @@
+"""Turning matched (probe row, build row) pairs into join output, per join kind.
+
+Shared by the hash join and the nested-loop join: both find candidate pairs,
+apply the residual condition, then call ``JoinEmitter`` for each probe batch and
+once at the end (for build rows no probe row matched: right / full joins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from shoal.expr.evaluate import evaluate_predicate
+from shoal.expr.nodes import Expr
+
+Indices = npt.NDArray[np.int64]
+
+
+def combine(
+    probe: pa.RecordBatch, build: pa.Table, pi: Indices, bi: Indices, schema: pa.Schema
+) -> pa.RecordBatch:
+    """Probe columns then build columns, one row per pair."""
+    left = probe.take(pa.array(pi, pa.int64())).columns if len(probe.schema) else []
+    right_tbl = build.take(pa.array(bi, pa.int64()))
+    right = [c.combine_chunks() for c in right_tbl.columns]
+    return pa.RecordBatch.from_arrays(list(left) + right, schema=schema)
+
+
+def _nulls_for(schema: pa.Schema, n: int) -> list[pa.Array]:
+    return [pa.nulls(n, f.type) for f in schema]
+
+
+class JoinEmitter:
+    """Per-task join state: which build rows matched (for right/full joins)."""
+
+    def __init__(
+        self,
+        kind: str,
+        build: pa.Table,
+        out_schema: pa.Schema,
+        probe_schema: pa.Schema,
+        residual: Expr | None,
+    ):
+        self.kind = kind
+        self.build = build
+        self.out_schema = out_schema
+        self.probe_schema = probe_schema
+        self.residual = residual
+        self.build_matched = (
+            np.zeros(build.num_rows, dtype=bool) if kind in ("right", "full") else None
+        )
+        # The joined schema (probe + build) for residual evaluation in semi/anti joins.
+        self.pair_schema = pa.schema(list(probe_schema) + list(build.schema))
+
+    def emit(
+        self,
+        probe: pa.RecordBatch,
+        pi: Indices,
+        bi: Indices,
+        exclude: npt.NDArray[np.bool_] | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Output for one probe batch given its candidate pairs (before the residual)."""
+        pairs = None
+        if self.residual is not None and len(pi):
+            pairs = combine(probe, self.build, pi, bi, self.pair_schema)
+            keep = np.asarray(evaluate_predicate(self.residual, pairs))
+            if not keep.all():
+                pi, bi = pi[keep], bi[keep]
+                pairs = pairs.filter(pa.array(keep))
+        kind = self.kind
+        if kind in ("semi", "anti"):
+            matched = np.zeros(probe.num_rows, dtype=bool)
+            matched[pi] = True
+            if kind == "anti":
+                matched = ~matched
+                if exclude is not None:
+                    matched &= ~exclude
+            if matched.all():
+                yield probe
+            elif matched.any():
+                yield probe.filter(pa.array(matched))
+            return
+        if self.build_matched is not None and len(bi):
+            self.build_matched[bi] = True
+        if len(pi):
+            yield (
+                pairs if pairs is not None else combine(probe, self.build, pi, bi, self.out_schema)
+            )
+        if kind in ("left", "full"):
+            matched = np.zeros(probe.num_rows, dtype=bool)
+            matched[pi] = True
+            if not matched.all():
+                lonely = probe.filter(pa.array(~matched))
+                cols = list(lonely.columns) + _nulls_for(self.build.schema, lonely.num_rows)
+                yield pa.RecordBatch.from_arrays(cols, schema=self.out_schema)
+
+    def finish(self) -> Iterator[pa.RecordBatch]:
+        """Build rows that matched nothing (right / full joins)."""
+        if self.build_matched is None or self.build_matched.all():
+            return
+        rows = np.nonzero(~self.build_matched)[0]
+        lonely = self.build.take(pa.array(rows, pa.int64()))
+        cols = _nulls_for(self.probe_schema, len(rows)) + [
+            c.combine_chunks() for c in lonely.columns
+        ]
+        yield pa.RecordBatch.from_arrays(cols, schema=self.out_schema)

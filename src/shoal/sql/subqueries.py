@@ -1,0 +1,262 @@
+"""Subqueries become joins: decorrelation at bind time.
+
+    EXISTS (… WHERE inner.k = outer.k AND inner.x <> outer.x)  -> semi join, residual kept
+    NOT EXISTS (…)                                              -> anti join
+    x IN (SELECT y …)                                           -> semi join on x = y
+    x NOT IN (SELECT y …)                                       -> null-aware anti join
+    (SELECT agg(…) FROM … )              uncorrelated           -> left join to its single row
+    (SELECT agg(v) FROM … WHERE inner.k = outer.k)  correlated  -> left join to
+                  (SELECT k, agg(v) FROM … GROUP BY k) on k = outer.k   (COUNT -> coalesce 0)
+
+EXISTS / IN become joins only as top-level AND-ed conjuncts of WHERE; scalar
+subqueries work anywhere an expression does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+from sqlglot import exp
+
+from shoal.errors import UnknownColumnError, UnsupportedError, UserError
+from shoal.expr.nodes import ColumnRef, Expr, Literal, conjoin
+from shoal.logical.plan import Join, LogicalPlan
+from shoal.sql import typing as t
+from shoal.sql.expressions import ExpressionBinder, contains_aggregate
+from shoal.sql.scope import Scope
+
+if TYPE_CHECKING:
+    from shoal.sql.binder import Binder
+
+
+class PlanBuilder:
+    """The plan of one SELECT under construction; subqueries join onto it."""
+
+    def __init__(self, plan: LogicalPlan):
+        self.plan = plan
+        self._deferred: list[Join] | None = None
+
+    def join(self, right: LogicalPlan, kind: str, condition: Expr | None, **flags: bool) -> None:
+        if self._deferred is not None:
+            # Left side filled in when applied (after the aggregation).
+            self._deferred.append(Join(self.plan, right, kind, condition, **flags))
+        else:
+            self.plan = Join(self.plan, right, kind, condition, **flags)
+
+    def defer_joins(self) -> None:
+        self._deferred = []
+
+    def apply_deferred(self) -> LogicalPlan:
+        for j in self._deferred or []:
+            self.plan = Join(
+                self.plan, j.right, j.kind, j.condition, j.null_aware, j.null_equal, j.single_row
+            )
+        self._deferred = None
+        return self.plan
+
+    @property
+    def deferred(self) -> bool:
+        return self._deferred is not None
+
+
+class SubqueryBinder:
+    def __init__(self, binder: Binder, builder: PlanBuilder):
+        self.binder = binder
+        self.builder = builder
+
+    # ------------------------------------------------------------ expressions
+
+    def bind(self, node: exp.Expr, scope: Scope) -> Expr:
+        """A subquery met inside an expression: only scalar subqueries fit here."""
+        if isinstance(node, exp.Subquery):
+            return self._scalar(node, scope)
+        what = "EXISTS" if isinstance(node, exp.Exists) else "IN (subquery)"
+        raise UnsupportedError(f"{what} outside a top-level AND of WHERE")
+
+    # ---------------------------------------------------------------- WHERE
+
+    def try_semi_join(self, conj: exp.Expr, scope: Scope) -> bool:
+        """Turn a WHERE conjunct that is [NOT] EXISTS / [NOT] IN (subquery) into a join."""
+        negated = False
+        node = conj
+        while isinstance(node, exp.Not | exp.Paren):
+            if isinstance(node, exp.Not):
+                negated = not negated
+            node = node.this
+        if isinstance(node, exp.Exists):
+            self._exists(_unwrap(node.this), scope, anti=negated)
+            return True
+        if isinstance(node, exp.In) and node.args.get("query") is not None:
+            anti = negated != bool(node.args.get("negate"))
+            self._in(node, scope, anti)
+            return True
+        return False
+
+    def _exists(self, select: exp.Expr, scope: Scope, anti: bool) -> None:
+        kind = "anti" if anti else "semi"
+        if not isinstance(select, exp.Select) or any(
+            select.args.get(k) for k in ("group", "having", "limit", "distinct")
+        ):
+            plan, _ = self._bind_uncorrelated(select, scope, "EXISTS")
+            self.builder.join(plan, kind, None)
+            return
+        local, correlated = self._split(select, scope)
+        inner = select.copy()
+        inner.set("where", exp.Where(this=exp.and_(*local)) if local else None)
+        inner_builder, inner_scope = self.binder.from_where(inner, None)
+        condition = None
+        if correlated:
+            cond_binder = ExpressionBinder(Scope(inner_scope.columns, scope))
+            condition = conjoin([cond_binder.bind(c) for c in correlated])
+        self.builder.join(inner_builder.plan, kind, condition)
+
+    def _in(self, node: exp.In, scope: Scope, anti: bool) -> None:
+        query = _unwrap(node.args["query"])
+        plan, _ = self._bind_uncorrelated(query, scope, "IN (subquery)")
+        if len(plan.schema) != 1:
+            raise UserError(f"IN (subquery) needs one column, the subquery has {len(plan.schema)}")
+        probe = ExpressionBinder(scope, subquery=self.bind).bind(node.this)
+        column = plan.schema[0]
+        condition = t.comparison("equal", probe, ColumnRef(column.name, column.type))
+        self.builder.join(plan, "anti" if anti else "semi", condition, null_aware=anti)
+
+    # --------------------------------------------------------------- scalar
+
+    def _scalar(self, node: exp.Subquery, scope: Scope) -> Expr:
+        select = _unwrap(node)
+        if isinstance(select, exp.Select) and select.args.get("from_") is not None:
+            local, correlated = self._split(select, scope)
+            if correlated:
+                return self._correlated_scalar(select, local, correlated, scope)
+        plan, _ = self._bind_uncorrelated(select, scope, "scalar subquery")
+        if len(plan.schema) != 1:
+            raise UserError(f"a scalar subquery must return one column, not {len(plan.schema)}")
+        column = plan.schema[0]
+        self.builder.join(plan, "left", None, single_row=True)
+        return ColumnRef(column.name, column.type)
+
+    def _correlated_scalar(
+        self, select: exp.Select, local: list[exp.Expr], correlated: list[exp.Expr], scope: Scope
+    ) -> Expr:
+        if self.builder.deferred:
+            raise UnsupportedError("correlated subquery in SELECT or HAVING of an aggregate query")
+        if any(select.args.get(k) for k in ("group", "having", "limit", "distinct", "order")):
+            raise UnsupportedError("correlated scalar subquery with GROUP BY / HAVING / LIMIT")
+        if len(select.expressions) != 1:
+            raise UserError("a scalar subquery must return one column")
+        value = select.expressions[0]
+        value = value.this if isinstance(value, exp.Alias) else value
+        if not contains_aggregate(value):
+            raise UnsupportedError("correlated scalar subquery without an aggregate")
+        inner_keys: list[exp.Expr] = []
+        outer_keys: list[exp.Expr] = []
+        inner_scope = self.binder._from(select, None).scope
+        for conj in correlated:
+            pair = _correlation_pair(conj, inner_scope)
+            if pair is None:
+                raise UnsupportedError(f"correlated scalar subquery condition {conj.sql()}")
+            inner_keys.append(pair[0])
+            outer_keys.append(pair[1])
+        rewritten = select.copy()
+        rewritten.set("where", exp.Where(this=exp.and_(*local)) if local else None)
+        rewritten.set("group", exp.Group(expressions=[k.copy() for k in inner_keys]))
+        rewritten.set(
+            "expressions",
+            [exp.alias_(k.copy(), f"corr_key_{i}") for i, k in enumerate(inner_keys)]
+            + [exp.alias_(value.copy(), "corr_value")],
+        )
+        plan, _ = self._bind_uncorrelated(rewritten, scope, "correlated scalar subquery")
+        fields = list(plan.schema)
+        outer_binder = ExpressionBinder(scope, subquery=self.bind)
+        condition = conjoin(
+            [
+                t.comparison("equal", outer_binder.bind(o), ColumnRef(f.name, f.type))
+                for o, f in zip(outer_keys, fields[:-1], strict=True)
+            ]
+        )
+        self.builder.join(plan, "left", condition)
+        result: Expr = ColumnRef(fields[-1].name, fields[-1].type)
+        if isinstance(value, exp.Count):
+            # COUNT over no rows is 0, but the left join gives NULL for groups it lacks.
+            result = t.call("coalesce", [result, Literal(0, pa.int64())], pa.int64())
+        return result
+
+    # --------------------------------------------------------------- helpers
+
+    def _bind_uncorrelated(
+        self, query: exp.Expr, scope: Scope, what: str
+    ) -> tuple[LogicalPlan, list[str]]:
+        try:
+            return self.binder.bind_query(query, None)
+        except UnknownColumnError as err:
+            try:
+                scope.resolve(err.name.split(".")[-1])
+            except UnknownColumnError:
+                raise err from None
+            raise UnsupportedError(
+                f"{what} referring to outer column '{err.name}' in this position"
+            ) from None
+
+    def _split(self, select: exp.Select, scope: Scope) -> tuple[list[exp.Expr], list[exp.Expr]]:
+        """WHERE conjuncts of ``select``: (local ones, ones that refer to the outer query)."""
+        where = select.args.get("where")
+        if where is None:
+            return [], []
+        inner_scope = self.binder._from(select, None).scope
+        local: list[exp.Expr] = []
+        correlated: list[exp.Expr] = []
+        for conj in _conjuncts(where.this):
+            (local if _is_local(conj, inner_scope) else correlated).append(conj)
+        return local, correlated
+
+
+def _unwrap(node: exp.Expr) -> exp.Expr:
+    while isinstance(node, exp.Subquery | exp.Paren):
+        node = node.this
+    return node
+
+
+def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.And):
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    return [node]
+
+
+def _columns(node: exp.Expr) -> list[exp.Column]:
+    """Column references of ``node``, not descending into nested subqueries."""
+    out = []
+    for n in node.walk(prune=lambda x: isinstance(x, exp.Subquery | exp.Select) and x is not node):
+        if isinstance(n, exp.Column) and not isinstance(n.this, exp.Star):
+            out.append(n)
+    return out
+
+
+def _resolves(col: exp.Column, scope: Scope) -> bool:
+    try:
+        Scope(scope.columns).resolve(col.name, col.table or None)
+        return True
+    except UnknownColumnError:
+        return False
+
+
+def _is_local(node: exp.Expr, inner: Scope) -> bool:
+    return all(_resolves(c, inner) for c in _columns(node))
+
+
+def _correlation_pair(conj: exp.Expr, inner: Scope) -> tuple[exp.Expr, exp.Expr] | None:
+    """(inner side, outer side) of ``inner_expr = outer_expr``, else None."""
+    if not isinstance(conj, exp.EQ):
+        return None
+    left, right = conj.left, conj.right
+    left_local = bool(_columns(left)) and _is_local(left, inner)
+    right_local = bool(_columns(right)) and _is_local(right, inner)
+    left_outer = bool(_columns(left)) and not any(_resolves(c, inner) for c in _columns(left))
+    right_outer = bool(_columns(right)) and not any(_resolves(c, inner) for c in _columns(right))
+    if left_local and right_outer:
+        return left, right
+    if right_local and left_outer:
+        return right, left
+    return None
