@@ -69,7 +69,11 @@ def reorder_joins(plan: LogicalPlan) -> LogicalPlan:
 
 
 def _is_inner(plan: LogicalPlan) -> bool:
-    return isinstance(plan, Join) and plan.kind in ("inner", "cross") and not plan.single_row
+    return (
+        isinstance(plan, Join)
+        and plan.kind in ("inner", "cross")
+        and not (plan.single_row or plan.null_equal or plan.null_aware)
+    )
 
 
 def _flatten(plan: LogicalPlan, leaves: list[LogicalPlan], predicates: list[Expr]) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shoal.expr.nodes import ColumnRef, Expr, conjoin, conjuncts, rename_columns
+import pyarrow as pa
+
+from shoal.expr.nodes import Call, ColumnRef, Expr, conjoin, conjuncts, rename_columns
 from shoal.logical.plan import (
     Aggregate,
     Filter,
@@ -27,10 +29,42 @@ def push_down_predicates(plan: LogicalPlan) -> LogicalPlan:
     return _push(plan, [])
 
 
+def _split(predicate: Expr) -> list[Expr]:
+    """Conjuncts, with conjuncts common to every branch of an OR factored out:
+    ``(a AND b) OR (a AND c)`` is ``a AND (b OR c)`` — so a join key hidden in
+    every OR branch (TPC-H Q19) still becomes a hash-join key."""
+    out: list[Expr] = []
+    for c in conjuncts(predicate):
+        if isinstance(c, Call) and c.fn == "or":
+            branches = [conjuncts(b) for b in _disjuncts(c)]
+            common = [x for x in branches[0] if all(x in b for b in branches[1:])]
+            if common:
+                rest = [conjoin([x for x in b if x not in common]) for b in branches]
+                out.extend(common)
+                if all(r is not None for r in rest):
+                    out.append(_disjoin([r for r in rest if r is not None]))
+                continue
+        out.append(c)
+    return out
+
+
+def _disjuncts(e: Expr) -> list[Expr]:
+    if isinstance(e, Call) and e.fn == "or":
+        return _disjuncts(e.args[0]) + _disjuncts(e.args[1])
+    return [e]
+
+
+def _disjoin(parts: list[Expr]) -> Expr:
+    out = parts[0]
+    for p in parts[1:]:
+        out = Call("or", (out, p), pa.bool_())
+    return out
+
+
 def _push(plan: LogicalPlan, preds: list[Expr]) -> LogicalPlan:
     """``plan`` with ``preds`` (conjuncts over its output) applied as low as possible."""
     if isinstance(plan, Filter):
-        return _push(plan.input, preds + conjuncts(plan.predicate))
+        return _push(plan.input, preds + _split(plan.predicate))
     if isinstance(plan, Scan):
         if not preds:
             return plan
@@ -71,7 +105,7 @@ def _push_join(plan: Join, preds: list[Expr]) -> LogicalPlan:
     """
     lnames = set(plan.left.schema.names)
     rnames = set(plan.right.schema.names)
-    on = conjuncts(plan.condition)
+    on = _split(plan.condition) if plan.condition is not None else []
     to_left: list[Expr] = []
     to_right: list[Expr] = []
     keep_on: list[Expr] = []

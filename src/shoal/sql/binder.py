@@ -136,6 +136,10 @@ class Binder:
         return BoundRelation(plan, scope)
 
     def _relation(self, node: exp.Expr, outer: Scope | None) -> BoundRelation:
+        if isinstance(node, exp.Table | exp.Subquery):
+            for arg, construct in (("sample", "TABLESAMPLE"), ("pivots", "PIVOT / UNPIVOT")):
+                if node.args.get(arg):
+                    raise UnsupportedError(construct)
         if isinstance(node, exp.Table):
             if isinstance(node.this, exp.Func | exp.Anonymous) or node.args.get("db"):
                 if node.args.get("db"):
@@ -391,11 +395,31 @@ class Binder:
             )
             for side in (left, right)
         )
-        plan: LogicalPlan = UnionAll(inputs)
-        if distinct:
-            plan = Aggregate(
-                plan, tuple((n, ColumnRef(n, typ)) for n, typ in zip(names, types, strict=True)), ()
+        plan: LogicalPlan
+        if isinstance(node, exp.Union):
+            plan = UnionAll(inputs)
+            if distinct:
+                plan = _distinct(plan)
+        else:
+            # INTERSECT / EXCEPT: distinct left rows with / without an equal right row,
+            # where NULL equals NULL (set semantics).
+            left_in, right_in = inputs
+            right_names = [self.names.fresh(n) for n in left_names]
+            right_in = Project(
+                right_in,
+                tuple(
+                    (rn, ColumnRef(n, typ))
+                    for rn, n, typ in zip(right_names, names, types, strict=True)
+                ),
             )
+            cond = conjoin(
+                [
+                    t.comparison("equal", ColumnRef(n, typ), ColumnRef(rn, typ))
+                    for n, rn, typ in zip(names, right_names, types, strict=True)
+                ]
+            )
+            kind = "semi" if isinstance(node, exp.Intersect) else "anti"
+            plan = Join(_distinct(left_in), right_in, kind, cond, null_equal=True)
         # ORDER BY / LIMIT on the whole set operation.
         order = node.args.get("order")
         sort_keys: list[SortKey] = []

@@ -137,10 +137,12 @@ class ExpressionBinder:
             if self.subquery is None:
                 raise UnsupportedError(f"subquery here: {node.sql()[:60]}")
             return self.subquery(node, self.scope)
+        if isinstance(node, exp.Anonymous):
+            raise UnsupportedError(f"function {node.name}()")
+        if isinstance(node, exp.Window):
+            raise UnsupportedError(f"window function {node.this.sql()[:40]} OVER (...)")
         if isinstance(node, exp.Func):
-            raise UnsupportedError(
-                f"function {node.sql_name() if hasattr(node, 'sql_name') else node.key}"
-            )
+            raise UnsupportedError(f"function {node.sql_name()}()")
         raise UnsupportedError(f"expression {node.key.upper()}: {node.sql()[:60]}")
 
     def _column(self, node: exp.Column) -> Expr:
@@ -360,6 +362,8 @@ class ExpressionBinder:
 
     def _substring(self, node: exp.Substring) -> Expr:
         arg = t.require_string(self.bind(node.this), "SUBSTRING")
+        if node.args.get("start") is None:
+            raise UserError("SUBSTRING needs a start position: SUBSTRING(s, start[, length])")
         start = t.require_integer_literal(self.bind(node.args["start"]), "SUBSTRING start")
         length_node = node.args.get("length")
         length = (
@@ -413,6 +417,9 @@ class ExpressionBinder:
         if isinstance(node, exp.Filter):
             raise UnsupportedError("aggregate FILTER (WHERE ...)")
         fn = AGGREGATE_NODES[type(node)]
+        extra = [k for k, v in node.args.items() if k not in ("this", "big_int") and v]
+        if extra:
+            raise UserError(f"{fn.upper()} takes one argument: {node.sql()}")
         inner = node.this
         distinct = False
         if isinstance(inner, exp.Distinct):
