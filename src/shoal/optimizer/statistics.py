@@ -47,8 +47,8 @@ def selectivity(predicate: Expr | None) -> float:
 @lru_cache(maxsize=4096)
 def estimate_rows(plan: LogicalPlan) -> float:
     if isinstance(plan, Scan):
-        rows = plan.source.statistics().num_rows
-        return max(1.0, rows * selectivity(_and(plan.filters)))
+        base = float(plan.source.statistics().num_rows)
+        return max(1.0, base * selectivity(_and(plan.filters)))
     if isinstance(plan, Values):
         return float(len(plan.rows))
     if isinstance(plan, Filter):
@@ -60,8 +60,8 @@ def estimate_rows(plan: LogicalPlan) -> float:
             return 1.0
         return max(1.0, estimate_rows(plan.input) * 0.1)
     if isinstance(plan, Limit):
-        rows = estimate_rows(plan.input)
-        return min(rows, float(plan.limit)) if plan.limit is not None else rows
+        below = estimate_rows(plan.input)
+        return min(below, float(plan.limit)) if plan.limit is not None else below
     if isinstance(plan, UnionAll):
         return sum(estimate_rows(c) for c in plan.inputs)
     if isinstance(plan, Join):
@@ -71,6 +71,7 @@ def estimate_rows(plan: LogicalPlan) -> float:
         if plan.single_row:
             return left
         keys = equi_pairs(plan.condition, plan.left.schema, plan.right.schema)
+        rows: float
         if not keys:
             rows = left * right * selectivity(plan.condition)
         else:

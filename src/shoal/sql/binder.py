@@ -78,7 +78,7 @@ class Binder:
             return self.bind_query(node.this, outer)
         if isinstance(node, exp.Select):
             return self._select(node, outer)
-        if isinstance(node, exp.Union | exp.Intersect | exp.Except):
+        if isinstance(node, exp.SetOperation):
             return self._set_operation(node, outer)
         if isinstance(node, exp.Values):
             rel, names = self._values(node)
@@ -372,7 +372,9 @@ class Binder:
 
     # ------------------------------------------------------- set operations
 
-    def _set_operation(self, node: exp.Expr, outer: Scope | None) -> tuple[LogicalPlan, list[str]]:
+    def _set_operation(
+        self, node: exp.SetOperation, outer: Scope | None
+    ) -> tuple[LogicalPlan, list[str]]:
         distinct = bool(node.args.get("distinct"))
         if not isinstance(node, exp.Union) and not distinct:
             raise UnsupportedError(f"{node.key.upper()} ALL")
