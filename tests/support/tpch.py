@@ -165,12 +165,12 @@ def load_answer(sf: str | float, q: int) -> list[list[str]]:
     return [list(row) for row in rows]
 
 
-def tpch_connection(data_dir: Path, partitions: int) -> shoal.Connection:
+def tpch_connection(data_dir: Path, partitions: int, **settings: Any) -> shoal.Connection:
     """A shoal connection with the 8 TPC-H tables of ``data_dir`` registered."""
     import shoal
     from shoal.datagen import tpch_tables
 
-    con = shoal.connect(partitions=partitions)
+    con = shoal.connect(partitions=partitions, **settings)
     for name, path in tpch_tables(data_dir).items():
         con.register_parquet(name, str(path))
     return con

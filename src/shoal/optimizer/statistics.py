@@ -2,17 +2,21 @@
 
 Base rows come from Parquet footers (or memory tables); each filter conjunct
 keeps a fixed fraction (equality 10%, range 30%, LIKE 25%, other 50%); an
-equi-join yields ``|L| * |R| / max(distinct keys)``, where a key column's
-distinct count is taken as the row count of the table it came from (the
+equi-join yields ``|L| * |R| / distinct keys``, where the distinct count is
+the smaller of the two key columns' origin tables' row counts (the
 primary-key side of a foreign-key join); aggregates keep 10% of their input.
 """
 
 from __future__ import annotations
 
+import datetime
 from functools import lru_cache
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from shoal.catalog.sources import ParquetSource, TableSource
 from shoal.expr.nodes import COMPARISONS, Call, ColumnRef, Expr, InList, Literal, conjuncts
 from shoal.logical.plan import (
     Aggregate,
@@ -75,8 +79,10 @@ def estimate_rows(plan: LogicalPlan) -> float:
         if not keys:
             rows = left * right * selectivity(plan.condition)
         else:
+            # A foreign key has no more distinct values than the primary key it
+            # points at, so the smaller origin table bounds the key's distinct count.
             distinct = max(
-                max(key_distinct(plan.left, lk), key_distinct(plan.right, rk)) for lk, rk in keys
+                min(key_distinct(plan.left, lk), key_distinct(plan.right, rk)) for lk, rk in keys
             )
             rows = left * right / max(distinct, 1.0)
         if plan.kind in ("left", "full"):
@@ -112,7 +118,12 @@ def key_distinct(plan: LogicalPlan, key: Expr) -> float:
 
 def _origin_rows(plan: LogicalPlan, name: str) -> float | None:
     if isinstance(plan, Scan):
-        return float(plan.source.statistics().num_rows) if name in plan.names else None
+        if name not in plan.names:
+            return None
+        rows = float(plan.source.statistics().num_rows)
+        column = plan.columns[plan.names.index(name)]
+        span = integer_span(plan.source, column)
+        return min(rows, span) if span is not None else rows
     if isinstance(plan, Aggregate):
         return estimate_rows(plan) if name in {f.name for f in plan.schema} else None
     if isinstance(plan, Project):
@@ -124,6 +135,44 @@ def _origin_rows(plan: LogicalPlan, name: str) -> float | None:
         if name in child.schema.names:
             return _origin_rows(child, name)
     return None
+
+
+@lru_cache(maxsize=1024)
+def _parquet_footer(path: str) -> pq.FileMetaData:
+    return pq.read_metadata(path)
+
+
+def integer_span(source: TableSource, column: str) -> float | None:
+    """max - min + 1 of an integer or date column, from Parquet min/max statistics.
+
+    An upper bound on its distinct values: tells a foreign key with 25 values
+    (``c_nationkey``) from a key with one value per row.
+    """
+    if not isinstance(source, ParquetSource):
+        return None
+    field = source.schema.field(column)
+    if not (pa.types.is_integer(field.type) or pa.types.is_date(field.type)):
+        return None
+    lo: Any = None
+    hi: Any = None
+    for split in source.splits():
+        md = _parquet_footer(split.path)
+        for rg in split.row_groups or ():
+            group = md.row_group(rg)
+            for i in range(group.num_columns):
+                chunk = group.column(i)
+                if chunk.path_in_schema != column:
+                    continue
+                stats = chunk.statistics
+                if stats is None or not stats.has_min_max:
+                    return None
+                lo = stats.min if lo is None else min(lo, stats.min)
+                hi = stats.max if hi is None else max(hi, stats.max)
+    if lo is None or hi is None:
+        return None
+    if isinstance(lo, datetime.date):
+        return float((hi - lo).days + 1)
+    return float(hi - lo + 1)
 
 
 def equi_pairs(

@@ -44,6 +44,15 @@ class PhysicalPlanner:
 
     def plan(self, node: LogicalPlan) -> PhysicalPlan:
         if isinstance(node, Scan):
+            if node.source.layout is not None:  # hash-laid-out table: tasks follow shards
+                return ScanExec.over_layout(
+                    node.table,
+                    node.source,
+                    node.columns,
+                    node.names,
+                    conjoin(list(node.filters)),
+                    self.settings.partitions,
+                )
             splits = node.source.splits()
             n = max(1, min(self.settings.partitions, len(splits)))
             return ScanExec(
@@ -94,8 +103,6 @@ class PhysicalPlanner:
         left, right = self.plan(node.left), self.plan(node.right)
         pairs, residual = _split_condition(node)
         if not pairs or node.kind == "cross" or node.single_row:
-            if node.kind == "full":
-                raise UnsupportedError("FULL JOIN without an equality condition")
             kind = "inner" if node.kind == "cross" else node.kind
             return NestedLoopJoinExec(left, right, kind, node.condition, node.single_row)
         left, left_keys = _key_columns(left, [p[0] for p in pairs], "lkey")

@@ -114,8 +114,13 @@ class Binder:
         on = join.args.get("on")
         using = join.args.get("using")
         condition: Expr | None = None
+        left_plan = left.plan
         if on is not None:
-            condition = ExpressionBinder(scope).bind(on)
+            # Uncorrelated scalar subqueries in ON join onto the left input first.
+            builder = PlanBuilder(left.plan)
+            binder = ExpressionBinder(scope, subquery=SubqueryBinder(self, builder).bind)
+            condition = binder.bind(on)
+            left_plan = builder.plan
             _require_boolean(condition, "JOIN ... ON")
         elif using:
             parts = []
@@ -128,7 +133,7 @@ class Binder:
         elif jkind in ("left", "right", "full"):
             raise UserError(f"{side} JOIN needs an ON or USING condition")
         plan = Join(
-            left.plan,
+            left_plan,
             right.plan,
             jkind if condition is not None or jkind != "inner" else "cross",
             condition,

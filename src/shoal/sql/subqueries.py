@@ -113,6 +113,11 @@ class SubqueryBinder:
 
     def _in(self, node: exp.In, scope: Scope, anti: bool) -> None:
         query = _unwrap(node.args["query"])
+        if isinstance(query, exp.Select) and query.args.get("from_") is not None:
+            local, correlated = self._split(query, scope)
+            if correlated:
+                self._correlated_in(node, query, local, correlated, scope, anti)
+                return
         plan, _ = self._bind_uncorrelated(query, scope, "IN (subquery)")
         if len(plan.schema) != 1:
             raise UserError(f"IN (subquery) needs one column, the subquery has {len(plan.schema)}")
@@ -120,6 +125,40 @@ class SubqueryBinder:
         column = plan.schema[0]
         condition = t.comparison("equal", probe, ColumnRef(column.name, column.type))
         self.builder.join(plan, "anti" if anti else "semi", condition, null_aware=anti)
+
+    def _correlated_in(
+        self,
+        node: exp.In,
+        select: exp.Select,
+        local: list[exp.Expr],
+        correlated: list[exp.Expr],
+        scope: Scope,
+        anti: bool,
+    ) -> None:
+        """x [NOT] IN (SELECT y … WHERE corr): a semi / anti join on corr AND x = y.
+
+        NOT IN keeps SQL's NULL rules within each correlated group: a row is
+        dropped when the group holds y = x, a NULL y, or when x is NULL and the
+        group is not empty.
+        """
+        if any(select.args.get(k) for k in ("group", "having", "limit", "distinct")):
+            raise UnsupportedError("correlated IN (subquery) with GROUP BY / HAVING / LIMIT")
+        if len(select.expressions) != 1:
+            raise UserError("IN (subquery) needs one column")
+        inner = select.copy()
+        inner.set("where", exp.Where(this=exp.and_(*local)) if local else None)
+        inner_builder, inner_scope = self.binder.from_where(inner, None)
+        item = select.expressions[0]
+        item = item.this if isinstance(item, exp.Alias) else item
+        value = ExpressionBinder(inner_scope).bind(item)
+        probe = ExpressionBinder(scope, subquery=self.bind).bind(node.this)
+        cond_binder = ExpressionBinder(Scope(inner_scope.columns, scope))
+        parts = [cond_binder.bind(c) for c in correlated]
+        match = t.comparison("equal", probe, value)
+        if anti:
+            nulls = [t.call("is_null", [e], pa.bool_()) for e in (probe, value)]
+            match = t.boolean("or", [t.boolean("or", [match, nulls[0]]), nulls[1]])
+        self.builder.join(inner_builder.plan, "anti" if anti else "semi", conjoin([*parts, match]))
 
     # --------------------------------------------------------------- scalar
 

@@ -104,6 +104,11 @@ def enforce_distribution(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan
 
     if isinstance(plan, NestedLoopJoinExec):
         left_n = plan.left.output_partitioning().num_partitions
+        if plan.kind == "full":
+            # Unmatched rows of both sides: only one task can know them all.
+            left = plan.left if _single(plan.left) else ExchangeExec(plan.left, ExchangeSpec(GATHER, 1))
+            right = plan.right if _single(plan.right) else ExchangeExec(plan.right, ExchangeSpec(GATHER, 1))
+            return replace(plan, left=left, right=right, broadcast=False)
         if left_n == 1 and _single(plan.right):
             return replace(plan, broadcast=False)
         return replace(plan, right=_broadcast(plan.right, left_n), broadcast=True)
