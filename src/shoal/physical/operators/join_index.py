@@ -48,25 +48,36 @@ class JoinIndex:
         order = rows[np.argsort(hashes[rows], kind="stable")]
         self.order: Indices = order
         self.sorted_hashes = hashes[order]
+        # One build row per hash (primary-key joins): one search per probe row suffices.
+        self.unique = bool(len(order) < 2 or (self.sorted_hashes[1:] != self.sorted_hashes[:-1]).all())
         self.verify = not _injective(keys)
         self.has_null_key = bool(not null_equal and valid is not None and not valid.all())
 
     def probe(self, keys: list[pa.Array]) -> tuple[Indices, Indices]:
-        """(probe row, build row) for every pair with equal keys, probe rows ascending."""
+        """(probe row, build row) for every pair with equal keys (in no particular order)."""
         m = len(keys[0])
         if m == 0 or len(self.order) == 0:
             empty = np.zeros(0, np.int64)
             return empty, empty
         hashes = hash_columns(keys)
+        # Sorted needles make the binary searches walk memory forwards: ~8x faster
+        # than searching in probe order on large build sides.
+        probe_order = np.argsort(hashes)
+        hashes = hashes[probe_order]
         lo = np.searchsorted(self.sorted_hashes, hashes, side="left")
-        hi = np.searchsorted(self.sorted_hashes, hashes, side="right")
-        counts = (hi - lo).astype(np.int64)
+        if self.unique:
+            found = lo < len(self.sorted_hashes)
+            found[found] = self.sorted_hashes[lo[found]] == hashes[found]
+            counts = found.astype(np.int64)
+        else:
+            hi = np.searchsorted(self.sorted_hashes, hashes, side="right")
+            counts = (hi - lo).astype(np.int64)
         if not self.null_equal:
             valid = _valid_mask(keys)
             if valid is not None:
-                counts[~valid] = 0
+                counts[~valid[probe_order]] = 0
         total = int(counts.sum())
-        probe_rows = np.repeat(np.arange(m, dtype=np.int64), counts)
+        probe_rows = np.repeat(probe_order.astype(np.int64), counts)
         run_start = np.repeat(lo.astype(np.int64), counts)
         offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
         build_rows = self.order[run_start + offsets]
