@@ -9,6 +9,7 @@ smaller on the right (the build side, which a hash join holds in memory).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from shoal.expr.nodes import Expr, conjoin, conjuncts
@@ -38,7 +39,7 @@ def reorder_joins(plan: LogicalPlan) -> LogicalPlan:
         _Component(leaf, frozenset(leaf.schema.names), estimate_rows(leaf)) for leaf in leaves
     ]
     while len(components) > 1:
-        best: tuple[float, int, int, list[Expr]] | None = None
+        best: tuple[tuple[int, float], int, int, list[Expr]] | None = None
         for i in range(len(components)):
             for j in range(i + 1, len(components)):
                 a, b = components[i], components[j]
@@ -46,8 +47,11 @@ def reorder_joins(plan: LogicalPlan) -> LogicalPlan:
                 if not equi_pairs(conjoin(conds), _schema(a), _schema(b)):
                     continue
                 rows = estimate_rows(Join(a.plan, b.plan, "inner", conjoin(conds)))
-                if best is None or rows < best[0]:
-                    best = (rows, i, j, conds)
+                # Estimates within 5% are a tie: then join the smaller input first
+                # (a filtered dimension before a large one).
+                score = (round(math.log(max(rows, 1.0)) / math.log(1.05)), min(a.rows, b.rows))
+                if best is None or score < best[0]:
+                    best = (score, i, j, conds)
         if best is None:
             # No equi-join connects what is left: cross the two smallest.
             order = sorted(range(len(components)), key=lambda k: components[k].rows)

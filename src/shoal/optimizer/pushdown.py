@@ -23,6 +23,7 @@ from shoal.logical.plan import (
     Sort,
     UnionAll,
 )
+from shoal.optimizer.statistics import estimate_rows
 
 
 def push_down_predicates(plan: LogicalPlan) -> LogicalPlan:
@@ -150,7 +151,34 @@ def _push_join(plan: Join, preds: list[Expr]) -> LogicalPlan:
         kind=kind,
         condition=conjoin(keep_on),
     )
+    if joined.kind in ("semi", "anti"):
+        joined = _sink_semi_join(joined)
     return _wrap(joined, above)
+
+
+def _sink_semi_join(plan: Join) -> LogicalPlan:
+    """Move a semi / anti join below an inner join, onto the input its condition reads.
+
+    ``(orders JOIN lineitem) SEMI JOIN big_orders ON o_orderkey = …`` becomes
+    ``(orders SEMI JOIN big_orders) JOIN lineitem``: the filter applies before the
+    inner join multiplies rows. Done only when that input is estimated no larger
+    than the inner join's output — else the other joins filter more, first (Q21).
+    """
+    below = plan.left
+    if not (
+        isinstance(below, Join)
+        and below.kind in ("inner", "cross")
+        and not (below.single_row or below.null_equal or below.null_aware)
+    ):
+        return plan
+    right_names = set(plan.right.schema.names)
+    needed = (plan.condition.columns() if plan.condition is not None else set()) - right_names
+    for side in ("left", "right"):
+        child = getattr(below, side)
+        if needed <= set(child.schema.names) and estimate_rows(child) <= estimate_rows(below):
+            sunk = _sink_semi_join(replace(plan, left=child))
+            return replace(below, **{side: sunk})
+    return plan
 
 
 def _wrap(plan: LogicalPlan, preds: list[Expr]) -> LogicalPlan:

@@ -71,7 +71,15 @@ def estimate_rows(plan: LogicalPlan) -> float:
     if isinstance(plan, Join):
         left, right = estimate_rows(plan.left), estimate_rows(plan.right)
         if plan.kind in ("semi", "anti"):
-            return max(1.0, left * 0.5)
+            # The share of left keys that find a partner: right's rows over left's
+            # distinct keys (a semi join to a small set keeps few rows).
+            pairs = equi_pairs(plan.condition, plan.left.schema, plan.right.schema)
+            share = 0.5
+            if pairs:
+                share = min(1.0, right / max(key_distinct(plan.left, pairs[0][0]), 1.0))
+            if plan.kind == "anti":
+                share = max(0.1, 1.0 - share)
+            return max(1.0, left * share)
         if plan.single_row:
             return left
         keys = equi_pairs(plan.condition, plan.left.schema, plan.right.schema)

@@ -45,7 +45,7 @@ class JoinIndex:
         hashes = hash_columns(keys) if keys else np.zeros(0, np.uint64)
         valid = None if null_equal else _valid_mask(keys)
         rows = np.arange(self.num_rows, dtype=np.int64) if valid is None else np.nonzero(valid)[0]
-        order = rows[np.argsort(hashes[rows], kind="stable")]
+        order = rows[np.argsort(hashes[rows])]
         self.order: Indices = order
         self.sorted_hashes = hashes[order]
         # One build row per hash (primary-key joins): one search per probe row suffices.
