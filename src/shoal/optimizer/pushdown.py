@@ -144,14 +144,14 @@ def _push_join(plan: Join, preds: list[Expr]) -> LogicalPlan:
                 to_left.append(p)
             else:
                 keep_on.append(p)
-    joined = replace(
+    joined: LogicalPlan = replace(
         plan,
         left=_push(plan.left, to_left),
         right=_push(plan.right, to_right),
         kind=kind,
         condition=conjoin(keep_on),
     )
-    if joined.kind in ("semi", "anti"):
+    if isinstance(joined, Join) and joined.kind in ("semi", "anti"):
         joined = _sink_semi_join(joined)
     return _wrap(joined, above)
 
@@ -177,7 +177,9 @@ def _sink_semi_join(plan: Join) -> LogicalPlan:
         child = getattr(below, side)
         if needed <= set(child.schema.names) and estimate_rows(child) <= estimate_rows(below):
             sunk = _sink_semi_join(replace(plan, left=child))
-            return replace(below, **{side: sunk})
+            if side == "left":
+                return replace(below, left=sunk)
+            return replace(below, right=sunk)
     return plan
 
 
