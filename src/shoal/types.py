@@ -132,7 +132,8 @@ def arithmetic_type(op: str, a: pa.DataType, b: pa.DataType) -> pa.DataType:
         return pa.int64()
     da, db = as_decimal(a), as_decimal(b)
     if op == "*":
-        return decimal(da.precision + db.precision, da.scale + db.scale)
+        # One digit more than DuckDB's p1 + p2: pyarrow's own result type, so no cast.
+        return decimal(da.precision + db.precision + 1, da.scale + db.scale)
     scale = max(da.scale, db.scale)
     whole = max(da.precision - da.scale, db.precision - db.scale)
     if op == "%":

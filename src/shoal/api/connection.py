@@ -8,10 +8,13 @@ SQL --parse--> AST --bind--> logical --optimize--> logical --plan--> physical
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+from sqlglot import exp
 
 from shoal.api.result import Result
 from shoal.catalog.catalog import Catalog
@@ -25,9 +28,11 @@ from shoal.physical.rules.enforce_distribution import enforce_distribution
 from shoal.physical.rules.sanity_check import sanity_check
 from shoal.runtime.local import LocalRuntime
 from shoal.sql.binder import Binder
+from shoal.sql.copy import is_copy, parse_copy
 from shoal.sql.parser import parse_sql
 from shoal.stages.explain import explain_graph
 from shoal.stages.graph import StageGraph, build_stage_graph
+from shoal.storage.writer import WriteSummary, write_hash_partitioned
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,10 @@ class Connection:
     # ----------------------------------------------------------------- queries
 
     def prepare(self, text: str) -> PreparedQuery:
-        logical = optimize(Binder(self.catalog).bind_statement(parse_sql(text)))
+        return self._prepare_statement(parse_sql(text))
+
+    def _prepare_statement(self, statement: exp.Expr) -> PreparedQuery:
+        logical = optimize(Binder(self.catalog).bind_statement(statement))
         physical = PhysicalPlanner(self.settings).plan(logical.plan)
         physical = sanity_check(enforce_distribution(physical, self.settings))
         return PreparedQuery(logical, build_stage_graph(physical))
@@ -87,10 +95,66 @@ class Connection:
             return Result(_text_table(self.explain_analyze(stripped[len("EXPLAIN ANALYZE") :])))
         if head.startswith("EXPLAIN"):
             return Result(_text_table(self.explain(stripped[len("EXPLAIN") :])))
+        if is_copy(stripped):
+            return self._copy(text)
         prepared = self.prepare(text)
         table, metrics = LocalRuntime(self.settings).execute(prepared.graph)
         table = table.rename_columns(list(prepared.logical.output_names))
         return Result(table, explain_graph(prepared.graph, metrics), metrics)
+
+    # ------------------------------------------------------- partitioned writes
+
+    def write_partitioned(
+        self,
+        query_or_table: str,
+        path: str | os.PathLike[str],
+        key: str | Sequence[str],
+        shards: int,
+        overwrite: bool = False,
+    ) -> WriteSummary:
+        """Write a query's result (or a registered table) as hash-partitioned Parquet shards.
+
+        ``path`` becomes a folder of ``shards`` files, ``shard-00000.parquet``..., where
+        shard i holds the rows whose ``key`` column(s) hash to i under the engine's exchange
+        hash, plus ``_shoal_layout.json`` recording the keys, shard count and hash function.
+        ``register_parquet`` on that folder restores the layout: joins and aggregates on
+        the key need no exchange and ``WHERE key = const`` reads one shard.
+        """
+        return write_hash_partitioned(
+            self._rows_of(query_or_table), path, key, shards, overwrite=overwrite
+        )
+
+    def _rows_of(self, query_or_table: str) -> pa.Table:
+        """A bare identifier is a registered table (all its columns); anything else a query."""
+        name = query_or_table.strip()
+        if _IDENTIFIER.fullmatch(name):
+            source = self.catalog.get(name)  # UnknownTableError with suggestions
+            quoted = '"' + source.name.replace('"', '""') + '"'
+            return self.sql(f"SELECT * FROM {quoted}").to_arrow()
+        return self.sql(query_or_table).to_arrow()
+
+    def _copy(self, text: str) -> Result:
+        """``COPY <table or (query)> TO 'folder' (PARTITION BY HASH (keys) INTO n)``."""
+        statement = parse_copy(text)
+        if statement.table is not None:
+            table = self._rows_of(statement.table)
+        else:
+            assert statement.query is not None
+            prepared = self._prepare_statement(statement.query)
+            table, _ = LocalRuntime(self.settings).execute(prepared.graph)
+            table = table.rename_columns(list(prepared.logical.output_names))
+        summary = write_hash_partitioned(
+            table, statement.path, statement.keys, statement.shards, statement.overwrite
+        )
+        return Result(
+            pa.table(
+                {
+                    "path": pa.array([summary.path], pa.string()),
+                    "rows": pa.array([summary.rows], pa.int64()),
+                    "shards": pa.array([summary.shards], pa.int64()),
+                }
+            )
+        )
 
     def explain(self, text: str) -> str:
         """The stage graph: stages, their operator pipelines, each exchange's kind and keys."""
@@ -112,6 +176,9 @@ class Connection:
 def connect(partitions: int | None = None, **settings: Any) -> Connection:
     """An embedded connection; ``partitions`` is the tasks per stage (default: cores)."""
     return Connection(partitions, **settings)
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _text_table(text: str) -> pa.Table:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from shoal.catalog.layout import HashLayout, check_layout, has_layout, read_layout
 from shoal.errors import CatalogError
 from shoal.types import canonical_schema
 
@@ -44,6 +46,11 @@ class TableSource:
     name: str
     format: str
     schema: pa.Schema  # canonical (engine) schema
+    #: A usable hash layout (see ``catalog/layout.py``): the table's rows are already
+    #: hash-partitioned on ``layout.keys`` into ``layout.shards`` shards.
+    layout: HashLayout | None = None
+    #: Why a layout found beside the files is not used (the table still reads normally).
+    layout_ignored_reason: str | None = None
 
     def splits(self) -> list[Split]:
         raise NotImplementedError
@@ -54,6 +61,16 @@ class TableSource:
 
     def describe(self) -> str:
         return self.format
+
+    def shard_splits(self) -> list[tuple[int, ...]]:
+        """Indexes into ``splits()`` per shard of the layout (shard i = ``layout.files[i]``)."""
+        if self.layout is None:
+            raise CatalogError(f"table '{self.name}' has no usable layout")
+        shard_of = {f: i for i, f in enumerate(self.layout.files)}
+        out: list[list[int]] = [[] for _ in range(self.layout.shards)]
+        for index, split in enumerate(self.splits()):
+            out[shard_of[split.path]].append(index)
+        return [tuple(s) for s in out]
 
 
 def resolve_paths(path: str | os.PathLike[str], suffixes: tuple[str, ...]) -> list[str]:
@@ -76,14 +93,29 @@ def resolve_paths(path: str | os.PathLike[str], suffixes: tuple[str, ...]) -> li
     return files
 
 
+class LayoutIgnoredWarning(UserWarning):
+    """A table's recorded layout cannot be used; it is read as an unpartitioned table."""
+
+
 class ParquetSource(TableSource):
-    """Parquet files; each row group is a split. Statistics from the footers."""
+    """Parquet files; each row group is a split. Statistics from the footers.
+
+    A folder with a ``_shoal_layout.json`` (written by ``Connection.write_partitioned``)
+    is read as exactly the shard files the layout names, in shard order, and the layout
+    is kept on ``self.layout`` when this engine can use it (same hash function, key
+    columns present with the recorded types); else ``layout_ignored_reason`` says why.
+    """
 
     format = "parquet"
 
     def __init__(self, name: str, path: str | os.PathLike[str]):
         self.name = name
-        self.files = resolve_paths(path, (".parquet", ".parq", ".pq"))
+        recorded: HashLayout | None = None
+        if has_layout(path):
+            recorded = read_layout(path)
+            self.files = list(recorded.files)
+        else:
+            self.files = resolve_paths(path, (".parquet", ".parq", ".pq"))
         self._splits: list[Split] = []
         schema: pa.Schema | None = None
         for f in self.files:
@@ -103,12 +135,26 @@ class ParquetSource(TableSource):
                 self._splits.append(Split(f, (rg,), group.num_rows, group.total_byte_size))
         assert schema is not None
         self.schema = schema
+        if recorded is not None:
+            reason = check_layout(recorded, schema)
+            if reason is None:
+                self.layout = recorded
+            else:
+                self.layout_ignored_reason = reason
+                warnings.warn(
+                    f"table '{name}': layout {recorded.describe()} ignored: {reason}",
+                    LayoutIgnoredWarning,
+                    stacklevel=4,  # the caller of Connection.register_parquet
+                )
 
     def splits(self) -> list[Split]:
         return list(self._splits)
 
     def describe(self) -> str:
-        return f"parquet files={len(self.files)} row_groups={len(self._splits)}"
+        text = f"parquet files={len(self.files)} row_groups={len(self._splits)}"
+        if self.layout is not None:
+            text += f" layout={self.layout.describe()}"
+        return text
 
 
 class CsvSource(TableSource):

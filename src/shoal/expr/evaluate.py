@@ -119,10 +119,29 @@ def _arith_operands(e: Call, args: list[Value]) -> tuple[Value, Value]:
         natural = pa_ + pb_ + 1
     else:
         natural = max(pa_ - sa, pb_ - sb) + max(sa, sb) + 1
+    if natural > MAX_DECIMAL_PRECISION and e.fn == "multiply":
+        # Declared precisions overstate most values (sum of products of prices):
+        # narrow the wider operand so decimal128 suffices, when its values fit.
+        narrowed = _narrow_for_multiply(a, b)
+        if narrowed is not None:
+            return narrowed
     if natural > MAX_DECIMAL_PRECISION:
         a = pc.cast(a, pa.decimal256(pa_, sa))
         b = pc.cast(b, pa.decimal256(pb_, sb))
     return a, b
+
+
+def _narrow_for_multiply(a: Value, b: Value) -> tuple[Value, Value] | None:
+    swap = a.type.precision < b.type.precision
+    wide, narrow = (b, a) if swap else (a, b)
+    target = MAX_DECIMAL_PRECISION - 1 - narrow.type.precision
+    if target <= wide.type.scale:
+        return None
+    try:
+        wide = pc.cast(wide, pa.decimal128(target, wide.type.scale))  # checks every value
+    except pa.ArrowInvalid:
+        return None
+    return (narrow, wide) if swap else (wide, narrow)
 
 
 def _as_decimal_value(v: Value) -> Value:

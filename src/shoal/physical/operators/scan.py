@@ -7,10 +7,16 @@ files, in-memory slices). Holds one batch at a time; never spills.
 Pushed filters are evaluated here, batch by batch, right after decoding, and
 Parquet row groups whose min/max statistics cannot match are not read at all.
 String columns leave the scan as ``pa.string()`` whatever the file held.
+
+A table with a usable hash layout (``catalog/layout.py``) is scanned shard-aligned
+instead (``ScanExec.over_layout``): each task reads whole shards, so the output is
+``Hash(keys, tasks)`` and a join or aggregate on the keys needs no exchange; a filter
+``key = const`` (or ``IN``, ``IS NULL``, ORs of those) leaves the other shards unread.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +24,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shoal.catalog.layout import shards_for_values
 from shoal.catalog.sources import CsvSource, MemorySource, ParquetSource, Split, TableSource
 from shoal.errors import ExecutionError
 from shoal.expr.evaluate import evaluate_predicate
-from shoal.expr.nodes import COMPARISONS, Call, ColumnRef, Expr, Literal, conjoin
+from shoal.expr.nodes import COMPARISONS, Call, Cast, ColumnRef, Expr, InList, Literal, conjoin
 from shoal.physical.context import TaskContext
-from shoal.physical.partitioning import Partitioning, UnknownPartitioning
+from shoal.physical.partitioning import HashPartitioned, Partitioning, UnknownPartitioning
 from shoal.physical.plan import PhysicalPlan
 
 
@@ -48,8 +55,76 @@ class ScanExec(PhysicalPlan):
     filter: Expr | None
     splits: tuple[Split, ...]
     assignment: tuple[tuple[int, ...], ...]  # split indexes per task
+    # Set by ``over_layout``: the source's layout keys (source column names) when task i
+    # reads exactly the rows that hash to i of len(assignment); the layout's shard count;
+    # and how many shards are read after pruning.
+    layout_keys: tuple[str, ...] = ()
+    layout_shards: int = 0
+    shards_read: int = 0
 
     label = "Scan"
+
+    @classmethod
+    def over_layout(
+        cls,
+        table: str,
+        source: TableSource,
+        columns: tuple[str, ...],
+        names: tuple[str, ...],
+        filter: Expr | None,
+        partitions: int,
+    ) -> ScanExec:
+        """A scan of a hash-laid-out table whose tasks line up with the shards.
+
+        Task count: ``partitions`` when it divides the shard count (task i then reads the
+        ``shards / partitions`` consecutive shards ``[i*q, (i+1)*q)``), else one task per
+        shard. Both are exact hash partitionings by the engine's own rule: a shard id is
+        ``floor(h * n / 2**32)`` of the row hash's high word ``h``, so consecutive groups of
+        ``q = n / p`` shards are precisely partitions ``floor(h * p / 2**32)`` of ``p``.
+        Honouring ``partitions`` whenever the layout allows keeps the query's parallelism
+        and lets a laid-out table co-locate with any side shuffled into ``partitions``
+        (and with a table of a multiple of that many shards). When the counts do not fit,
+        the shards win: the output is ``Hash(keys, shards)`` and EnforceDistribution
+        shuffles only the other side of a join into that many partitions, with the same
+        hash. (Never coarsen to a count that does not divide the shards: that would not be
+        a hash partitioning at all.)
+
+        Shard pruning: when the filter pins every layout key to literal values
+        (``k = c``, ``k IN (...)``, ``k IS NULL``, ORs of them), only the shards those
+        values hash to are read; the other tasks read nothing, so the partitioning stays
+        exact and co-location with the other side of a join still holds.
+        """
+        layout = source.layout
+        assert layout is not None, "over_layout needs a source with a usable layout"
+        splits = tuple(source.splits())
+        per_shard = source.shard_splits()
+        keep = _pruned_shards(source, columns, names, filter)
+        shards = layout.shards
+        tasks = partitions if 1 <= partitions <= shards and shards % partitions == 0 else shards
+        group = shards // tasks
+        assignment = tuple(
+            tuple(
+                sorted(
+                    i
+                    for shard in range(t * group, (t + 1) * group)
+                    if keep is None or shard in keep
+                    for i in per_shard[shard]
+                )
+            )
+            for t in range(tasks)
+        )
+        return cls(
+            table,
+            source,
+            columns,
+            names,
+            filter,
+            splits,
+            assignment,
+            layout.keys,
+            shards,
+            shards if keep is None else len(keep),
+        )
 
     @property
     def schema(self) -> pa.Schema:
@@ -59,7 +134,16 @@ class ScanExec(PhysicalPlan):
         )
 
     def output_partitioning(self) -> Partitioning:
-        return UnknownPartitioning(len(self.assignment))
+        n = len(self.assignment)
+        if self.layout_keys:
+            # Claimed only when every key column is read: the partitioning names columns
+            # of this operator's output (internal names).
+            internal: dict[str, str] = {}
+            for c, name in zip(self.columns, self.names, strict=True):
+                internal.setdefault(c, name)
+            if all(k in internal for k in self.layout_keys):
+                return HashPartitioned(tuple(internal[k] for k in self.layout_keys), n)
+        return UnknownPartitioning(n)
 
     def explain_params(self) -> dict[str, str]:
         params = {"": self.table, "columns": "[" + ", ".join(self.names) + "]"}
@@ -67,6 +151,9 @@ class ScanExec(PhysicalPlan):
             params["filter"] = str(self.filter)
         params["splits"] = str(len(self.splits))
         params["source"] = self.source.describe().split()[0]
+        if self.layout_keys:
+            params["layout"] = f"hash[{', '.join(self.layout_keys)}]x{self.layout_shards}"
+            params["shards"] = f"{self.shards_read}/{self.layout_shards}"
         return params
 
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
@@ -186,6 +273,104 @@ def _column_bound(e: Expr) -> tuple[str, str, Any] | None:
     if isinstance(b, ColumnRef) and isinstance(a, Literal) and a.value is not None:
         return b.name, _FLIP[e.fn], a.value
     return None
+
+
+# At most this many key-value combinations are hashed to find the shards to read.
+_MAX_PRUNING_COMBINATIONS = 4096
+
+
+def _pruned_shards(
+    source: TableSource, columns: tuple[str, ...], names: tuple[str, ...], filter: Expr | None
+) -> set[int] | None:
+    """The shards that can hold rows passing ``filter``, or None when all can."""
+    layout = source.layout
+    if layout is None or filter is None:
+        return None
+    column_of = dict(zip(names, columns, strict=True))
+    position = {k: i for i, k in enumerate(layout.keys)}
+    allowed: list[list[Any] | None] = [None] * len(layout.keys)
+    for conj in _conjuncts(filter):
+        found = _key_values(conj)
+        if found is None:
+            continue
+        name, values = found
+        i = position.get(column_of.get(name, ""))
+        if i is None:
+            continue
+        prior = allowed[i]
+        allowed[i] = values if prior is None else [v for v in prior if _contains(values, v)]
+    if any(a is None for a in allowed):
+        return None
+    pinned = [a for a in allowed if a is not None]
+    if math.prod(len(a) for a in pinned) > _MAX_PRUNING_COMBINATIONS:
+        return None
+    key_types = [source.schema.field(k).type for k in layout.keys]
+    return shards_for_values(layout, key_types, pinned)
+
+
+def _contains(values: list[Any], v: Any) -> bool:
+    return any(
+        v is None and w is None or v is not None and w is not None and v == w for w in values
+    )
+
+
+def _key_values(e: Expr) -> tuple[str, list[Any]] | None:
+    """``(column, values)`` when ``e`` holds only if the column is one of ``values``.
+
+    ``None`` in values stands for SQL NULL (from ``IS NULL``); ``= NULL`` matches nothing.
+    """
+    if isinstance(e, Call) and e.fn == "equal" and len(e.args) == 2:
+        a, b = e.args
+        if isinstance(a, Literal):
+            a, b = b, a
+        name = _key_column(a)
+        if name is None or not isinstance(b, Literal):
+            return None
+        return name, [] if b.value is None else [b.value]
+    if isinstance(e, InList) and not e.negated:
+        name = _key_column(e.arg)
+        if name is None:
+            return None
+        return name, [v.value for v in e.values if v.value is not None]
+    if isinstance(e, Call) and e.fn == "is_null" and len(e.args) == 1:
+        name = _key_column(e.args[0])
+        return None if name is None else (name, [None])
+    if isinstance(e, Call) and e.fn == "or" and len(e.args) == 2:
+        left, right = _key_values(e.args[0]), _key_values(e.args[1])
+        if left is None or right is None or left[0] != right[0]:
+            return None
+        return left[0], left[1] + [v for v in right[1] if not _contains(left[1], v)]
+    return None
+
+
+def _key_column(e: Expr) -> str | None:
+    """The column ``e`` reads, when equality on ``e`` is equality on the column's value.
+
+    A plain column, or a widening cast within integers or within decimals (what the binder
+    puts on a column compared with a wider literal): such casts keep every value exactly,
+    so the literal converted back to the column's type hashes like the matching rows. A
+    narrowing cast (``CAST(d AS DECIMAL(4,1)) = 12.5``) may map several values to one and
+    is never used for pruning.
+    """
+    if isinstance(e, ColumnRef):
+        return e.name
+    if isinstance(e, Cast) and isinstance(e.arg, ColumnRef) and _widens(e.arg.type, e.type):
+        return e.arg.name
+    return None
+
+
+def _widens(src: pa.DataType, dst: pa.DataType) -> bool:
+    """Does every value of ``src`` convert exactly (and distinctly) to ``dst``?"""
+    if pa.types.is_integer(src) and pa.types.is_integer(dst):
+        src_signed, dst_signed = pa.types.is_signed_integer(src), pa.types.is_signed_integer(dst)
+        if src_signed == dst_signed:
+            return bool(dst.bit_width >= src.bit_width)
+        return bool(dst_signed and dst.bit_width > src.bit_width)
+    if pa.types.is_decimal(src) and pa.types.is_decimal(dst):
+        return bool(
+            dst.scale >= src.scale and dst.precision - dst.scale >= src.precision - src.scale
+        )
+    return False
 
 
 def _conform(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
