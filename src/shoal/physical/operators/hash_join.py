@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shoal.expr.evaluate import evaluate_predicate
 from shoal.expr.nodes import Expr
 from shoal.physical.context import TaskContext
 from shoal.physical.operators.join_index import JoinIndex
@@ -77,6 +78,10 @@ class HashJoinExec(PhysicalPlan):
     null_equal: bool = False
     # Why the strategy was chosen (for EXPLAIN).
     reason: str = ""
+    # semi / anti only: hold the (smaller) left side and stream the right side
+    # through it. Needs both sides hash-partitioned (or single): a task must see
+    # every right row that could match its left rows.
+    build_left: bool = False
 
     @property
     def label(self) -> str:  # type: ignore[override]
@@ -123,11 +128,16 @@ class HashJoinExec(PhysicalPlan):
             params["null_aware"] = "true"
         if self.null_equal:
             params["null_equal"] = "true"
+        if self.build_left:
+            params["build"] = "left"
         params["strategy"] = f"{self.strategy}" + (f" ({self.reason})" if self.reason else "")
         params["est"] = f"[{self.estimates}]"
         return params
 
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
+        if self.build_left:
+            yield from self._execute_build_left(ctx)
+            return
         metrics = ctx.operator_metrics(self)
         build_batches = list(ctx.run(self.right))
         build = pa.Table.from_batches(build_batches, self.right.schema).combine_chunks()
@@ -150,6 +160,33 @@ class HashJoinExec(PhysicalPlan):
                         exclude |= np.asarray(pc.is_null(k))
             yield from emitter.emit(batch, pi, bi, exclude)
         yield from emitter.finish()
+
+    def _execute_build_left(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
+        """Semi / anti join holding the left side: mark left rows some right row matches."""
+        metrics = ctx.operator_metrics(self)
+        left = pa.Table.from_batches(list(ctx.run(self.left)), self.left.schema).combine_chunks()
+        metrics.peak_state_rows = left.num_rows
+        index = JoinIndex([_key(left, k) for k in self.left_keys], self.null_equal)
+        matched = np.zeros(left.num_rows, dtype=bool)
+        pair_schema = pa.schema(list(self.left.schema) + list(self.right.schema))
+        for batch in ctx.run(self.right):
+            metrics.rows_in += batch.num_rows
+            if not left.num_rows:
+                continue
+            ri, li = index.probe([_key(batch, k) for k in self.right_keys])
+            if self.residual is not None and len(li):
+                left_part = left.take(pa.array(li, pa.int64()))
+                right_part = batch.take(pa.array(ri, pa.int64()))
+                pairs = pa.RecordBatch.from_arrays(
+                    [c.combine_chunks() for c in left_part.columns] + list(right_part.columns),
+                    schema=pair_schema,
+                )
+                keep = np.asarray(evaluate_predicate(self.residual, pairs))
+                li = li[keep]
+            matched[li] = True
+        mask = matched if self.kind == "semi" else ~matched
+        out = left.filter(pa.array(mask))
+        yield from out.to_batches(max_chunksize=ctx.settings.batch_rows)
 
 
 def _key(data: pa.Table | pa.RecordBatch, name: str) -> pa.Array:

@@ -106,8 +106,16 @@ def enforce_distribution(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan
         left_n = plan.left.output_partitioning().num_partitions
         if plan.kind == "full":
             # Unmatched rows of both sides: only one task can know them all.
-            left = plan.left if _single(plan.left) else ExchangeExec(plan.left, ExchangeSpec(GATHER, 1))
-            right = plan.right if _single(plan.right) else ExchangeExec(plan.right, ExchangeSpec(GATHER, 1))
+            left = (
+                plan.left
+                if _single(plan.left)
+                else ExchangeExec(plan.left, ExchangeSpec(GATHER, 1))
+            )
+            right = (
+                plan.right
+                if _single(plan.right)
+                else ExchangeExec(plan.right, ExchangeSpec(GATHER, 1))
+            )
             return replace(plan, left=left, right=right, broadcast=False)
         if left_n == 1 and _single(plan.right):
             return replace(plan, broadcast=False)
@@ -139,6 +147,16 @@ def _plan_hash_join(plan: HashJoinExec, settings: Settings) -> PhysicalPlan:
         return replace(
             plan, strategy=COLOCATED_JOIN, reason="inputs already hash-partitioned on the keys"
         )
+    if (
+        plan.kind in ("semi", "anti")
+        and not plan.null_aware
+        and est.probe_rows * 4 < est.build_rows
+        and est.build_bytes > threshold / 8
+    ):
+        # A small left side filtered by a large right one (EXISTS over lineitem):
+        # hold the left side and stream the right side through it, repartitioned.
+        reason = f"left ~{est.probe_rows:,.0f} rows << right ~{est.build_rows:,.0f} rows"
+        return _repartition(replace(plan, build_left=True, reason=reason), lp, rp, n)
     can_broadcast = plan.kind in ("inner", "left", "semi", "anti")
     if plan.null_aware:
         reason = "NOT IN needs the whole build side in every task"
@@ -158,7 +176,16 @@ def _plan_hash_join(plan: HashJoinExec, settings: Settings) -> PhysicalPlan:
             strategy=BROADCAST_JOIN,
             reason=reason,
         )
-    # Repartition both sides on the keys — or only one, when the other already is.
+    why = (
+        "full outer join"
+        if not can_broadcast
+        else f"build ~{est.build_bytes / 2**20:,.1f}MiB > {threshold / 2**20:,.0f}MiB"
+    )
+    return _repartition(replace(plan, reason=why), lp, rp, n)
+
+
+def _repartition(plan: HashJoinExec, lp: Partitioning, rp: Partitioning, n: int) -> HashJoinExec:
+    """Hash both sides on the keys — or only one, when the other already is."""
     left, right = plan.left, plan.right
     left_sub = _hash_subset(lp, plan.left_keys)
     right_sub = _hash_subset(rp, plan.right_keys)
@@ -171,12 +198,7 @@ def _plan_hash_join(plan: HashJoinExec, settings: Settings) -> PhysicalPlan:
     else:
         left = ExchangeExec(left, ExchangeSpec(HASH, n, plan.left_keys))
         right = ExchangeExec(right, ExchangeSpec(HASH, n, plan.right_keys))
-    why = (
-        "full outer join"
-        if not can_broadcast
-        else f"build ~{est.build_bytes / 2**20:,.1f}MiB > {threshold / 2**20:,.0f}MiB"
-    )
-    return replace(plan, left=left, right=right, strategy=PARTITIONED_JOIN, reason=why)
+    return replace(plan, left=left, right=right, strategy=PARTITIONED_JOIN)
 
 
 def _hash_subset(p: Partitioning, keys: tuple[str, ...]) -> tuple[int, ...] | None:
