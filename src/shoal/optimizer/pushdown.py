@@ -31,9 +31,16 @@ def push_down_predicates(plan: LogicalPlan) -> LogicalPlan:
 
 
 def _split(predicate: Expr) -> list[Expr]:
-    """Conjuncts, with conjuncts common to every branch of an OR factored out:
-    ``(a AND b) OR (a AND c)`` is ``a AND (b OR c)`` — so a join key hidden in
-    every OR branch (TPC-H Q19) still becomes a hash-join key."""
+    """Conjuncts of ``predicate``, with two rewrites of OR-ed conjunctions.
+
+    Conjuncts common to every branch are factored out — ``(a AND b) OR (a AND c)``
+    is ``a AND (b OR c)`` — so a join key hidden in every branch (TPC-H Q19)
+    still becomes a hash-join key. And where every branch constrains the same
+    single column, the OR of those constraints is implied and added as a
+    conjunct of its own (the OR itself stays): it reaches that column's scan
+    (``n1.n_name = 'FRANCE' ... OR n1.n_name = 'GERMANY' ...`` filters nation
+    before the joins in Q7).
+    """
     out: list[Expr] = []
     for c in conjuncts(predicate):
         if isinstance(c, Call) and c.fn == "or":
@@ -45,8 +52,36 @@ def _split(predicate: Expr) -> list[Expr]:
                 if all(r is not None for r in rest):
                     out.append(_disjoin([r for r in rest if r is not None]))
                 continue
+            out.append(c)
+            out.extend(_implied_by_branches(branches))
+            continue
         out.append(c)
-    return out
+    # Pushdown runs more than once: keep each conjunct once.
+    unique: list[Expr] = []
+    for c in out:
+        if c not in unique:
+            unique.append(c)
+    return unique
+
+
+def _implied_by_branches(branches: list[list[Expr]]) -> list[Expr]:
+    """For each column every branch constrains alone: OR of those constraints."""
+    per_branch: list[dict[str, list[Expr]]] = []
+    for branch in branches:
+        by_column: dict[str, list[Expr]] = {}
+        for x in branch:
+            cols = x.columns()
+            if len(cols) == 1:
+                by_column.setdefault(next(iter(cols)), []).append(x)
+        per_branch.append(by_column)
+    shared = set(per_branch[0])
+    for by_column in per_branch[1:]:
+        shared &= set(by_column)
+    implied = []
+    for col in sorted(shared):
+        parts = [conjoin(b[col]) for b in per_branch]
+        implied.append(_disjoin([p for p in parts if p is not None]))
+    return implied
 
 
 def _disjuncts(e: Expr) -> list[Expr]:

@@ -56,6 +56,24 @@ def literal_as(lit: Literal, target: pa.DataType) -> Literal:
         raise TypeMismatchError(f"cannot convert {lit} to {sql_type_name(target)}: {err}") from None
 
 
+def _exactly_as(lit: Literal, target: pa.DataType) -> Literal | None:
+    """``lit`` converted to ``target`` if the value survives unchanged, else None."""
+    if lit.value is None or lit.type == target:
+        return None
+    numeric = (is_integer(lit.type) or is_decimal(lit.type)) and (
+        is_integer(target) or is_decimal(target)
+    )
+    if not numeric:
+        return None
+    try:
+        converted = literal_as(lit, target)
+    except TypeMismatchError:
+        return None
+    if decimal.Decimal(str(converted.value)) != decimal.Decimal(str(lit.value)):
+        return None
+    return converted
+
+
 def literal_from_python(v: Any) -> Literal:
     if v is None:
         return Literal(None, pa.null())
@@ -97,6 +115,15 @@ def call(fn: str, args: list[Expr], type_: pa.DataType, options: tuple[Any, ...]
 
 def comparison(fn: str, left: Expr, right: Expr) -> Expr:
     assert fn in COMPARISONS
+    # column <op> constant: convert the constant to the column's type when that
+    # loses nothing (11 -> 11.00 for a DECIMAL(15,2)), so the column is not cast
+    # row by row and the scan can still prune with min/max statistics.
+    for col, lit in ((left, right), (right, left)):
+        if isinstance(lit, Literal) and not isinstance(col, Literal):
+            exact = _exactly_as(lit, col.type)
+            if exact is not None:
+                pair = (col, exact) if col is left else (exact, col)
+                return call(fn, list(pair), pa.bool_())
     target = common_type(left.type, right.type, f"comparison {fn}")
     return call(fn, [coerce(left, target), coerce(right, target)], pa.bool_())
 
