@@ -1,4 +1,4 @@
-"""Times the exchange row hash (shoal.exchange.hashing) and the partition split; prints rows/s.
+"""Times the exchange row hash (shoal.hashing) and the partition split; prints rows/s.
 
 Run: .venv/bin/python bench/hashing.py [rows]
 """
@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 try:
-    from shoal.exchange.hashing import hash_columns, partition_ids, split_by_partition
+    from shoal.hashing import hash_columns, partition_ids, split_by_partition
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from shoal.exchange.hashing import hash_columns, partition_ids, split_by_partition
+    from shoal.hashing import hash_columns, partition_ids, split_by_partition
 
 
 def best_of(fn: Callable[[], object], repeat: int = 3) -> float:

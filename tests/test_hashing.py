@@ -1,4 +1,4 @@
-"""Tests for the exchange row hash (shoal.exchange.hashing): values, stability, partitioning."""
+"""Tests for the exchange row hash (shoal.hashing): values, stability, partitioning."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ import pyarrow.compute as pc
 import pytest
 
 try:
-    from shoal.exchange import hashing
+    from shoal import hashing
 except ImportError:  # a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from shoal.exchange import hashing
+    from shoal import hashing
 
-from shoal.exchange.hashing import (
+from shoal.hashing import (
     HASH_FUNCTION,
     NULL_HASH,
     hash_columns,
@@ -408,7 +408,7 @@ def test_unsupported_type_raises(arr: pa.Array | pa.ChunkedArray) -> None:
 _CHILD = """
 import json, sys
 import pyarrow as pa
-from shoal.exchange.hashing import hash_columns, partition_ids
+from shoal.hashing import hash_columns, partition_ids
 ints = pa.array(list(range(-50, 50)) + [None], pa.int64())
 strs = pa.array([f"key{i}" for i in range(100)] + [None])
 dec = pa.array([None] + [i * 7 for i in range(100)], pa.int64()).cast(pa.decimal128(22, 2))

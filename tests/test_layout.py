@@ -36,7 +36,7 @@ from shoal.errors import (
     UnsupportedError,
     UserError,
 )
-from shoal.exchange.hashing import HASH_FUNCTION, partition_ids
+from shoal.hashing import HASH_FUNCTION, partition_ids
 from shoal.physical.operators.scan import ScanExec
 from shoal.physical.partitioning import HashPartitioned, UnknownPartitioning
 from shoal.physical.planner import PhysicalPlanner

@@ -143,7 +143,8 @@ def arithmetic_type(op: str, a: pa.DataType, b: pa.DataType) -> pa.DataType:
 
 def sum_type(t: pa.DataType) -> pa.DataType:
     if is_integer(t) or pa.types.is_boolean(t):
-        return pa.int64()
+        # Exact like DuckDB's HUGEINT sums: a BIGINT sum would wrap silently.
+        return pa.decimal128(MAX_DECIMAL_PRECISION, 0)
     if is_decimal(t):
         return pa.decimal128(MAX_DECIMAL_PRECISION, t.scale)
     if is_float(t):

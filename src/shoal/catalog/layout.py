@@ -9,7 +9,7 @@ BY HASH (k) INTO n)``) holds ``n`` Parquet files, one per shard, and the metadat
      "files": ["shard-00000.parquet", ..., "shard-00007.parquet"], ...}
 
 Shard ``i`` is ``files[i]`` and holds exactly the rows whose key hashes to ``i`` with
-``shoal.exchange.hashing.partition_ids(key columns, shards)`` (NULL keys included: they
+``shoal.hashing.partition_ids(key columns, shards)`` (NULL keys included: they
 go where the hash puts them). Files outlive processes, so the layout names the hash
 function that laid it out; the engine uses the layout only when that is its own
 exchange hash (``HASH_FUNCTION``), otherwise a join of a shuffled side with the
@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 
 from shoal.errors import CatalogError
-from shoal.exchange.hashing import HASH_FUNCTION, partition_ids
+from shoal.hashing import HASH_FUNCTION, partition_ids
 
 #: The metadata file beside the shards.
 LAYOUT_FILE = "_shoal_layout.json"

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 import pyarrow as pa
 
 from shoal.exchange.channel import Channel, Slots
-from shoal.exchange.hashing import partition_ids, split_by_partition
 from shoal.exchange.merge import merge_sorted
+from shoal.hashing import partition_ids, split_by_partition
 from shoal.metrics.exchange import ExchangeMetrics
 from shoal.physical.operators.exchange import (
     BROADCAST,

@@ -179,20 +179,20 @@ def _modulo(e: Call, args: list[Value]) -> Value:
         factor = 10**scale
         ai = _decimal_to_ints(a, scale, factor)
         bi = _decimal_to_ints(b, scale, factor)
-        r = _int_mod(ai, bi)
+        r = _int_mod(ai, bi, e)
         return pc.cast(pc.divide(pc.cast(r, pa.decimal128(38, 0)), pa.scalar(factor)), e.type)
     if is_float(e.type):
         q = pc.trunc(pc.divide(a, b))
         return pc.subtract(a, pc.multiply(q, b))
-    return _int_mod(a, b)
+    return _int_mod(a, b, e)
 
 
 def _decimal_to_ints(v: Value, scale: int, factor: int) -> Value:
     return pc.cast(pc.multiply(pc.cast(v, pa.decimal128(38, scale)), pa.scalar(factor)), pa.int64())
 
 
-def _int_mod(a: Value, b: Value) -> Value:
-    """Truncated modulo (sign of the dividend), NULL where the divisor is 0."""
+def _int_mod(a: Value, b: Value, e: Call) -> Value:
+    """Truncated modulo (sign of the dividend); a zero divisor is an error, as in DuckDB."""
     a_arr = a if not isinstance(a, pa.Scalar) else pa.array([a.as_py()], a.type)
     b_arr = b if not isinstance(b, pa.Scalar) else pa.array([b.as_py()], b.type)
     n = max(len(a_arr), len(b_arr))
@@ -200,11 +200,31 @@ def _int_mod(a: Value, b: Value) -> Value:
     b_arr = to_array(b_arr, n) if len(b_arr) == n else pa.repeat(b_arr[0], n)
     an = pc.fill_null(a_arr, 0).to_numpy(zero_copy_only=False).astype(np.int64)
     bn = pc.fill_null(b_arr, 1).to_numpy(zero_copy_only=False).astype(np.int64)
-    zero = bn == 0
-    bn = np.where(zero, 1, bn)
+    _check_divisor(bn, e)
     r = np.fmod(an, bn)
-    mask = np.asarray(pc.or_(pc.is_null(a_arr), pc.is_null(b_arr))) | zero
+    mask = np.asarray(pc.or_(pc.is_null(a_arr), pc.is_null(b_arr)))
     return pa.array(r, pa.int64(), mask=mask)
+
+
+def _int_divide(e: Call, args: list[Value]) -> Value:
+    """Integer division truncating toward zero (-7 // 2 = -3); dividing by 0 is an error."""
+    a, b = (to_array(pc.cast(v, pa.int64()), _length(args), pa.int64()) for v in args)
+    an = pc.fill_null(a, 0).to_numpy(zero_copy_only=False)
+    bn = pc.fill_null(b, 1).to_numpy(zero_copy_only=False)
+    _check_divisor(bn, e)
+    q = np.floor_divide(an, bn)
+    q += ((an % bn) != 0) & ((an < 0) != (bn < 0))
+    mask = np.asarray(pc.or_(pc.is_null(a), pc.is_null(b)))
+    return pa.array(q, pa.int64(), mask=mask)
+
+
+def _check_divisor(divisor: np.ndarray, e: Call) -> None:
+    if (divisor == 0).any():
+        raise ExecutionError(f"division by zero in {e}")
+
+
+def _length(args: list[Value]) -> int:
+    return max((len(v) for v in args if not isinstance(v, pa.Scalar)), default=1)
 
 
 def _negate(e: Call, args: list[Value]) -> Value:
@@ -372,6 +392,7 @@ _FUNCTIONS: dict[str, Callable[[Call, list[Value]], Any]] = {
     "multiply": _arith("multiply_checked"),
     "divide": _divide,
     "modulo": _modulo,
+    "int_divide": _int_divide,
     "negate": _negate,
     "equal": _compare("equal"),
     "not_equal": _compare("not_equal"),

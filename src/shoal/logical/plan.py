@@ -47,7 +47,6 @@ class SortKey:
 
     def __str__(self) -> str:
         direction = "ASC" if self.ascending else "DESC"
-        nulls = " NULLS FIRST" if self.nulls_first != (not self.ascending) else ""
         # Only print NULLS when it is not the default (NULLS LAST for both).
         nulls = " NULLS FIRST" if self.nulls_first else ""
         return f"{self.expr} {direction}{nulls}"
@@ -76,7 +75,8 @@ class Scan(LogicalPlan):
     """Read ``columns`` of a table; ``names`` are their internal names, in order."""
 
     table: str
-    source: TableSource = field(compare=False, repr=False)
+    # Compared by identity: a re-registered table is another plan (estimates are cached).
+    source: TableSource = field(repr=False)
     columns: tuple[str, ...]
     names: tuple[str, ...]
     filters: tuple[Expr, ...] = ()

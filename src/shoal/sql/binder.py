@@ -32,7 +32,7 @@ from shoal.logical.plan import (
 from shoal.sql import typing as t
 from shoal.sql.expressions import AggregateContext, ExpressionBinder, contains_aggregate
 from shoal.sql.scope import NameGenerator, Scope, ScopeColumn
-from shoal.sql.subqueries import PlanBuilder, SubqueryBinder
+from shoal.sql.subqueries import PlanBuilder, SubqueryBinder, ast_conjuncts
 
 
 @dataclass
@@ -307,7 +307,7 @@ class Binder:
         subqueries = SubqueryBinder(self, builder)
         binder = ExpressionBinder(rel.scope, subquery=subqueries.bind)
         predicates: list[Expr] = []
-        for conj in _ast_conjuncts(where.this):
+        for conj in ast_conjuncts(where.this):
             if subqueries.try_semi_join(conj, rel.scope):
                 continue
             predicate = binder.bind(conj)
@@ -449,14 +449,6 @@ class Binder:
 
 def _distinct(plan: LogicalPlan) -> LogicalPlan:
     return Aggregate(plan, tuple((f.name, ColumnRef(f.name, f.type)) for f in plan.schema), ())
-
-
-def _ast_conjuncts(node: exp.Expr) -> list[exp.Expr]:
-    while isinstance(node, exp.Paren):
-        node = node.this
-    if isinstance(node, exp.And):
-        return _ast_conjuncts(node.left) + _ast_conjuncts(node.right)
-    return [node]
 
 
 def _require_boolean(e: Expr, clause: str) -> None:

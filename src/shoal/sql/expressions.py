@@ -15,7 +15,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from shoal.errors import TypeMismatchError, UnknownColumnError, UnsupportedError, UserError
-from shoal.expr.nodes import Case, ColumnRef, Expr, InList, Literal
+from shoal.expr.nodes import Case, Cast, ColumnRef, Expr, InList, Literal
 from shoal.logical.plan import AggCall
 from shoal.sql import typing as t
 from shoal.sql.scope import NameGenerator, Scope
@@ -176,7 +176,7 @@ class ExpressionBinder:
             return Literal(None, target)
         if isinstance(arg, Literal) and is_string(arg.type):
             return t.literal_as(arg, target)
-        return t.fold(t.coerce(arg, target))
+        return t.fold(Cast(arg, target) if arg.type != target else arg)
 
     # ------------------------------------------------------------ arithmetic
 
@@ -193,8 +193,7 @@ class ExpressionBinder:
         left, right = self.bind(node.left), self.bind(node.right)
         if not (is_integer(left.type) and is_integer(right.type)):
             raise TypeMismatchError("'//' needs integers")
-        q = t.arithmetic("divide", "/", left, right)
-        return t.coerce(t.call("floor", [q], pa.float64()), pa.int64())
+        return t.call("int_divide", [left, right], pa.int64())
 
     def _date_arith(self, fn: str, left: Expr, right: Expr) -> Expr:
         if fn == "add" and is_integer(left.type) and pa.types.is_date(right.type):
@@ -530,7 +529,6 @@ _HANDLERS: dict[type[exp.Expr], Callable[[ExpressionBinder, exp.Expr], Expr]] = 
     exp.Boolean: B._boolean,  # type: ignore[dict-item]
     exp.Paren: B._paren,  # type: ignore[dict-item]
     exp.Cast: B._cast,  # type: ignore[dict-item]
-    exp.TryCast: B._cast,  # type: ignore[dict-item]
     exp.IntDiv: B._int_div,  # type: ignore[dict-item]
     exp.Neg: B._neg,  # type: ignore[dict-item]
     exp.And: B._and,  # type: ignore[dict-item]

@@ -20,7 +20,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from shoal.errors import UnknownColumnError, UnsupportedError, UserError
-from shoal.expr.nodes import ColumnRef, Expr, Literal, conjoin
+from shoal.expr.nodes import Case, ColumnRef, Expr, Literal, conjoin
 from shoal.logical.plan import Join, LogicalPlan
 from shoal.sql import typing as t
 from shoal.sql.expressions import ExpressionBinder, contains_aggregate
@@ -216,10 +216,28 @@ class SubqueryBinder:
         )
         self.builder.join(plan, "left", condition)
         result: Expr = ColumnRef(fields[-1].name, fields[-1].type)
-        if isinstance(value, exp.Count):
-            # COUNT over no rows is 0, but the left join gives NULL for groups it lacks.
-            result = t.call("coalesce", [result, Literal(0, pa.int64())], pa.int64())
+        # An outer row with no partner gets NULL from the left join, but the subquery
+        # would have aggregated an empty group: COUNT(*) + 1 is 1 there, not NULL.
+        empty = self._empty_group_value(value)
+        if empty.value is not None:
+            matched = t.call("is_not_null", [ColumnRef(fields[0].name, fields[0].type)], pa.bool_())
+            result = Case(((matched, result),), t.coerce(empty, result.type), result.type)
         return result
+
+    def _empty_group_value(self, value: exp.Expr) -> Literal:
+        """``value`` computed over no rows: COUNT is 0, every other aggregate NULL."""
+
+        def replace(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Count):
+                return exp.Literal.number(0)
+            if isinstance(node, exp.Sum | exp.Avg | exp.Min | exp.Max):
+                return exp.Null()
+            return node
+
+        folded = ExpressionBinder(Scope([])).bind(value.copy().transform(replace))
+        if not isinstance(folded, Literal):
+            raise UnsupportedError(f"correlated scalar subquery value {value.sql()}")
+        return folded
 
     # --------------------------------------------------------------- helpers
 
@@ -245,7 +263,7 @@ class SubqueryBinder:
         inner_scope = self.binder._from(select, None).scope
         local: list[exp.Expr] = []
         correlated: list[exp.Expr] = []
-        for conj in _conjuncts(where.this):
+        for conj in ast_conjuncts(where.this):
             (local if _is_local(conj, inner_scope) else correlated).append(conj)
         return local, correlated
 
@@ -256,11 +274,12 @@ def _unwrap(node: exp.Expr) -> exp.Expr:
     return node
 
 
-def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
+def ast_conjuncts(node: exp.Expr) -> list[exp.Expr]:
+    """The AND-ed parts of a sqlglot condition."""
     while isinstance(node, exp.Paren):
         node = node.this
     if isinstance(node, exp.And):
-        return _conjuncts(node.left) + _conjuncts(node.right)
+        return ast_conjuncts(node.left) + ast_conjuncts(node.right)
     return [node]
 
 

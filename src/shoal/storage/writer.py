@@ -1,7 +1,7 @@
 """Write a table as Parquet shards hash-partitioned on key columns, with its layout.
 
 ``write_hash_partitioned(table, path, keys, n)`` hashes the key columns with the
-engine's exchange hash (``shoal.exchange.hashing.partition_ids``), writes shard ``i``'s
+engine's exchange hash (``shoal.hashing.partition_ids``), writes shard ``i``'s
 rows to ``path/shard-0000i.parquet`` (all ``n`` files, empty ones too, so shard i is
 file i) and the layout to ``path/_shoal_layout.json`` (see ``catalog/layout.py``).
 NULL keys are hashed like any value (``NULL_HASH``), so they land in one shard.
@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from shoal.catalog.layout import LAYOUT_FILE, layout_document, shard_file_name
 from shoal.errors import TypeMismatchError, UnknownColumnError, UserError
-from shoal.exchange.hashing import partition_ids
+from shoal.hashing import partition_ids
 from shoal.types import canonical_schema, sql_type_name
 
 #: The largest shard count a write accepts.

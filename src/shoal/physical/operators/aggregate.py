@@ -169,7 +169,11 @@ class HashAggregateExec(PhysicalPlan):
         names = list(self.key_names)
         for a in self.aggs:
             if a.arg is not None:
-                arrays.append(evaluate_array(a.arg, batch))
+                arg = evaluate_array(a.arg, batch)
+                if a.fn in ("sum", "avg") and pa.types.is_integer(arg.type):
+                    # Sum integers as DECIMAL(38,0): exact where BIGINT would wrap.
+                    arg = arg.cast(sum_type(arg.type))
+                arrays.append(arg)
                 names.append(f"{a.name}$arg")
         if not arrays:  # COUNT(*) alone: keep the row count
             return pa.RecordBatch.from_arrays([pa.nulls(batch.num_rows, pa.int8())], ["$rows"])
@@ -241,7 +245,16 @@ class HashAggregateExec(PhysicalPlan):
 
     def _empty_prepared(self) -> pa.Table:
         fields = [pa.field(n, e.type) for n, e in self.keys]
-        fields += [pa.field(f"{a.name}$arg", a.arg.type) for a in self.aggs if a.arg is not None]
+        fields += [
+            pa.field(f"{a.name}$arg", _prepared_type(a)) for a in self.aggs if a.arg is not None
+        ]
         if not fields:
             fields = [pa.field("$rows", pa.int8())]
         return pa.schema(fields).empty_table()
+
+
+def _prepared_type(a: AggSpec) -> pa.DataType:
+    assert a.arg is not None
+    if a.fn in ("sum", "avg") and pa.types.is_integer(a.arg.type):
+        return sum_type(a.arg.type)
+    return a.arg.type

@@ -30,7 +30,7 @@ from shoal.expr.evaluate import evaluate_predicate
 from shoal.expr.nodes import Expr
 from shoal.physical.context import TaskContext
 from shoal.physical.operators.join_index import JoinIndex
-from shoal.physical.operators.join_output import JoinEmitter
+from shoal.physical.operators.join_output import JoinEmitter, JoinShape
 from shoal.physical.partitioning import (
     ANY,
     Broadcast,
@@ -65,7 +65,7 @@ class JoinEstimates:
 
 
 @dataclass(frozen=True)
-class HashJoinExec(PhysicalPlan):
+class HashJoinExec(JoinShape, PhysicalPlan):
     left: PhysicalPlan
     right: PhysicalPlan
     kind: str
@@ -87,18 +87,6 @@ class HashJoinExec(PhysicalPlan):
     def label(self) -> str:  # type: ignore[override]
         return f"HashJoin[{self.kind}]"
 
-    def children(self) -> tuple[PhysicalPlan, ...]:
-        return (self.left, self.right)
-
-    def with_children(self, children: tuple[PhysicalPlan, ...]) -> PhysicalPlan:
-        return _replace(self, left=children[0], right=children[1])
-
-    @property
-    def schema(self) -> pa.Schema:
-        if self.kind in ("semi", "anti"):
-            return self.left.schema
-        return pa.schema(list(self.left.schema) + list(self.right.schema))
-
     def required_input_distributions(self) -> tuple[Distribution, ...]:
         if self.strategy == BROADCAST_JOIN:
             return (ANY, Broadcast())
@@ -115,9 +103,6 @@ class HashJoinExec(PhysicalPlan):
         if self.strategy == PARTITIONED_JOIN and not isinstance(p, HashPartitioned):
             return HashPartitioned(self.left_keys, p.num_partitions)
         return p
-
-    def maintains_input_order(self) -> bool:
-        return False
 
     def explain_params(self) -> dict[str, str]:
         keys = ", ".join(f"{a} = {b}" for a, b in zip(self.left_keys, self.right_keys, strict=True))
@@ -192,9 +177,3 @@ class HashJoinExec(PhysicalPlan):
 def _key(data: pa.Table | pa.RecordBatch, name: str) -> pa.Array:
     col = data.column(name)
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-
-
-def _replace(node: HashJoinExec, **changes: object) -> HashJoinExec:
-    from dataclasses import replace
-
-    return replace(node, **changes)  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shoal.exchange.hashing import hash_columns
+from shoal.hashing import hash_columns
 
 Indices = npt.NDArray[np.int64]
 
@@ -52,7 +52,9 @@ class JoinIndex:
         self.unique = bool(
             len(order) < 2 or (self.sorted_hashes[1:] != self.sorted_hashes[:-1]).all()
         )
-        self.verify = not _injective(keys)
+        # The hash is injective on one integer column — except that NULL's hash is
+        # some integer's hash too, which matters when NULL keys may match (null_equal).
+        self.verify = not _injective(keys) or (null_equal and any(k.null_count for k in keys))
         self._set: pa.Array | None = None
         self.has_null_key = bool(not null_equal and valid is not None and not valid.all())
 
@@ -92,7 +94,7 @@ class JoinIndex:
         run_start = np.repeat(lo.astype(np.int64), counts)
         offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
         build_rows = self.order[run_start + offsets]
-        if self.verify and total:
+        if total and (self.verify or (self.null_equal and any(k.null_count for k in keys))):
             keep = self._equal(keys, probe_rows, build_rows)
             if not keep.all():
                 probe_rows, build_rows = probe_rows[keep], build_rows[keep]

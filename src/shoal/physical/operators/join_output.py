@@ -8,6 +8,7 @@ once at the end (for build rows no probe row matched: right / full joins).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -15,8 +16,36 @@ import pyarrow as pa
 
 from shoal.expr.evaluate import evaluate_predicate
 from shoal.expr.nodes import Expr
+from shoal.physical.plan import PhysicalPlan
 
 Indices = npt.NDArray[np.int64]
+
+
+class JoinShape:
+    """What every two-input join shares: its inputs and its output columns.
+
+    semi / anti joins output the left columns only; the others left then right.
+    Mixed into the join operators' frozen dataclasses (fields left, right, kind).
+    """
+
+    left: PhysicalPlan
+    right: PhysicalPlan
+    kind: str
+
+    def children(self) -> tuple[PhysicalPlan, ...]:
+        return (self.left, self.right)
+
+    def with_children(self, children: tuple[PhysicalPlan, ...]) -> PhysicalPlan:
+        return replace(self, left=children[0], right=children[1])  # type: ignore[type-var,return-value]
+
+    @property
+    def schema(self) -> pa.Schema:
+        if self.kind in ("semi", "anti"):
+            return self.left.schema
+        return pa.schema(list(self.left.schema) + list(self.right.schema))
+
+    def maintains_input_order(self) -> bool:
+        return False
 
 
 def combine(

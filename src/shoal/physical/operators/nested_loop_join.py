@@ -10,7 +10,7 @@ formed a chunk of probe rows at a time so no more than ~1M pairs exist at once.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +18,7 @@ import pyarrow as pa
 from shoal.errors import ExecutionError
 from shoal.expr.nodes import Expr
 from shoal.physical.context import TaskContext
-from shoal.physical.operators.join_output import JoinEmitter
+from shoal.physical.operators.join_output import JoinEmitter, JoinShape
 from shoal.physical.partitioning import ANY, Broadcast, Distribution, Partitioning, SinglePartition
 from shoal.physical.plan import PhysicalPlan
 
@@ -26,7 +26,7 @@ _MAX_PAIRS = 1 << 20
 
 
 @dataclass(frozen=True)
-class NestedLoopJoinExec(PhysicalPlan):
+class NestedLoopJoinExec(JoinShape, PhysicalPlan):
     left: PhysicalPlan
     right: PhysicalPlan
     kind: str
@@ -38,18 +38,6 @@ class NestedLoopJoinExec(PhysicalPlan):
     def label(self) -> str:  # type: ignore[override]
         return f"NestedLoopJoin[{self.kind}]"
 
-    def children(self) -> tuple[PhysicalPlan, ...]:
-        return (self.left, self.right)
-
-    def with_children(self, children: tuple[PhysicalPlan, ...]) -> PhysicalPlan:
-        return replace(self, left=children[0], right=children[1])
-
-    @property
-    def schema(self) -> pa.Schema:
-        if self.kind in ("semi", "anti"):
-            return self.left.schema
-        return pa.schema(list(self.left.schema) + list(self.right.schema))
-
     def required_input_distributions(self) -> tuple[Distribution, ...]:
         if self.broadcast:
             return (ANY, Broadcast())
@@ -57,9 +45,6 @@ class NestedLoopJoinExec(PhysicalPlan):
 
     def output_partitioning(self) -> Partitioning:
         return self.left.output_partitioning()
-
-    def maintains_input_order(self) -> bool:
-        return False
 
     def explain_params(self) -> dict[str, str]:
         params = {"condition": str(self.condition) if self.condition is not None else "true"}

@@ -59,6 +59,9 @@ def enforce_distribution(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan
     children = tuple(enforce_distribution(c, settings) for c in plan.children())
     if children:
         plan = plan.with_children(children)
+    if isinstance(plan, ExchangeExec) and isinstance(plan.input, ExchangeExec):
+        if plan.input.spec == plan.spec:
+            return plan.input  # a second run re-splitting what the first already split
     n = settings.partitions
 
     if isinstance(plan, HashAggregateExec) and plan.mode == SINGLE_MODE:

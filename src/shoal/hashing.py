@@ -26,7 +26,7 @@ __all__ = [
 HASH_FUNCTION = "shoal-rowhash-v1"
 
 if sys.byteorder != "little":  # pragma: no cover - every supported platform is little-endian
-    raise ImportError("shoal.exchange.hashing assumes a little-endian host")
+    raise ImportError("shoal.hashing assumes a little-endian host")
 
 U64 = npt.NDArray[np.uint64]
 
