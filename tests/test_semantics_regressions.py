@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+from support.compare import assert_same_result, duckdb_result
+
 import shoal
 from shoal.hashing import NULL_HASH
-from support.compare import assert_same_result, duckdb_result
 
 
 @pytest.fixture
