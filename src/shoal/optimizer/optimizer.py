@@ -7,6 +7,7 @@ from collections.abc import Callable
 from shoal.logical.plan import LogicalPlan, LogicalQuery
 from shoal.optimizer.distinct_aggregates import rewrite_distinct_aggregates
 from shoal.optimizer.join_order import reorder_joins
+from shoal.optimizer.magic_sets import reduce_aggregates_to_join_keys
 from shoal.optimizer.prune import prune_columns
 from shoal.optimizer.pushdown import push_down_predicates
 
@@ -21,6 +22,8 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("reorder_joins", reorder_joins),
     # Reordering can leave conjuncts above a join that now can sit below it.
     ("push_down_predicates_again", push_down_predicates),
+    # Needs the final join order (to find the small key source) and pushed filters.
+    ("reduce_aggregates_to_join_keys", reduce_aggregates_to_join_keys),
     ("prune_columns", prune_columns),
 )
 

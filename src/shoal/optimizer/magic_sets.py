@@ -1,0 +1,101 @@
+"""Reduce an aggregation to the groups a join will look up (a "magic set").
+
+A decorrelated scalar subquery aggregates its whole input, then a join looks up
+only the groups the outer query has keys for:
+
+    Join[left] (lineitem ⋈ part[brand, container],  Aggregate(l_partkey) <- lineitem)
+
+When some input of the outer side produces those keys and is estimated far
+smaller than the aggregation's input, the aggregation is fed only rows whose
+key occurs there:
+
+    Aggregate(l_partkey) <- (lineitem SEMI JOIN part[brand, container] ON l_partkey = p_partkey)
+
+Groups the join never looks up are dropped before they are computed; the result
+is unchanged (a left/inner join cannot match a group whose key the outer side
+lacks). The small input is evaluated twice: once in the outer query, once here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pyarrow as pa
+
+from shoal.expr.nodes import Call, ColumnRef, conjoin
+from shoal.logical.plan import Aggregate, Join, LogicalPlan, Project
+from shoal.optimizer.statistics import equi_pairs, estimate_rows
+
+# Only worth it when the key source is this many times smaller than the aggregated input.
+_REDUCTION = 10.0
+
+
+def reduce_aggregates_to_join_keys(plan: LogicalPlan) -> LogicalPlan:
+    children = tuple(reduce_aggregates_to_join_keys(c) for c in plan.children())
+    if children:
+        plan = plan.with_children(children)
+    if not (
+        isinstance(plan, Join)
+        and plan.kind in ("inner", "left")
+        and not (plan.null_equal or plan.null_aware or plan.single_row)
+    ):
+        return plan
+    reduced = _reduce(plan.right, plan.left, plan)
+    return replace(plan, right=reduced) if reduced is not None else plan
+
+
+def _reduce(side: LogicalPlan, other: LogicalPlan, join: Join) -> LogicalPlan | None:
+    project: Project | None = None
+    agg = side
+    if isinstance(agg, Project):
+        project, agg = agg, agg.input
+    if not isinstance(agg, Aggregate) or not agg.keys:
+        return None
+    # Output column of ``side`` -> the aggregation's group-key expression.
+    key_of = {name: expr for name, expr in agg.keys}
+    if project is not None:
+        key_of = {
+            n: key_of[e.name] for n, e in project.exprs if isinstance(e, ColumnRef) and e.name in key_of
+        }
+    pairs = []
+    for outer_expr, side_expr in equi_pairs(join.condition, other.schema, side.schema):
+        if not (isinstance(outer_expr, ColumnRef) and isinstance(side_expr, ColumnRef)):
+            continue
+        key = key_of.get(side_expr.name)
+        if isinstance(key, ColumnRef) and key.type == outer_expr.type:
+            pairs.append((outer_expr, key))
+    if not pairs:
+        return None
+    source = _smallest_source(other, {o.name for o, _ in pairs})
+    if estimate_rows(source) * _REDUCTION > estimate_rows(agg.input):
+        return None
+    magic = Project(
+        source, tuple((f"{o.name}$magic", ColumnRef(o.name, o.type)) for o, _ in pairs)
+    )
+    condition = conjoin(
+        [
+            Call("equal", (key, ColumnRef(f"{o.name}$magic", o.type)), pa.bool_())
+            for o, key in pairs
+        ]
+    )
+    reduced = replace(agg, input=Join(agg.input, magic, "semi", condition))
+    return replace(project, input=reduced) if project is not None else reduced
+
+
+def _smallest_source(plan: LogicalPlan, columns: set[str]) -> LogicalPlan:
+    """The smallest input below inner joins that produces all ``columns``.
+
+    Inner joins only drop rows, so its key values are a superset of the plan's.
+    """
+    while (
+        isinstance(plan, Join)
+        and plan.kind in ("inner", "cross")
+        and not (plan.null_equal or plan.null_aware or plan.single_row)
+    ):
+        if columns <= set(plan.left.schema.names):
+            plan = plan.left
+        elif columns <= set(plan.right.schema.names):
+            plan = plan.right
+        else:
+            break
+    return plan
