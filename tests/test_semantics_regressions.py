@@ -77,3 +77,25 @@ def test_integer_division_by_zero_is_an_error(tables: dict[str, pa.Table], sql: 
     with pytest.raises(shoal.ExecutionError, match="division by zero"):
         con.sql(sql)
     assert con.sql("SELECT count(*) FROM n").fetchall() == [(7,)]
+
+
+@pytest.mark.parametrize("partitions", [1, 2])
+def test_many_groups_with_small_batches(partitions: int) -> None:
+    """Partial aggregates that pass states on early, finals that merge by doubling."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 20_000
+    table = pa.table(
+        {
+            "k": rng.integers(0, 5_000, n),
+            "v": rng.integers(-100, 100, n),
+            "s": pa.array([f"s{i % 37}" for i in range(n)]),
+        }
+    )
+    sql = "SELECT k, count(*), sum(v), avg(v), min(s), max(v) FROM t GROUP BY k"
+    con = shoal.connect(partitions=partitions, batch_rows=64)
+    con.register_arrow("t", table)
+    assert_same_result(con.sql(sql).to_arrow(), duckdb_result(sql, {"t": table}), ordered=False)
+    one = "SELECT count(*), sum(v) FROM t WHERE v > 1000"
+    assert_same_result(con.sql(one).to_arrow(), duckdb_result(one, {"t": table}), ordered=False)

@@ -139,25 +139,39 @@ class HashAggregateExec(PhysicalPlan):
         chunk_rows = ctx.settings.batch_rows * 4
         states: list[pa.Table] = []
         state_rows = 0
+        merged_rows = 0  # state rows right after the last merge
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
+        emitted = False
         for batch in ctx.run(self.input):
             metrics.rows_in += batch.num_rows
             pending.append(self._prepare(batch))
             pending_rows += batch.num_rows
-            if pending_rows >= chunk_rows:
-                states.append(self._fold(pending))
-                state_rows += states[-1].num_rows
-                pending, pending_rows = [], 0
-                if state_rows >= chunk_rows and len(states) > 1:
-                    states = [self._merge(states)]
-                    state_rows = states[0].num_rows
-                metrics.peak_state_rows = max(metrics.peak_state_rows, state_rows)
-        if pending or not states:
+            if pending_rows < chunk_rows:
+                continue
             states.append(self._fold(pending))
+            state_rows += states[-1].num_rows
+            pending, pending_rows = [], 0
+            metrics.peak_state_rows = max(metrics.peak_state_rows, state_rows)
+            if self.mode == PARTIAL and state_rows >= chunk_rows:
+                # Many groups: pass the states on instead of growing them (memory
+                # stays bounded; merging what is left is the final aggregate's job).
+                yield from self._emit(self._merge(states), ctx)
+                states, state_rows, emitted = [], 0, True
+            elif state_rows >= max(chunk_rows, 2 * merged_rows) and len(states) > 1:
+                # Merge when the states have doubled: amortized, not quadratic.
+                states = [self._merge(states)]
+                state_rows = merged_rows = states[0].num_rows
+        if pending or not (states or emitted):
+            # (Also with no input at all: a global aggregate still has one row.)
+            states.append(self._fold(pending))
+        if not states:
+            return
         merged = states[0] if len(states) == 1 and self.mode != FINAL else self._merge(states)
         metrics.peak_state_rows = max(metrics.peak_state_rows, merged.num_rows)
-        out = merged if self.mode == PARTIAL else self._finish(merged)
+        yield from self._emit(merged if self.mode == PARTIAL else self._finish(merged), ctx)
+
+    def _emit(self, out: pa.Table, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
         out = out.cast(self.schema) if out.schema != self.schema else out
         yield from out.to_batches(max_chunksize=ctx.settings.batch_rows)
 
