@@ -2,7 +2,8 @@
 
 For joins with no equality to hash on (cross joins, ``a.x < b.y``) and for
 scalar subqueries (``single_row``: a left join to at most one row).
-Kinds: inner, left, semi, anti. Needs: build side Broadcast (or both single).
+Kinds: inner, left, semi, anti, full. Needs: build side Broadcast (or both single; full
+joins gather both sides, since only one task can know every unmatched row).
 Gives: the probe side's partitioning. Holds the build side in memory; pairs are
 formed a chunk of probe rows at a time so no more than ~1M pairs exist at once.
 """
