@@ -7,9 +7,9 @@ through it and report metrics into it; they hold no other shared state.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -43,6 +43,9 @@ class TaskContext:
     metrics: dict[int, OperatorMetrics] = field(default_factory=dict)
     operator_ids: dict[int, int] = field(default_factory=dict)
     cancelled: Callable[[], bool] = lambda: False
+    # (key, make) -> a value computed once per query and process (see runtime/shared.py);
+    # without a runtime that shares, every task computes its own.
+    shared: Callable[[Hashable, Callable[[], Any]], Any] = lambda key, make: make()
 
     def operator_metrics(self, op: PhysicalPlan) -> OperatorMetrics:
         key = self.operator_ids.get(id(op), id(op))

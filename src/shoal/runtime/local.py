@@ -26,6 +26,7 @@ from shoal.exchange.local import LocalExchange
 from shoal.metrics.exchange import ExchangeMetrics
 from shoal.metrics.operator import OperatorMetrics
 from shoal.physical.context import Settings, TaskContext
+from shoal.runtime.shared import SharedValues
 from shoal.stages.graph import Stage, StageGraph
 
 
@@ -74,6 +75,7 @@ class _QueryRun:
         self.settings = settings
         self.query_id = uuid.uuid4().hex[:12]
         self.slots = TaskSlots(settings.max_running_tasks)
+        self.shared = SharedValues(self.slots)
         self.cancel_event = threading.Event()
         self.errors: list[tuple[Stage, int, BaseException]] = []
         self.lock = threading.Lock()
@@ -135,6 +137,7 @@ class _QueryRun:
             settings=self.settings,
             exchange_inputs={sid: self.exchanges[sid].reader(partition) for sid in stage.inputs},
             cancelled=self.cancel_event.is_set,
+            shared=self.shared.get,
         )
         # Operators are keyed by their position in the fragment, so all tasks'
         # figures for one operator land together.

@@ -124,10 +124,19 @@ class HashJoinExec(JoinShape, PhysicalPlan):
             yield from self._execute_build_left(ctx)
             return
         metrics = ctx.operator_metrics(self)
-        build_batches = list(ctx.run(self.right))
-        build = pa.Table.from_batches(build_batches, self.right.schema).combine_chunks()
+        build_batches = list(ctx.run(self.right))  # every task drains its own input
+
+        def make_build() -> tuple[pa.Table, JoinIndex]:
+            table = pa.Table.from_batches(build_batches, self.right.schema).combine_chunks()
+            return table, JoinIndex([_key(table, k) for k in self.right_keys], self.null_equal)
+
+        if self.strategy == BROADCAST_JOIN:
+            # Every task got the same rows: build the table and index once per process.
+            key = ("hash-join-build", ctx.stage_id, ctx.operator_ids.get(id(self), id(self)))
+            build, index = ctx.shared(key, make_build)
+        else:
+            build, index = make_build()
         metrics.peak_state_rows = build.num_rows
-        index = JoinIndex([_key(build, k) for k in self.right_keys], self.null_equal)
         if self.null_aware and index.has_null_key:
             # x NOT IN (…, NULL, …) is never true: drain nothing, return nothing.
             return

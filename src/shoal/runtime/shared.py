@@ -1,0 +1,55 @@
+"""Write-once values that the tasks of one query in one process may share.
+
+Tasks share no mutable state; but every task of a broadcast join receives the
+same build side, and building its hash index once per process instead of once
+per task is pure savings. ``SharedValues.get(key, make)`` runs ``make`` in the
+first task that asks and hands its (immutable) result to the others, who wait
+without holding a CPU slot.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from shoal.exchange.channel import Slots
+
+
+class _Once:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+class SharedValues:
+    def __init__(self, slots: Slots):
+        self._slots = slots
+        self._lock = threading.Lock()
+        self._values: dict[Hashable, _Once] = {}
+
+    def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            once = self._values.get(key)
+            first = once is None
+            if once is None:
+                once = self._values[key] = _Once()
+        if first:
+            try:
+                once.value = make()
+            except BaseException as err:
+                once.error = err
+                raise
+            finally:
+                once.done.set()
+            return once.value
+        if not once.done.is_set():
+            self._slots.release()
+            try:
+                once.done.wait()
+            finally:
+                self._slots.acquire()
+        if once.error is not None:
+            raise once.error
+        return once.value
