@@ -78,22 +78,27 @@ class JoinIndex:
             probe_order = np.argsort(hashes)
         hashes = hashes[probe_order]
         lo = np.searchsorted(self.sorted_hashes, hashes, side="left")
+        valid = None if self.null_equal else _valid_mask(keys)
         if self.unique:
+            # At most one partner per probe row: no run expansion needed.
             found = lo < len(self.sorted_hashes)
             found[found] = self.sorted_hashes[lo[found]] == hashes[found]
-            counts = found.astype(np.int64)
+            if valid is not None:
+                found &= valid[probe_order]
+            probe_rows = probe_order[found].astype(np.int64, copy=False)
+            build_rows = self.order[lo[found]]
         else:
             hi = np.searchsorted(self.sorted_hashes, hashes, side="right")
             counts = (hi - lo).astype(np.int64)
-        if not self.null_equal:
-            valid = _valid_mask(keys)
             if valid is not None:
                 counts[~valid[probe_order]] = 0
-        total = int(counts.sum())
-        probe_rows = np.repeat(probe_order.astype(np.int64), counts)
-        run_start = np.repeat(lo.astype(np.int64), counts)
-        offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-        build_rows = self.order[run_start + offsets]
+            total = int(counts.sum())
+            probe_rows = np.repeat(probe_order.astype(np.int64), counts)
+            run_start = np.repeat(lo.astype(np.int64), counts)
+            starts = np.cumsum(counts) - counts
+            offsets = np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
+            build_rows = self.order[run_start + offsets]
+        total = len(probe_rows)
         if total and (self.verify or (self.null_equal and any(k.null_count for k in keys))):
             keep = self._equal(keys, probe_rows, build_rows)
             if not keep.all():
