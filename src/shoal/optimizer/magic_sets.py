@@ -55,7 +55,9 @@ def _reduce(side: LogicalPlan, other: LogicalPlan, join: Join) -> LogicalPlan | 
     key_of = {name: expr for name, expr in agg.keys}
     if project is not None:
         key_of = {
-            n: key_of[e.name] for n, e in project.exprs if isinstance(e, ColumnRef) and e.name in key_of
+            n: key_of[e.name]
+            for n, e in project.exprs
+            if isinstance(e, ColumnRef) and e.name in key_of
         }
     pairs = []
     for outer_expr, side_expr in equi_pairs(join.condition, other.schema, side.schema):
@@ -69,14 +71,9 @@ def _reduce(side: LogicalPlan, other: LogicalPlan, join: Join) -> LogicalPlan | 
     source = _smallest_source(other, {o.name for o, _ in pairs})
     if estimate_rows(source) * _REDUCTION > estimate_rows(agg.input):
         return None
-    magic = Project(
-        source, tuple((f"{o.name}$magic", ColumnRef(o.name, o.type)) for o, _ in pairs)
-    )
+    magic = Project(source, tuple((f"{o.name}$magic", ColumnRef(o.name, o.type)) for o, _ in pairs))
     condition = conjoin(
-        [
-            Call("equal", (key, ColumnRef(f"{o.name}$magic", o.type)), pa.bool_())
-            for o, key in pairs
-        ]
+        [Call("equal", (key, ColumnRef(f"{o.name}$magic", o.type)), pa.bool_()) for o, key in pairs]
     )
     reduced = replace(agg, input=Join(agg.input, magic, "semi", condition))
     return replace(project, input=reduced) if project is not None else reduced

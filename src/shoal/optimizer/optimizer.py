@@ -8,6 +8,7 @@ from shoal.logical.plan import LogicalPlan, LogicalQuery
 from shoal.optimizer.distinct_aggregates import rewrite_distinct_aggregates
 from shoal.optimizer.join_order import reorder_joins
 from shoal.optimizer.magic_sets import reduce_aggregates_to_join_keys
+from shoal.optimizer.merge_projections import merge_projections
 from shoal.optimizer.prune import prune_columns
 from shoal.optimizer.pushdown import push_down_predicates
 
@@ -25,6 +26,8 @@ RULES: tuple[tuple[str, Rule], ...] = (
     # Needs the final join order (to find the small key source) and pushed filters.
     ("reduce_aggregates_to_join_keys", reduce_aggregates_to_join_keys),
     ("prune_columns", prune_columns),
+    # Last: pruning leaves projections that pass columns through; fold them together.
+    ("merge_projections", merge_projections),
 )
 
 

@@ -123,6 +123,11 @@ class HashAggregateExec(PhysicalPlan):
             )
         if self.mode == FINAL:
             return HashPartitioned(self.key_names, child.num_partitions)
+        if self.mode == SINGLE_MODE and isinstance(child, HashPartitioned):
+            # Co-located: the input's hash keys pass through as group keys, renamed.
+            renamed = {e.name: n for n, e in self.keys if isinstance(e, ColumnRef)}
+            if all(k in renamed for k in child.keys):
+                return HashPartitioned(tuple(renamed[k] for k in child.keys), child.num_partitions)
         return UnknownPartitioning(child.num_partitions)
 
     def maintains_input_order(self) -> bool:
