@@ -65,7 +65,7 @@ class JoinIndex:
             empty = np.zeros(0, np.int64)
             return empty, empty
         hashes = hash_columns(keys)
-        if len(self.sorted_hashes) * 4 < m:
+        if len(self.sorted_hashes) <= m:
             # A small build side: drop the probe rows whose hash it lacks with one
             # hash-set lookup, so only likely matches are sorted and searched.
             candidates = np.nonzero(
