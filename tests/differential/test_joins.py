@@ -27,37 +27,17 @@ supported set fail with an ``UnsupportedError`` that names them.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from support.cases import Case, o, u  # noqa: E402
 from support.compare import assert_same_result, duckdb_result
 
 from .data import Registration
 from .join_data import join_tables, materialize_join_tables
-
-
-@dataclass(frozen=True)
-class Case:
-    id: str
-    sql: str
-    ordered: bool = False  # True only if ORDER BY makes the output order total
-    both: bool = False  # also run at partitions=1 and 4 (every case runs at partitions=3)
-    rel_tol: float = 1e-9
-
-
-def u(id: str, sql: str, *, both: bool = False) -> Case:
-    """A query whose row order is not determined: compared as a multiset."""
-    return Case(id, textwrap.dedent(sql).strip(), ordered=False, both=both)
-
-
-def o(id: str, sql: str, *, both: bool = False) -> Case:
-    """A query with a total ORDER BY: compared row by row, in order."""
-    return Case(id, textwrap.dedent(sql).strip(), ordered=True, both=both)
-
 
 # fmt: off
 INNER: list[Case] = [

@@ -1,0 +1,25 @@
+"""Differential test cases: SQL plus how its result is compared with DuckDB's."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    sql: str
+    ordered: bool = False  # True only if ORDER BY makes the output order total
+    both: bool = False  # also run at the suite's extra partition counts
+    rel_tol: float = 1e-9
+
+
+def u(id: str, sql: str, *, both: bool = False) -> Case:
+    """A query whose row order is not determined: compared as a multiset."""
+    return Case(id, textwrap.dedent(sql).strip(), ordered=False, both=both)
+
+
+def o(id: str, sql: str, *, both: bool = False) -> Case:
+    """A query with a total ORDER BY: compared row by row, in order."""
+    return Case(id, textwrap.dedent(sql).strip(), ordered=True, both=both)
