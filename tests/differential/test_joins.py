@@ -33,7 +33,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from support.cases import Case, o, u  # noqa: E402
+from support.cases import Case, o, u
 from support.compare import assert_same_result, duckdb_result
 
 from .data import Registration

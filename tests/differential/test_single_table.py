@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from support.cases import Case, o, u  # noqa: E402
+from support.cases import Case, o, u
 from support.compare import assert_same_result, assert_same_rows, duckdb_result, duckdb_rows
 
 # fmt: off
