@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from .data import Registration, all_tables, materialize
+from .data import Registration, all_tables, materialize, register_tables
 
 PARTITION_COUNTS = (1, 3)
 
@@ -39,15 +39,7 @@ def diff_data(tmp_path_factory: pytest.TempPathFactory) -> DiffData:
 
 def register_all(con: Any, data: DiffData) -> None:
     """Register every table of ``data`` with a shoal connection."""
-    for reg in data.registrations:
-        if reg.kind == "parquet":
-            con.register_parquet(reg.name, reg.location)
-        elif reg.kind == "csv":
-            con.register_csv(reg.name, reg.location)
-        elif reg.kind == "arrow":
-            con.register_arrow(reg.name, data.tables[reg.name])
-        else:  # pragma: no cover - a bug in data.materialize
-            raise ValueError(f"unknown registration kind {reg.kind!r}")
+    register_tables(con, data.registrations, data.tables)
 
 
 @pytest.fixture(scope="session")

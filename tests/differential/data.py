@@ -22,6 +22,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -305,3 +306,18 @@ def materialize(root: Path, tables: dict[str, pa.Table]) -> list[Registration]:
         Registration("events", "csv", str(root / "events.csv")),
         Registration("tiny", "arrow"),
     ]
+
+
+def register_tables(
+    con: Any, registrations: list[Registration], tables: dict[str, pa.Table]
+) -> None:
+    """Register each table with a shoal connection the way ``registrations`` say."""
+    for reg in registrations:
+        if reg.kind == "parquet":
+            con.register_parquet(reg.name, reg.location)
+        elif reg.kind == "csv":
+            con.register_csv(reg.name, reg.location)
+        elif reg.kind == "arrow":
+            con.register_arrow(reg.name, tables[reg.name])
+        else:  # pragma: no cover - a bug in the data modules
+            raise ValueError(f"unknown registration kind {reg.kind!r}")

@@ -36,7 +36,7 @@ import pytest
 from support.cases import Case, o, u
 from support.compare import assert_same_result, duckdb_result
 
-from .data import Registration
+from .data import Registration, register_tables
 from .join_data import join_tables, materialize_join_tables
 
 # fmt: off
@@ -838,17 +838,6 @@ def join_data(diff_data: Any, tmp_path_factory: pytest.TempPathFactory) -> JoinD
     )
 
 
-def _register(con: Any, reg: Registration, tables: dict[str, pa.Table]) -> None:
-    if reg.kind == "parquet":
-        con.register_parquet(reg.name, reg.location)
-    elif reg.kind == "csv":
-        con.register_csv(reg.name, reg.location)
-    elif reg.kind == "arrow":
-        con.register_arrow(reg.name, tables[reg.name])
-    else:  # pragma: no cover - a bug in the data modules
-        raise ValueError(f"unknown registration kind {reg.kind!r}")
-
-
 @pytest.fixture(scope="module")
 def join_connections(join_data: JoinData) -> Iterator[Callable[[int], Any]]:
     """``get(partitions)`` -> a shoal connection with every table registered."""
@@ -859,8 +848,7 @@ def join_connections(join_data: JoinData) -> Iterator[Callable[[int], Any]]:
     def get(partitions: int) -> Any:
         if partitions not in made:
             con = shoal.connect(partitions=partitions)
-            for reg in join_data.registrations:
-                _register(con, reg, join_data.tables)
+            register_tables(con, join_data.registrations, join_data.tables)
             made[partitions] = con
         return made[partitions]
 
