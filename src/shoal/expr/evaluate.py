@@ -2,8 +2,8 @@
 
 The binder has already typed every node and inserted the casts that make
 operands agree; evaluation maps each node onto pyarrow compute kernels with SQL
-semantics (three-valued logic, exact decimals, NULL on division by zero's
-integer cases, NULL-aware IN).
+semantics (three-valued logic, exact decimals, integer division by zero an
+error as in DuckDB, NULL-aware IN, CASE branches evaluated only where they apply).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoal.errors import ExecutionError
-from shoal.expr.nodes import Call, Case, Cast, ColumnRef, Expr, InList, Literal
+from shoal.expr.nodes import Call, Case, Cast, ColumnRef, Expr, InList, Literal, conjuncts
 from shoal.types import MAX_DECIMAL_PRECISION, is_decimal, is_float, is_integer
 
 # An array, a chunked array or a scalar (pyarrow ships no type stubs to say so).
@@ -200,7 +200,7 @@ def _int_mod(a: Value, b: Value, e: Call) -> Value:
     b_arr = to_array(b_arr, n) if len(b_arr) == n else pa.repeat(b_arr[0], n)
     an = pc.fill_null(a_arr, 0).to_numpy(zero_copy_only=False).astype(np.int64)
     bn = pc.fill_null(b_arr, 1).to_numpy(zero_copy_only=False).astype(np.int64)
-    _check_divisor(bn, e)
+    _check_divisor(bn, e, an)
     r = np.fmod(an, bn)
     mask = np.asarray(pc.or_(pc.is_null(a_arr), pc.is_null(b_arr)))
     return pa.array(r, pa.int64(), mask=mask)
@@ -211,16 +211,18 @@ def _int_divide(e: Call, args: list[Value]) -> Value:
     a, b = (to_array(pc.cast(v, pa.int64()), _length(args), pa.int64()) for v in args)
     an = pc.fill_null(a, 0).to_numpy(zero_copy_only=False)
     bn = pc.fill_null(b, 1).to_numpy(zero_copy_only=False)
-    _check_divisor(bn, e)
+    _check_divisor(bn, e, an)
     q = np.floor_divide(an, bn)
     q += ((an % bn) != 0) & ((an < 0) != (bn < 0))
     mask = np.asarray(pc.or_(pc.is_null(a), pc.is_null(b)))
     return pa.array(q, pa.int64(), mask=mask)
 
 
-def _check_divisor(divisor: np.ndarray, e: Call) -> None:
+def _check_divisor(divisor: np.ndarray, e: Call, dividend: np.ndarray | None = None) -> None:
     if (divisor == 0).any():
         raise ExecutionError(f"division by zero in {e}")
+    if dividend is not None and ((dividend == np.iinfo(np.int64).min) & (divisor == -1)).any():
+        raise ExecutionError(f"integer overflow in {e}")
 
 
 def _length(args: list[Value]) -> int:
@@ -274,13 +276,47 @@ def _in_list(e: InList, arg: Value) -> Value:
 
 
 def _case(e: Case, batch: pa.RecordBatch) -> Value:
+    """Each branch is evaluated only on the rows it decides, as SQL requires:
+    ``CASE WHEN b = 0 THEN NULL ELSE a % b END`` never divides by zero."""
     n = batch.num_rows
-    result = to_array(evaluate(e.default, batch), n, e.type)
-    # Walk the WHENs backwards so the first true condition wins.
-    for cond, value in reversed(e.whens):
-        mask = evaluate_predicate(cond, batch)
-        result = pc.if_else(mask, to_array(evaluate(value, batch), n, e.type), result)
-    return result
+    rows = np.arange(n, dtype=np.int64)
+    pieces: list[pa.Array] = []
+    owners: list[np.ndarray] = []
+    rest = batch
+    for cond, value in e.whens:
+        if rest.num_rows == 0:
+            break
+        mask = np.asarray(evaluate_predicate(cond, rest))
+        if mask.any():
+            chosen = rest.filter(pa.array(mask))
+            pieces.append(to_array(evaluate(value, chosen), chosen.num_rows, e.type))
+            owners.append(rows[mask])
+        if mask.any():
+            rest = rest.filter(pa.array(~mask))
+            rows = rows[~mask]
+    if rest.num_rows:
+        pieces.append(to_array(evaluate(e.default, rest), rest.num_rows, e.type))
+        owners.append(rows)
+    if not pieces:
+        return pa.nulls(n, e.type)
+    values = pa.concat_arrays(pieces) if len(pieces) > 1 else pieces[0]
+    if len(pieces) == 1:
+        return values
+    # Back to row order: position k of the output holds the value of row k.
+    order = np.argsort(np.concatenate(owners), kind="stable")
+    return values.take(pa.array(order))
+
+
+def filter_batch(predicate: Expr, batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Rows where ``predicate`` is true, applying its AND-ed parts one after another:
+    later parts only see rows the earlier ones kept (``b <> 0 AND a % b = 0``)."""
+    for part in conjuncts(predicate):
+        if batch.num_rows == 0:
+            break
+        mask = evaluate_predicate(part, batch)
+        if not pc.all(mask).as_py():
+            batch = batch.filter(mask)
+    return batch
 
 
 def _coalesce(e: Call, args: list[Value]) -> Value:

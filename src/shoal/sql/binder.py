@@ -49,6 +49,7 @@ class Binder:
         self.names = NameGenerator()
         # Visible common table expressions, innermost WITH last.
         self.ctes: list[dict[str, exp.CTE]] = []
+        self._binding_ctes: set[int] = set()
 
     # ------------------------------------------------------------------ query
 
@@ -152,11 +153,14 @@ class Binder:
                 raise UnsupportedError(f"table function {node.this.sql()}")
             cte = self._find_cte(node.name)
             if cte is not None:
-                plan, out_names = self.bind_query(cte.this, None)
-                cte_alias = cte.args.get("alias")
-                if cte_alias is not None and cte_alias.columns:
-                    cols = [c.name for c in cte_alias.columns]
-                    out_names = cols + out_names[len(cols) :]
+                if id(cte) in self._binding_ctes:
+                    raise UserError(f"common table expression '{node.name}' refers to itself")
+                self._binding_ctes.add(id(cte))
+                try:
+                    plan, out_names = self.bind_query(cte.this, None)
+                finally:
+                    self._binding_ctes.discard(id(cte))
+                out_names = _alias_columns(cte, out_names)
                 qualifier = (node.alias or node.name).lower()
                 return BoundRelation(plan, Scope(_scope_of(plan, out_names, qualifier), outer))
             source = self.catalog.get(node.name)
@@ -347,7 +351,7 @@ class Binder:
             node = o.this
             expr: Expr
             if isinstance(node, exp.Literal) and not node.is_string:
-                pos = int(node.this)
+                pos = _position(node, "ORDER BY")
                 if not 1 <= pos <= len(bound_items):
                     raise UserError(f"ORDER BY position {pos} is not in the select list")
                 expr = bound_items[pos - 1][1]
@@ -478,7 +482,7 @@ def _alias_index(name: str, items: list[tuple[str, exp.Expr]]) -> int | None:
 def _group_key_node(key: exp.Expr, items: list[tuple[str, exp.Expr]], scope: Scope) -> exp.Expr:
     """GROUP BY 2 and GROUP BY alias refer to the select list (as in DuckDB)."""
     if isinstance(key, exp.Literal) and not key.is_string:
-        pos = int(key.this)
+        pos = _position(key, "GROUP BY")
         if not 1 <= pos <= len(items):
             raise UserError(f"GROUP BY position {pos} is not in the select list")
         return items[pos - 1][1]
@@ -503,15 +507,22 @@ def _int_clause(clause: exp.Expr | None, what: str) -> int | None:
     if clause is None:
         return None
     value = clause.args.get("expression") or clause.this
+    if isinstance(value, exp.Neg) and isinstance(value.this, exp.Literal):
+        raise UserError(f"{what} must not be negative")
     if isinstance(value, exp.Literal) and not value.is_string:
-        n = int(value.this)
-        if n < 0:
-            raise UserError(f"{what} must not be negative")
-        return n
+        return _position(value, what)
     raise UnsupportedError(f"{what} with a non-constant value")
 
 
-def _alias_columns(node: exp.Subquery, names: list[str]) -> list[str]:
+def _position(node: exp.Literal, what: str) -> int:
+    """A non-negative integer constant (a position, a LIMIT), else a UserError."""
+    text = str(node.this)
+    if not text.isdigit():
+        raise UserError(f"{what} needs a whole number, got {text}")
+    return int(text)
+
+
+def _alias_columns(node: exp.Subquery | exp.CTE, names: list[str]) -> list[str]:
     alias = node.args.get("alias")
     if alias is not None and alias.columns:
         cols = [c.name for c in alias.columns]

@@ -80,7 +80,13 @@ def literal_from_python(v: Any) -> Literal:
     if isinstance(v, bool):
         return Literal(v, pa.bool_())
     if isinstance(v, int):
-        return Literal(v, pa.int32() if -(2**31) <= v < 2**31 else pa.int64())
+        if -(2**31) <= v < 2**31:
+            return Literal(v, pa.int32())
+        if -(2**63) <= v < 2**63:
+            return Literal(v, pa.int64())
+        if abs(v) < 10**38:  # beyond BIGINT: an exact DECIMAL(38,0) (DuckDB: HUGEINT)
+            return Literal(decimal.Decimal(v), pa.decimal128(38, 0))
+        raise TypeMismatchError(f"integer literal {v} is out of range")
     if isinstance(v, float):
         return Literal(v, pa.float64())
     if isinstance(v, decimal.Decimal):
@@ -115,6 +121,8 @@ def call(fn: str, args: list[Expr], type_: pa.DataType, options: tuple[Any, ...]
 
 def comparison(fn: str, left: Expr, right: Expr) -> Expr:
     assert fn in COMPARISONS
+    if pa.types.is_null(left.type) and pa.types.is_null(right.type):
+        return Literal(None, pa.bool_())  # NULL compared with NULL is NULL
     # column <op> constant: convert the constant to the column's type when that
     # loses nothing (11 -> 11.00 for a DECIMAL(15,2)), so the column is not cast
     # row by row and the scan can still prune with min/max statistics.

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from shoal.expr.evaluate import evaluate_predicate
+from shoal.expr.evaluate import filter_batch
 from shoal.expr.nodes import Expr
 from shoal.physical.context import TaskContext
 from shoal.physical.plan import PhysicalPlan
@@ -38,6 +38,6 @@ class FilterExec(PhysicalPlan):
 
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
         for batch in ctx.run(self.input):
-            out = batch.filter(evaluate_predicate(self.predicate, batch))
+            out = filter_batch(self.predicate, batch)
             if out.num_rows:
                 yield out

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from shoal.catalog.layout import shards_for_values
 from shoal.catalog.sources import CsvSource, MemorySource, ParquetSource, Split, TableSource
 from shoal.errors import ExecutionError
-from shoal.expr.evaluate import evaluate_predicate
+from shoal.expr.evaluate import filter_batch
 from shoal.expr.nodes import COMPARISONS, Call, Cast, ColumnRef, Expr, InList, Literal, conjoin
 from shoal.physical.context import TaskContext
 from shoal.physical.partitioning import HashPartitioned, Partitioning, UnknownPartitioning
@@ -162,7 +162,7 @@ class ScanExec(PhysicalPlan):
         for batch in self._read(mine, ctx, metrics):
             metrics.rows_in += batch.num_rows
             if self.filter is not None:
-                batch = batch.filter(evaluate_predicate(self.filter, batch))
+                batch = filter_batch(self.filter, batch)
             if batch.num_rows:
                 yield batch
 
