@@ -24,6 +24,13 @@ def tables() -> dict[str, pa.Table]:
         "outer_t": pa.table({"k": pa.array([1, 2, 3], pa.int64())}),
         "inner_t": pa.table({"k": pa.array([1, 1, 2], pa.int64()), "x": [10, 20, 30]}),
         "l": pa.table({"k": pa.array([None, 1, null_twin], pa.int64())}),
+        "d": pa.table(
+            {
+                "m": pa.array(["10.25", "-7.50", None], pa.string()).cast(pa.decimal128(10, 2)),
+                "s": ["  hello ", "xxhixx", None],
+                "z": pa.array([0, 2, 5], pa.int64()),
+            }
+        ),
         "r": pa.table({"k": pa.array([1, null_twin], pa.int64())}),
     }
 
@@ -36,6 +43,14 @@ CASES = [
     "SELECT CAST(2.5 AS INTEGER), CAST(-2.5 AS INTEGER), CAST(2.4 AS INTEGER)",
     "SELECT k FROM l INTERSECT SELECT k FROM r",
     "SELECT k FROM l EXCEPT SELECT k FROM r",
+    # Guarded evaluation: CASE branches and AND-ed filters see only their rows.
+    "SELECT CASE WHEN z = 0 THEN NULL ELSE 7 % z END FROM d",
+    "SELECT CASE WHEN z > 100 THEN CAST(s AS INTEGER) ELSE z END FROM d",
+    "SELECT z FROM d WHERE z <> 0 AND 10 % z = 0",
+    "SELECT m % 3, m % 0.4 FROM d",
+    "SELECT substring(s, -3), substring(s, -3, 2), substring(s, 0, 2) FROM d",
+    "SELECT ltrim(s), rtrim(s), trim(s), trim(s, 'x'), trim(leading 'x' from s) FROM d",
+    "SELECT NULL = NULL, NULL < 1, 9223372036854775808, 1 < 9223372036854775808",
 ]
 
 
@@ -99,3 +114,20 @@ def test_many_groups_with_small_batches(partitions: int) -> None:
     assert_same_result(con.sql(sql).to_arrow(), duckdb_result(sql, {"t": table}), ordered=False)
     one = "SELECT count(*), sum(v) FROM t WHERE v > 1000"
     assert_same_result(con.sql(one).to_arrow(), duckdb_result(one, {"t": table}), ordered=False)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "WITH c(x, y) AS (SELECT 1) SELECT * FROM c",
+        "SELECT a FROM n LIMIT 2.5",
+        "SELECT a FROM n ORDER BY 1.5",
+        "SELECT a FROM n LIMIT -1",
+        "WITH x AS (SELECT * FROM x) SELECT * FROM x",
+    ],
+)
+def test_bad_clauses_are_user_errors(tables: dict[str, pa.Table], sql: str) -> None:
+    con = shoal.connect(partitions=2)
+    con.register_arrow("n", tables["n"])
+    with pytest.raises(shoal.UserError):
+        con.sql(sql)

@@ -174,21 +174,37 @@ def _divide(e: Call, args: list[Value]) -> Value:
 def _modulo(e: Call, args: list[Value]) -> Value:
     a, b = _arith_operands(e, args)
     if is_decimal(e.type):
-        # Exact: a - trunc(a / b) * b, computed on the common scale as integers.
+        # Exact: the remainder of the unscaled integers on the common scale.
+        n = _length([a, b])
         scale = e.type.scale
-        factor = 10**scale
-        ai = _decimal_to_ints(a, scale, factor)
-        bi = _decimal_to_ints(b, scale, factor)
-        r = _int_mod(ai, bi, e)
-        return pc.cast(pc.divide(pc.cast(r, pa.decimal128(38, 0)), pa.scalar(factor)), e.type)
+        r = _int_mod(_unscaled(a, scale, n, e), _unscaled(b, scale, n, e), e)
+        return _from_unscaled(r, scale).cast(e.type)
     if is_float(e.type):
         q = pc.trunc(pc.divide(a, b))
         return pc.subtract(a, pc.multiply(q, b))
     return _int_mod(a, b, e)
 
 
-def _decimal_to_ints(v: Value, scale: int, factor: int) -> Value:
-    return pc.cast(pc.multiply(pc.cast(v, pa.decimal128(38, scale)), pa.scalar(factor)), pa.int64())
+def _unscaled(v: Value, scale: int, n: int, e: Call) -> pa.Array:
+    """A decimal's unscaled integers at ``scale`` (1.50 at scale 2 is 150), as BIGINT."""
+    arr = to_array(pc.cast(v, pa.decimal128(MAX_DECIMAL_PRECISION, scale)), n)
+    words = np.frombuffer(arr.buffers()[1], dtype=np.int64)
+    words = words[2 * arr.offset : 2 * (arr.offset + len(arr))].reshape(-1, 2)
+    low, high = words[:, 0], words[:, 1]
+    valid = np.asarray(pc.is_valid(arr))
+    if ((high != (low >> 63)) & valid).any():
+        raise ExecutionError(f"value out of range for {e}")
+    return pa.array(low, pa.int64(), mask=~valid)
+
+
+def _from_unscaled(r: pa.Array, scale: int) -> pa.Array:
+    """DECIMAL(38, scale) values from unscaled BIGINTs."""
+    low = pc.fill_null(r, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    words = np.column_stack([low, low >> 63]).ravel()
+    validity = pa.array(np.asarray(pc.is_valid(r))).buffers()[1] if r.null_count else None
+    return pa.Array.from_buffers(
+        pa.decimal128(MAX_DECIMAL_PRECISION, scale), len(r), [validity, pa.py_buffer(words.tobytes())]
+    )
 
 
 def _int_mod(a: Value, b: Value, e: Call) -> Value:
@@ -339,7 +355,11 @@ def _concat(e: Call, args: list[Value]) -> Value:
 
 def _substring(e: Call, args: list[Value]) -> Value:
     start, length = e.options
-    # SQL positions are 1-based; a start before 1 eats into the length.
+    if start < 0:
+        # Counted from the end (DuckDB): substring('hello', -3, 2) is 'll'.
+        stop = None if length is None or start + length >= 0 else start + length
+        return pc.utf8_slice_codeunits(args[0], start, stop)
+    # SQL positions are 1-based; a start of 0 eats into the length.
     if start < 1:
         if length is not None:
             length = max(0, length + start - 1)
@@ -354,6 +374,14 @@ def _unary(kernel: str) -> Callable[[Call, list[Value]], Value]:
         return out if out.type == e.type else pc.cast(out, e.type)
 
     return run
+
+
+def _trim(e: Call, args: list[Value]) -> Value:
+    side, chars = e.options
+    prefix = {"both": "utf8_trim", "left": "utf8_ltrim", "right": "utf8_rtrim"}[side]
+    if chars is None:
+        return pc.call_function(prefix + "_whitespace", args)
+    return pc.call_function(prefix, args, pc.TrimOptions(chars))
 
 
 def _round(e: Call, args: list[Value]) -> Value:
@@ -448,9 +476,7 @@ _FUNCTIONS: dict[str, Callable[[Call, list[Value]], Any]] = {
     "upper": _unary("utf8_upper"),
     "lower": _unary("utf8_lower"),
     "length": _unary("utf8_length"),
-    "trim": _unary("utf8_trim_whitespace"),
-    "ltrim": _unary("utf8_ltrim_whitespace"),
-    "rtrim": _unary("utf8_rtrim_whitespace"),
+    "trim": _trim,
     "abs": _unary("abs_checked"),
     "round": _round,
     "extract": _extract,

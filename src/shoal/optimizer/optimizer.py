@@ -11,6 +11,7 @@ from shoal.optimizer.magic_sets import reduce_aggregates_to_join_keys
 from shoal.optimizer.merge_projections import merge_projections
 from shoal.optimizer.prune import prune_columns
 from shoal.optimizer.pushdown import push_down_predicates
+from shoal.optimizer.statistics import estimate_rows
 
 Rule = Callable[[LogicalPlan], LogicalPlan]
 
@@ -32,6 +33,9 @@ RULES: tuple[tuple[str, Rule], ...] = (
 
 
 def optimize(query: LogicalQuery) -> LogicalQuery:
+    # Estimates are memoized per plan node; start each query afresh so no table
+    # (an in-memory one, or a file since rewritten) is held or trusted past it.
+    estimate_rows.cache_clear()
     plan = query.plan
     for _, rule in RULES:
         plan = rule(plan)

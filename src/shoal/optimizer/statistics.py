@@ -10,6 +10,7 @@ primary-key side of a foreign-key join); aggregates keep 10% of their input.
 from __future__ import annotations
 
 import datetime
+import os
 from functools import lru_cache
 from typing import Any
 
@@ -146,7 +147,8 @@ def _origin_rows(plan: LogicalPlan, name: str) -> float | None:
 
 
 @lru_cache(maxsize=1024)
-def _parquet_footer(path: str) -> pq.FileMetaData:
+def _parquet_footer(path: str, mtime_ns: int, size: int) -> pq.FileMetaData:
+    """A file's footer; the key includes mtime and size, so a rewritten file is re-read."""
     return pq.read_metadata(path)
 
 
@@ -164,8 +166,14 @@ def integer_span(source: TableSource, column: str) -> float | None:
     lo: Any = None
     hi: Any = None
     for split in source.splits():
-        md = _parquet_footer(split.path)
+        try:
+            stat = os.stat(split.path)
+            md = _parquet_footer(split.path, stat.st_mtime_ns, stat.st_size)
+        except (OSError, pa.ArrowInvalid):
+            return None  # statistics are a hint; the scan reports a missing file
         for rg in split.row_groups or ():
+            if rg >= md.num_row_groups:
+                return None  # the file changed since it was registered
             group = md.row_group(rg)
             for i in range(group.num_columns):
                 chunk = group.column(i)

@@ -372,6 +372,19 @@ class ExpressionBinder:
         )
         return t.call("substring", [arg], pa.string(), (start, length))
 
+    def _trim(self, node: exp.Trim) -> Expr:
+        arg = t.require_string(self.bind(node.this), "TRIM")
+        position = str(node.args.get("position") or "BOTH").upper()
+        side = {"LEADING": "left", "TRAILING": "right"}.get(position, "both")
+        chars_node = node.args.get("expression")
+        chars = None
+        if chars_node is not None:
+            bound = self.bind(chars_node)
+            if not (isinstance(bound, Literal) and isinstance(bound.value, str)):
+                raise UnsupportedError("TRIM with non-constant characters")
+            chars = bound.value
+        return t.call("trim", [arg], pa.string(), (side, chars))
+
     # --------------------------------------------------------------- numbers
 
     def _abs(self, node: exp.Abs) -> Expr:
@@ -551,7 +564,7 @@ _HANDLERS: dict[type[exp.Expr], Callable[[ExpressionBinder, exp.Expr], Expr]] = 
     exp.Upper: _string_fn("upper"),  # type: ignore[arg-type,dict-item]
     exp.Lower: _string_fn("lower"),  # type: ignore[arg-type,dict-item]
     exp.Length: _string_fn("length", pa.int64()),  # type: ignore[arg-type,dict-item]
-    exp.Trim: _string_fn("trim"),  # type: ignore[arg-type,dict-item]
+    exp.Trim: B._trim,  # type: ignore[dict-item]
     exp.Year: _date_fn("year"),  # type: ignore[arg-type,dict-item]
     exp.Month: _date_fn("month"),  # type: ignore[arg-type,dict-item]
     exp.Day: _date_fn("day"),  # type: ignore[arg-type,dict-item]
