@@ -70,8 +70,6 @@ def test_enforce_distribution_is_idempotent(tables: dict[str, pa.Table]) -> None
     con = shoal.connect(partitions=3)
     con.register_arrow("n", tables["n"])
     for sql in ["SELECT a FROM n ORDER BY a", "SELECT b, count(*) FROM n GROUP BY b"]:
-        graph_plan = con.prepare(sql)
-        del graph_plan  # prepare itself runs the rules once; run them again by hand
         from shoal.optimizer.optimizer import optimize
         from shoal.physical.planner import PhysicalPlanner
         from shoal.sql.binder import Binder

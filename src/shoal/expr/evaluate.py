@@ -203,7 +203,9 @@ def _from_unscaled(r: pa.Array, scale: int) -> pa.Array:
     words = np.column_stack([low, low >> 63]).ravel()
     validity = pa.array(np.asarray(pc.is_valid(r))).buffers()[1] if r.null_count else None
     return pa.Array.from_buffers(
-        pa.decimal128(MAX_DECIMAL_PRECISION, scale), len(r), [validity, pa.py_buffer(words.tobytes())]
+        pa.decimal128(MAX_DECIMAL_PRECISION, scale),
+        len(r),
+        [validity, pa.py_buffer(words.tobytes())],
     )
 
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shoal.catalog.sources import ParquetSource, TableSource
-from shoal.expr.nodes import COMPARISONS, Call, ColumnRef, Expr, InList, Literal, conjuncts
+from shoal.expr.nodes import COMPARISONS, Call, ColumnRef, Expr, InList, Literal, conjoin, conjuncts
 from shoal.logical.plan import (
     Aggregate,
     Filter,
@@ -53,7 +53,7 @@ def selectivity(predicate: Expr | None) -> float:
 def estimate_rows(plan: LogicalPlan) -> float:
     if isinstance(plan, Scan):
         base = float(plan.source.statistics().num_rows)
-        return max(1.0, base * selectivity(_and(plan.filters)))
+        return max(1.0, base * selectivity(conjoin(list(plan.filters))))
     if isinstance(plan, Values):
         return float(len(plan.rows))
     if isinstance(plan, Filter):
@@ -209,10 +209,3 @@ def equi_pairs(
         elif ac <= rnames and bc <= lnames:
             pairs.append((b, a))
     return pairs
-
-
-def _and(parts: tuple[Expr, ...]) -> Expr | None:
-    out: Expr | None = None
-    for p in parts:
-        out = p if out is None else Call("and", (out, p), pa.bool_())
-    return out

@@ -55,7 +55,7 @@ class TaskContext:
         return m
 
     def run(self, op: PhysicalPlan) -> Iterator[pa.RecordBatch]:
-        """Execute ``op`` for this task, counting its output rows, bytes and time."""
+        """Execute ``op`` for this task, counting its output rows, batches and time."""
         m = self.operator_metrics(op)
         it = op.execute(self)
         while True:
@@ -69,7 +69,3 @@ class TaskContext:
             m.rows_out += batch.num_rows
             m.batches_out += 1
             yield batch
-
-
-def run_children(ctx: TaskContext, op: PhysicalPlan) -> list[Iterator[pa.RecordBatch]]:
-    return [ctx.run(c) for c in op.children()]

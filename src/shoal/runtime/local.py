@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -73,7 +72,6 @@ class _QueryRun:
     def __init__(self, graph: StageGraph, settings: Settings):
         self.graph = graph
         self.settings = settings
-        self.query_id = uuid.uuid4().hex[:12]
         self.slots = TaskSlots(settings.max_running_tasks)
         self.shared = SharedValues(self.slots)
         self.cancel_event = threading.Event()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 from sqlglot import exp
 
-from shoal.errors import TypeMismatchError, UnknownColumnError, UnsupportedError, UserError
+from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Case, Cast, ColumnRef, Expr, InList, Literal
 from shoal.logical.plan import AggCall
 from shoal.sql import typing as t
@@ -107,10 +107,7 @@ class ExpressionBinder:
             if is_aggregate(node) or isinstance(node, exp.Filter) and is_aggregate(node.this):
                 return self._aggregate(node)
             if not contains_aggregate(node):
-                try:
-                    pre = self.pre_aggregate().bind(node)
-                except UnknownColumnError:
-                    raise
+                pre = self.pre_aggregate().bind(node)
                 ref = self.agg.key_ref(pre)
                 if ref is not None:
                     return ref
@@ -425,7 +422,6 @@ class ExpressionBinder:
     def _aggregate(self, node: exp.Expr) -> Expr:
         assert self.agg is not None
         label = node.sql(dialect="duckdb").lower()
-        filter_cond = None
         if isinstance(node, exp.Filter):
             raise UnsupportedError("aggregate FILTER (WHERE ...)")
         fn = AGGREGATE_NODES[type(node)]
@@ -448,7 +444,6 @@ class ExpressionBinder:
         if contains_aggregate(inner):
             raise UserError(f"aggregate function calls cannot be nested: {label}")
         arg = pre.bind(inner)
-        del filter_cond
         if pa.types.is_null(arg.type):
             arg = Literal(None, pa.int32())
         if fn == "count":

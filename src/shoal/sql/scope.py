@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -55,16 +54,12 @@ class Scope:
             raise UnknownColumnError(f"{qualifier}.*", known)
         return cols
 
-    def merged(self, other: Scope) -> Scope:
-        return Scope(self.columns + other.columns, self.outer)
-
 
 class NameGenerator:
     """Unique internal column names for one query: ``x``, ``x_2``, ``x_3``..."""
 
     def __init__(self) -> None:
         self._used: set[str] = set()
-        self._counter = itertools.count(1)
 
     def fresh(self, base: str) -> str:
         base = _clean(base) or "col"

@@ -48,7 +48,6 @@ class TaskDescription:
 
 def build_stage_graph(plan: PhysicalPlan) -> StageGraph:
     graph = StageGraph()
-    pending_outputs: dict[int, ExchangeSpec] = {}
 
     def cut(node: PhysicalPlan, inputs: list[int]) -> PhysicalPlan:
         if isinstance(node, ExchangeExec):
@@ -64,7 +63,6 @@ def build_stage_graph(plan: PhysicalPlan) -> StageGraph:
                     node.spec,
                 )
             )
-            pending_outputs[stage_id] = node.spec
             inputs.append(stage_id)
             return ExchangeReadExec(stage_id, node.spec, node.input.schema)
         children = node.children()

@@ -28,7 +28,17 @@ from shoal.catalog.layout import shards_for_values
 from shoal.catalog.sources import CsvSource, MemorySource, ParquetSource, Split, TableSource
 from shoal.errors import ExecutionError
 from shoal.expr.evaluate import filter_batch
-from shoal.expr.nodes import COMPARISONS, Call, Cast, ColumnRef, Expr, InList, Literal, conjoin
+from shoal.expr.nodes import (
+    COMPARISONS,
+    Call,
+    Cast,
+    ColumnRef,
+    Expr,
+    InList,
+    Literal,
+    conjoin,
+    conjuncts,
+)
 from shoal.physical.context import TaskContext
 from shoal.physical.partitioning import HashPartitioned, Partitioning, UnknownPartitioning
 from shoal.physical.plan import PhysicalPlan
@@ -220,7 +230,7 @@ class ScanExec(PhysicalPlan):
         col_index: dict[str, int] = {}
         for i in range(rg.num_columns):
             col_index[rg.column(i).path_in_schema] = i
-        for conj in _conjuncts(self.filter):
+        for conj in conjuncts(self.filter):
             bounds = _column_bound(conj)
             if bounds is None:
                 continue
@@ -257,12 +267,6 @@ _FLIP = {
 }
 
 
-def _conjuncts(e: Expr) -> list[Expr]:
-    if isinstance(e, Call) and e.fn == "and":
-        return _conjuncts(e.args[0]) + _conjuncts(e.args[1])
-    return [e]
-
-
 def _column_bound(e: Expr) -> tuple[str, str, Any] | None:
     """``(column, op, value)`` for ``column op literal`` (either side), else None."""
     if not (isinstance(e, Call) and e.fn in COMPARISONS and e.fn != "not_equal"):
@@ -289,7 +293,7 @@ def _pruned_shards(
     column_of = dict(zip(names, columns, strict=True))
     position = {k: i for i, k in enumerate(layout.keys)}
     allowed: list[list[Any] | None] = [None] * len(layout.keys)
-    for conj in _conjuncts(filter):
+    for conj in conjuncts(filter):
         found = _key_values(conj)
         if found is None:
             continue
