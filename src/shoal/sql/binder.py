@@ -7,7 +7,7 @@ plus the names the user sees.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 from sqlglot import exp
@@ -124,13 +124,27 @@ class Binder:
             left_plan = builder.plan
             _require_boolean(condition, "JOIN ... ON")
         elif using:
+            if jkind == "full":
+                raise UnsupportedError("FULL JOIN ... USING (write the ON condition and COALESCE)")
             parts = []
+            names = {ident.name.lower() for ident in using}
             for ident in using:
-                name = ident.name
-                lref = Scope(left.scope.columns).resolve(name)
-                rref = Scope(right.scope.columns).resolve(name)
+                lref = Scope(left.scope.columns).resolve(ident.name)
+                rref = Scope(right.scope.columns).resolve(ident.name)
                 parts.append(t.comparison("equal", lref, rref))
             condition = conjoin(parts)
+            # One key column remains visible: the preserved side's (the left one, or
+            # the right one for RIGHT JOIN), as in SELECT * ... USING in other engines.
+            hide_left = jkind == "right"
+            scope = Scope(
+                [
+                    replace(c, merged_away=True)
+                    if c.name.lower() in names and (c in left.scope.columns) == hide_left
+                    else c
+                    for c in scope.columns
+                ],
+                outer,
+            )
         elif jkind in ("left", "right", "full"):
             raise UserError(f"{side} JOIN needs an ON or USING condition")
         plan = Join(
@@ -326,7 +340,7 @@ class Binder:
         items: list[tuple[str, exp.Expr]] = []
         for e in node.expressions:
             if isinstance(e, exp.Star):
-                items += [(c.name, _column_node(c)) for c in scope.columns]
+                items += [(c.name, _column_node(c)) for c in scope.columns if not c.merged_away]
             elif isinstance(e, exp.Column) and isinstance(e.this, exp.Star):
                 items += [(c.name, _column_node(c)) for c in scope.qualified(e.table)]
             elif isinstance(e, exp.Alias):

@@ -16,6 +16,8 @@ class ScopeColumn:
     name: str  # the name the user writes
     internal: str  # the plan's unique column name
     type: pa.DataType
+    # The second copy of a JOIN ... USING key: reachable only qualified, not by * or bare name.
+    merged_away: bool = False
 
 
 class Scope:
@@ -31,7 +33,8 @@ class Scope:
         hits = [
             c
             for c in self.columns
-            if c.name.lower() == lname and (lqual is None or c.qualifier == lqual)
+            if c.name.lower() == lname
+            and (c.qualifier == lqual if lqual is not None else not c.merged_away)
         ]
         if len(hits) > 1:
             raise AmbiguousColumnError(
