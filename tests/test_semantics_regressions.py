@@ -51,6 +51,7 @@ CASES = [
     "SELECT substring(s, -3), substring(s, -3, 2), substring(s, 0, 2) FROM d",
     "SELECT ltrim(s), rtrim(s), trim(s), trim(s, 'x'), trim(leading 'x' from s) FROM d",
     "SELECT NULL = NULL, NULL < 1, 9223372036854775808, 1 < 9223372036854775808",
+    "SELECT a, a + 1 AS c, sum(b) FROM n GROUP BY ALL",
     # JOIN ... USING shows the key once (the preserved side's for outer joins).
     "SELECT * FROM inner_t JOIN outer_t USING (k)",
     "SELECT k, x FROM outer_t LEFT JOIN inner_t USING (k)",

@@ -268,7 +268,11 @@ class Binder:
             # Scalar subqueries in SELECT / HAVING join above the aggregation.
             builder.defer_joins()
             agg = AggregateContext(self.names)
-            for key_node in group.expressions if group is not None else []:
+            key_nodes = list(group.expressions) if group is not None else []
+            if group is not None and group.args.get("all"):
+                # GROUP BY ALL: every select item without an aggregate is a key.
+                key_nodes = [n for _, n in items if not contains_aggregate(n)]
+            for key_node in key_nodes:
                 key_node = _group_key_node(key_node, items, scope)
                 key = binder.bind(key_node)
                 if agg.key_ref(key) is None:

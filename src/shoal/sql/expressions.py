@@ -471,7 +471,7 @@ def _string_fn(
 def _date_fn(part: str) -> Callable[[ExpressionBinder, exp.Expr], Expr]:
     def run(self: ExpressionBinder, node: exp.Expr) -> Expr:
         arg = self.bind(node.this)
-        if not pa.types.is_date(arg.type):
+        if not (pa.types.is_date(arg.type) or pa.types.is_timestamp(arg.type)):
             raise TypeMismatchError(f"{part.upper()}() needs a DATE, got {sql_type_name(arg.type)}")
         return t.call("extract", [arg], pa.int64(), (part,))
 
