@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pyarrow as pa
 import pytest
 from support.compare import assert_same_result, duckdb_result
@@ -22,6 +24,14 @@ def tables() -> dict[str, pa.Table]:
             }
         ),
         "outer_t": pa.table({"k": pa.array([1, 2, 3], pa.int64())}),
+        "ts_t": pa.table(
+            {
+                "ts": pa.array(
+                    [dt.datetime(2024, 1, 31, 10, 0), dt.datetime(2024, 3, 5, 12, 30), None],
+                    pa.timestamp("us"),
+                )
+            }
+        ),
         "inner_t": pa.table({"k": pa.array([1, 1, 2], pa.int64()), "x": [10, 20, 30]}),
         "l": pa.table({"k": pa.array([None, 1, null_twin], pa.int64())}),
         "d": pa.table(
@@ -52,6 +62,8 @@ CASES = [
     "SELECT ltrim(s), rtrim(s), trim(s), trim(s, 'x'), trim(leading 'x' from s) FROM d",
     "SELECT NULL = NULL, NULL < 1, 9223372036854775808, 1 < 9223372036854775808",
     "SELECT a, a + 1 AS c, sum(b) FROM n GROUP BY ALL",
+    "SELECT count(*) FROM ts_t WHERE ts < TIMESTAMP '2024-02-01 00:00:00'",
+    "SELECT ts + INTERVAL 1 DAY, ts - INTERVAL 2 HOUR, ts + INTERVAL 1 MONTH, year(ts) FROM ts_t",
     # JOIN ... USING shows the key once (the preserved side's for outer joins).
     "SELECT * FROM inner_t JOIN outer_t USING (k)",
     "SELECT k, x FROM outer_t LEFT JOIN inner_t USING (k)",

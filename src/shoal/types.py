@@ -208,6 +208,6 @@ def parse_sql_type(name: str, params: list[int]) -> pa.DataType:
         return pa.bool_()
     if n == "DATE":
         return pa.date32()
-    if n in ("TIMESTAMP", "DATETIME"):
+    if n in ("TIMESTAMP", "DATETIME", "TIMESTAMPNTZ", "TIMESTAMP_US"):
         return pa.timestamp("us")
     raise TypeMismatchError(f"unknown type {name}")

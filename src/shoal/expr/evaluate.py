@@ -422,6 +422,20 @@ def _date_add_months(e: Call, args: list[Value]) -> Value:
     return add_months(args[0], months)
 
 
+def _ts_add_seconds(e: Call, args: list[Value]) -> Value:
+    (seconds,) = e.options
+    return pc.add(args[0], pa.scalar(datetime.timedelta(seconds=seconds)))
+
+
+def _ts_add_months(e: Call, args: list[Value]) -> Value:
+    """Calendar months on the date part; the time of day is kept."""
+    (months,) = e.options
+    ts = args[0]
+    day = pc.cast(ts, pa.date32())
+    time_of_day = pc.subtract(ts, pc.cast(day, ts.type))
+    return pc.add(pc.cast(add_months(day, months), ts.type), time_of_day)
+
+
 def add_months(date: Value, months: int) -> Value:
     """``date + months`` clamped to the month's last day (Jan 31 + 1 month = Feb 28/29)."""
     if isinstance(date, pa.Scalar):
@@ -484,4 +498,6 @@ _FUNCTIONS: dict[str, Callable[[Call, list[Value]], Any]] = {
     "extract": _extract,
     "date_add_days": _date_add_days,
     "date_add_months": _date_add_months,
+    "ts_add_seconds": _ts_add_seconds,
+    "ts_add_months": _ts_add_months,
 }

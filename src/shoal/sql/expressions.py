@@ -222,13 +222,24 @@ class ExpressionBinder:
         date = self.bind(date_node)
         if is_string(date.type) and isinstance(date, Literal):
             date = t.literal_as(date, pa.date32())
-        if not pa.types.is_date(date.type):
-            raise TypeMismatchError(
-                f"INTERVAL arithmetic needs a DATE, got {sql_type_name(date.type)} ({date})"
-            )
         amount, unit = _interval(interval)
         if fn == "subtract":
             amount = -amount
+        if pa.types.is_timestamp(date.type):
+            # TIMESTAMP ± INTERVAL: fixed units as a duration, months on the calendar.
+            seconds = {"day": 86400, "hour": 3600, "minute": 60, "second": 1}.get(unit)
+            if seconds is not None:
+                return t.call("ts_add_seconds", [date], date.type, (amount * seconds,))
+            months = amount * (12 if unit == "year" else 1)
+            return t.call("ts_add_months", [date], date.type, (months,))
+        if not pa.types.is_date(date.type):
+            raise TypeMismatchError(
+                f"INTERVAL arithmetic needs a DATE or TIMESTAMP, got {sql_type_name(date.type)} ({date})"
+            )
+        if unit in ("hour", "minute", "second"):
+            raise UnsupportedError(
+                f"DATE ± INTERVAL in {unit.upper()}S (cast the date to TIMESTAMP)"
+            )
         if unit == "day":
             return t.call("date_add_days", [date, Literal(amount, pa.int32())], pa.date32())
         months = amount * (12 if unit == "year" else 1)
@@ -507,7 +518,7 @@ def _interval(node: exp.Interval) -> tuple[int, str]:
         amount = int(text)
     except ValueError:
         raise UnsupportedError(f"INTERVAL {node.sql()}") from None
-    if unit not in ("day", "month", "year"):
+    if unit not in ("day", "month", "year", "hour", "minute", "second"):
         raise UnsupportedError(f"INTERVAL unit {unit.upper() or '?'}")
     return amount, unit
 
