@@ -62,6 +62,8 @@ CASES = [
     "SELECT ltrim(s), rtrim(s), trim(s), trim(s, 'x'), trim(leading 'x' from s) FROM d",
     "SELECT NULL = NULL, NULL < 1, 9223372036854775808, 1 < 9223372036854775808",
     "SELECT a, a + 1 AS c, sum(b) FROM n GROUP BY ALL",
+    "SELECT b, count(*) FILTER (WHERE a > 0), sum(a) FILTER (WHERE a < 7) FROM n GROUP BY b",
+    "SELECT b, sum(a) AS total FROM n GROUP BY b HAVING total > 0",
     "SELECT count(*) FROM ts_t WHERE ts < TIMESTAMP '2024-02-01 00:00:00'",
     "SELECT ts + INTERVAL 1 DAY, ts - INTERVAL 2 HOUR, ts + INTERVAL 1 MONTH, year(ts) FROM ts_t",
     # JOIN ... USING shows the key once (the preserved side's for outer joins).

@@ -280,7 +280,11 @@ class Binder:
                     agg.keys.append((self.names.fresh(label), key))
             post = ExpressionBinder(scope, agg, subquery=subqueries.bind)
             bound_items = [(name, post.bind(n)) for name, n in items]
-            having_pred = post.bind(having.this) if having is not None else None
+            having_pred = (
+                post.bind(_with_select_aliases(having.this, items, scope))
+                if having is not None
+                else None
+            )
             order_keys = self._order_keys(order, items, bound_items, post)
             builder.plan = Aggregate(builder.plan, tuple(agg.keys), tuple(agg.aggregates))
             plan = builder.apply_deferred()
@@ -495,6 +499,23 @@ def _alias_index(name: str, items: list[tuple[str, exp.Expr]]) -> int | None:
         if n.lower() == name.lower():
             return i
     return None
+
+
+def _with_select_aliases(
+    node: exp.Expr, items: list[tuple[str, exp.Expr]], scope: Scope
+) -> exp.Expr:
+    """HAVING may name a select-list alias (as in DuckDB): substitute its expression
+    for bare names that are aliases and not columns of the FROM clause."""
+    in_scope = {c.name.lower() for c in scope.columns}
+
+    def swap(n: exp.Expr) -> exp.Expr:
+        if isinstance(n, exp.Column) and not n.table and n.name.lower() not in in_scope:
+            idx = _alias_index(n.name, items)
+            if idx is not None:
+                return items[idx][1].copy()
+        return n
+
+    return node.copy().transform(swap)
 
 
 def _group_key_node(key: exp.Expr, items: list[tuple[str, exp.Expr]], scope: Scope) -> exp.Expr:

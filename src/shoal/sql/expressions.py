@@ -434,7 +434,7 @@ class ExpressionBinder:
         assert self.agg is not None
         label = node.sql(dialect="duckdb").lower()
         if isinstance(node, exp.Filter):
-            raise UnsupportedError("aggregate FILTER (WHERE ...)")
+            return self._aggregate(_filtered_aggregate(node))
         fn = AGGREGATE_NODES[type(node)]
         extra = [k for k, v in node.args.items() if k not in ("this", "big_int") and v]
         if extra:
@@ -467,6 +467,20 @@ class ExpressionBinder:
         else:
             call = AggCall(fn, arg, arg.type, distinct)
         return self.agg.add_aggregate(call, label)
+
+
+def _filtered_aggregate(node: exp.Filter) -> exp.Expr:
+    """``agg(x) FILTER (WHERE c)`` as ``agg(CASE WHEN c THEN x END)`` (aggregates skip NULLs)."""
+    agg = node.this.copy()
+    condition = node.expression.this if isinstance(node.expression, exp.Where) else node.expression
+    inner = agg.this
+    distinct = isinstance(inner, exp.Distinct)
+    value = inner.expressions[0] if distinct else inner
+    if value is None or isinstance(value, exp.Star):
+        value = exp.Literal.number(1)  # COUNT(*) FILTER: count the rows where c holds
+    guarded = exp.Case(ifs=[exp.If(this=condition.copy(), true=value.copy())])
+    agg.set("this", exp.Distinct(expressions=[guarded]) if distinct else guarded)
+    return agg
 
 
 def _string_fn(
