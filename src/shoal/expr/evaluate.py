@@ -293,10 +293,39 @@ def _in_list(e: InList, arg: Value) -> Value:
     return pc.invert(found) if e.negated else found
 
 
+# Operations that can fail on some rows' values: only these need guarded evaluation.
+_RAISING = {"int_divide", "modulo"}
+
+
+def may_raise(e: Expr) -> bool:
+    """Whether evaluating ``e`` can fail on some row (a narrowing cast, an integer division)."""
+    return any(
+        (isinstance(n, Cast) and not _cast_is_total(n.arg.type, n.type))
+        or (isinstance(n, Call) and n.fn in _RAISING)
+        for n in e.walk()
+    )
+
+
+def _cast_is_total(source: pa.DataType, target: pa.DataType) -> bool:
+    """Casts that succeed for every value of the source type."""
+    if is_float(target) or pa.types.is_string(target):
+        return True
+    if is_integer(source) and is_integer(target):
+        return target.bit_width >= source.bit_width and pa.types.is_signed_integer(target)
+    return pa.types.is_date(source) and pa.types.is_timestamp(target)
+
+
 def _case(e: Case, batch: pa.RecordBatch) -> Value:
     """Each branch is evaluated only on the rows it decides, as SQL requires:
     ``CASE WHEN b = 0 THEN NULL ELSE a % b END`` never divides by zero."""
     n = batch.num_rows
+    if not may_raise(e):
+        # Nothing can fail: evaluate every branch on the whole batch, pick per row.
+        result = to_array(evaluate(e.default, batch), n, e.type)
+        for cond, value in reversed(e.whens):
+            mask = evaluate_predicate(cond, batch)
+            result = pc.if_else(mask, to_array(evaluate(value, batch), n, e.type), result)
+        return result
     rows = np.arange(n, dtype=np.int64)
     pieces: list[pa.Array] = []
     owners: list[np.ndarray] = []
@@ -328,6 +357,8 @@ def _case(e: Case, batch: pa.RecordBatch) -> Value:
 def filter_batch(predicate: Expr, batch: pa.RecordBatch) -> pa.RecordBatch:
     """Rows where ``predicate`` is true, applying its AND-ed parts one after another:
     later parts only see rows the earlier ones kept (``b <> 0 AND a % b = 0``)."""
+    if not may_raise(predicate):
+        return batch.filter(evaluate_predicate(predicate, batch))
     for part in conjuncts(predicate):
         if batch.num_rows == 0:
             break
