@@ -251,3 +251,34 @@ def test_explain_analyze_statement(con: shoal.Connection) -> None:
     assert f"rows={ROWS}" in text
     assert "exchange:" in text and "skew=" in text
     assert con.explain_analyze("SELECT count(*) FROM t").count("exchange:") == 1
+
+
+def test_explain_analyze_json_has_the_same_figures(tmp_path) -> None:
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import shoal
+
+    con = shoal.connect(partitions=3)
+    table = pa.table({"k": [i % 7 for i in range(3000)], "v": list(range(3000))})
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=500)
+    con.register_parquet("t", tmp_path / "t.parquet")
+    result = con.sql("SELECT k, sum(v) FROM t GROUP BY k")
+    data = json.loads(result.explain_analyze_json())
+    stages = {s["stage"]: s for s in data["stages"]}
+    producer = [s for s in stages.values() if s["exchange"] is not None]
+    assert len(producer) == 1
+    exchange = producer[0]["exchange"]
+    assert exchange["kind"] == "hash" and len(exchange["rows_per_partition"]) == 3
+    assert sum(exchange["rows_per_partition"]) == exchange["rows"] > 0
+    assert exchange["skew"] >= 1.0
+    scan_rows = [
+        op["rows"]
+        for s in stages.values()
+        for op in s["operators"]
+        if op["operator"].startswith("Scan")
+    ]
+    assert scan_rows == [3000]
+    assert data["stages"][0]["output"] == "result"

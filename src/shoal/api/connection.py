@@ -30,7 +30,7 @@ from shoal.runtime.local import LocalRuntime
 from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
 from shoal.sql.parser import parse_sql
-from shoal.stages.explain import explain_graph
+from shoal.stages.explain import analyze_dict, explain_graph
 from shoal.stages.graph import StageGraph, build_stage_graph
 from shoal.storage.writer import WriteSummary, write_hash_partitioned
 
@@ -100,7 +100,12 @@ class Connection:
         prepared = self.prepare(text)
         table, metrics = LocalRuntime(self.settings).execute(prepared.graph)
         table = table.rename_columns(list(prepared.logical.output_names))
-        return Result(table, explain_graph(prepared.graph, metrics), metrics)
+        return Result(
+            table,
+            explain_graph(prepared.graph, metrics),
+            metrics,
+            analyze_dict(prepared.graph, metrics),
+        )
 
     # ------------------------------------------------------- partitioned writes
 

@@ -8,10 +8,17 @@ import pyarrow as pa
 
 
 class Result:
-    def __init__(self, table: pa.Table, explain_analyze: str = "", metrics: Any = None):
+    def __init__(
+        self,
+        table: pa.Table,
+        explain_analyze: str = "",
+        metrics: Any = None,
+        analyze_data: dict[str, Any] | None = None,
+    ):
         self._table = table
         self._explain_analyze = explain_analyze
         self.metrics = metrics
+        self._analyze_data = analyze_data or {}
 
     def to_arrow(self) -> pa.Table:
         return self._table
@@ -39,6 +46,13 @@ class Result:
     def explain_analyze(self) -> str:
         """The stage graph with what ran: rows, time, exchange figures."""
         return self._explain_analyze
+
+    def explain_analyze_json(self) -> str:
+        """The same figures as JSON: per stage its tasks and operators, per exchange
+        rows/bytes per partition, buffer peak, blocked and wait time, skew."""
+        import json
+
+        return json.dumps(self._analyze_data, indent=2, default=str)
 
     def __len__(self) -> int:
         return self._table.num_rows

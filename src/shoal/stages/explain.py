@@ -78,3 +78,41 @@ def _human(n: float) -> str:
             return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
         n /= 1024
     return str(n)
+
+
+def analyze_dict(graph: StageGraph, metrics: QueryMetrics) -> dict[str, object]:
+    """EXPLAIN ANALYZE as plain data (JSON-ready): stages, operators, exchanges."""
+    stages = []
+    for stage in reversed(graph.stages):
+        sm = metrics.stages.get(stage.id)
+        operators = []
+        for index, node in enumerate(stage.fragment.walk()):
+            om = sm.operators.get(index) if sm is not None else None
+            operators.append(
+                {
+                    "operator": node.explain_line(),
+                    "rows": om.rows_out if om else 0,
+                    "batches": om.batches_out if om else 0,
+                    "seconds_inclusive": round(om.elapsed, 6) if om else 0.0,
+                    "rows_in": om.rows_in if om else 0,
+                    "row_groups_read": om.row_groups_read if om else 0,
+                    "row_groups_skipped": om.row_groups_skipped if om else 0,
+                    "peak_state_rows": om.peak_state_rows if om else 0,
+                }
+            )
+        exchange = metrics.exchanges.get(stage.id)
+        stages.append(
+            {
+                "stage": stage.id,
+                "partitions": stage.num_partitions,
+                "output": stage.output.describe() if stage.output is not None else "result",
+                "consumer": stage.consumer,
+                "tasks": sm.tasks if sm else stage.num_partitions,
+                "attempts": sm.attempts if sm else 0,
+                "retries": 0,
+                "seconds": round(sm.elapsed, 6) if sm else 0.0,
+                "operators": operators,
+                "exchange": exchange.to_dict() if exchange is not None else None,
+            }
+        )
+    return {"seconds": round(metrics.elapsed, 6), "stages": stages}
