@@ -33,8 +33,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from support.cases import Case, o, u
-from support.compare import assert_same_result, duckdb_result
+from support.cases import Case, check_case, o, u
 
 from .data import Registration, register_tables
 from .join_data import join_tables, materialize_join_tables
@@ -864,16 +863,7 @@ def join_connections(join_data: JoinData) -> Iterator[Callable[[int], Any]]:
 
 @pytest.mark.parametrize(("case", "partitions"), PARAMS)
 def test_joins(case: Case, partitions: int, join_connections, join_data: JoinData) -> None:
-    actual = join_connections(partitions).sql(case.sql).to_arrow()
-    expected = duckdb_result(case.sql, join_data.tables)
-    assert isinstance(actual, pa.Table), f"to_arrow() returned {type(actual).__name__}"
-    assert_same_result(
-        actual,
-        expected,
-        ordered=case.ordered,
-        rel_tol=case.rel_tol,
-        context=f"[partitions={partitions}] {case.sql}",
-    )
+    check_case(join_connections(partitions), case, join_data.tables, partitions)
 
 
 @dataclass(frozen=True)

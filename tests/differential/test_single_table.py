@@ -15,10 +15,9 @@ No joins and no subqueries other than VALUES in FROM: those live elsewhere.
 
 from __future__ import annotations
 
-import pyarrow as pa
 import pytest
-from support.cases import Case, o, u
-from support.compare import assert_same_result, assert_same_rows, duckdb_result, duckdb_rows
+from support.cases import Case, check_case, o, u
+from support.compare import assert_same_rows, duckdb_rows
 
 # fmt: off
 CASES: list[Case] = [
@@ -386,16 +385,7 @@ PARAMS = [pytest.param(case, 3, id=f"{case.id}-p3") for case in CASES] + [
 
 @pytest.mark.parametrize(("case", "partitions"), PARAMS)
 def test_single_table(case: Case, partitions: int, shoal_connections, diff_data) -> None:
-    actual = shoal_connections(partitions).sql(case.sql).to_arrow()
-    expected = duckdb_result(case.sql, diff_data.tables)
-    assert isinstance(actual, pa.Table), f"to_arrow() returned {type(actual).__name__}"
-    assert_same_result(
-        actual,
-        expected,
-        ordered=case.ordered,
-        rel_tol=case.rel_tol,
-        context=f"[partitions={partitions}] {case.sql}",
-    )
+    check_case(shoal_connections(partitions), case, diff_data.tables, partitions)
 
 
 FETCHALL_CASES = [
