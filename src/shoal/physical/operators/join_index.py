@@ -1,14 +1,33 @@
-"""A hash index over a join's build keys: sorted 64-bit row hashes.
+"""A join's index over its build keys, probed batch by batch, entirely in numpy.
 
-Built once per task from the build side's key columns, probed once per probe
-batch, entirely in numpy: ``searchsorted`` finds each probe row's run of equal
-hashes, ``repeat`` expands the runs into (probe row, build row) pairs. Pairs are
-then checked for real key equality unless the hash is injective for the key
-(one integer or date column), so collisions never produce wrong matches.
-NULL keys never match, unless ``null_equal`` (set operations).
+Each build row gets one 64-bit *code* for its key, and the index maps codes to build
+rows. Two kinds of code:
+
+* **Integer codes** — every key column is integer-like (integers up to 32-bit unsigned
+  or 64-bit signed, dates, booleans): each column's value is offset by the build side's
+  minimum and the columns are packed into one int64 (mixed radix over the build
+  ranges). The code is injective, so matches need no equality check, and a probe value
+  outside the build range is dropped before any lookup.
+* **Hash codes** — anything else (strings, decimals, floats, set operations' NULL-equal
+  keys): the engine's row hash, with matches checked for real key equality afterwards,
+  so collisions never produce wrong pairs.
+
+Two lookups over codes:
+
+* **Dense** — integer codes spanning at most ``4 × rows + 64 Ki`` values (primary and
+  foreign keys, which TPC-H-like schemas number densely): direct addressing. Unique
+  keys keep one slot per code; repeated keys keep CSR offsets into the rows sorted by
+  code. A probe is one gather per row: no sorting, no search.
+* **Sorted** — otherwise: codes sorted once; a probe sorts its codes and binary-searches
+  runs of equal codes (sorted needles walk memory forwards).
+
+Holds the build keys, the codes' lookup structure and nothing per probe. NULL keys
+never match, unless ``null_equal`` (set operations).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +37,16 @@ import pyarrow.compute as pc
 from shoal.hashing import hash_columns
 
 Indices = npt.NDArray[np.int64]
+Codes = npt.NDArray[np.int64] | npt.NDArray[np.uint64]
+
+# Dense addressing when the build codes span at most this many slots per build row
+# (plus a fixed allowance): the slot arrays then cost about what the sorted index does.
+_DENSE_SLOTS_PER_ROW = 4
+_DENSE_MIN_SLOTS = 1 << 16
+# Packed integer codes must stay below this (int64, with room for the arithmetic).
+_MAX_CODE_SPAN = 1 << 62
+
+_EMPTY = np.zeros(0, np.int64)
 
 
 def _valid_mask(columns: list[pa.Array]) -> npt.NDArray[np.bool_] | None:
@@ -30,85 +59,193 @@ def _valid_mask(columns: list[pa.Array]) -> npt.NDArray[np.bool_] | None:
     return mask
 
 
-def _injective(columns: list[pa.Array]) -> bool:
-    if len(columns) != 1:
-        return False
-    t = columns[0].type
-    return pa.types.is_integer(t) or pa.types.is_date(t) or pa.types.is_boolean(t)
+def _integer_like(t: pa.DataType) -> bool:
+    if pa.types.is_uint64(t):
+        return False  # values above 2**63 do not fit the int64 codes
+    return pa.types.is_integer(t) or pa.types.is_date32(t) or pa.types.is_boolean(t)
+
+
+def _as_int64(col: pa.Array) -> npt.NDArray[np.int64]:
+    """The column's values as int64 (NULLs as 0: callers mask them out)."""
+    if pa.types.is_date32(col.type):
+        col = col.view(pa.int32())
+    if col.type != pa.int64():
+        col = pc.cast(col, pa.int64())
+    if col.null_count:
+        col = col.fill_null(0)
+    return np.asarray(col)
+
+
+@dataclass(frozen=True)
+class _IntegerCodec:
+    """Packs integer-like key columns into one injective int64 over the build ranges."""
+
+    lows: tuple[int, ...]
+    highs: tuple[int, ...]
+    span: int  # codes are in [0, span)
+
+    @staticmethod
+    def fit(keys: list[pa.Array], rows: Indices) -> _IntegerCodec | None:
+        if not keys or not len(rows) or not all(_integer_like(k.type) for k in keys):
+            return None
+        lows, highs, span = [], [], 1
+        for k in keys:
+            values = _as_int64(k)[rows]
+            low, high = int(values.min()), int(values.max())
+            lows.append(low)
+            highs.append(high)
+            span *= high - low + 1  # Python ints: no overflow
+        if span > _MAX_CODE_SPAN:
+            return None
+        return _IntegerCodec(tuple(lows), tuple(highs), span)
+
+    def encode(
+        self, keys: list[pa.Array], candidates: npt.NDArray[np.bool_] | None
+    ) -> tuple[Indices, npt.NDArray[np.int64]]:
+        """(rows, codes) of the rows (among ``candidates``) whose keys lie in range."""
+        values = [_as_int64(k) for k in keys]
+        ok = candidates.copy() if candidates is not None else None
+        for v, low, high in zip(values, self.lows, self.highs, strict=True):
+            # Compare before subtracting: ``v - low`` could wrap for extreme values.
+            inside = (v >= low) & (v <= high)
+            ok = inside if ok is None else ok & inside
+        assert ok is not None
+        rows = np.nonzero(ok)[0]
+        codes = np.zeros(len(rows), np.int64)
+        for v, low, high in zip(values, self.lows, self.highs, strict=True):
+            codes *= high - low + 1
+            codes += v[rows] - low
+        return rows, codes
+
+
+def _expand(
+    probe_rows: Indices, starts: Indices, counts: Indices, build_order: Indices
+) -> tuple[Indices, Indices]:
+    """Pairs (probe row, build row) from each probe row's run ``build_order[start:+count]``."""
+    total = int(counts.sum())
+    if total == 0:
+        return _EMPTY, _EMPTY
+    pairs_probe = np.repeat(probe_rows, counts)
+    run_start = np.repeat(starts, counts)
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return pairs_probe, build_order[run_start + offsets]
+
+
+class _DenseLookup:
+    """Direct addressing over integer codes in ``[0, span)``."""
+
+    def __init__(self, codes: npt.NDArray[np.int64], rows: Indices, span: int):
+        counts = np.bincount(codes, minlength=span)
+        self.unique = bool(counts.max(initial=0) <= 1)
+        row_type = np.int32 if len(rows) and int(rows.max()) < 2**31 - 1 else np.int64
+        if self.unique:
+            self.slots = np.full(span, -1, dtype=row_type)
+            self.slots[codes] = rows
+        else:
+            self.offsets = np.zeros(span + 1, dtype=np.int64)
+            np.cumsum(counts, out=self.offsets[1:])
+            self.order = rows[np.argsort(codes, kind="stable")]
+
+    def find(self, rows: Indices, codes: npt.NDArray[np.int64]) -> tuple[Indices, Indices]:
+        if self.unique:
+            build = self.slots[codes]
+            hit = build >= 0
+            return rows[hit], build[hit].astype(np.int64)
+        starts = self.offsets[codes]
+        counts = self.offsets[codes + 1] - starts
+        return _expand(rows, starts, counts, self.order)
+
+
+class _SortedLookup:
+    """Codes sorted once; probes binary-search runs of equal codes."""
+
+    def __init__(self, codes: Codes, rows: Indices):
+        by_code = np.argsort(codes)
+        self.order: Indices = rows[by_code]
+        self.sorted_codes = codes[by_code]
+        self.unique = bool(
+            len(self.order) < 2 or (self.sorted_codes[1:] != self.sorted_codes[:-1]).all()
+        )
+        self._set: pa.Array | None = None
+
+    def find(self, rows: Indices, codes: Codes) -> tuple[Indices, Indices]:
+        n = len(self.sorted_codes)
+        if n <= len(codes):
+            # A small build side: drop the probe rows whose code it lacks with one
+            # hash-set lookup, so only likely matches are sorted and searched.
+            keep = np.nonzero(np.asarray(pc.is_in(pa.array(codes), value_set=self._code_set())))[0]
+            rows, codes = rows[keep], codes[keep]
+        # Sorted needles make the binary searches walk memory forwards: ~8x faster
+        # than searching in probe order on large build sides.
+        by_code = np.argsort(codes)
+        rows, codes = rows[by_code], codes[by_code]
+        lo = np.searchsorted(self.sorted_codes, codes, side="left")
+        if self.unique:
+            # At most one partner per probe row: no run expansion needed.
+            found = lo < n
+            found[found] = self.sorted_codes[lo[found]] == codes[found]
+            return rows[found], self.order[lo[found]]
+        hi = np.searchsorted(self.sorted_codes, codes, side="right")
+        return _expand(rows, lo.astype(np.int64), (hi - lo).astype(np.int64), self.order)
+
+    def _code_set(self) -> pa.Array:
+        if self._set is None:
+            self._set = pa.array(np.unique(self.sorted_codes))
+        return self._set
 
 
 class JoinIndex:
+    """Build keys → build rows; ``probe`` gives every (probe row, build row) pair."""
+
     def __init__(self, keys: list[pa.Array], null_equal: bool = False):
         self.keys = keys
         self.null_equal = null_equal
         self.num_rows = len(keys[0]) if keys else 0
-        hashes = hash_columns(keys) if keys else np.zeros(0, np.uint64)
         valid = None if null_equal else _valid_mask(keys)
         rows = np.arange(self.num_rows, dtype=np.int64) if valid is None else np.nonzero(valid)[0]
-        order = rows[np.argsort(hashes[rows])]
-        self.order: Indices = order
-        self.sorted_hashes = hashes[order]
-        # One build row per hash (primary-key joins): one search per probe row suffices.
-        self.unique = bool(
-            len(order) < 2 or (self.sorted_hashes[1:] != self.sorted_hashes[:-1]).all()
-        )
-        # The hash is injective on one integer column — except that NULL's hash is
-        # some integer's hash too, which matters when NULL keys may match (null_equal).
-        self.verify = not _injective(keys) or (null_equal and any(k.null_count for k in keys))
-        self._set: pa.Array | None = None
-        self.has_null_key = bool(not null_equal and valid is not None and not valid.all())
+        self.has_null_key = bool(valid is not None and not valid.all())
+        self._matchable = len(rows)
+        # NULL-equal keys (set operations) go by hash: NULL needs a code of its own.
+        self._codec = None if null_equal else _IntegerCodec.fit(keys, rows)
+        self._lookup: _DenseLookup | _SortedLookup
+        if self._codec is not None:
+            _, codes = self._codec.encode(keys, valid)
+            dense = self._codec.span <= _DENSE_SLOTS_PER_ROW * len(rows) + _DENSE_MIN_SLOTS
+            if dense:
+                self._lookup = _DenseLookup(codes, rows, self._codec.span)
+            else:
+                self._lookup = _SortedLookup(codes, rows)
+            self.verify = False  # integer codes are injective
+        else:
+            hashes = hash_columns(keys) if keys else np.zeros(0, np.uint64)
+            self._lookup = _SortedLookup(hashes[rows], rows)
+            self.verify = True
+        self.strategy = (
+            "dense" if isinstance(self._lookup, _DenseLookup) else "sorted"
+        ) + ("-hash" if self.verify else "")
+
+    @property
+    def unique(self) -> bool:
+        """At most one build row per key."""
+        return self._lookup.unique
 
     def probe(self, keys: list[pa.Array]) -> tuple[Indices, Indices]:
         """(probe row, build row) for every pair with equal keys (in no particular order)."""
         m = len(keys[0])
-        if m == 0 or len(self.order) == 0:
-            empty = np.zeros(0, np.int64)
-            return empty, empty
-        hashes = hash_columns(keys)
-        if len(self.sorted_hashes) <= m:
-            # A small build side: drop the probe rows whose hash it lacks with one
-            # hash-set lookup, so only likely matches are sorted and searched.
-            candidates = np.nonzero(
-                np.asarray(pc.is_in(pa.array(hashes), value_set=self._hash_set()))
-            )[0]
-            probe_order = candidates[np.argsort(hashes[candidates])]
-        else:
-            # Sorted needles make the binary searches walk memory forwards: ~8x
-            # faster than searching in probe order on large build sides.
-            probe_order = np.argsort(hashes)
-        hashes = hashes[probe_order]
-        lo = np.searchsorted(self.sorted_hashes, hashes, side="left")
+        if m == 0 or not self._matchable:
+            return _EMPTY, _EMPTY
         valid = None if self.null_equal else _valid_mask(keys)
-        if self.unique:
-            # At most one partner per probe row: no run expansion needed.
-            found = lo < len(self.sorted_hashes)
-            found[found] = self.sorted_hashes[lo[found]] == hashes[found]
-            if valid is not None:
-                found &= valid[probe_order]
-            probe_rows = probe_order[found].astype(np.int64, copy=False)
-            build_rows = self.order[lo[found]]
-        else:
-            hi = np.searchsorted(self.sorted_hashes, hashes, side="right")
-            counts = (hi - lo).astype(np.int64)
-            if valid is not None:
-                counts[~valid[probe_order]] = 0
-            total = int(counts.sum())
-            probe_rows = np.repeat(probe_order.astype(np.int64), counts)
-            run_start = np.repeat(lo.astype(np.int64), counts)
-            starts = np.cumsum(counts) - counts
-            offsets = np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
-            build_rows = self.order[run_start + offsets]
-        total = len(probe_rows)
-        if total and (self.verify or (self.null_equal and any(k.null_count for k in keys))):
+        if self._codec is not None:
+            rows, codes = self._codec.encode(keys, valid)
+            return self._lookup.find(rows, codes)
+        hashes = hash_columns(keys)
+        rows = np.arange(m, dtype=np.int64) if valid is None else np.nonzero(valid)[0]
+        probe_rows, build_rows = self._lookup.find(rows, hashes[rows])
+        if len(probe_rows):
             keep = self._equal(keys, probe_rows, build_rows)
             if not keep.all():
                 probe_rows, build_rows = probe_rows[keep], build_rows[keep]
         return probe_rows, build_rows
-
-    def _hash_set(self) -> pa.Array:
-        if self._set is None:
-            self._set = pa.array(np.unique(self.sorted_hashes))
-        return self._set
 
     def _equal(self, keys: list[pa.Array], pi: Indices, bi: Indices) -> npt.NDArray[np.bool_]:
         ok = np.ones(len(pi), dtype=bool)

@@ -189,7 +189,7 @@ class ScanExec(PhysicalPlan):
                 f = files.get(split.path)
                 if f is None:
                     try:
-                        f = files[split.path] = pq.ParquetFile(split.path)
+                        f = files[split.path] = _open_parquet(split.path, self.columns, target)
                     except OSError as err:
                         raise ExecutionError(f"cannot open {split.path}: {err}") from err
                 groups = [
@@ -378,11 +378,51 @@ def _widens(src: pa.DataType, dst: pa.DataType) -> bool:
 
 
 def _conform(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
-    """Cast to the engine's types and rename to internal names (positional)."""
+    """Cast to the engine's types and rename to internal names (positional).
+
+    Dictionary-decoded columns (see ``_open_parquet``) become plain arrays by one
+    ``take`` of their dictionary: the engine's operators see only plain types.
+    """
     columns = []
     for col, f in zip(batch.columns, target, strict=True):
+        if pa.types.is_dictionary(col.type):
+            col = col.dictionary.take(col.indices)
         columns.append(col if col.type == f.type else col.cast(f.type))
     return pa.RecordBatch.from_arrays(columns, schema=target)
+
+
+# A string column chunk averaging fewer uncompressed bytes per row than this holds
+# dictionary indices, not values: the writer kept it dictionary-encoded throughout.
+_DICTIONARY_BYTES_PER_ROW = 4.0
+
+
+def _open_parquet(path: str, columns: tuple[str, ...], target: pa.Schema) -> pq.ParquetFile:
+    """The file, set to decode low-cardinality string columns as dictionaries.
+
+    Why: decoding a dictionary-encoded column into ``string_view`` (what tpchgen and
+    other Arrow writers record) and casting it to ``string`` costs 3-8x more than
+    reading its indices and taking from the small dictionary. Columns that fell back
+    to plain encoding (comments, names) would pay to build a dictionary, so only
+    chunks that stayed small per row are read this way, judged from the footer.
+    """
+    metadata = pq.read_metadata(path)
+    wanted = {c for c, f in zip(columns, target, strict=True) if pa.types.is_string(f.type)}
+    dictionary: list[str] = []
+    if wanted and metadata.num_row_groups and metadata.num_rows:
+        sizes: dict[str, int] = {}
+        for rg in range(metadata.num_row_groups):
+            group = metadata.row_group(rg)
+            for i in range(group.num_columns):
+                chunk = group.column(i)
+                name = chunk.path_in_schema
+                if name in wanted and chunk.has_dictionary_page:
+                    sizes[name] = sizes.get(name, 0) + chunk.total_uncompressed_size
+        dictionary = [
+            name
+            for name, size in sizes.items()
+            if size / metadata.num_rows < _DICTIONARY_BYTES_PER_ROW
+        ]
+    return pq.ParquetFile(path, metadata=metadata, read_dictionary=dictionary or None)
 
 
 __all__ = ["ScanExec", "assign_splits", "conjoin"]

@@ -1,0 +1,89 @@
+"""JoinIndex against a brute-force join, on every lookup path it can take."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from shoal.physical.operators.join_index import JoinIndex
+
+
+def _brute(build: list[list], probe: list[list], null_equal: bool) -> list[tuple[int, int]]:
+    build_rows = list(zip(*build, strict=True))
+    probe_rows = list(zip(*probe, strict=True))
+    pairs = []
+    for i, p in enumerate(probe_rows):
+        for j, b in enumerate(build_rows):
+            if not null_equal and (None in p or None in b):
+                continue
+            if p == b:
+                pairs.append((i, j))
+    return sorted(pairs)
+
+
+def _pairs(index: JoinIndex, probe: list[pa.Array]) -> list[tuple[int, int]]:
+    pi, bi = index.probe(probe)
+    return sorted(zip(pi.tolist(), bi.tolist(), strict=True))
+
+
+def _random_column(rng: np.random.Generator, n: int, lo: int, hi: int, nulls: bool) -> list:
+    values = rng.integers(lo, hi, n).tolist()
+    if nulls:
+        values = [None if rng.random() < 0.1 else v for v in values]
+    return values
+
+
+CASES = {
+    # name: (build range, probe range, key columns, type)
+    "dense-unique": ((0, 10**9), None, 1, pa.int64()),
+    "dense-repeated": ((5, 40), (0, 50), 1, pa.int64()),
+    "sparse": ((-(10**12), 10**12), None, 1, pa.int64()),
+    "two-columns": ((0, 6), (-1, 8), 2, pa.int32()),
+    "two-columns-sparse": ((0, 10**10), None, 2, pa.int64()),
+    "uint64-hashed": ((0, 30), (0, 40), 1, pa.uint64()),
+    "strings-hashed": ((0, 25), (0, 30), 2, pa.string()),
+    "dates": ((0, 20000), (0, 20000), 1, pa.date32()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("nulls", [False, True])
+@pytest.mark.parametrize("null_equal", [False, True])
+def test_probe_matches_brute_force(name: str, nulls: bool, null_equal: bool) -> None:
+    (lo, hi), probe_range, width, typ = CASES[name]
+    rng = np.random.default_rng(abs(hash((name, nulls, null_equal))) % 2**32)
+    plo, phi = probe_range or (lo, hi)
+    build = [_random_column(rng, 300, lo, hi, nulls) for _ in range(width)]
+    probe = [_random_column(rng, 200, plo, phi, nulls) for _ in range(width)]
+    if probe_range is None:  # make sure some keys match
+        for col_b, col_p in zip(build, probe, strict=True):
+            col_p[:50] = col_b[:50]
+    if name == "dense-unique":
+        build = [list(dict.fromkeys(build[0]))]
+    convert = (lambda v: v if v is None else str(v)) if typ == pa.string() else (lambda v: v)
+    build = [[convert(v) for v in c] for c in build]
+    probe = [[convert(v) for v in c] for c in probe]
+    index = JoinIndex([pa.array(c, typ) for c in build], null_equal)
+    assert _pairs(index, [pa.array(c, typ) for c in probe]) == _brute(build, probe, null_equal)
+
+
+def test_strategies() -> None:
+    dense = JoinIndex([pa.array(range(1000), pa.int64())])
+    assert dense.strategy == "dense" and dense.unique
+    sparse = JoinIndex([pa.array([0, 10**15, 3 * 10**15], pa.int64())])
+    assert sparse.strategy == "sorted"
+    hashed = JoinIndex([pa.array(["a", "b", "a"])])
+    assert hashed.strategy == "sorted-hash" and not hashed.unique
+
+
+def test_extreme_probe_values_do_not_wrap_into_range() -> None:
+    index = JoinIndex([pa.array([5, 6, 7], pa.int64())])
+    extreme = pa.array([-(2**63), 2**63 - 1, -(2**63) + 5, 6], pa.int64())
+    assert _pairs(index, [extreme]) == [(3, 1)]
+
+
+def test_all_null_build_matches_nothing() -> None:
+    index = JoinIndex([pa.array([None, None], pa.int64())])
+    assert index.has_null_key
+    assert _pairs(index, [pa.array([1, None], pa.int64())]) == []
