@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shoal.expr.nodes import Expr
+from shoal.expr.nodes import ColumnRef, Expr
 from shoal.logical.plan import (
     Aggregate,
     Filter,
@@ -44,7 +44,13 @@ def _prune(plan: LogicalPlan, needed: set[str]) -> LogicalPlan:
         ]
         if not keep:  # e.g. COUNT(*): read the narrowest column for the row count
             keep = [(plan.columns[0], plan.names[0])]
-        return replace(plan, columns=tuple(c for c, _ in keep), names=tuple(n for _, n in keep))
+        scan = replace(plan, columns=tuple(c for c, _ in keep), names=tuple(n for _, n in keep))
+        outputs = [f for f in scan.schema if f.name in needed]
+        if outputs and len(outputs) < len(keep):
+            # Columns read only for the scan's filter go no further than the scan's
+            # task: they never cross an exchange or fill a join's build side.
+            return Project(scan, tuple((f.name, ColumnRef(f.name, f.type)) for f in outputs))
+        return scan
     if isinstance(plan, Filter):
         return replace(plan, input=_prune(plan.input, needed | plan.predicate.columns()))
     if isinstance(plan, Project):

@@ -144,7 +144,7 @@ class _DenseLookup:
         else:
             self.offsets = np.zeros(span + 1, dtype=np.int64)
             np.cumsum(counts, out=self.offsets[1:])
-            self.order = rows[np.argsort(codes, kind="stable")]
+            self.order = rows[np.argsort(codes)]
 
     def find(self, rows: Indices, codes: npt.NDArray[np.int64]) -> tuple[Indices, Indices]:
         if self.unique:
