@@ -14,7 +14,7 @@ rows. Two kinds of code:
 
 Two lookups over codes:
 
-* **Dense** — integer codes spanning at most ``4 × rows + 64 Ki`` values (primary and
+* **Dense** — integer codes spanning at most ``4 × rows`` or 8 Mi values (primary and
   foreign keys, which TPC-H-like schemas number densely): direct addressing. Unique
   keys keep one slot per code; repeated keys keep CSR offsets into the rows sorted by
   code. A probe is one gather per row: no sorting, no search.
@@ -40,9 +40,12 @@ Indices = npt.NDArray[np.int64]
 Codes = npt.NDArray[np.int64] | npt.NDArray[np.uint64]
 
 # Dense addressing when the build codes span at most this many slots per build row
-# (plus a fixed allowance): the slot arrays then cost about what the sorted index does.
+# (the slot arrays then cost about what the sorted index does), or at most
+# ``_DENSE_MAX_SLOTS`` slots whatever the row count: a gather from a table of 32 MiB
+# beats sorting and searching probe batches (a filtered orders table keyed by
+# o_orderkey at SF 1 is 30k rows over a span of 6M).
 _DENSE_SLOTS_PER_ROW = 4
-_DENSE_MIN_SLOTS = 1 << 16
+_DENSE_MAX_SLOTS = 1 << 23
 # Packed integer codes must stay below this (int64, with room for the arithmetic).
 _MAX_CODE_SPAN = 1 << 62
 
@@ -142,7 +145,7 @@ class _DenseLookup:
             self.slots = np.full(span, -1, dtype=row_type)
             self.slots[codes] = rows
         else:
-            self.offsets = np.zeros(span + 1, dtype=np.int64)
+            self.offsets = np.zeros(span + 1, dtype=row_type)
             np.cumsum(counts, out=self.offsets[1:])
             self.order = rows[np.argsort(codes)]
 
@@ -151,7 +154,7 @@ class _DenseLookup:
             build = self.slots[codes]
             hit = build >= 0
             return rows[hit], build[hit].astype(np.int64)
-        starts = self.offsets[codes]
+        starts = self.offsets[codes].astype(np.int64)
         counts = self.offsets[codes + 1] - starts
         return _expand(rows, starts, counts, self.order)
 
@@ -210,7 +213,8 @@ class JoinIndex:
         self._lookup: _DenseLookup | _SortedLookup
         if self._codec is not None:
             _, codes = self._codec.encode(keys, valid)
-            dense = self._codec.span <= _DENSE_SLOTS_PER_ROW * len(rows) + _DENSE_MIN_SLOTS
+            span = self._codec.span
+            dense = span <= max(_DENSE_SLOTS_PER_ROW * len(rows), _DENSE_MAX_SLOTS)
             if dense:
                 self._lookup = _DenseLookup(codes, rows, self._codec.span)
             else:
