@@ -11,6 +11,7 @@ import glob
 import os
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,6 +21,21 @@ import pyarrow.parquet as pq
 from shoal.catalog.layout import HashLayout, check_layout, has_layout, read_layout
 from shoal.errors import CatalogError
 from shoal.types import canonical_schema
+
+
+def parquet_footer(path: str) -> pq.FileMetaData:
+    """A Parquet file's footer, read once while the file keeps its mtime and size.
+
+    Raises ``OSError`` when the file is gone and ``pyarrow.ArrowInvalid`` when it is
+    not Parquet. The planner and every scan task ask for the same few footers.
+    """
+    stat = os.stat(path)
+    return _footer(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=1024)
+def _footer(path: str, mtime_ns: int, size: int) -> pq.FileMetaData:
+    return pq.read_metadata(path)
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,8 @@ from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from shoal.catalog.sources import ParquetSource, TableSource
+from shoal.catalog.sources import ParquetSource, TableSource, parquet_footer
 from shoal.expr.nodes import COMPARISONS, Call, ColumnRef, Expr, InList, Literal, conjoin, conjuncts
 from shoal.logical.plan import (
     Aggregate,
@@ -146,12 +145,6 @@ def _origin_rows(plan: LogicalPlan, name: str) -> float | None:
     return None
 
 
-@lru_cache(maxsize=1024)
-def _parquet_footer(path: str, mtime_ns: int, size: int) -> pq.FileMetaData:
-    """A file's footer; the key includes mtime and size, so a rewritten file is re-read."""
-    return pq.read_metadata(path)
-
-
 def integer_span(source: TableSource, column: str) -> float | None:
     """max - min + 1 of an integer or date column, from Parquet min/max statistics.
 
@@ -163,14 +156,32 @@ def integer_span(source: TableSource, column: str) -> float | None:
     field = source.schema.field(column)
     if not (pa.types.is_integer(field.type) or pa.types.is_date(field.type)):
         return None
+    return _integer_span(source, column, tuple(_file_version(path) for path in source.files))
+
+
+def _file_version(path: str) -> tuple[str, int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None  # statistics are a hint; the scan reports a missing file
+    return path, stat.st_mtime_ns, stat.st_size
+
+
+@lru_cache(maxsize=4096)
+def _integer_span(
+    source: ParquetSource, column: str, versions: tuple[tuple[str, int, int] | None, ...]
+) -> float | None:
+    """``integer_span`` while the files keep these versions (the join orderer asks for
+    the same spans hundreds of times per query)."""
+    if None in versions:
+        return None
     lo: Any = None
     hi: Any = None
     for split in source.splits():
         try:
-            stat = os.stat(split.path)
-            md = _parquet_footer(split.path, stat.st_mtime_ns, stat.st_size)
+            md = parquet_footer(split.path)
         except (OSError, pa.ArrowInvalid):
-            return None  # statistics are a hint; the scan reports a missing file
+            return None
         for rg in split.row_groups or ():
             if rg >= md.num_row_groups:
                 return None  # the file changed since it was registered

@@ -28,6 +28,7 @@ never match, unless ``null_equal`` (set operations).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -141,6 +142,8 @@ class _DenseLookup:
         counts = np.bincount(codes, minlength=span)
         self.unique = bool(counts.max(initial=0) <= 1)
         row_type = np.int32 if len(rows) and int(rows.max()) < 2**31 - 1 else np.int64
+        self.slots: npt.NDArray[Any]  # build row per code, -1 for none (unique keys)
+        self.offsets: npt.NDArray[Any]  # CSR: code c's rows are order[offsets[c]:offsets[c+1]]
         if self.unique:
             self.slots = np.full(span, -1, dtype=row_type)
             self.slots[codes] = rows
@@ -224,9 +227,9 @@ class JoinIndex:
             hashes = hash_columns(keys) if keys else np.zeros(0, np.uint64)
             self._lookup = _SortedLookup(hashes[rows], rows)
             self.verify = True
-        self.strategy = (
-            "dense" if isinstance(self._lookup, _DenseLookup) else "sorted"
-        ) + ("-hash" if self.verify else "")
+        self.strategy = ("dense" if isinstance(self._lookup, _DenseLookup) else "sorted") + (
+            "-hash" if self.verify else ""
+        )
 
     @property
     def unique(self) -> bool:
@@ -242,6 +245,7 @@ class JoinIndex:
         if self._codec is not None:
             rows, codes = self._codec.encode(keys, valid)
             return self._lookup.find(rows, codes)
+        assert isinstance(self._lookup, _SortedLookup)
         hashes = hash_columns(keys)
         rows = np.arange(m, dtype=np.int64) if valid is None else np.nonzero(valid)[0]
         probe_rows, build_rows = self._lookup.find(rows, hashes[rows])

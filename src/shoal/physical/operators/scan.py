@@ -25,7 +25,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shoal.catalog.layout import shards_for_values
-from shoal.catalog.sources import CsvSource, MemorySource, ParquetSource, Split, TableSource
+from shoal.catalog.sources import (
+    CsvSource,
+    MemorySource,
+    ParquetSource,
+    Split,
+    TableSource,
+    parquet_footer,
+)
 from shoal.errors import ExecutionError
 from shoal.expr.evaluate import filter_batch
 from shoal.expr.nodes import (
@@ -190,7 +197,7 @@ class ScanExec(PhysicalPlan):
                 if f is None:
                     try:
                         f = files[split.path] = _open_parquet(split.path, self.columns, target)
-                    except OSError as err:
+                    except (OSError, pa.ArrowInvalid) as err:
                         raise ExecutionError(f"cannot open {split.path}: {err}") from err
                 groups = [
                     rg
@@ -405,7 +412,7 @@ def _open_parquet(path: str, columns: tuple[str, ...], target: pa.Schema) -> pq.
     to plain encoding (comments, names) would pay to build a dictionary, so only
     chunks that stayed small per row are read this way, judged from the footer.
     """
-    metadata = pq.read_metadata(path)
+    metadata = parquet_footer(path)
     wanted = {c for c, f in zip(columns, target, strict=True) if pa.types.is_string(f.type)}
     dictionary: list[str] = []
     if wanted and metadata.num_row_groups and metadata.num_rows:
