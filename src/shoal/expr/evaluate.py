@@ -24,29 +24,45 @@ from shoal.types import MAX_DECIMAL_PRECISION, is_decimal, is_float, is_integer
 Value: TypeAlias = Any
 
 
-def evaluate(e: Expr, batch: pa.RecordBatch) -> Value:
-    """Evaluate ``e`` over ``batch``: an array of ``batch.num_rows`` values, or a scalar."""
+#: Values of subexpressions already evaluated over one batch, shared by the expressions
+#: of one operator (``(l_extendedprice * (1 - l_discount))`` inside Q1's two sums).
+Memo: TypeAlias = dict[Expr, Value]
+
+
+def evaluate(e: Expr, batch: pa.RecordBatch, memo: Memo | None = None) -> Value:
+    """Evaluate ``e`` over ``batch``: an array of ``batch.num_rows`` values, or a scalar.
+
+    With ``memo`` (one dict per batch), equal subexpressions are computed once.
+    """
     if isinstance(e, ColumnRef):
         return batch.column(e.name)
     if isinstance(e, Literal):
         return pa.scalar(e.value, e.type)
+    if memo is not None:
+        found = memo.get(e)
+        if found is not None:
+            return found
     if isinstance(e, Cast):
-        return cast_value(evaluate(e.arg, batch), e.type)
-    if isinstance(e, Call):
+        value = cast_value(evaluate(e.arg, batch, memo), e.type)
+    elif isinstance(e, Call):
         fn = _FUNCTIONS.get(e.fn)
         if fn is None:
             raise ExecutionError(f"no kernel for function '{e.fn}'")
-        return fn(e, [evaluate(a, batch) for a in e.args])
-    if isinstance(e, Case):
-        return _case(e, batch)
-    if isinstance(e, InList):
-        return _in_list(e, evaluate(e.arg, batch))
-    raise ExecutionError(f"cannot evaluate {type(e).__name__}")
+        value = fn(e, [evaluate(a, batch, memo) for a in e.args])
+    elif isinstance(e, Case):
+        value = _case(e, batch)  # branches see row subsets: no memo inside
+    elif isinstance(e, InList):
+        value = _in_list(e, evaluate(e.arg, batch, memo))
+    else:
+        raise ExecutionError(f"cannot evaluate {type(e).__name__}")
+    if memo is not None:
+        memo[e] = value
+    return value
 
 
-def evaluate_array(e: Expr, batch: pa.RecordBatch) -> pa.Array:
+def evaluate_array(e: Expr, batch: pa.RecordBatch, memo: Memo | None = None) -> pa.Array:
     """Like ``evaluate`` but always an array of ``batch.num_rows`` values."""
-    return to_array(evaluate(e, batch), batch.num_rows, e.type)
+    return to_array(evaluate(e, batch, memo), batch.num_rows, e.type)
 
 
 def to_array(v: Value, length: int, type_: pa.DataType | None = None) -> pa.Array:

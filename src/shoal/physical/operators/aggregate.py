@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shoal.expr.evaluate import evaluate_array
+from shoal.expr.evaluate import Memo, evaluate_array
 from shoal.expr.nodes import ColumnRef, Expr
 from shoal.physical.context import TaskContext
 from shoal.physical.partitioning import (
@@ -69,6 +70,11 @@ class AggSpec:
         arg = "*" if self.arg is None else str(self.arg)
         fn = "count" if self.fn == "count_star" else self.fn
         return f"{fn}({arg}) AS {self.name}"
+
+
+def _sums_as_decimal(a: AggSpec) -> bool:
+    """SUM and AVG of integers run over the argument cast to DECIMAL(38,0)."""
+    return a.fn in ("sum", "avg") and a.arg is not None and pa.types.is_integer(a.arg.type)
 
 
 # How states of each kind are merged: counts and sums add, min/max stay min/max.
@@ -180,20 +186,38 @@ class HashAggregateExec(PhysicalPlan):
         out = out.cast(self.schema) if out.schema != self.schema else out
         yield from out.to_batches(max_chunksize=ctx.settings.batch_rows)
 
+    @cached_property
+    def _arg_columns(self) -> dict[str, str]:
+        """Aggregate name → the prepared column holding its argument.
+
+        Aggregates over the same argument share one column (Q1's ``sum(l_quantity)``
+        and ``avg(l_quantity)``), and so share its evaluation and its hash sums.
+        """
+        columns: dict[tuple[Expr, bool], str] = {}
+        out: dict[str, str] = {}
+        for a in self.aggs:
+            if a.arg is not None:
+                key = (a.arg, _sums_as_decimal(a))
+                out[a.name] = columns.setdefault(key, f"{a.name}$arg")
+        return out
+
     def _prepare(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Key columns and argument columns; in final mode the input already is states."""
         if self.mode == FINAL:
             return batch
-        arrays = [evaluate_array(e, batch) for _, e in self.keys]
+        memo: Memo = {}
+        arrays = [evaluate_array(e, batch, memo) for _, e in self.keys]
         names = list(self.key_names)
         for a in self.aggs:
-            if a.arg is not None:
-                arg = evaluate_array(a.arg, batch)
-                if a.fn in ("sum", "avg") and pa.types.is_integer(arg.type):
-                    # Sum integers as DECIMAL(38,0): exact where BIGINT would wrap.
-                    arg = arg.cast(sum_type(arg.type))
-                arrays.append(arg)
-                names.append(f"{a.name}$arg")
+            column = self._arg_columns.get(a.name)
+            if a.arg is None or column in names:
+                continue
+            arg = evaluate_array(a.arg, batch, memo)
+            if _sums_as_decimal(a):
+                # Sum integers as DECIMAL(38,0): exact where BIGINT would wrap.
+                arg = arg.cast(sum_type(arg.type))
+            arrays.append(arg)
+            names.append(column)
         if not arrays:  # COUNT(*) alone: keep the row count
             return pa.RecordBatch.from_arrays([pa.nulls(batch.num_rows, pa.int8())], ["$rows"])
         return pa.RecordBatch.from_arrays(arrays, names)
@@ -207,10 +231,12 @@ class HashAggregateExec(PhysicalPlan):
         targets: list[tuple[str, pa.DataType]] = []
         for a in self.aggs:
             for state, fn, typ in a.states():
-                specs.append(([] if fn == "count_all" else f"{a.name}$arg", fn))
+                specs.append(([] if fn == "count_all" else self._arg_columns[a.name], fn))
                 targets.append((state, typ))
+        # Each distinct (column, function) is computed once; _arrange hands it out.
+        distinct = list(dict.fromkeys((c if isinstance(c, str) else "", f) for c, f in specs))
         grouped = table.group_by(list(self.key_names), use_threads=False).aggregate(
-            [(c, f) for c, f in specs] if specs else []
+            [(c or [], f) for c, f in distinct]
         )
         return self._arrange(grouped, specs, targets)
 
@@ -264,9 +290,10 @@ class HashAggregateExec(PhysicalPlan):
 
     def _empty_prepared(self) -> pa.Table:
         fields = [pa.field(n, e.type) for n, e in self.keys]
-        fields += [
-            pa.field(f"{a.name}$arg", _prepared_type(a)) for a in self.aggs if a.arg is not None
-        ]
+        columns = {
+            self._arg_columns[a.name]: _prepared_type(a) for a in self.aggs if a.arg is not None
+        }
+        fields += [pa.field(name, typ) for name, typ in columns.items()]
         if not fields:
             fields = [pa.field("$rows", pa.int8())]
         return pa.schema(fields).empty_table()
@@ -274,6 +301,6 @@ class HashAggregateExec(PhysicalPlan):
 
 def _prepared_type(a: AggSpec) -> pa.DataType:
     assert a.arg is not None
-    if a.fn in ("sum", "avg") and pa.types.is_integer(a.arg.type):
+    if _sums_as_decimal(a):
         return sum_type(a.arg.type)
     return a.arg.type

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from shoal.expr.evaluate import evaluate_array
+from shoal.expr.evaluate import Memo, evaluate_array
 from shoal.expr.nodes import ColumnRef, Expr
 from shoal.physical.context import TaskContext
 from shoal.physical.partitioning import HashPartitioned, Partitioning, UnknownPartitioning
@@ -50,5 +50,6 @@ class ProjectExec(PhysicalPlan):
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
         schema = self.schema
         for batch in ctx.run(self.input):
-            arrays = [evaluate_array(e, batch) for _, e in self.exprs]
+            memo: Memo = {}  # shared subexpressions are computed once per batch
+            arrays = [evaluate_array(e, batch, memo) for _, e in self.exprs]
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)
