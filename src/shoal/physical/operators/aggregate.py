@@ -209,9 +209,9 @@ class HashAggregateExec(PhysicalPlan):
         arrays = [evaluate_array(e, batch, memo) for _, e in self.keys]
         names = list(self.key_names)
         for a in self.aggs:
-            column = self._arg_columns.get(a.name)
-            if a.arg is None or column in names:
+            if a.arg is None or self._arg_columns[a.name] in names:
                 continue
+            column = self._arg_columns[a.name]
             arg = evaluate_array(a.arg, batch, memo)
             if _sums_as_decimal(a):
                 # Sum integers as DECIMAL(38,0): exact where BIGINT would wrap.
