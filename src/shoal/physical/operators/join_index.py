@@ -105,21 +105,25 @@ class _IntegerCodec:
 
     def encode(
         self, keys: list[pa.Array], candidates: npt.NDArray[np.bool_] | None
-    ) -> tuple[Indices, npt.NDArray[np.int64]]:
-        """(rows, codes) of the rows (among ``candidates``) whose keys lie in range."""
-        values = [_as_int64(k) for k in keys]
-        ok = candidates.copy() if candidates is not None else None
-        for v, low, high in zip(values, self.lows, self.highs, strict=True):
-            # Compare before subtracting: ``v - low`` could wrap for extreme values.
-            inside = (v >= low) & (v <= high)
+    ) -> tuple[Indices | None, npt.NDArray[np.int64]]:
+        """(rows, codes) of the rows (among ``candidates``) whose keys lie in the build
+        ranges; ``rows`` is None when that is every row (codes then align with the input).
+        """
+        codes: npt.NDArray[np.int64] | None = None
+        ok = candidates
+        for k, low, high in zip(keys, self.lows, self.highs, strict=True):
+            # ``v - low`` wraps (mod 2**64) only for values at least 2**63 away from
+            # ``low``; read as unsigned those land far above ``high - low`` (< 2**62), so
+            # one unsigned comparison checks both ends of the range.
+            d = _as_int64(k) - np.int64(low)
+            inside = d.view(np.uint64) <= np.uint64(high - low)
             ok = inside if ok is None else ok & inside
-        assert ok is not None
-        rows = np.nonzero(ok)[0]
-        codes = np.zeros(len(rows), np.int64)
-        for v, low, high in zip(values, self.lows, self.highs, strict=True):
-            codes *= high - low + 1
-            codes += v[rows] - low
-        return rows, codes
+            codes = d if codes is None else codes * (high - low + 1) + d
+        assert ok is not None and codes is not None
+        if ok.all():
+            return None, codes
+        rows = np.flatnonzero(ok)
+        return rows, codes[rows]
 
 
 def _expand(
@@ -152,11 +156,17 @@ class _DenseLookup:
             np.cumsum(counts, out=self.offsets[1:])
             self.order = rows[np.argsort(codes)]
 
-    def find(self, rows: Indices, codes: npt.NDArray[np.int64]) -> tuple[Indices, Indices]:
+    def find(
+        self, rows: Indices | None, codes: npt.NDArray[np.int64]
+    ) -> tuple[Indices, Indices]:
+        """Pairs for probe ``rows`` (None: all, in order) with these codes."""
         if self.unique:
             build = self.slots[codes]
             hit = build >= 0
-            return rows[hit], build[hit].astype(np.int64)
+            probe_rows = np.flatnonzero(hit) if rows is None else rows[hit]
+            return probe_rows, build[hit].astype(np.int64)
+        if rows is None:
+            rows = np.arange(len(codes), dtype=np.int64)
         starts = self.offsets[codes].astype(np.int64)
         counts = self.offsets[codes + 1] - starts
         return _expand(rows, starts, counts, self.order)
@@ -174,7 +184,10 @@ class _SortedLookup:
         )
         self._set: pa.Array | None = None
 
-    def find(self, rows: Indices, codes: Codes) -> tuple[Indices, Indices]:
+    def find(self, rows: Indices | None, codes: Codes) -> tuple[Indices, Indices]:
+        """Pairs for probe ``rows`` (None: all, in order) with these codes."""
+        if rows is None:
+            rows = np.arange(len(codes), dtype=np.int64)
         n = len(self.sorted_codes)
         if n <= len(codes):
             # A small build side: drop the probe rows whose code it lacks with one
@@ -215,7 +228,9 @@ class JoinIndex:
         self._codec = None if null_equal else _IntegerCodec.fit(keys, rows)
         self._lookup: _DenseLookup | _SortedLookup
         if self._codec is not None:
-            _, codes = self._codec.encode(keys, valid)
+            in_range, codes = self._codec.encode(keys, valid)
+            if in_range is not None:
+                rows = in_range  # the valid rows: all in range on the build side
             span = self._codec.span
             dense = span <= max(_DENSE_SLOTS_PER_ROW * len(rows), _DENSE_MAX_SLOTS)
             if dense:

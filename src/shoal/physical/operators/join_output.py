@@ -52,7 +52,10 @@ def combine(
     probe: pa.RecordBatch, build: pa.Table, pi: Indices, bi: Indices, schema: pa.Schema
 ) -> pa.RecordBatch:
     """Probe columns then build columns, one row per pair."""
-    left = probe.take(pa.array(pi, pa.int64())).columns if len(probe.schema) else []
+    if len(pi) == probe.num_rows and (len(pi) < 2 or bool((pi[1:] > pi[:-1]).all())):
+        left = probe.columns  # every probe row once, in order (an FK join): no copy
+    else:
+        left = probe.take(pa.array(pi, pa.int64())).columns if len(probe.schema) else []
     right_tbl = build.take(pa.array(bi, pa.int64()))
     right = [c.combine_chunks() for c in right_tbl.columns]
     return pa.RecordBatch.from_arrays(list(left) + right, schema=schema)
