@@ -27,7 +27,7 @@ from shoal.logical.plan import Aggregate, Join, LogicalPlan, Project
 from shoal.optimizer.statistics import equi_pairs, estimate_rows
 
 # Only worth it when the key source is this many times smaller than the aggregated input.
-_REDUCTION = 10.0
+_REDUCTION = 3.0
 
 
 def reduce_aggregates_to_join_keys(plan: LogicalPlan) -> LogicalPlan:

@@ -165,9 +165,11 @@ class HashAggregateExec(PhysicalPlan):
             pending, pending_rows = [], 0
             metrics.peak_state_rows = max(metrics.peak_state_rows, state_rows)
             if self.mode == PARTIAL and state_rows >= chunk_rows:
-                # Many groups: pass the states on instead of growing them (memory
-                # stays bounded; merging what is left is the final aggregate's job).
-                yield from self._emit(self._merge(states), ctx)
+                # Many groups: pass the states on as they are instead of growing them
+                # (memory stays bounded; merging is the final aggregate's job, and
+                # merging here too would group the same rows twice).
+                for state in states:
+                    yield from self._emit(state, ctx)
                 states, state_rows, emitted = [], 0, True
             elif state_rows >= max(chunk_rows, 2 * merged_rows) and len(states) > 1:
                 # Merge when the states have doubled: amortized, not quadratic.
