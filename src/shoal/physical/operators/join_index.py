@@ -156,9 +156,7 @@ class _DenseLookup:
             np.cumsum(counts, out=self.offsets[1:])
             self.order = rows[np.argsort(codes)]
 
-    def find(
-        self, rows: Indices | None, codes: npt.NDArray[np.int64]
-    ) -> tuple[Indices, Indices]:
+    def find(self, rows: Indices | None, codes: npt.NDArray[np.int64]) -> tuple[Indices, Indices]:
         """Pairs for probe ``rows`` (None: all, in order) with these codes."""
         if self.unique:
             build = self.slots[codes]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from shoal.catalog.layout import shards_for_values
@@ -34,7 +35,7 @@ from shoal.catalog.sources import (
     parquet_footer,
 )
 from shoal.errors import ExecutionError
-from shoal.expr.evaluate import filter_batch
+from shoal.expr.evaluate import evaluate_array, evaluate_predicate, filter_batch, may_raise
 from shoal.expr.nodes import (
     COMPARISONS,
     Call,
@@ -176,12 +177,13 @@ class ScanExec(PhysicalPlan):
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
         metrics = ctx.operator_metrics(self)
         mine = [self.splits[i] for i in self.assignment[ctx.partition]]
+        target = self.schema
         for batch in self._read(mine, ctx, metrics):
             metrics.rows_in += batch.num_rows
             if self.filter is not None:
-                batch = filter_batch(self.filter, batch)
+                batch = _filter(self.filter, batch, target)
             if batch.num_rows:
-                yield batch
+                yield _materialize(batch, target)
 
     # ------------------------------------------------------------------ reading
 
@@ -387,15 +389,80 @@ def _widens(src: pa.DataType, dst: pa.DataType) -> bool:
 def _conform(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
     """Cast to the engine's types and rename to internal names (positional).
 
-    Dictionary-decoded columns (see ``_open_parquet``) become plain arrays by one
-    ``take`` of their dictionary: the engine's operators see only plain types.
+    Dictionary-decoded columns (see ``_open_parquet``) stay dictionaries here: the
+    filter can judge them by their few distinct values, and ``_materialize`` turns
+    them into plain arrays only for the rows that pass.
     """
+    columns = [
+        col if col.type == f.type or pa.types.is_dictionary(col.type) else col.cast(f.type)
+        for col, f in zip(batch.columns, target, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=target.names)
+
+
+def _materialize(
+    batch: pa.RecordBatch, target: pa.Schema, only: set[str] | None = None
+) -> pa.RecordBatch:
+    """Dictionary columns (all, or those named in ``only``) as plain arrays of the
+    target type, by one ``take`` from their dictionary. With ``only`` the result may
+    still hold dictionaries; without, it has exactly the target schema."""
     columns = []
     for col, f in zip(batch.columns, target, strict=True):
-        if pa.types.is_dictionary(col.type):
+        if pa.types.is_dictionary(col.type) and (only is None or f.name in only):
             col = col.dictionary.take(col.indices)
-        columns.append(col if col.type == f.type else col.cast(f.type))
-    return pa.RecordBatch.from_arrays(columns, schema=target)
+            col = col if col.type == f.type else col.cast(f.type)
+        columns.append(col)
+    if only is None:
+        return pa.RecordBatch.from_arrays(columns, schema=target)
+    return pa.RecordBatch.from_arrays(columns, names=target.names)
+
+
+def _filter(predicate: Expr, batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
+    """Rows of ``batch`` passing ``predicate``; dictionary columns may stay encoded.
+
+    A conjunct over one dictionary column alone (``l_shipmode IN ('MAIL', 'SHIP')``)
+    is evaluated on the dictionary's values and its verdicts gathered by index. The
+    other conjuncts see plain arrays. A predicate that can fail on some rows keeps
+    the ordered, row-guarded evaluation of ``filter_batch``: it must not be tried on
+    dictionary values no row holds.
+    """
+    encoded = {f.name for f in batch.schema if pa.types.is_dictionary(f.type)}
+    if not encoded or may_raise(predicate):
+        return filter_batch(predicate, _materialize(batch, target))
+    masks: list[pa.Array] = []
+    rest: list[Expr] = []
+    for part in conjuncts(predicate):
+        columns = part.columns()
+        if len(columns) == 1 and next(iter(columns)) in encoded:
+            masks.append(_judge_dictionary(part, batch.column(next(iter(columns))), target))
+        else:
+            rest.append(part)
+    if rest:
+        remaining = conjoin(rest)
+        assert remaining is not None
+        plain = _materialize(batch, target, remaining.columns() & encoded)
+        masks.append(evaluate_predicate(remaining, plain))
+    mask = masks[0]
+    for m in masks[1:]:
+        mask = pc.and_kleene(mask, m)
+    if mask.null_count:
+        mask = pc.fill_null(mask, False)
+    return batch if pc.all(mask).as_py() else batch.filter(mask)
+
+
+def _judge_dictionary(part: Expr, column: pa.DictionaryArray, target: pa.Schema) -> pa.Array:
+    """``part`` (over this column only) per row, evaluated once per distinct value."""
+    (name,) = part.columns()
+    values = column.dictionary
+    wanted = target.field(name).type
+    values = values if values.type == wanted else values.cast(wanted)
+    indices = column.indices
+    if indices.null_count:
+        # NULL rows have NULL indices: judge NULL once too (``IS NULL`` holds for it).
+        values = pa.concat_arrays([values, pa.nulls(1, wanted)])
+        indices = indices.fill_null(len(values) - 1)
+    verdicts = evaluate_array(part, pa.RecordBatch.from_arrays([values], names=[name]))
+    return verdicts.take(indices)
 
 
 # A string column chunk averaging fewer uncompressed bytes per row than this holds
