@@ -233,7 +233,10 @@ class HashAggregateExec(PhysicalPlan):
         targets: list[tuple[str, pa.DataType]] = []
         for a in self.aggs:
             for state, fn, typ in a.states():
-                specs.append(([] if fn == "count_all" else self._arg_columns[a.name], fn))
+                column: str | list[str] = [] if fn == "count_all" else self._arg_columns[a.name]
+                if fn == "count" and not table.column(self._arg_columns[a.name]).null_count:
+                    column, fn = [], "count_all"  # no NULLs here: the same count, shared
+                specs.append((column, fn))
                 targets.append((state, typ))
         # Each distinct (column, function) is computed once; _arrange hands it out.
         distinct = list(dict.fromkeys((c if isinstance(c, str) else "", f) for c, f in specs))
