@@ -2,12 +2,14 @@
 
 Every node is immutable and knows its output schema. Output column names are
 the query's internal names, unique within one query; the user-facing names live
-on ``LogicalQuery.output_names``.
+on ``LogicalQuery.output_names``. Nodes compute their schema once
+(``cached_property``): the optimizer asks for it thousands of times per query.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -81,7 +83,7 @@ class Scan(LogicalPlan):
     names: tuple[str, ...]
     filters: tuple[Expr, ...] = ()
 
-    @property
+    @cached_property
     def schema(self) -> pa.Schema:
         fields = {f.name: f for f in self.source.schema}
         return pa.schema(
@@ -99,7 +101,7 @@ class Values(LogicalPlan):
     rows: tuple[tuple[Any, ...], ...]
     out_schema: pa.Schema = field(compare=False)
 
-    @property
+    @cached_property
     def schema(self) -> pa.Schema:
         return self.out_schema
 
@@ -118,7 +120,7 @@ class Filter(LogicalPlan):
     def with_children(self, children: tuple[LogicalPlan, ...]) -> LogicalPlan:
         return replace(self, input=children[0])
 
-    @property
+    @cached_property
     def schema(self) -> pa.Schema:
         return self.input.schema
 
@@ -137,7 +139,7 @@ class Project(LogicalPlan):
     def with_children(self, children: tuple[LogicalPlan, ...]) -> LogicalPlan:
         return replace(self, input=children[0])
 
-    @property
+    @cached_property
     def schema(self) -> pa.Schema:
         return pa.schema([pa.field(n, e.type) for n, e in self.exprs])
 
@@ -159,7 +161,7 @@ class Aggregate(LogicalPlan):
     def with_children(self, children: tuple[LogicalPlan, ...]) -> LogicalPlan:
         return replace(self, input=children[0])
 
-    @property
+    @cached_property
     def schema(self) -> pa.Schema:
         fields = [pa.field(n, e.type) for n, e in self.keys]
         fields += [pa.field(n, a.type) for n, a in self.aggregates]
@@ -182,7 +184,7 @@ class Sort(LogicalPlan):
     def with_children(self, children: tuple[LogicalPlan, ...]) -> LogicalPlan:
         return replace(self, input=children[0])
 
-    @property
+    @cached_property
     def schema(self) -> pa.Schema:
         return self.input.schema
 
@@ -202,7 +204,7 @@ class Limit(LogicalPlan):
     def with_children(self, children: tuple[LogicalPlan, ...]) -> LogicalPlan:
         return replace(self, input=children[0])
 
-    @property
+    @cached_property
     def schema(self) -> pa.Schema:
         return self.input.schema
 
@@ -222,7 +224,7 @@ class UnionAll(LogicalPlan):
     def with_children(self, children: tuple[LogicalPlan, ...]) -> LogicalPlan:
         return replace(self, inputs=children)
 
-    @property
+    @cached_property
     def schema(self) -> pa.Schema:
         return self.inputs[0].schema
 
@@ -275,7 +277,7 @@ class Join(LogicalPlan):
     def with_children(self, children: tuple[LogicalPlan, ...]) -> LogicalPlan:
         return replace(self, left=children[0], right=children[1])
 
-    @property
+    @cached_property
     def schema(self) -> pa.Schema:
         if self.kind in ("semi", "anti"):
             return self.left.schema
