@@ -141,9 +141,9 @@ def split_by_partition(
     else:
         keys = ids
     order = np.argsort(keys, kind="stable")
-    counts = np.bincount(keys, minlength=num_partitions)
-    starts = np.zeros(num_partitions, dtype=np.int64)
-    np.cumsum(counts[:-1], out=starts[1:])
+    # Run bounds by searching the sorted ids (np.bincount would hold the GIL).
+    bounds = np.searchsorted(keys[order], np.arange(num_partitions + 1))
+    starts, counts = bounds[:-1], np.diff(bounds)
     shuffled = batch.take(pa.array(order))
     return [
         shuffled.slice(int(start), int(count)) if count else empty

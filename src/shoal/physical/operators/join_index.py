@@ -126,6 +126,18 @@ class _IntegerCodec:
         return rows, codes[rows]
 
 
+def _run_ids(counts: Indices, total: int) -> Indices:
+    """``np.repeat(np.arange(len(counts)), counts)``, built from operations that release
+    the GIL (``np.repeat`` holds it, which serializes the join tasks of a process)."""
+    ends = np.cumsum(counts)
+    nonempty = np.flatnonzero(counts)
+    marker = np.zeros(total, np.int64)
+    first = ends[nonempty] - counts[nonempty]  # output position of each run's first pair
+    marker[first[1:]] = np.diff(nonempty)
+    marker[0] = nonempty[0]
+    return np.cumsum(marker)
+
+
 def _expand(
     probe_rows: Indices, starts: Indices, counts: Indices, build_order: Indices
 ) -> tuple[Indices, Indices]:
@@ -133,10 +145,10 @@ def _expand(
     total = int(counts.sum())
     if total == 0:
         return _EMPTY, _EMPTY
-    pairs_probe = np.repeat(probe_rows, counts)
-    run_start = np.repeat(starts, counts)
-    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    return pairs_probe, build_order[run_start + offsets]
+    run = _run_ids(counts, total)
+    first = np.cumsum(counts) - counts
+    offsets = np.arange(total, dtype=np.int64) - first[run]
+    return probe_rows[run], build_order[starts[run] + offsets]
 
 
 class _DenseLookup:

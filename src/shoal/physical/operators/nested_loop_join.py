@@ -66,7 +66,7 @@ class NestedLoopJoinExec(JoinShape, PhysicalPlan):
             for start in range(0, batch.num_rows, chunk):
                 part = batch.slice(start, chunk)
                 m = part.num_rows
-                pi = np.repeat(np.arange(m, dtype=np.int64), nb)
-                bi = np.tile(np.arange(nb, dtype=np.int64), m)
+                pairs = np.arange(m * nb, dtype=np.int64)  # (np.repeat would hold the GIL)
+                pi, bi = pairs // nb, pairs % nb
                 yield from emitter.emit(part, pi, bi)
         yield from emitter.finish()

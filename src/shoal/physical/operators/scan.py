@@ -17,8 +17,10 @@ instead (``ScanExec.over_layout``): each task reads whole shards, so the output 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -204,7 +206,7 @@ class ScanExec(PhysicalPlan):
                 groups = [
                     rg
                     for rg in (split.row_groups or range(f.metadata.num_row_groups))
-                    if self._row_group_may_match(f.metadata.row_group(rg))
+                    if self._row_group_may_match(f.metadata, rg)
                 ]
                 skipped = len(split.row_groups or ()) - len(groups)
                 metrics.row_groups_skipped += skipped
@@ -231,23 +233,28 @@ class ScanExec(PhysicalPlan):
         else:
             raise ExecutionError(f"cannot scan a {type(src).__name__}")
 
-    def _row_group_may_match(self, rg: pq.RowGroupMetaData) -> bool:
-        """False when min/max statistics prove no row of the group passes the filter."""
-        if self.filter is None:
-            return True
-        by_name = {self.names[i]: self.columns[i] for i in range(len(self.names))}
-        col_index: dict[str, int] = {}
-        for i in range(rg.num_columns):
-            col_index[rg.column(i).path_in_schema] = i
+    @cached_property
+    def _bounds(self) -> list[tuple[str, str, Any]]:
+        """``(source column, op, literal)`` of each filter conjunct min/max can test."""
+        by_name = dict(zip(self.names, self.columns, strict=True))
+        found = []
         for conj in conjuncts(self.filter):
-            bounds = _column_bound(conj)
-            if bounds is None:
+            bound = _column_bound(conj)
+            if bound is not None and bound[0] in by_name:
+                found.append((by_name[bound[0]], bound[1], bound[2]))
+        return found
+
+    def _row_group_may_match(self, metadata: pq.FileMetaData, rg: int) -> bool:
+        """False when min/max statistics prove no row of the group passes the filter."""
+        if not self._bounds:
+            return True
+        group = metadata.row_group(rg)
+        positions = _column_positions(metadata)
+        for column, op, value in self._bounds:
+            index = positions.get(column)
+            if index is None:
                 continue
-            name, op, value = bounds
-            idx = col_index.get(by_name.get(name, ""))
-            if idx is None:
-                continue
-            stats = rg.column(idx).statistics
+            stats = group.column(index).statistics
             if stats is None or not stats.has_min_max:
                 continue
             try:
@@ -480,23 +487,50 @@ def _open_parquet(path: str, columns: tuple[str, ...], target: pa.Schema) -> pq.
     chunks that stayed small per row are read this way, judged from the footer.
     """
     metadata = parquet_footer(path)
-    wanted = {c for c, f in zip(columns, target, strict=True) if pa.types.is_string(f.type)}
-    dictionary: list[str] = []
-    if wanted and metadata.num_row_groups and metadata.num_rows:
-        sizes: dict[str, int] = {}
-        for rg in range(metadata.num_row_groups):
-            group = metadata.row_group(rg)
-            for i in range(group.num_columns):
-                chunk = group.column(i)
-                name = chunk.path_in_schema
-                if name in wanted and chunk.has_dictionary_page:
-                    sizes[name] = sizes.get(name, 0) + chunk.total_uncompressed_size
-        dictionary = [
-            name
-            for name, size in sizes.items()
-            if size / metadata.num_rows < _DICTIONARY_BYTES_PER_ROW
-        ]
+    wanted = [c for c, f in zip(columns, target, strict=True) if pa.types.is_string(f.type)]
+    dictionary = _low_cardinality_columns(metadata, tuple(wanted)) if wanted else []
     return pq.ParquetFile(path, metadata=metadata, read_dictionary=dictionary or None)
+
+
+# Keyed by the footer object itself, which ``parquet_footer`` keeps while the file
+# keeps its version: every task of every query asks the same question of it.
+_dictionary_choice: weakref.WeakKeyDictionary[pq.FileMetaData, dict[tuple[str, ...], list[str]]]
+_dictionary_choice = weakref.WeakKeyDictionary()
+
+
+_positions: weakref.WeakKeyDictionary[pq.FileMetaData, dict[str, int]]
+_positions = weakref.WeakKeyDictionary()
+
+
+def _column_positions(metadata: pq.FileMetaData) -> dict[str, int]:
+    """Leaf column path → its index in the file's row groups (cached per footer)."""
+    found = _positions.get(metadata)
+    if found is None:
+        schema = metadata.schema
+        found = _positions[metadata] = {
+            schema.column(i).path: i for i in range(metadata.num_columns)
+        }
+    return found
+
+
+def _low_cardinality_columns(metadata: pq.FileMetaData, wanted: tuple[str, ...]) -> list[str]:
+    """The ``wanted`` string columns whose chunks stayed dictionary-encoded, judged by
+    their uncompressed bytes per row."""
+    known = _dictionary_choice.setdefault(metadata, {})
+    if wanted in known:
+        return known[wanted]
+    sizes: dict[str, int] = {}
+    for rg in range(metadata.num_row_groups):
+        group = metadata.row_group(rg)
+        for i in range(group.num_columns):
+            chunk = group.column(i)
+            name = chunk.path_in_schema
+            if name in wanted and chunk.has_dictionary_page:
+                sizes[name] = sizes.get(name, 0) + chunk.total_uncompressed_size
+    rows = max(metadata.num_rows, 1)
+    chosen = [name for name, size in sizes.items() if size / rows < _DICTIONARY_BYTES_PER_ROW]
+    known[wanted] = chosen
+    return chosen
 
 
 __all__ = ["ScanExec", "assign_splits", "conjoin"]
