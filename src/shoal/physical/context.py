@@ -46,6 +46,9 @@ class TaskContext:
     # (key, make) -> a value computed once per query and process (see runtime/shared.py);
     # without a runtime that shares, every task computes its own.
     shared: Callable[[Hashable, Callable[[], Any]], Any] = lambda key, make: make()
+    # True when ``shared`` really is shared by all tasks of the stage: scans may then
+    # hand out their splits on demand (a split queue) instead of a fixed share each.
+    shares_across_tasks: bool = False
 
     def operator_metrics(self, op: PhysicalPlan) -> OperatorMetrics:
         key = self.operator_ids.get(id(op), id(op))

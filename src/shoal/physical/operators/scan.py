@@ -16,9 +16,11 @@ instead (``ScanExec.over_layout``): each task reads whole shards, so the output 
 
 from __future__ import annotations
 
+import collections
 import math
+import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -64,6 +66,30 @@ def assign_splits(splits: list[Split], n: int) -> tuple[tuple[int, ...], ...]:
         assigned[task].append(i)
         loads[task] += max(splits[i].num_bytes, splits[i].num_rows, 1)
     return tuple(tuple(sorted(a)) for a in assigned)
+
+
+class SplitQueue:
+    """The splits of one scan, handed out one at a time to whichever task asks next.
+
+    Order: file by file, row group by row group, so consecutive splits of a task tend
+    to share an open file. Thread-safe; shared by the tasks of a stage in one process.
+    """
+
+    def __init__(self, splits: tuple[Split, ...], assignment: tuple[tuple[int, ...], ...]):
+        order = sorted(
+            (i for share in assignment for i in share),
+            key=lambda i: (splits[i].path, splits[i].row_groups or (), splits[i].start),
+        )
+        self._pending = collections.deque(splits[i] for i in order)
+        self._lock = threading.Lock()
+
+    def drain(self) -> Iterator[Split]:
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return
+                split = self._pending.popleft()
+            yield split
 
 
 @dataclass(frozen=True)
@@ -178,19 +204,29 @@ class ScanExec(PhysicalPlan):
 
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
         metrics = ctx.operator_metrics(self)
-        mine = [self.splits[i] for i in self.assignment[ctx.partition]]
         target = self.schema
-        for batch in self._read(mine, ctx, metrics):
+        for batch in self._read(self._my_splits(ctx), ctx, metrics):
             metrics.rows_in += batch.num_rows
             if self.filter is not None:
                 batch = _filter(self.filter, batch, target)
             if batch.num_rows:
                 yield _materialize(batch, target)
 
+    def _my_splits(self, ctx: TaskContext) -> Iterable[Split]:
+        """This task's splits: its fixed share, or — when the output partitioning is
+        Unknown anyway and the tasks share a process — whatever split is next in a
+        queue all the stage's tasks draw from, so a task slowed by its neighbours or
+        by a selective filter downstream does not leave the others idle at the end."""
+        if self.layout_keys or not ctx.shares_across_tasks or len(self.assignment) < 2:
+            return [self.splits[i] for i in self.assignment[ctx.partition]]
+        key = ("scan-splits", ctx.stage_id, ctx.operator_ids.get(id(self), id(self)))
+        queue: SplitQueue = ctx.shared(key, lambda: SplitQueue(self.splits, self.assignment))
+        return queue.drain()
+
     # ------------------------------------------------------------------ reading
 
     def _read(
-        self, splits: list[Split], ctx: TaskContext, metrics: Any
+        self, splits: Iterable[Split], ctx: TaskContext, metrics: Any
     ) -> Iterator[pa.RecordBatch]:
         target = self.schema
         src = self.source
