@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from shoal.expr.evaluate import Memo, evaluate_array
 from shoal.expr.nodes import ColumnRef, Expr
 from shoal.physical.context import TaskContext
+from shoal.physical.operators.dense_grouping import dense_group_by
 from shoal.physical.partitioning import (
     SINGLE,
     Distribution,
@@ -240,10 +241,17 @@ class HashAggregateExec(PhysicalPlan):
                 targets.append((state, typ))
         # Each distinct (column, function) is computed once; _arrange hands it out.
         distinct = list(dict.fromkeys((c if isinstance(c, str) else "", f) for c, f in specs))
-        grouped = table.group_by(list(self.key_names), use_threads=False).aggregate(
-            [(c or [], f) for c, f in distinct]
-        )
+        grouped = self._group(table, [(c or [], f) for c, f in distinct])
         return self._arrange(grouped, specs, targets)
+
+    def _group(self, table: pa.Table, specs: list[tuple[str | list[str], str]]) -> pa.Table:
+        """One row per group: direct addressing for one small-span integer key, else
+        Arrow's hash grouping."""
+        if len(self.key_names) == 1:
+            dense = dense_group_by(table, self.key_names[0], specs)
+            if dense is not None:
+                return dense
+        return table.group_by(list(self.key_names), use_threads=False).aggregate(specs)
 
     def _merge(self, states: list[pa.Table]) -> pa.Table:
         table = pa.concat_tables(states) if len(states) > 1 else states[0]
@@ -253,8 +261,7 @@ class HashAggregateExec(PhysicalPlan):
             for state, fn, typ in a.states():
                 specs.append((state, _MERGE[fn]))
                 targets.append((state, typ))
-        grouped = table.group_by(list(self.key_names), use_threads=False).aggregate(specs)
-        return self._arrange(grouped, specs, targets)
+        return self._arrange(self._group(table, specs), specs, targets)
 
     def _arrange(
         self,

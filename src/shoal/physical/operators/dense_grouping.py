@@ -1,0 +1,146 @@
+"""Grouping by one integer key of small span, by direct addressing (no hash table).
+
+``dense_group_by(table, key, specs)`` computes what
+``table.group_by([key]).aggregate(specs)`` would (same column names, one row per key
+value present, in ascending key order) when it can do so exactly and cheaply, and
+returns None otherwise, leaving the work to Arrow's hash grouping:
+
+* the key is one integer-like column (integers, dates) without NULLs (a NULL key is a
+  group of its own, which direct addressing has no slot for);
+* its values span at most ``4 × rows`` (or 64 Ki) slots — foreign keys such as
+  ``l_orderkey`` or ``c_custkey``, whose rows TPC-H-like data cluster or number densely;
+* every aggregate is ``count_all``, ``count`` or ``sum``, and each sum is exact in
+  float64: integers and decimals (as unscaled integers) whose largest magnitude times
+  the row count stays below 2**53, so every partial sum is an exactly representable
+  integer. Float sums are left to Arrow (their rounding would differ).
+
+Why: Arrow's grouper hashes every row and chases a hash table that outgrows the
+caches when a chunk holds ~10⁵ groups (Q18's partial aggregate over ``l_orderkey``);
+a slot per key value is one ``bincount`` per aggregate.
+Holds ``span`` slots per aggregate while it runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_SLOTS_PER_ROW = 4
+_MIN_SLOTS = 1 << 16
+_EXACT = float(2**53)
+
+
+def dense_group_by(
+    table: pa.Table, key: str, specs: list[tuple[str | list[str], str]]
+) -> pa.Table | None:
+    """``table.group_by([key]).aggregate(specs)`` by direct addressing, or None."""
+    if any(fn not in ("count_all", "count", "sum") for _, fn in specs):
+        return None
+    column = table.column(key).combine_chunks()
+    n = len(column)
+    if n == 0 or column.null_count or not _integer_like(column.type):
+        return None
+    values = _as_int64(column)
+    low, high = int(values.min()), int(values.max())
+    span = high - low + 1
+    if span > max(_SLOTS_PER_ROW * n, _MIN_SLOTS):
+        return None
+    slots = values - low
+    rows_per_slot = np.bincount(slots, minlength=span)
+    present = np.flatnonzero(rows_per_slot)
+    out: dict[str, pa.Array] = {}
+    for col, fn in specs:
+        if fn == "count_all" or col == []:
+            out["count_all"] = pa.array(rows_per_slot[present])
+            continue
+        assert isinstance(col, str)
+        result = _aggregate(table.column(col).combine_chunks(), fn, slots, rows_per_slot, present)
+        if result is None:
+            return None
+        out[f"{col}_{fn}"] = result
+    keys = pa.array(present + low, pa.int64())
+    if pa.types.is_date32(column.type):
+        keys = keys.cast(pa.int32()).view(pa.date32())
+    elif keys.type != column.type:
+        keys = keys.cast(column.type)
+    return pa.table({key: keys, **out})
+
+
+def _aggregate(
+    arg: pa.Array,
+    fn: str,
+    slots: npt.NDArray[np.int64],
+    rows_per_slot: npt.NDArray[np.int64],
+    present: npt.NDArray[np.int64],
+) -> pa.Array | None:
+    valid = None if not arg.null_count else np.asarray(pc.is_valid(arg))
+    counts = (
+        rows_per_slot if valid is None else np.bincount(slots[valid], minlength=len(rows_per_slot))
+    )
+    if fn == "count":
+        return pa.array(counts[present])
+    unscaled = _unscaled_int64(arg)
+    if unscaled is None:
+        return None
+    if valid is not None:
+        unscaled = np.where(valid, unscaled, 0)
+    largest = max(abs(int(unscaled.min(initial=0))), abs(int(unscaled.max(initial=0))))
+    if largest * len(unscaled) >= _EXACT:
+        return None
+    sums = np.rint(np.bincount(slots, weights=unscaled, minlength=len(rows_per_slot)))
+    totals = sums[present].astype(np.int64)
+    missing = counts[present] == 0  # SUM over no values is NULL
+    mask = missing if missing.any() else None
+    if pa.types.is_decimal(arg.type):
+        return _decimal_from_int64(totals, arg.type.scale, mask)
+    return pa.array(totals, pa.int64(), mask=mask)
+
+
+def _integer_like(t: pa.DataType) -> bool:
+    return (pa.types.is_integer(t) and not pa.types.is_uint64(t)) or pa.types.is_date32(t)
+
+
+def _as_int64(col: pa.Array) -> npt.NDArray[np.int64]:
+    if pa.types.is_date32(col.type):
+        col = col.view(pa.int32())
+    return np.asarray(col.cast(pa.int64()) if col.type != pa.int64() else col)
+
+
+def _unscaled_int64(arr: pa.Array) -> npt.NDArray[np.int64] | None:
+    """Integer values, or a decimal128's unscaled values, as int64 (None if they do not fit)."""
+    if pa.types.is_integer(arr.type) and not pa.types.is_uint64(arr.type):
+        filled = arr.fill_null(0) if arr.null_count else arr
+        return np.asarray(filled.cast(pa.int64()) if filled.type != pa.int64() else filled)
+    if not pa.types.is_decimal128(arr.type):
+        return None
+    words = np.frombuffer(arr.buffers()[1], dtype=np.int64)
+    words = words[2 * arr.offset : 2 * (arr.offset + len(arr))].reshape(-1, 2)
+    low, high = words[:, 0], words[:, 1]
+    fits = high == (low >> 63)
+    if arr.null_count:
+        fits |= ~np.asarray(pc.is_valid(arr))
+    if not fits.all():
+        return None
+    return low
+
+
+def _decimal_from_int64(
+    values: npt.NDArray[np.int64], scale: int, mask: npt.NDArray[np.bool_] | None
+) -> pa.Array:
+    """DECIMAL(38, scale) holding these unscaled values (as Arrow's hash_sum types it)."""
+    words = np.empty((len(values), 2), dtype=np.int64)
+    words[:, 0] = values
+    words[:, 1] = values >> 63
+    validity: Any = None
+    if mask is not None:
+        validity = pa.array(~mask).buffers()[1]
+    return pa.Array.from_buffers(
+        pa.decimal128(38, scale),
+        len(values),
+        [validity, pa.py_buffer(words.tobytes())],
+        null_count=int(mask.sum()) if mask is not None else 0,
+    )

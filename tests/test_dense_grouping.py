@@ -1,0 +1,77 @@
+"""Direct-addressed grouping gives what Arrow's hash grouping gives, or declines."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from shoal.physical.operators.dense_grouping import dense_group_by
+
+SPECS: list[tuple[str | list[str], str]] = [
+    ("i", "sum"),
+    ("i", "count"),
+    ("d", "sum"),
+    ("d", "count"),
+    ([], "count_all"),
+]
+
+
+def _table(rng: np.random.Generator, n: int, key_type: pa.DataType, nulls: bool) -> pa.Table:
+    keys = rng.integers(-50, 200, n)
+    ints = [
+        None if nulls and rng.random() < 0.2 else int(v) for v in rng.integers(-(10**6), 10**6, n)
+    ]
+    decs = [
+        None if nulls and rng.random() < 0.2 else Decimal(int(v)) / 100
+        for v in rng.integers(-(10**9), 10**9, n)
+    ]
+    key = pa.array(keys, pa.int64())
+    if pa.types.is_date32(key_type):
+        key = pa.array([dt.date(2000, 1, 1) + dt.timedelta(days=int(k)) for k in keys], key_type)
+    elif key_type != pa.int64():
+        key = key.cast(key_type)
+    return pa.table(
+        {"k": key, "i": pa.array(ints, pa.int64()), "d": pa.array(decs, pa.decimal128(38, 2))}
+    )
+
+
+def _sorted(t: pa.Table) -> dict[str, list]:
+    t = t.sort_by("k")
+    return {name: t.column(name).to_pylist() for name in sorted(t.column_names)}
+
+
+@pytest.mark.parametrize("key_type", [pa.int64(), pa.int32(), pa.int16(), pa.date32()])
+@pytest.mark.parametrize("nulls", [False, True])
+def test_same_groups_and_values_as_arrow(key_type: pa.DataType, nulls: bool) -> None:
+    table = _table(np.random.default_rng(7), 5000, key_type, nulls)
+    dense = dense_group_by(table, "k", SPECS)
+    assert dense is not None
+    expected = table.group_by(["k"], use_threads=False).aggregate(SPECS)
+    assert dense.schema.field("k").type == key_type
+    assert _sorted(dense) == _sorted(expected)
+
+
+def test_all_null_group_sums_to_null() -> None:
+    table = pa.table({"k": [1, 1, 2], "i": pa.array([None, None, 5], pa.int64())})
+    out = dense_group_by(table, "k", [("i", "sum"), ("i", "count")])
+    assert out is not None
+    assert _sorted(out) == {"i_count": [0, 1], "i_sum": [None, 5], "k": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    "table, specs",
+    [
+        (pa.table({"k": [1, None], "i": [1, 2]}), [("i", "sum")]),  # NULL key
+        (pa.table({"k": [0, 10**9], "i": [1, 2]}), [("i", "sum")]),  # sparse key
+        (pa.table({"k": ["a", "b"], "i": [1, 2]}), [("i", "sum")]),  # not an integer key
+        (pa.table({"k": [1, 2], "f": [1.0, 2.0]}), [("f", "sum")]),  # float sums: rounding
+        (pa.table({"k": [1, 2], "i": [1, 2]}), [("i", "min")]),  # not a count or sum
+        (pa.table({"k": [1, 1], "i": [2**52, 2**52]}), [("i", "sum")]),  # not exact in float64
+    ],
+)
+def test_declines_what_it_cannot_do_exactly(table: pa.Table, specs: list) -> None:
+    assert dense_group_by(table, "k", specs) is None
