@@ -7,7 +7,7 @@ returns None otherwise, leaving the work to Arrow's hash grouping:
 
 * the key is one integer-like column (integers, dates) without NULLs (a NULL key is a
   group of its own, which direct addressing has no slot for);
-* its values span at most ``4 × rows`` (or 64 Ki) slots — foreign keys such as
+* its values span at most ``4 × rows`` (or 64 Ki) slots, and never more than 8 Mi — foreign keys such as
   ``l_orderkey`` or ``c_custkey``, whose rows TPC-H-like data cluster or number densely;
 * every aggregate is ``count_all``, ``count`` or ``sum``, and each sum is exact in
   float64: integers and decimals (as unscaled integers) whose largest magnitude times
@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 _SLOTS_PER_ROW = 4
 _MIN_SLOTS = 1 << 16
+_MAX_SLOTS = 1 << 23  # 64 MiB per float64 slot array, whatever the rows
 _EXACT = float(2**53)
 
 
@@ -47,7 +48,7 @@ def dense_group_by(
     values = _as_int64(column)
     low, high = int(values.min()), int(values.max())
     span = high - low + 1
-    if span > max(_SLOTS_PER_ROW * n, _MIN_SLOTS):
+    if span > min(max(_SLOTS_PER_ROW * n, _MIN_SLOTS), _MAX_SLOTS):
         return None
     slots = values - low
     rows_per_slot = np.bincount(slots, minlength=span)
