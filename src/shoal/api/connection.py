@@ -26,6 +26,7 @@ from shoal.physical.context import Settings
 from shoal.physical.planner import PhysicalPlanner
 from shoal.physical.rules.enforce_distribution import enforce_distribution
 from shoal.physical.rules.sanity_check import sanity_check
+from shoal.physical.rules.share_scans import share_scans
 from shoal.runtime.local import LocalRuntime
 from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
@@ -85,7 +86,8 @@ class Connection:
     def _prepare_statement(self, statement: exp.Expr) -> PreparedQuery:
         logical = optimize(Binder(self.catalog).bind_statement(statement))
         physical = PhysicalPlanner(self.settings).plan(logical.plan)
-        physical = sanity_check(enforce_distribution(physical, self.settings))
+        physical = enforce_distribution(physical, self.settings)
+        physical = sanity_check(share_scans(physical, self.settings))
         return PreparedQuery(logical, build_stage_graph(physical))
 
     def sql(self, text: str) -> Result:

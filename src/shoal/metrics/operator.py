@@ -16,6 +16,11 @@ class OperatorMetrics:
     row_groups_read: int = 0
     row_groups_skipped: int = 0
     peak_state_rows: int = 0
+    # Scans: seconds spent inside the Parquet reader (decompress + decode), summed
+    # over tasks; the floor no operator above the scan can remove.
+    decode_seconds: float = 0.0
+    # Scans: row groups another scan of the query decoded for this one (ShareScans).
+    row_groups_shared: int = 0
 
     def merge(self, other: OperatorMetrics) -> None:
         self.rows_out += other.rows_out
@@ -25,3 +30,5 @@ class OperatorMetrics:
         self.row_groups_read += other.row_groups_read
         self.row_groups_skipped += other.row_groups_skipped
         self.peak_state_rows = max(self.peak_state_rows, other.peak_state_rows)
+        self.decode_seconds += other.decode_seconds
+        self.row_groups_shared += other.row_groups_shared

@@ -29,6 +29,9 @@ class Settings:
     max_running_tasks: int = 2
     # A join whose build side is estimated below this is broadcast, else both sides repartition.
     broadcast_threshold_bytes: int = 32 << 20
+    # Row groups decoded by one scan and held for the other scans of the same source in
+    # the query (operators/scan_share.py), at most this many bytes at a time; 0: off.
+    scan_share_bytes: int = 256 << 20
 
 
 @dataclass

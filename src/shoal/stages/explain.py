@@ -64,6 +64,10 @@ def _fragment(
             line += f"  (rows={om.rows_out} time={om.elapsed * 1000:.1f}ms"
             if om.row_groups_read or om.row_groups_skipped:
                 line += f" row_groups={om.row_groups_read} skipped={om.row_groups_skipped}"
+            if om.row_groups_shared:
+                line += f" shared={om.row_groups_shared}"
+            if om.decode_seconds:
+                line += f" decode={om.decode_seconds * 1000:.1f}ms"
             if om.peak_state_rows:
                 line += f" peak_state_rows={om.peak_state_rows}"
             line += ")"
@@ -98,6 +102,8 @@ def analyze_dict(graph: StageGraph, metrics: QueryMetrics) -> dict[str, object]:
                     "row_groups_read": om.row_groups_read if om else 0,
                     "row_groups_skipped": om.row_groups_skipped if om else 0,
                     "peak_state_rows": om.peak_state_rows if om else 0,
+                    "decode_seconds": round(om.decode_seconds, 6) if om else 0.0,
+                    "row_groups_shared": om.row_groups_shared if om else 0,
                 }
             )
         exchange = metrics.exchanges.get(stage.id)

@@ -17,8 +17,10 @@ instead (``ScanExec.over_layout``): each task reads whole shards, so the output 
 from __future__ import annotations
 
 import collections
+import functools
 import math
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -52,6 +54,7 @@ from shoal.expr.nodes import (
     conjuncts,
 )
 from shoal.physical.context import TaskContext
+from shoal.physical.operators.scan_share import DecodedSplitCache, ScanShare
 from shoal.physical.partitioning import HashPartitioned, Partitioning, UnknownPartitioning
 from shoal.physical.plan import PhysicalPlan
 
@@ -107,6 +110,8 @@ class ScanExec(PhysicalPlan):
     layout_keys: tuple[str, ...] = ()
     layout_shards: int = 0
     shards_read: int = 0
+    # Set by ShareScans when other scans in the query read the same Parquet source.
+    share: ScanShare | None = field(default=None, compare=False)
 
     label = "Scan"
 
@@ -230,7 +235,9 @@ class ScanExec(PhysicalPlan):
     ) -> Iterator[pa.RecordBatch]:
         target = self.schema
         src = self.source
-        if isinstance(src, ParquetSource):
+        if isinstance(src, ParquetSource) and self.share is not None:
+            yield from self._read_shared(splits, ctx, metrics, self.share)
+        elif isinstance(src, ParquetSource):
             files: dict[str, pq.ParquetFile] = {}
             for split in splits:
                 f = files.get(split.path)
@@ -242,19 +249,25 @@ class ScanExec(PhysicalPlan):
                 groups = [
                     rg
                     for rg in (split.row_groups or range(f.metadata.num_row_groups))
-                    if self._row_group_may_match(f.metadata, rg)
+                    if self.row_group_may_match(f.metadata, rg)
                 ]
                 skipped = len(split.row_groups or ()) - len(groups)
                 metrics.row_groups_skipped += skipped
                 metrics.row_groups_read += len(groups)
                 if not groups:
                     continue
-                for batch in f.iter_batches(
+                batches = f.iter_batches(
                     batch_size=ctx.settings.batch_rows,
                     row_groups=groups,
                     columns=list(self.columns),
                     use_threads=False,
-                ):
+                )
+                while True:
+                    started = time.perf_counter()
+                    batch = next(batches, None)
+                    metrics.decode_seconds += time.perf_counter() - started
+                    if batch is None:
+                        break
                     yield _conform(batch, target)
         elif isinstance(src, CsvSource):
             for split in splits:
@@ -269,6 +282,58 @@ class ScanExec(PhysicalPlan):
         else:
             raise ExecutionError(f"cannot scan a {type(src).__name__}")
 
+    def _read_shared(
+        self, splits: Iterable[Split], ctx: TaskContext, metrics: Any, share: ScanShare
+    ) -> Iterator[pa.RecordBatch]:
+        """Like the Parquet branch of ``_read``, but each row group is decoded (with the
+        share group's union of columns) by whichever member asks first."""
+        target = self.schema
+        fields = {f.name: f for f in self.source.schema}
+        union = pa.schema([fields[c] for c in share.columns])
+        own = list(self.columns)
+        cache: DecodedSplitCache = ctx.shared(
+            ("scan-share", share.group), lambda: DecodedSplitCache(share)
+        )
+        files: dict[str, pq.ParquetFile] = {}
+
+        def decode(split: Split, groups: list[int]) -> list[pa.RecordBatch]:
+            f = files.get(split.path)
+            if f is None:
+                f = files[split.path] = _open_parquet(split.path, share.columns, union)
+            started = time.perf_counter()
+            decoded = list(
+                f.iter_batches(
+                    batch_size=ctx.settings.batch_rows,
+                    row_groups=groups,
+                    columns=list(share.columns),
+                    use_threads=False,
+                )
+            )
+            metrics.decode_seconds += time.perf_counter() - started
+            return decoded
+
+        for split in splits:
+            try:
+                footer = parquet_footer(split.path)
+            except (OSError, pa.ArrowInvalid) as err:
+                raise ExecutionError(f"cannot open {split.path}: {err}") from err
+            groups = [
+                rg
+                for rg in (split.row_groups or range(footer.num_row_groups))
+                if self.row_group_may_match(footer, rg)
+            ]
+            metrics.row_groups_skipped += len(split.row_groups or ()) - len(groups)
+            metrics.row_groups_read += len(groups)
+            if not groups:
+                continue
+            batches, reused = cache.batches(
+                (split.path, tuple(groups)), functools.partial(decode, split, groups)
+            )
+            if reused:
+                metrics.row_groups_shared += len(groups)
+            for batch in batches:
+                yield _conform(batch.select(own), target)
+
     @cached_property
     def _bounds(self) -> list[tuple[str, str, Any]]:
         """``(source column, op, literal)`` of each filter conjunct min/max can test."""
@@ -280,7 +345,7 @@ class ScanExec(PhysicalPlan):
                 found.append((by_name[bound[0]], bound[1], bound[2]))
         return found
 
-    def _row_group_may_match(self, metadata: pq.FileMetaData, rg: int) -> bool:
+    def row_group_may_match(self, metadata: pq.FileMetaData, rg: int) -> bool:
         """False when min/max statistics prove no row of the group passes the filter."""
         if not self._bounds:
             return True
