@@ -9,7 +9,6 @@ error as in DuckDB, NULL-aware IN, CASE branches evaluated only where they apply
 from __future__ import annotations
 
 import datetime
-import functools
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
@@ -38,7 +37,7 @@ def evaluate(e: Expr, batch: pa.RecordBatch, memo: Memo | None = None) -> Value:
     if isinstance(e, ColumnRef):
         return batch.column(e.name)
     if isinstance(e, Literal):
-        return _literal(e)
+        return e.scalar
     if memo is not None:
         found = memo.get(e)
         if found is not None:
@@ -59,19 +58,6 @@ def evaluate(e: Expr, batch: pa.RecordBatch, memo: Memo | None = None) -> Value:
     if memo is not None:
         memo[e] = value
     return value
-
-
-def _literal(e: Literal) -> pa.Scalar:
-    try:
-        return _literal_scalar(e.value, e.type)
-    except TypeError:  # an unhashable value
-        return pa.scalar(e.value, e.type)
-
-
-@functools.lru_cache(maxsize=4096)
-def _literal_scalar(value: Any, type_: pa.DataType) -> pa.Scalar:
-    """Literals become Arrow scalars once, not once per batch (decimals cost ~10 µs)."""
-    return pa.scalar(value, type_)
 
 
 def evaluate_array(e: Expr, batch: pa.RecordBatch, memo: Memo | None = None) -> pa.Array:

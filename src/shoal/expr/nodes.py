@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -46,6 +47,11 @@ class ColumnRef(Expr):
 class Literal(Expr):
     value: Any
     type: pa.DataType
+
+    @cached_property
+    def scalar(self) -> pa.Scalar:
+        """The value as an Arrow scalar, converted once per plan, not once per batch."""
+        return pa.scalar(self.value, self.type)
 
     def __str__(self) -> str:
         if self.value is None:

@@ -56,9 +56,14 @@ def combine(
         left = probe.columns  # every probe row once, in order (an FK join): no copy
     else:
         left = probe.take(pa.array(pi, pa.int64())).columns if len(probe.schema) else []
-    right_tbl = build.take(pa.array(bi, pa.int64()))
-    right = [c.combine_chunks() for c in right_tbl.columns]
+    build_rows = pa.array(bi, pa.int64())
+    right = [_single_chunk(c).take(build_rows) for c in build.columns]
     return pa.RecordBatch.from_arrays(list(left) + right, schema=schema)
+
+
+def _single_chunk(column: pa.ChunkedArray) -> pa.Array:
+    """The build side is combined once when built: its columns are one chunk each."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _nulls_for(schema: pa.Schema, n: int) -> list[pa.Array]:
