@@ -42,10 +42,29 @@ def tables() -> dict[str, pa.Table]:
             }
         ),
         "r": pa.table({"k": pa.array([1, null_twin], pa.int64())}),
+        "txt": pa.table(
+            {
+                "s": [
+                    "special requests",
+                    "requests special",
+                    "a.b then c+d",
+                    "special\nrequests",
+                    "x%y_z",
+                    None,
+                    "specialrequests",
+                ]
+            }
+        ),
     }
 
 
 CASES = [
+    # LIKE with several literal parts runs as an unanchored regex: order, regex
+    # metacharacters, newlines and NULL must behave as LIKE does.
+    "SELECT s FROM txt WHERE s LIKE '%special%requests%'",
+    "SELECT s FROM txt WHERE s NOT LIKE '%special%requests%'",
+    "SELECT s FROM txt WHERE s LIKE '%a.b%c+%'",
+    "SELECT s FROM txt WHERE s LIKE '%x%y%'",
     "SELECT a, b, a // b FROM n",
     "SELECT SUM(big) FROM n",
     "SELECT k, (SELECT COUNT(*) + 1 FROM inner_t i WHERE i.k = o.k) FROM outer_t o",

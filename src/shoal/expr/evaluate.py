@@ -9,6 +9,7 @@ error as in DuckDB, NULL-aware IN, CASE branches evaluated only where they apply
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
@@ -393,8 +394,25 @@ def _coalesce(e: Call, args: list[Value]) -> Value:
 
 def _like(e: Call, args: list[Value]) -> Value:
     pattern, ignore_case, negated = e.options
-    out = pc.match_like(args[0], pattern, ignore_case=ignore_case)
+    parts = _ordered_substrings(pattern)
+    if parts is not None and not ignore_case:
+        # '%a%b%': an unanchored search for a, then b, is ~20% faster than the
+        # anchored regex match_like builds (Q13's '%special%requests%').
+        regex = "(?s)" + ".*".join(re.escape(part) for part in parts)
+        out = pc.match_substring_regex(args[0], regex)
+    else:
+        out = pc.match_like(args[0], pattern, ignore_case=ignore_case)
     return pc.invert(out) if negated else out
+
+
+def _ordered_substrings(pattern: str) -> list[str] | None:
+    """['a', 'b'] for '%a%b%' (two or more literal parts, no '_' or escapes), else None."""
+    if len(pattern) < 2 or pattern[0] != "%" or pattern[-1] != "%" or "_" in pattern:
+        return None
+    if "\\" in pattern:
+        return None
+    parts = [part for part in pattern.split("%") if part]
+    return parts if len(parts) >= 2 else None
 
 
 def _concat(e: Call, args: list[Value]) -> Value:
