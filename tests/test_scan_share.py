@@ -15,6 +15,8 @@ import pyarrow as pa
 import pytest
 from support.tpch import assert_matches_answer, query_text, tpch_connection
 
+import shoal
+from shoal.physical.operators.scan import ScanExec
 from shoal.physical.operators.scan_share import DecodedSplitCache, ScanShare
 
 KEY = ("f.parquet", (0,))
@@ -87,3 +89,23 @@ def test_explain_analyze_shows_shared_row_groups(tpch_sf01_dir: Path) -> None:
     assert len(lineitem) == 2
     assert any("shared=" in line for line in lineitem)
     assert any("decode=" in line for line in lineitem)
+
+
+def _lineitem_scans(con: shoal.Connection, q: int) -> list[ScanExec]:
+    graph = con.prepare(query_text(q)).graph
+    return [
+        node
+        for stage in graph.stages
+        for node in stage.fragment.walk()
+        if isinstance(node, ScanExec) and node.table == "lineitem"
+    ]
+
+
+def test_a_filter_every_member_pushes_is_applied_once(tpch_sf01_dir: Path) -> None:
+    con = tpch_connection(tpch_sf01_dir, partitions=2)
+    q15 = _lineitem_scans(con, 15)  # the CTE read twice: same filter, named apart
+    assert len(q15) == 2 and q15[0].share is not None and q15[0].share == q15[1].share
+    assert q15[0].share.filter is not None
+    assert "l_shipdate" in str(q15[0].share.filter)
+    q21 = _lineitem_scans(con, 21)  # filtered and unfiltered members: nothing in common
+    assert len(q21) == 3 and q21[0].share is not None and q21[0].share.filter is None

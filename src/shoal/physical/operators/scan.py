@@ -210,9 +210,12 @@ class ScanExec(PhysicalPlan):
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
         metrics = ctx.operator_metrics(self)
         target = self.schema
+        # A share group whose members all have this filter applies it once, in the
+        # member that decodes (_read_shared); rows_in then counts rows that passed.
+        filtered = self.share is not None and self.share.filter is not None
         for batch in self._read(self._my_splits(ctx), ctx, metrics):
             metrics.rows_in += batch.num_rows
-            if self.filter is not None:
+            if self.filter is not None and not filtered:
                 batch = _filter(self.filter, batch, target)
             if batch.num_rows:
                 yield _materialize(batch, target)
@@ -301,15 +304,19 @@ class ScanExec(PhysicalPlan):
             if f is None:
                 f = files[split.path] = _open_parquet(split.path, share.columns, union)
             started = time.perf_counter()
-            decoded = list(
-                f.iter_batches(
+            decoded = [
+                _conform(batch, union)
+                for batch in f.iter_batches(
                     batch_size=ctx.settings.batch_rows,
                     row_groups=groups,
                     columns=list(share.columns),
                     use_threads=False,
                 )
-            )
+            ]
             metrics.decode_seconds += time.perf_counter() - started
+            if share.filter is not None:
+                # Every member has this filter: apply it once, hold only what passes.
+                decoded = [_filter(share.filter, batch, union) for batch in decoded]
             return decoded
 
         for split in splits:

@@ -5,7 +5,8 @@ decorrelated subquery beside its outer query (Q17, Q18), EXISTS and NOT EXISTS o
 the table the query already reads (Q21). Parquet decoding is most of a scan's cost,
 so the scans of one source in one query form a *share group*
 (``rules/share_scans.py``): each decodes the union of the group's columns, and a row
-group one member decoded is handed, already decoded, to the others.
+group one member decoded is handed, already decoded, to the others — already filtered
+when every member pushes the same filter.
 
 ``DecodedSplitCache`` (one per group, query and process) holds a decoded row group
 until every member that reads it has taken it, within a byte budget
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from shoal.expr.nodes import Expr
+
 #: A row group, as a cache key: (file path, row group indexes).
 SplitKey = tuple[str, tuple[int, ...]]
 
@@ -35,6 +38,9 @@ class ScanShare:
     columns: tuple[str, ...]  # source columns every member decodes (the union)
     readers: tuple[tuple[SplitKey, int], ...]  # row group -> how many members read it
     budget_bytes: int
+    # The pushed filter over source column names when every member has the same one
+    # (Q15's CTE): applied once by the decoding member, so only passing rows are held.
+    filter: Expr | None = None
 
 
 class _Entry:

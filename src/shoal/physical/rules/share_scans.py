@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import replace
 
 from shoal.catalog.sources import ParquetSource, parquet_footer
+from shoal.expr.nodes import ColumnRef, Expr, rename_columns
 from shoal.physical.context import Settings
 from shoal.physical.operators.scan import ScanExec
 from shoal.physical.operators.scan_share import ScanShare, SplitKey
@@ -34,17 +35,34 @@ def share_scans(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan:
         for scan in members:
             for key in _row_groups_read(scan):
                 readers[key] += 1
+        filters = {_source_filter(scan) for scan in members}
+        common = filters.pop() if len(filters) == 1 else None
         share = ScanShare(
             group=f"{members[0].table}#{number}",
             columns=columns,
             readers=tuple(sorted(readers.items())),
             budget_bytes=settings.scan_share_bytes,
+            filter=common,
         )
         for scan in members:
             shares[id(scan)] = share
     if not shares:
         return plan
     return _rewrite(plan, shares)
+
+
+def _source_filter(scan: ScanExec) -> Expr | None:
+    """The scan's pushed filter over source column names (members name columns apart)."""
+    if scan.filter is None:
+        return None
+    schema = scan.schema
+    return rename_columns(
+        scan.filter,
+        {
+            name: ColumnRef(column, schema.field(name).type)
+            for name, column in zip(scan.names, scan.columns, strict=True)
+        },
+    )
 
 
 def _row_groups_read(scan: ScanExec) -> list[SplitKey]:
