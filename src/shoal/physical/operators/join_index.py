@@ -155,15 +155,17 @@ class _DenseLookup:
     """Direct addressing over integer codes in ``[0, span)``."""
 
     def __init__(self, codes: npt.NDArray[np.int64], rows: Indices, span: int):
-        counts = np.bincount(codes, minlength=span)
-        self.unique = bool(counts.max(initial=0) <= 1)
         row_type = np.int32 if len(rows) and int(rows.max()) < 2**31 - 1 else np.int64
         self.slots: npt.NDArray[Any]  # build row per code, -1 for none (unique keys)
         self.offsets: npt.NDArray[Any]  # CSR: code c's rows are order[offsets[c]:offsets[c+1]]
-        if self.unique:
-            self.slots = np.full(span, -1, dtype=row_type)
-            self.slots[codes] = rows
-        else:
+        self.slots = np.full(span, -1, dtype=row_type)
+        self.slots[codes] = rows
+        # A repeated code keeps only its last row: every row still in place means the
+        # codes are unique (cheaper than counting over the whole span first).
+        self.unique = bool((self.slots[codes] == rows).all())
+        if not self.unique:
+            del self.slots
+            counts = np.bincount(codes, minlength=span)
             self.offsets = np.zeros(span + 1, dtype=row_type)
             np.cumsum(counts, out=self.offsets[1:])
             self.order = rows[np.argsort(codes)]
