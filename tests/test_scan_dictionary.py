@@ -74,6 +74,15 @@ CASES: list[Case] = [
         "SELECT mode, flag, sum(qty) FROM t GROUP BY mode, flag ORDER BY mode NULLS FIRST, flag NULLS FIRST",
     ),
     u("raising", "SELECT id FROM t WHERE mode = 'AIR' AND 100 % (qty - qty + 1) = 0"),
+    # Group keys left dictionary-encoded up to the aggregate (KeepGroupKeysEncoded) ...
+    u("keys", "SELECT mode, flag, count(*), sum(qty), avg(qty) FROM t GROUP BY mode, flag"),
+    u("keys_filtered", "SELECT mode, count(*) FROM t WHERE qty > 10 GROUP BY mode"),
+    u("keys_renamed", "SELECT m, c FROM (SELECT mode AS m, count(*) AS c FROM t GROUP BY mode)"),
+    u("keys_distinct", "SELECT flag, count(DISTINCT mode) FROM t GROUP BY flag"),
+    # ... and kept plain when anything else reads them.
+    u("key_expr", "SELECT upper(mode), count(*) FROM t GROUP BY upper(mode)"),
+    u("key_and_arg", "SELECT mode, min(mode), max(flag) FROM t GROUP BY mode"),
+    u("key_and_output", "SELECT mode, mode || '!' AS loud, count(*) FROM t GROUP BY mode"),
 ]
 
 
@@ -96,3 +105,22 @@ def test_low_cardinality_columns_are_read_as_dictionaries(
     assert pa.types.is_dictionary(batch.column(0).type)
     assert pa.types.is_dictionary(batch.column(1).type)
     assert not pa.types.is_dictionary(batch.column(2).type)  # long distinct strings stay plain
+
+
+@pytest.mark.parametrize(
+    "sql, encoded",
+    [
+        ("SELECT mode, flag, count(*) FROM t GROUP BY mode, flag", "encoded=[flag, mode]"),
+        ("SELECT mode, min(mode) FROM t GROUP BY mode", None),
+        ("SELECT upper(mode), count(*) FROM t GROUP BY upper(mode)", None),
+    ],
+)
+def test_group_keys_stay_encoded_only_when_nothing_else_reads_them(
+    setup: tuple[shoal.Connection, pa.Table], sql: str, encoded: str | None
+) -> None:
+    con, _ = setup
+    text = con.explain(sql)
+    if encoded is None:
+        assert "encoded=" not in text
+    else:
+        assert encoded in text

@@ -24,6 +24,7 @@ from shoal.logical.plan import LogicalQuery
 from shoal.optimizer.optimizer import optimize
 from shoal.physical.context import Settings
 from shoal.physical.planner import PhysicalPlanner
+from shoal.physical.rules.encoded_keys import keep_group_keys_encoded
 from shoal.physical.rules.enforce_distribution import enforce_distribution
 from shoal.physical.rules.sanity_check import sanity_check
 from shoal.physical.rules.share_scans import share_scans
@@ -87,7 +88,8 @@ class Connection:
         logical = optimize(Binder(self.catalog).bind_statement(statement))
         physical = PhysicalPlanner(self.settings).plan(logical.plan)
         physical = enforce_distribution(physical, self.settings)
-        physical = sanity_check(share_scans(physical, self.settings))
+        physical = keep_group_keys_encoded(share_scans(physical, self.settings))
+        physical = sanity_check(physical)
         return PreparedQuery(logical, build_stage_graph(physical))
 
     def sql(self, text: str) -> Result:

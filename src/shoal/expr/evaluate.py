@@ -66,6 +66,19 @@ def evaluate_array(e: Expr, batch: pa.RecordBatch, memo: Memo | None = None) -> 
     return to_array(evaluate(e, batch, memo), batch.num_rows, e.type)
 
 
+def encoded_column(e: Expr, batch: pa.RecordBatch) -> pa.Array | None:
+    """The batch's dictionary-encoded column, as it is, when ``e`` merely names it.
+
+    Only group keys that a scan left encoded (``rules/encoded_keys.py``) arrive so;
+    passing them through unchanged lets the aggregate group on dictionary indices.
+    """
+    if isinstance(e, ColumnRef):
+        column = batch.column(e.name)
+        if pa.types.is_dictionary(column.type):
+            return column
+    return None
+
+
 def to_array(v: Value, length: int, type_: pa.DataType | None = None) -> pa.Array:
     if isinstance(v, pa.Scalar):
         arr = pa.repeat(v, length) if v.is_valid else pa.nulls(length, v.type)

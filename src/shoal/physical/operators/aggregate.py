@@ -22,7 +22,7 @@ from functools import cached_property
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shoal.expr.evaluate import Memo, evaluate_array
+from shoal.expr.evaluate import Memo, encoded_column, evaluate_array
 from shoal.expr.nodes import ColumnRef, Expr
 from shoal.physical.context import TaskContext
 from shoal.physical.operators.dense_grouping import dense_group_by
@@ -71,6 +71,34 @@ class AggSpec:
         arg = "*" if self.arg is None else str(self.arg)
         fn = "count" if self.fn == "count_star" else self.fn
         return f"{fn}({arg}) AS {self.name}"
+
+
+def _as_table(batches: list[pa.RecordBatch]) -> pa.Table:
+    """One table of prepared batches. Dictionary-encoded keys (KeepGroupKeysEncoded)
+    are grouped on their indices, which needs one dictionary per column; batches that
+    disagree on encoding (a file that stored the column plainly) are all decoded."""
+    first = batches[0].schema
+    if all(b.schema.equals(first) for b in batches[1:]):
+        table = pa.Table.from_batches(batches)
+        encoded = any(pa.types.is_dictionary(t) for t in first.types)
+        return table.unify_dictionaries() if encoded and len(batches) > 1 else table
+    plain = [
+        pa.RecordBatch.from_arrays(
+            [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in b.columns],
+            names=b.schema.names,
+        )
+        for b in batches
+    ]
+    return pa.Table.from_batches(plain)
+
+
+def _decode_keys(grouped: pa.Table, keys: tuple[tuple[str, Expr], ...]) -> pa.Table:
+    """Group key columns back to their declared type (one row per group: cheap)."""
+    for name, e in keys:
+        i = grouped.schema.get_field_index(name)
+        if i >= 0 and pa.types.is_dictionary(grouped.schema.field(i).type):
+            grouped = grouped.set_column(i, name, grouped.column(i).cast(e.type))
+    return grouped
 
 
 def _sums_as_decimal(a: AggSpec) -> bool:
@@ -209,7 +237,7 @@ class HashAggregateExec(PhysicalPlan):
         if self.mode == FINAL:
             return batch
         memo: Memo = {}
-        arrays = [evaluate_array(e, batch, memo) for _, e in self.keys]
+        arrays = [encoded_column(e, batch) or evaluate_array(e, batch, memo) for _, e in self.keys]
         names = list(self.key_names)
         for a in self.aggs:
             if a.arg is None or self._arg_columns[a.name] in names:
@@ -229,7 +257,7 @@ class HashAggregateExec(PhysicalPlan):
         """Raw rows (or states, in final mode) into one state row per group."""
         if self.mode == FINAL:
             return self._merge([pa.Table.from_batches(batches, self.input.schema)])
-        table = pa.Table.from_batches(batches) if batches else self._empty_prepared()
+        table = _as_table(batches) if batches else self._empty_prepared()
         specs: list[tuple[str | list[str], str]] = []
         targets: list[tuple[str, pa.DataType]] = []
         for a in self.aggs:
@@ -242,7 +270,7 @@ class HashAggregateExec(PhysicalPlan):
         # Each distinct (column, function) is computed once; _arrange hands it out.
         distinct = list(dict.fromkeys((c if isinstance(c, str) else "", f) for c, f in specs))
         grouped = self._group(table, [(c or [], f) for c, f in distinct])
-        return self._arrange(grouped, specs, targets)
+        return self._arrange(_decode_keys(grouped, self.keys), specs, targets)
 
     def _group(self, table: pa.Table, specs: list[tuple[str | list[str], str]]) -> pa.Table:
         """One row per group: direct addressing for one small-span integer key, else

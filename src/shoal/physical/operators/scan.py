@@ -112,6 +112,9 @@ class ScanExec(PhysicalPlan):
     shards_read: int = 0
     # Set by ShareScans when other scans in the query read the same Parquet source.
     share: ScanShare | None = field(default=None, compare=False)
+    # Set by KeepGroupKeysEncoded: output string columns that may leave this scan still
+    # dictionary-encoded, because only group keys of the aggregate above read them.
+    encoded: frozenset[str] = field(default=frozenset(), compare=False)
 
     label = "Scan"
 
@@ -202,6 +205,8 @@ class ScanExec(PhysicalPlan):
             params["filter"] = str(self.filter)
         params["splits"] = str(len(self.splits))
         params["source"] = self.source.describe().split()[0]
+        if self.encoded:
+            params["encoded"] = "[" + ", ".join(sorted(self.encoded)) + "]"
         if self.layout_keys:
             params["layout"] = f"hash[{', '.join(self.layout_keys)}]x{self.layout_shards}"
             params["shards"] = f"{self.shards_read}/{self.layout_shards}"
@@ -218,7 +223,7 @@ class ScanExec(PhysicalPlan):
             if self.filter is not None and not filtered:
                 batch = _filter(self.filter, batch, target)
             if batch.num_rows:
-                yield _materialize(batch, target)
+                yield _materialize(batch, target, keep=self.encoded)
 
     def _my_splits(self, ctx: TaskContext) -> Iterable[Split]:
         """This task's splits: its fixed share, or — when the output partitioning is
@@ -516,20 +521,27 @@ def _conform(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
 
 
 def _materialize(
-    batch: pa.RecordBatch, target: pa.Schema, only: set[str] | None = None
+    batch: pa.RecordBatch,
+    target: pa.Schema,
+    only: set[str] | None = None,
+    keep: frozenset[str] = frozenset(),
 ) -> pa.RecordBatch:
-    """Dictionary columns (all, or those named in ``only``) as plain arrays of the
-    target type, by one ``take`` from their dictionary. With ``only`` the result may
-    still hold dictionaries; without, it has exactly the target schema."""
+    """Dictionary columns (all, or those named in ``only``; never those in ``keep``) as
+    plain arrays of the target type, by one ``take`` from their dictionary. The result
+    has exactly the target schema unless some dictionaries were left in place."""
     columns = []
+    encoded = False
     for col, f in zip(batch.columns, target, strict=True):
-        if pa.types.is_dictionary(col.type) and (only is None or f.name in only):
-            col = col.dictionary.take(col.indices)
-            col = col if col.type == f.type else col.cast(f.type)
+        if pa.types.is_dictionary(col.type):
+            if f.name in keep or (only is not None and f.name not in only):
+                encoded = True
+            else:
+                col = col.dictionary.take(col.indices)
+                col = col if col.type == f.type else col.cast(f.type)
         columns.append(col)
-    if only is None:
-        return pa.RecordBatch.from_arrays(columns, schema=target)
-    return pa.RecordBatch.from_arrays(columns, names=target.names)
+    if encoded:
+        return pa.RecordBatch.from_arrays(columns, names=target.names)
+    return pa.RecordBatch.from_arrays(columns, schema=target)
 
 
 def _filter(predicate: Expr, batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
