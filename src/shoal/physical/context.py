@@ -49,6 +49,8 @@ class TaskContext:
     # (key, make) -> a value computed once per query and process (see runtime/shared.py);
     # without a runtime that shares, every task computes its own.
     shared: Callable[[Hashable, Callable[[], Any]], Any] = lambda key, make: make()
+    # Whether another task is making ``key``'s shared value right now.
+    shared_pending: Callable[[Hashable], bool] = lambda key: False
     # True when ``shared`` really is shared by all tasks of the stage: scans may then
     # hand out their splits on demand (a split queue) instead of a fixed share each.
     shares_across_tasks: bool = False

@@ -136,6 +136,7 @@ class _QueryRun:
             exchange_inputs={sid: self.exchanges[sid].reader(partition) for sid in stage.inputs},
             cancelled=self.cancel_event.is_set,
             shared=self.shared.get,
+            shared_pending=self.shared.pending,
             shares_across_tasks=True,
         )
         # Operators are keyed by their position in the fragment, so all tasks'

@@ -29,6 +29,12 @@ class SharedValues:
         self._lock = threading.Lock()
         self._values: dict[Hashable, _Once] = {}
 
+    def pending(self, key: Hashable) -> bool:
+        """Whether some task is making ``key``'s value right now (not yet done)."""
+        with self._lock:
+            once = self._values.get(key)
+        return once is not None and not once.done.is_set()
+
     def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
         with self._lock:
             once = self._values.get(key)

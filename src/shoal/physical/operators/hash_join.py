@@ -19,6 +19,7 @@ whole build side, so null-aware joins are always broadcast.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -49,6 +50,10 @@ BROADCAST_JOIN, PARTITIONED_JOIN, COLOCATED_JOIN, SINGLE_JOIN = (
     "colocated",
     "single",
 )
+
+
+# Probe batches a task reads while another task builds the shared broadcast index.
+_READ_AHEAD_BATCHES = 8
 
 
 @dataclass(frozen=True)
@@ -130,9 +135,18 @@ class HashJoinExec(JoinShape, PhysicalPlan):
             table = pa.Table.from_batches(build_batches, self.right.schema).combine_chunks()
             return table, JoinIndex([_key(table, k) for k in self.right_keys], self.null_equal)
 
+        probe = ctx.run(self.left)
+        read_ahead: list[pa.RecordBatch] = []
         if self.strategy == BROADCAST_JOIN:
             # Every task got the same rows: build the table and index once per process.
             key = ("hash-join-build", ctx.stage_id, ctx.operator_ids.get(id(self), id(self)))
+            # While another task builds them, read ahead on the probe side (decoding,
+            # filtering) instead of leaving this core idle; a few batches at most.
+            while len(read_ahead) < _READ_AHEAD_BATCHES and ctx.shared_pending(key):
+                batch = next(probe, None)
+                if batch is None:
+                    break
+                read_ahead.append(batch)
             build, index = ctx.shared(key, make_build)
         else:
             build, index = make_build()
@@ -142,7 +156,7 @@ class HashJoinExec(JoinShape, PhysicalPlan):
             return
         emitter = JoinEmitter(self.kind, build, self.schema, self.left.schema, self.residual)
         drop_null_probe = self.null_aware and build.num_rows > 0
-        for batch in ctx.run(self.left):
+        for batch in itertools.chain(read_ahead, probe):
             metrics.rows_in += batch.num_rows
             keys = [_key(batch, k) for k in self.left_keys]
             pi, bi = index.probe(keys)
