@@ -91,6 +91,14 @@ class PhysicalPlanner:
             return self._join(node)
         raise UnsupportedError(f"plan node {type(node).__name__}")
 
+    def _preserve_by_building(self, node: Join, est: JoinEstimates) -> bool:
+        """A left join whose preserved (left) side is far smaller than a right side too
+        big to broadcast cheaply: build on the left side instead (see ``HashJoinExec``)."""
+        return (
+            est.probe_rows * 4 < est.build_rows
+            and est.build_bytes > self.settings.broadcast_threshold_bytes / 8
+        )
+
     def _join(self, node: Join) -> PhysicalPlan:
         if node.kind == "right":
             # A right join is a left join with the inputs swapped (build = the old left).
@@ -110,18 +118,37 @@ class PhysicalPlanner:
         estimates = JoinEstimates(
             estimate_rows(node.left), estimate_rows(node.right), estimate_bytes(node.right)
         )
-        join: PhysicalPlan = HashJoinExec(
-            left,
-            right,
-            node.kind,
-            left_keys,
-            right_keys,
-            conjoin(residual),
-            estimates,
-            None,
-            node.null_aware,
-            node.null_equal,
-        )
+        join: PhysicalPlan
+        if node.kind == "left" and self._preserve_by_building(node, estimates):
+            # A small preserved side beside a large one: hold the small side (build)
+            # and stream the large one through it, as a right join with sides swapped.
+            join = HashJoinExec(
+                right,
+                left,
+                "right",
+                right_keys,
+                left_keys,
+                conjoin(residual),
+                JoinEstimates(
+                    estimates.build_rows, estimates.probe_rows, estimate_bytes(node.left)
+                ),
+                None,
+                reason=f"left ~{estimates.probe_rows:,.0f} rows << right "
+                f"~{estimates.build_rows:,.0f} rows: build on the preserved side",
+            )
+        else:
+            join = HashJoinExec(
+                left,
+                right,
+                node.kind,
+                left_keys,
+                right_keys,
+                conjoin(residual),
+                estimates,
+                None,
+                node.null_aware,
+                node.null_equal,
+            )
         if join.schema.names != node.schema.names:
             # Drop key columns computed for the join.
             join = ProjectExec(

@@ -1,4 +1,9 @@
-"""Hash join: inner, left, full, semi, anti (right joins are planned as swapped left joins).
+"""Hash join: inner, left, right, full, semi, anti.
+
+SQL right joins are planned as swapped left joins; the ``right`` kind here is a left
+join whose *preserved* side is the build side (a small preserved side beside a large
+one: Q13's customer LEFT JOIN orders builds on customer and streams orders): matched
+pairs stream out, the build rows nothing matched come out at the end.
 
     probe (left, streamed) ──┐
                              ├─▶ pairs with equal keys ─▶ residual ─▶ output by kind
@@ -9,7 +14,9 @@ Needs, by strategy (chosen by EnforceDistribution from the estimates):
   partitioned  probe: Hash(left_keys);    build: Hash(right_keys), same partition count
   colocated    both already hash-partitioned on matching keys: no exchange
   single       both inputs in one partition
-Gives: the probe side's partitioning (partitioned: Hash(left_keys)); full joins Unknown.
+Gives: the probe side's partitioning (partitioned: Hash(left_keys)); full joins Unknown;
+right joins the build side's partitioning (every output row carries a build row of its
+partition, matched or not).
 Holds the whole build side of its partition in memory; does not spill yet.
 NULL keys never match (unless ``null_equal``); ``null_aware`` anti (NOT IN)
 returns nothing when the build side holds a NULL key, and drops NULL probe keys
@@ -103,7 +110,9 @@ class HashJoinExec(JoinShape, PhysicalPlan):
 
     def output_partitioning(self) -> Partitioning:
         p = self.left.output_partitioning()
-        if self.kind == "full" and p.num_partitions > 1:
+        if self.kind == "right" and self.strategy != BROADCAST_JOIN:
+            return self.right.output_partitioning()
+        if self.kind in ("full", "right") and p.num_partitions > 1:
             return UnknownPartitioning(p.num_partitions)
         if self.strategy == PARTITIONED_JOIN and not isinstance(p, HashPartitioned):
             return HashPartitioned(self.left_keys, p.num_partitions)

@@ -180,9 +180,11 @@ def _plan_hash_join(plan: HashJoinExec, settings: Settings) -> PhysicalPlan:
             reason=reason,
         )
     why = (
-        "full outer join"
-        if not can_broadcast
-        else f"build ~{est.build_bytes / 2**20:,.1f}MiB > {threshold / 2**20:,.0f}MiB"
+        f"build ~{est.build_bytes / 2**20:,.1f}MiB > {threshold / 2**20:,.0f}MiB"
+        if can_broadcast
+        else "full outer join"
+        if plan.kind == "full"
+        else plan.reason or "outer join preserving the build side"
     )
     return _repartition(replace(plan, reason=why), lp, rp, n)
 
