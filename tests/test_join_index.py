@@ -10,15 +10,15 @@ from shoal.physical.operators.join_index import JoinIndex
 
 
 def _brute(build: list[list], probe: list[list], null_equal: bool) -> list[tuple[int, int]]:
-    build_rows = list(zip(*build, strict=True))
-    probe_rows = list(zip(*probe, strict=True))
+    """Every (probe row, build row) with equal keys, by a dictionary of build keys."""
+    rows_of: dict[tuple, list[int]] = {}
+    for j, b in enumerate(zip(*build, strict=True)):
+        if null_equal or None not in b:
+            rows_of.setdefault(b, []).append(j)
     pairs = []
-    for i, p in enumerate(probe_rows):
-        for j, b in enumerate(build_rows):
-            if not null_equal and (None in p or None in b):
-                continue
-            if p == b:
-                pairs.append((i, j))
+    for i, p in enumerate(zip(*probe, strict=True)):
+        if null_equal or None not in p:
+            pairs.extend((i, j) for j in rows_of.get(p, []))
     return sorted(pairs)
 
 
@@ -36,7 +36,7 @@ def _random_column(rng: np.random.Generator, n: int, lo: int, hi: int, nulls: bo
 
 CASES = {
     # name: (build range, probe range, key columns, type)
-    "dense-unique": ((0, 10**9), None, 1, pa.int64()),
+    "dense-unique": ((0, 10**6), None, 1, pa.int64()),
     "dense-repeated": ((5, 40), (0, 50), 1, pa.int64()),
     "sparse": ((-(10**12), 10**12), None, 1, pa.int64()),
     "two-columns": ((0, 6), (-1, 8), 2, pa.int32()),
@@ -54,8 +54,9 @@ def test_probe_matches_brute_force(name: str, nulls: bool, null_equal: bool) -> 
     (lo, hi), probe_range, width, typ = CASES[name]
     rng = np.random.default_rng(abs(hash((name, nulls, null_equal))) % 2**32)
     plo, phi = probe_range or (lo, hi)
-    build = [_random_column(rng, 300, lo, hi, nulls) for _ in range(width)]
-    probe = [_random_column(rng, 200, plo, phi, nulls) for _ in range(width)]
+    # Above 1,024 build rows integer keys take the dense lookups; below, sorted ones.
+    build = [_random_column(rng, 3000, lo, hi, nulls) for _ in range(width)]
+    probe = [_random_column(rng, 2000, plo, phi, nulls) for _ in range(width)]
     if probe_range is None:  # make sure some keys match
         for col_b, col_p in zip(build, probe, strict=True):
             col_p[:50] = col_b[:50]
@@ -69,8 +70,12 @@ def test_probe_matches_brute_force(name: str, nulls: bool, null_equal: bool) -> 
 
 
 def test_strategies() -> None:
-    dense = JoinIndex([pa.array(range(1000), pa.int64())])
+    dense = JoinIndex([pa.array(range(5000), pa.int64())])
     assert dense.strategy == "dense" and dense.unique
+    repeated = JoinIndex([pa.array([i % 2000 for i in range(5000)], pa.int64())])
+    assert repeated.strategy == "dense" and not repeated.unique
+    tiny = JoinIndex([pa.array(range(10), pa.int64())])
+    assert tiny.strategy == "sorted"
     sparse = JoinIndex([pa.array([0, 10**9, 3 * 10**9], pa.int64())])
     assert sparse.strategy == "sorted"
     hashed = JoinIndex([pa.array(["a", "b", "a"])])
@@ -87,3 +92,16 @@ def test_all_null_build_matches_nothing() -> None:
     index = JoinIndex([pa.array([None, None], pa.int64())])
     assert index.has_null_key
     assert _pairs(index, [pa.array([1, None], pa.int64())]) == []
+
+
+@pytest.mark.parametrize("nulls", [False, True])
+def test_repeated_keys_over_a_wide_range(nulls: bool) -> None:
+    """Few distinct keys spread over millions of values: the dense lookup's CSR runs
+    over the distinct keys only."""
+    rng = np.random.default_rng(3)
+    pool = [int(v) * 8_000 - 1_000_000 for v in rng.integers(0, 600, 300)]
+    build = [[None if nulls and i % 17 == 0 else pool[i % 300] for i in range(3000)]]
+    probe = [[pool[int(i)] if i < 300 else int(i) for i in rng.integers(0, 400, 2000)]]
+    index = JoinIndex([pa.array(build[0], pa.int64())])
+    assert index.strategy == "dense" and not index.unique
+    assert _pairs(index, [pa.array(probe[0], pa.int64())]) == _brute(build, probe, False)

@@ -47,6 +47,9 @@ Codes = npt.NDArray[np.int64] | npt.NDArray[np.uint64]
 # o_orderkey at SF 1 is 30k rows over a span of 6M).
 _DENSE_SLOTS_PER_ROW = 4
 _DENSE_MAX_SLOTS = 1 << 23
+# Below this many build rows the slot array costs more to fill than a sorted lookup
+# (whose hash-set prefilter is cheap for a small build side) costs to probe.
+_DENSE_MIN_ROWS = 1024
 # Packed integer codes must stay below this (int64, with room for the arithmetic).
 _MAX_CODE_SPAN = 1 << 62
 
@@ -152,36 +155,40 @@ def _expand(
 
 
 class _DenseLookup:
-    """Direct addressing over integer codes in ``[0, span)``."""
+    """Direct addressing over integer codes in ``[0, span)``.
+
+    Unique codes: ``slots[code]`` is the build row. Repeated codes: ``slots[code]`` is
+    the code's rank among the distinct codes, whose rows are
+    ``order[offsets[rank]:offsets[rank + 1]]`` — CSR over the distinct codes only, so
+    a few thousand rows over a wide key range cost one slot array, not three.
+    """
 
     def __init__(self, codes: npt.NDArray[np.int64], rows: Indices, span: int):
         row_type = np.int32 if len(rows) and int(rows.max()) < 2**31 - 1 else np.int64
-        self.slots: npt.NDArray[Any]  # build row per code, -1 for none (unique keys)
-        self.offsets: npt.NDArray[Any]  # CSR: code c's rows are order[offsets[c]:offsets[c+1]]
-        self.slots = np.full(span, -1, dtype=row_type)
+        self.slots: npt.NDArray[Any] = np.full(span, -1, dtype=row_type)
         self.slots[codes] = rows
         # A repeated code keeps only its last row: every row still in place means the
-        # codes are unique (cheaper than counting over the whole span first).
+        # codes are unique (cheaper than counting over the whole span).
         self.unique = bool((self.slots[codes] == rows).all())
         if not self.unique:
-            del self.slots
-            counts = np.bincount(codes, minlength=span)
-            self.offsets = np.zeros(span + 1, dtype=row_type)
-            np.cumsum(counts, out=self.offsets[1:])
-            self.order = rows[np.argsort(codes)]
+            by_code = np.argsort(codes)
+            ordered = codes[by_code]
+            self.order: Indices = rows[by_code]
+            first = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+            self.offsets = np.append(first, len(ordered)).astype(np.int64)
+            self.slots[ordered[first]] = np.arange(len(first), dtype=row_type)
 
     def find(self, rows: Indices | None, codes: npt.NDArray[np.int64]) -> tuple[Indices, Indices]:
         """Pairs for probe ``rows`` (None: all, in order) with these codes."""
+        found = self.slots[codes]
+        hit = found >= 0
+        probe_rows = np.flatnonzero(hit) if rows is None else rows[hit]
         if self.unique:
-            build = self.slots[codes]
-            hit = build >= 0
-            probe_rows = np.flatnonzero(hit) if rows is None else rows[hit]
-            return probe_rows, build[hit].astype(np.int64)
-        if rows is None:
-            rows = np.arange(len(codes), dtype=np.int64)
-        starts = self.offsets[codes].astype(np.int64)
-        counts = self.offsets[codes + 1] - starts
-        return _expand(rows, starts, counts, self.order)
+            return probe_rows, found[hit].astype(np.int64)
+        rank = found[hit]
+        starts = self.offsets[rank]
+        counts = self.offsets[rank + 1] - starts
+        return _expand(probe_rows, starts, counts, self.order)
 
 
 class _SortedLookup:
@@ -245,7 +252,7 @@ class JoinIndex:
                 rows = in_range  # the valid rows: all in range on the build side
             span = self._codec.span
             dense = span <= max(_DENSE_SLOTS_PER_ROW * len(rows), _DENSE_MAX_SLOTS)
-            if dense:
+            if dense and len(rows) >= _DENSE_MIN_ROWS:
                 self._lookup = _DenseLookup(codes, rows, self._codec.span)
             else:
                 self._lookup = _SortedLookup(codes, rows)
