@@ -47,9 +47,6 @@ Codes = npt.NDArray[np.int64] | npt.NDArray[np.uint64]
 # o_orderkey at SF 1 is 30k rows over a span of 6M).
 _DENSE_SLOTS_PER_ROW = 4
 _DENSE_MAX_SLOTS = 1 << 23
-# Below this many build rows the slot array costs more to fill than a sorted lookup
-# (whose hash-set prefilter is cheap for a small build side) costs to probe.
-_DENSE_MIN_ROWS = 1024
 # Packed integer codes must stay below this (int64, with room for the arithmetic).
 _MAX_CODE_SPAN = 1 << 62
 
@@ -252,7 +249,7 @@ class JoinIndex:
                 rows = in_range  # the valid rows: all in range on the build side
             span = self._codec.span
             dense = span <= max(_DENSE_SLOTS_PER_ROW * len(rows), _DENSE_MAX_SLOTS)
-            if dense and len(rows) >= _DENSE_MIN_ROWS:
+            if dense:
                 self._lookup = _DenseLookup(codes, rows, self._codec.span)
             else:
                 self._lookup = _SortedLookup(codes, rows)
