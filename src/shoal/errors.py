@@ -41,11 +41,22 @@ class UnknownTableError(UserError):
 
 
 class UnknownColumnError(UserError):
-    """A column name that no table in scope provides."""
+    """A column name that no table in scope provides.
 
-    def __init__(self, name: str, known: Iterable[str]):
-        super().__init__(f"unknown column '{name}'{_did_you_mean(name, known)}")
+    The binder raises and catches this while it looks for correlated columns, so the
+    "did you mean" suggestion is only worked out when the message is read.
+    """
+
+    def __init__(self, name: str, known: Iterable[str] = ()):
+        super().__init__(name)
         self.name = name
+        self._known = tuple(known)
+
+    def __str__(self) -> str:
+        return f"unknown column '{self.name}'{_did_you_mean(self.name, self._known)}"
+
+    def __reduce__(self) -> tuple[type[UnknownColumnError], tuple[str, tuple[str, ...]]]:
+        return (type(self), (self.name, self._known))
 
 
 class AmbiguousColumnError(UserError):
