@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         totals = [totals[0] + wall, totals[1] + cpu, totals[2] + decode]
         print(f"| Q{q:02d} | {wall:.3f} | {cpu:.3f} | {decode:.3f} | {decode / cpu:.0%} |")
     wall, cpu, decode = totals
-    print(f"| **total** | **{wall:.3f}** | **{cpu:.3f}** | **{decode:.3f}** | **{decode / cpu:.0%}** |")
+    print(
+        f"| **total** | **{wall:.3f}** | **{cpu:.3f}** | **{decode:.3f}** | **{decode / cpu:.0%}** |"
+    )
     return 0
 
 
