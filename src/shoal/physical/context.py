@@ -51,6 +51,13 @@ class TaskContext:
     shared: Callable[[Hashable, Callable[[], Any]], Any] = lambda key, make: make()
     # Whether another task is making ``key``'s shared value right now.
     shared_pending: Callable[[Hashable], bool] = lambda key: False
+    # Runtime filters (runtime/filters.py): a join task publishes its partition of the
+    # keys; a filter polls for (or waits for) all ``sources`` partitions combined.
+    # Without a runtime that carries them: nothing is published and filters pass
+    # everything.
+    publish_filter: Callable[[str, int, list[pa.Array]], None] = lambda fid, part, keys: None
+    poll_filter: Callable[[str, int], Any] = lambda fid, sources: None
+    wait_filter: Callable[[str, int], Any] = lambda fid, sources: None
     # True when ``shared`` really is shared by all tasks of the stage: scans may then
     # hand out their splits on demand (a split queue) instead of a fixed share each.
     shares_across_tasks: bool = False

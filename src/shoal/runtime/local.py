@@ -25,6 +25,7 @@ from shoal.exchange.local import LocalExchange
 from shoal.metrics.exchange import ExchangeMetrics
 from shoal.metrics.operator import OperatorMetrics
 from shoal.physical.context import Settings, TaskContext
+from shoal.runtime.filters import RuntimeFilters
 from shoal.runtime.shared import SharedValues
 from shoal.stages.graph import Stage, StageGraph
 
@@ -74,6 +75,7 @@ class _QueryRun:
         self.settings = settings
         self.slots = TaskSlots(settings.max_running_tasks)
         self.shared = SharedValues(self.slots)
+        self.filters = RuntimeFilters(self.slots)
         self.cancel_event = threading.Event()
         self.errors: list[tuple[Stage, int, BaseException]] = []
         self.lock = threading.Lock()
@@ -137,6 +139,11 @@ class _QueryRun:
             cancelled=self.cancel_event.is_set,
             shared=self.shared.get,
             shared_pending=self.shared.pending,
+            publish_filter=self.filters.publish,
+            poll_filter=self.filters.poll,
+            wait_filter=lambda fid, sources: self.filters.wait(
+                fid, sources, self.cancel_event.is_set
+            ),
             shares_across_tasks=True,
         )
         # Operators are keyed by their position in the fragment, so all tasks'

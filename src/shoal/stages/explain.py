@@ -62,6 +62,8 @@ def _fragment(
         om = metrics.stages[stage.id].operators.get(index)
         if om is not None:
             line += f"  (rows={om.rows_out} time={om.elapsed * 1000:.1f}ms"
+            if getattr(node, "shows_rows_in", False):
+                line += f" rows_in={om.rows_in}"
             if om.row_groups_read or om.row_groups_skipped:
                 line += f" row_groups={om.row_groups_read} skipped={om.row_groups_skipped}"
             if om.row_groups_shared:

@@ -90,6 +90,9 @@ class HashJoinExec(JoinShape, PhysicalPlan):
     null_equal: bool = False
     # Why the strategy was chosen (for EXPLAIN).
     reason: str = ""
+    # build_left only: the runtime filter (on the right side, before its exchange)
+    # that this join's tasks publish their left keys to.
+    publishes: str | None = None
     # semi / anti only: hold the (smaller) left side and stream the right side
     # through it. Needs both sides hash-partitioned (or single): a task must see
     # every right row that could match its left rows.
@@ -129,6 +132,8 @@ class HashJoinExec(JoinShape, PhysicalPlan):
             params["null_equal"] = "true"
         if self.build_left:
             params["build"] = "left"
+        if self.publishes is not None:
+            params["publishes"] = self.publishes
         params["strategy"] = f"{self.strategy}" + (f" ({self.reason})" if self.reason else "")
         params["est"] = f"[{self.estimates}]"
         return params
@@ -183,7 +188,11 @@ class HashJoinExec(JoinShape, PhysicalPlan):
         metrics = ctx.operator_metrics(self)
         left = pa.Table.from_batches(list(ctx.run(self.left)), self.left.schema).combine_chunks()
         metrics.peak_state_rows = left.num_rows
-        index = JoinIndex([_key(left, k) for k in self.left_keys], self.null_equal)
+        left_keys = [_key(left, k) for k in self.left_keys]
+        index = JoinIndex(left_keys, self.null_equal)
+        if self.publishes is not None:
+            # The right side's runtime filter drops rows no left key can match.
+            ctx.publish_filter(self.publishes, ctx.partition, left_keys)
         matched = np.zeros(left.num_rows, dtype=bool)
         pair_schema = pa.schema(list(self.left.schema) + list(self.right.schema))
         for batch in ctx.run(self.right):

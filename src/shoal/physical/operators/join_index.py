@@ -286,6 +286,28 @@ class JoinIndex:
                 probe_rows, build_rows = probe_rows[keep], build_rows[keep]
         return probe_rows, build_rows
 
+    def contains(self, keys: list[pa.Array]) -> npt.NDArray[np.bool_]:
+        """Per probe row: whether some build row may have its key (NULL keys: False).
+
+        Exact for integer codes; for hashed keys a hash match counts (a superset,
+        which is all a filter ahead of the real join needs).
+        """
+        m = len(keys[0])
+        mask = np.zeros(m, dtype=bool)
+        if m == 0 or not self._matchable:
+            return mask
+        valid = _valid_mask(keys)
+        if self._codec is not None:
+            rows, codes = self._codec.encode(keys, valid)
+            probe_rows, _ = self._lookup.find(rows, codes)
+        else:
+            assert isinstance(self._lookup, _SortedLookup)
+            hashes = hash_columns(keys)
+            rows = None if valid is None else np.nonzero(valid)[0]
+            probe_rows, _ = self._lookup.find(rows, hashes if rows is None else hashes[rows])
+        mask[probe_rows] = True
+        return mask
+
     def _equal(self, keys: list[pa.Array], pi: Indices, bi: Indices) -> npt.NDArray[np.bool_]:
         ok = np.ones(len(pi), dtype=bool)
         pi_arr, bi_arr = pa.array(pi), pa.array(bi)

@@ -17,6 +17,7 @@ left alone); ordering needs are met by the sort/merge split above.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 from shoal.expr.nodes import ColumnRef
@@ -40,6 +41,7 @@ from shoal.physical.operators.hash_join import (
 )
 from shoal.physical.operators.limit import LimitExec
 from shoal.physical.operators.nested_loop_join import NestedLoopJoinExec
+from shoal.physical.operators.runtime_filter import RuntimeFilterExec
 from shoal.physical.operators.sort import SortExec
 from shoal.physical.operators.topk import TopKExec
 from shoal.physical.operators.union import UnionExec
@@ -159,7 +161,8 @@ def _plan_hash_join(plan: HashJoinExec, settings: Settings) -> PhysicalPlan:
         # A small left side filtered by a large right one (EXISTS over lineitem):
         # hold the left side and stream the right side through it, repartitioned.
         reason = f"left ~{est.probe_rows:,.0f} rows << right ~{est.build_rows:,.0f} rows"
-        return _repartition(replace(plan, build_left=True, reason=reason), lp, rp, n)
+        joined = _repartition(replace(plan, build_left=True, reason=reason), lp, rp, n)
+        return _with_runtime_filter(joined)
     can_broadcast = plan.kind in ("inner", "left", "semi", "anti")
     if plan.null_aware:
         reason = "NOT IN needs the whole build side in every task"
@@ -187,6 +190,24 @@ def _plan_hash_join(plan: HashJoinExec, settings: Settings) -> PhysicalPlan:
         else plan.reason or "outer join preserving the build side"
     )
     return _repartition(replace(plan, reason=why), lp, rp, n)
+
+
+_filter_ids = itertools.count(1)
+
+
+def _with_runtime_filter(join: HashJoinExec) -> HashJoinExec:
+    """Filter a build-left join's right side by the left keys before its exchange.
+
+    Only when the right side is shuffled (the filter then saves the hashing and the
+    shipping) and the join is not null-aware (NOT IN must see NULL keys).
+    """
+    right = join.right
+    if join.null_aware or not isinstance(right, ExchangeExec):
+        return join
+    sources = join.left.output_partitioning().num_partitions
+    filter_id = f"rf{next(_filter_ids)}"
+    filtered = RuntimeFilterExec(right.input, join.right_keys, filter_id, sources)
+    return replace(join, right=replace(right, input=filtered), publishes=filter_id)
 
 
 def _repartition(plan: HashJoinExec, lp: Partitioning, rp: Partitioning, n: int) -> HashJoinExec:
