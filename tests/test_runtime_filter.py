@@ -70,6 +70,9 @@ CASES: list[Case] = [
     ),
     u("in", "SELECT l.k FROM l WHERE l.k IN (SELECT k FROM r)"),
     u("not_in", "SELECT l.k FROM l WHERE l.k NOT IN (SELECT k FROM r WHERE k IS NOT NULL)"),
+    # Set operations match NULL with NULL: no runtime filter may drop NULL keys.
+    u("intersect", "SELECT k FROM l INTERSECT SELECT k FROM r"),
+    u("except", "SELECT k FROM l EXCEPT SELECT k FROM r"),
 ]
 
 

@@ -199,10 +199,11 @@ def _with_runtime_filter(join: HashJoinExec) -> HashJoinExec:
     """Filter a build-left join's right side by the left keys before its exchange.
 
     Only when the right side is shuffled (the filter then saves the hashing and the
-    shipping) and the join is not null-aware (NOT IN must see NULL keys).
+    shipping) and NULL keys cannot matter: not null-aware (NOT IN must see NULL keys)
+    and not NULL-equal (INTERSECT / EXCEPT match NULL with NULL; the filter drops them).
     """
     right = join.right
-    if join.null_aware or not isinstance(right, ExchangeExec):
+    if join.null_aware or join.null_equal or not isinstance(right, ExchangeExec):
         return join
     sources = join.left.output_partitioning().num_partitions
     filter_id = f"rf{next(_filter_ids)}"
