@@ -98,3 +98,31 @@ def test_plan_and_figures(parquet_dir: Path) -> None:
 def test_tpch_answers_when_the_filter_gives_up(tpch_sf01_dir: Path, q: int) -> None:
     con = tpch_connection(tpch_sf01_dir, partitions=3, exchange_buffer_bytes=1)
     assert_matches_answer(con.sql(query_text(q)).to_arrow(), "0.1", q)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # LIMIT 0: the join that publishes the keys is never pulled.
+        "SELECT l.k FROM l WHERE EXISTS (SELECT 1 FROM r WHERE r.k = l.k) LIMIT 0",
+        # NOT IN over a set holding NULL returns nothing without pulling its probe side,
+        # which holds the publishing EXISTS join.
+        "SELECT l.k FROM l WHERE l.s NOT IN (SELECT k FROM r) "
+        "AND EXISTS (SELECT 1 FROM r WHERE r.k = l.k)",
+        # A LIMIT filled by the first UNION ALL branch never pulls the second's join.
+        "SELECT k FROM (SELECT l.k FROM l WHERE EXISTS (SELECT 1 FROM r WHERE r.k = l.k) "
+        "UNION ALL SELECT l.k FROM l WHERE NOT EXISTS "
+        "(SELECT 1 FROM r WHERE r.k = l.k AND r.s > 0)) t LIMIT 1",
+    ],
+    ids=["limit_0", "not_in_null", "limit_after_union"],
+)
+def test_a_filter_whose_keys_never_come_does_not_hang(parquet_dir: Path, sql: str) -> None:
+    import threading
+
+    con = _connection(parquet_dir, 3)
+    done: list[pa.Table] = []
+    worker = threading.Thread(target=lambda: done.append(con.sql(sql).to_arrow()), daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "query hung waiting for runtime filter keys"
+    assert done[0].num_rows <= 1

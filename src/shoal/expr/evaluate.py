@@ -79,6 +79,13 @@ def encoded_column(e: Expr, batch: pa.RecordBatch) -> pa.Array | None:
     return None
 
 
+def evaluate_column(e: Expr, batch: pa.RecordBatch, memo: Memo | None = None) -> pa.Array:
+    """``evaluate_array``, except that a dictionary-encoded column ``e`` merely names is
+    passed through as it is (see ``encoded_column``)."""
+    encoded = encoded_column(e, batch)
+    return encoded if encoded is not None else evaluate_array(e, batch, memo)
+
+
 def to_array(v: Value, length: int, type_: pa.DataType | None = None) -> pa.Array:
     if isinstance(v, pa.Scalar):
         arr = pa.repeat(v, length) if v.is_valid else pa.nulls(length, v.type)

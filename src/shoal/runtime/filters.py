@@ -9,7 +9,9 @@ hashed and shipped. Q21's EXISTS / NOT EXISTS over lineitem ship ~5% of the rows
 
 One registry per query and process. The combined key index is built once, by the
 first task to ask after the last partition arrived. A task waiting for the keys
-lends its CPU slot out and wakes on cancellation. (On a cluster the driver would
+lends its CPU slot out and wakes on cancellation. Every publishing task reports its
+end; one that ended without publishing (never pulled: a LIMIT 0 above it, a NOT IN
+that found a NULL) turns the filter into a pass-all, so no filter waits forever. (On a cluster the driver would
 gather the partitions and broadcast the combined keys: the operators would not
 change.)
 """
@@ -19,6 +21,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from shoal.errors import QueryCancelledError
@@ -28,19 +32,34 @@ from shoal.physical.operators.join_index import JoinIndex
 _POLL_SECONDS = 0.05
 
 
+class PassAll:
+    """What a filter gets when some join task ended without publishing its keys (a
+    LIMIT above it stopped early, a NOT IN above it found a NULL): every row passes."""
+
+    def contains(self, keys: list[pa.Array]) -> npt.NDArray[np.bool_]:
+        return np.ones(len(keys[0]), dtype=bool)
+
+
 class RuntimeFilters:
     def __init__(self, slots: Slots):
         self._slots = slots
         self._cond = threading.Condition()
-        self._parts: dict[str, dict[int, list[pa.Array]]] = {}
-        self._built: dict[str, JoinIndex] = {}
+        # filter id -> partition -> its keys, or None when the task ended without them
+        self._parts: dict[str, dict[int, list[pa.Array] | None]] = {}
+        self._built: dict[str, JoinIndex | PassAll] = {}
 
     def publish(self, filter_id: str, partition: int, keys: list[pa.Array]) -> None:
         with self._cond:
             self._parts.setdefault(filter_id, {})[partition] = keys
             self._cond.notify_all()
 
-    def poll(self, filter_id: str, sources: int) -> JoinIndex | None:
+    def task_ended(self, filter_id: str, partition: int) -> None:
+        """A publishing task ended: if it never published, nobody will wait forever."""
+        with self._cond:
+            self._parts.setdefault(filter_id, {}).setdefault(partition, None)
+            self._cond.notify_all()
+
+    def poll(self, filter_id: str, sources: int) -> JoinIndex | PassAll | None:
         """The combined key index once all ``sources`` partitions are in, else None."""
         with self._cond:
             built = self._built.get(filter_id)
@@ -49,12 +68,19 @@ class RuntimeFilters:
             parts = self._parts.get(filter_id, {})
             if len(parts) < sources:
                 return None
-            columns = zip(*(parts[p] for p in sorted(parts)), strict=True)
-            index = JoinIndex([pa.concat_arrays(list(chunks)) for chunks in columns])
-            self._built[filter_id] = index
-            return index
+            published = [keys for keys in (parts[p] for p in sorted(parts)) if keys is not None]
+            combined: JoinIndex | PassAll
+            if len(published) < len(parts):
+                combined = PassAll()
+            else:
+                columns = zip(*published, strict=True)
+                combined = JoinIndex([pa.concat_arrays(list(chunks)) for chunks in columns])
+            self._built[filter_id] = combined
+            return combined
 
-    def wait(self, filter_id: str, sources: int, cancelled: Callable[[], bool]) -> JoinIndex:
+    def wait(
+        self, filter_id: str, sources: int, cancelled: Callable[[], bool]
+    ) -> JoinIndex | PassAll:
         """Block (without a CPU slot) until all partitions are in."""
         self._slots.release()
         try:

@@ -25,6 +25,7 @@ from shoal.exchange.local import LocalExchange
 from shoal.metrics.exchange import ExchangeMetrics
 from shoal.metrics.operator import OperatorMetrics
 from shoal.physical.context import Settings, TaskContext
+from shoal.physical.operators.hash_join import HashJoinExec
 from shoal.runtime.filters import RuntimeFilters
 from shoal.runtime.shared import SharedValues
 from shoal.stages.graph import Stage, StageGraph
@@ -151,6 +152,12 @@ class _QueryRun:
         ctx.operator_ids = {id(op): i for i, op in enumerate(stage.fragment.walk())}
         out = self.exchanges.get(stage.id)
         rr = [partition]
+        # Runtime filters this stage's joins publish to: reported on the task's end.
+        publishes = [
+            op.publishes
+            for op in stage.fragment.walk()
+            if isinstance(op, HashJoinExec) and op.publishes is not None
+        ]
         self.slots.acquire()
         started = time.perf_counter()
         try:
@@ -166,6 +173,8 @@ class _QueryRun:
                 self.errors.append((stage, partition, err))
             self._cancel()
         finally:
+            for filter_id in publishes:
+                self.filters.task_ended(filter_id, partition)
             if out is not None:
                 out.close(partition)
             self.slots.release()

@@ -22,7 +22,7 @@ from functools import cached_property
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shoal.expr.evaluate import Memo, encoded_column, evaluate_array
+from shoal.expr.evaluate import Memo, evaluate_array, evaluate_column
 from shoal.expr.nodes import ColumnRef, Expr
 from shoal.physical.context import TaskContext
 from shoal.physical.operators.dense_grouping import dense_group_by
@@ -237,7 +237,7 @@ class HashAggregateExec(PhysicalPlan):
         if self.mode == FINAL:
             return batch
         memo: Memo = {}
-        arrays = [encoded_column(e, batch) or evaluate_array(e, batch, memo) for _, e in self.keys]
+        arrays = [evaluate_column(e, batch, memo) for _, e in self.keys]
         names = list(self.key_names)
         for a in self.aggs:
             if a.arg is None or self._arg_columns[a.name] in names:

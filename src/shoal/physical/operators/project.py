@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from shoal.expr.evaluate import Memo, encoded_column, evaluate_array
+from shoal.expr.evaluate import Memo, evaluate_column
 from shoal.expr.nodes import ColumnRef, Expr
 from shoal.physical.context import TaskContext
 from shoal.physical.partitioning import HashPartitioned, Partitioning, UnknownPartitioning
@@ -51,9 +51,7 @@ class ProjectExec(PhysicalPlan):
         schema = self.schema
         for batch in ctx.run(self.input):
             memo: Memo = {}  # shared subexpressions are computed once per batch
-            arrays = [
-                encoded_column(e, batch) or evaluate_array(e, batch, memo) for _, e in self.exprs
-            ]
+            arrays = [evaluate_column(e, batch, memo) for _, e in self.exprs]
             if any(pa.types.is_dictionary(a.type) for a in arrays):
                 # Group keys a scan left dictionary-encoded (KeepGroupKeysEncoded) pass
                 # through as they are.
