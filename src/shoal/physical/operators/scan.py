@@ -564,11 +564,20 @@ def _filter(predicate: Expr, batch: pa.RecordBatch, target: pa.Schema) -> pa.Rec
             masks.append(_judge_dictionary(part, batch.column(next(iter(columns))), target))
         else:
             rest.append(part)
-    if rest:
+    if masks:
+        # The dictionary conjuncts are cheap and often selective (Q19 keeps 7% of the
+        # rows with them): the other conjuncts only see the rows they kept.
+        batch = _keep(batch, masks)
+    if rest and batch.num_rows:
         remaining = conjoin(rest)
         assert remaining is not None
         plain = _materialize(batch, target, remaining.columns() & encoded)
-        masks.append(evaluate_predicate(remaining, plain))
+        batch = _keep(batch, [evaluate_predicate(remaining, plain)])
+    return batch
+
+
+def _keep(batch: pa.RecordBatch, masks: list[pa.Array]) -> pa.RecordBatch:
+    """The rows every mask holds true for (NULL counts as false)."""
     mask = masks[0]
     for m in masks[1:]:
         mask = pc.and_kleene(mask, m)
