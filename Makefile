@@ -38,7 +38,7 @@ typecheck: setup
 	$(BIN)/mypy src
 
 bench: setup
-	$(BIN)/python bench/tpch.py --sf 1
+	$(BIN)/python bench/tpch.py --sf 1 --runs 5
 
 clean:
 	rm -rf $(VENV) build *.egg-info
