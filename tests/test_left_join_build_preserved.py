@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from support.cases import Case, check_case, u
+from support.parquet_tables import connect, write_tables
 
 import shoal
 
@@ -61,18 +61,11 @@ CASES: list[Case] = [
 
 @pytest.fixture(scope="module")
 def parquet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tables as Parquet with small row groups: several splits, so several tasks."""
-    root = tmp_path_factory.mktemp("preserved")
-    for name, table in _tables().items():
-        pq.write_table(table, root / f"{name}.parquet", row_group_size=20 if name == "s" else 200)
-    return root
+    return write_tables(tmp_path_factory.mktemp("preserved"), _tables(), {"s": 20, "big": 200})
 
 
 def _connection(parquet_dir: Path, partitions: int) -> shoal.Connection:
-    con = shoal.connect(partitions=partitions, broadcast_threshold_bytes=1)
-    for name in _tables():
-        con.register_parquet(name, str(parquet_dir / f"{name}.parquet"))
-    return con
+    return connect(parquet_dir, list(_tables()), partitions)
 
 
 @pytest.mark.parametrize("partitions", [1, 3])

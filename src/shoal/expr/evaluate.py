@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shoal.arrays import decimal128_from_unscaled, unscaled_int64
 from shoal.errors import ExecutionError
 from shoal.expr.nodes import Call, Case, Cast, ColumnRef, Expr, InList, Literal, conjuncts
 from shoal.types import MAX_DECIMAL_PRECISION, is_decimal, is_float, is_integer
@@ -225,25 +226,17 @@ def _modulo(e: Call, args: list[Value]) -> Value:
 def _unscaled(v: Value, scale: int, n: int, e: Call) -> pa.Array:
     """A decimal's unscaled integers at ``scale`` (1.50 at scale 2 is 150), as BIGINT."""
     arr = to_array(pc.cast(v, pa.decimal128(MAX_DECIMAL_PRECISION, scale)), n)
-    words = np.frombuffer(arr.buffers()[1], dtype=np.int64)
-    words = words[2 * arr.offset : 2 * (arr.offset + len(arr))].reshape(-1, 2)
-    low, high = words[:, 0], words[:, 1]
-    valid = np.asarray(pc.is_valid(arr))
-    if ((high != (low >> 63)) & valid).any():
+    low = unscaled_int64(arr)
+    if low is None:
         raise ExecutionError(f"value out of range for {e}")
-    return pa.array(low, pa.int64(), mask=~valid)
+    return pa.array(low, pa.int64(), mask=~np.asarray(pc.is_valid(arr)))
 
 
 def _from_unscaled(r: pa.Array, scale: int) -> pa.Array:
     """DECIMAL(38, scale) values from unscaled BIGINTs."""
     low = pc.fill_null(r, 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    words = np.column_stack([low, low >> 63]).ravel()
-    validity = pa.array(np.asarray(pc.is_valid(r))).buffers()[1] if r.null_count else None
-    return pa.Array.from_buffers(
-        pa.decimal128(MAX_DECIMAL_PRECISION, scale),
-        len(r),
-        [validity, pa.py_buffer(words.tobytes())],
-    )
+    valid = np.asarray(pc.is_valid(r)) if r.null_count else None
+    return decimal128_from_unscaled(low, scale, valid)
 
 
 def _int_mod(a: Value, b: Value, e: Call) -> Value:

@@ -9,7 +9,7 @@ process.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -62,6 +62,18 @@ class PhysicalPlan:
         yield self
         for c in self.children():
             yield from c.walk()
+
+
+def replace_nodes(plan: PhysicalPlan, replacements: Mapping[int, PhysicalPlan]) -> PhysicalPlan:
+    """``plan`` with each node whose ``id`` is a key of ``replacements`` replaced by its
+    value (which is taken as it is: its own children are not visited)."""
+    replacement = replacements.get(id(plan))
+    if replacement is not None:
+        return replacement
+    children = plan.children()
+    if not children:
+        return plan
+    return plan.with_children(tuple(replace_nodes(c, replacements) for c in children))
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,12 @@ Holds ``span`` slots per aggregate while it runs.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from shoal.arrays import as_int64, decimal128_from_unscaled, integer_like, unscaled_int64
 
 _SLOTS_PER_ROW = 4
 _MIN_SLOTS = 1 << 16
@@ -43,9 +43,9 @@ def dense_group_by(
         return None
     column = table.column(key).combine_chunks()
     n = len(column)
-    if n == 0 or column.null_count or not _integer_like(column.type):
+    if n == 0 or column.null_count or not integer_like(column.type):
         return None
-    values = _as_int64(column)
+    values = as_int64(column)
     low, high = int(values.min()), int(values.max())
     span = high - low + 1
     if span > min(max(_SLOTS_PER_ROW * n, _MIN_SLOTS), _MAX_SLOTS):
@@ -84,7 +84,12 @@ def _aggregate(
     )
     if fn == "count":
         return pa.array(counts[present])
-    unscaled = _unscaled_int64(arg)
+    if integer_like(arg.type):
+        unscaled: npt.NDArray[np.int64] | None = as_int64(arg)
+    elif pa.types.is_decimal128(arg.type):
+        unscaled = unscaled_int64(arg)
+    else:
+        return None  # floats: their rounding would differ from Arrow's
     if unscaled is None:
         return None
     if valid is not None:
@@ -97,51 +102,5 @@ def _aggregate(
     missing = counts[present] == 0  # SUM over no values is NULL
     mask = missing if missing.any() else None
     if pa.types.is_decimal(arg.type):
-        return _decimal_from_int64(totals, arg.type.scale, mask)
+        return decimal128_from_unscaled(totals, arg.type.scale, None if mask is None else ~mask)
     return pa.array(totals, pa.int64(), mask=mask)
-
-
-def _integer_like(t: pa.DataType) -> bool:
-    return (pa.types.is_integer(t) and not pa.types.is_uint64(t)) or pa.types.is_date32(t)
-
-
-def _as_int64(col: pa.Array) -> npt.NDArray[np.int64]:
-    if pa.types.is_date32(col.type):
-        col = col.view(pa.int32())
-    return np.asarray(col.cast(pa.int64()) if col.type != pa.int64() else col)
-
-
-def _unscaled_int64(arr: pa.Array) -> npt.NDArray[np.int64] | None:
-    """Integer values, or a decimal128's unscaled values, as int64 (None if they do not fit)."""
-    if pa.types.is_integer(arr.type) and not pa.types.is_uint64(arr.type):
-        filled = arr.fill_null(0) if arr.null_count else arr
-        return np.asarray(filled.cast(pa.int64()) if filled.type != pa.int64() else filled)
-    if not pa.types.is_decimal128(arr.type):
-        return None
-    words = np.frombuffer(arr.buffers()[1], dtype=np.int64)
-    words = words[2 * arr.offset : 2 * (arr.offset + len(arr))].reshape(-1, 2)
-    low, high = words[:, 0], words[:, 1]
-    fits = high == (low >> 63)
-    if arr.null_count:
-        fits |= ~np.asarray(pc.is_valid(arr))
-    if not fits.all():
-        return None
-    return low
-
-
-def _decimal_from_int64(
-    values: npt.NDArray[np.int64], scale: int, mask: npt.NDArray[np.bool_] | None
-) -> pa.Array:
-    """DECIMAL(38, scale) holding these unscaled values (as Arrow's hash_sum types it)."""
-    words = np.empty((len(values), 2), dtype=np.int64)
-    words[:, 0] = values
-    words[:, 1] = values >> 63
-    validity: Any = None
-    if mask is not None:
-        validity = pa.array(~mask).buffers()[1]
-    return pa.Array.from_buffers(
-        pa.decimal128(38, scale),
-        len(values),
-        [validity, pa.py_buffer(words.tobytes())],
-        null_count=int(mask.sum()) if mask is not None else 0,
-    )

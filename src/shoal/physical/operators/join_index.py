@@ -35,6 +35,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shoal.arrays import as_int64, integer_like
 from shoal.hashing import hash_columns
 
 Indices = npt.NDArray[np.int64]
@@ -63,23 +64,6 @@ def _valid_mask(columns: list[pa.Array]) -> npt.NDArray[np.bool_] | None:
     return mask
 
 
-def _integer_like(t: pa.DataType) -> bool:
-    if pa.types.is_uint64(t):
-        return False  # values above 2**63 do not fit the int64 codes
-    return pa.types.is_integer(t) or pa.types.is_date32(t) or pa.types.is_boolean(t)
-
-
-def _as_int64(col: pa.Array) -> npt.NDArray[np.int64]:
-    """The column's values as int64 (NULLs as 0: callers mask them out)."""
-    if pa.types.is_date32(col.type):
-        col = col.view(pa.int32())
-    if col.type != pa.int64():
-        col = pc.cast(col, pa.int64())
-    if col.null_count:
-        col = col.fill_null(0)
-    return np.asarray(col)
-
-
 @dataclass(frozen=True)
 class _IntegerCodec:
     """Packs integer-like key columns into one injective int64 over the build ranges."""
@@ -90,11 +74,11 @@ class _IntegerCodec:
 
     @staticmethod
     def fit(keys: list[pa.Array], rows: Indices) -> _IntegerCodec | None:
-        if not keys or not len(rows) or not all(_integer_like(k.type) for k in keys):
+        if not keys or not len(rows) or not all(integer_like(k.type) for k in keys):
             return None
         lows, highs, span = [], [], 1
         for k in keys:
-            values = _as_int64(k)[rows]
+            values = as_int64(k)[rows]
             low, high = int(values.min()), int(values.max())
             lows.append(low)
             highs.append(high)
@@ -115,7 +99,7 @@ class _IntegerCodec:
             # ``v - low`` wraps (mod 2**64) only for values at least 2**63 away from
             # ``low``; read as unsigned those land far above ``high - low`` (< 2**62), so
             # one unsigned comparison checks both ends of the range.
-            d = _as_int64(k) - np.int64(low)
+            d = as_int64(k) - np.int64(low)
             inside = d.view(np.uint64) <= np.uint64(high - low)
             ok = inside if ok is None else ok & inside
             codes = d if codes is None else codes * (high - low + 1) + d

@@ -324,11 +324,14 @@ class ScanExec(PhysicalPlan):
                 decoded = [_filter(share.filter, batch, union) for batch in decoded]
             return decoded
 
+        footers: dict[str, pq.FileMetaData] = {}
         for split in splits:
-            try:
-                footer = parquet_footer(split.path)
-            except (OSError, pa.ArrowInvalid) as err:
-                raise ExecutionError(f"cannot open {split.path}: {err}") from err
+            footer = footers.get(split.path)
+            if footer is None:
+                try:
+                    footer = footers[split.path] = parquet_footer(split.path)
+                except (OSError, pa.ArrowInvalid) as err:
+                    raise ExecutionError(f"cannot open {split.path}: {err}") from err
             groups = [
                 rg
                 for rg in (split.row_groups or range(footer.num_row_groups))

@@ -23,18 +23,21 @@ from shoal.expr.nodes import ColumnRef
 from shoal.physical.operators.aggregate import FINAL, HashAggregateExec
 from shoal.physical.operators.project import ProjectExec
 from shoal.physical.operators.scan import ScanExec
-from shoal.physical.plan import PhysicalPlan
+from shoal.physical.plan import PhysicalPlan, replace_nodes
 
 
 def keep_group_keys_encoded(plan: PhysicalPlan) -> PhysicalPlan:
-    marks: dict[int, frozenset[str]] = {}
+    encoded: dict[int, frozenset[str]] = {}
+    scans: dict[int, ScanExec] = {}
     for node in plan.walk():
         if isinstance(node, HashAggregateExec) and node.mode != FINAL:
             found = _encodable_keys(node)
             if found is not None:
                 scan, names = found
-                marks[id(scan)] = marks.get(id(scan), frozenset()) | names
-    return _rewrite(plan, marks) if marks else plan
+                scans[id(scan)] = scan
+                encoded[id(scan)] = encoded.get(id(scan), frozenset()) | names
+    marked = {key: replace(scans[key], encoded=names) for key, names in encoded.items()}
+    return replace_nodes(plan, marked) if marked else plan
 
 
 def _encodable_keys(agg: HashAggregateExec) -> tuple[ScanExec, frozenset[str]] | None:
@@ -65,13 +68,3 @@ def _encodable_keys(agg: HashAggregateExec) -> tuple[ScanExec, frozenset[str]] |
     strings = {f.name for f in node.schema if pa.types.is_string(f.type)}
     keys &= strings
     return (node, frozenset(keys)) if keys else None
-
-
-def _rewrite(node: PhysicalPlan, marks: dict[int, frozenset[str]]) -> PhysicalPlan:
-    children = node.children()
-    if children:
-        node = node.with_children(tuple(_rewrite(c, marks) for c in children))
-    names = marks.get(id(node))
-    if names is not None and isinstance(node, ScanExec):
-        return replace(node, encoded=names)
-    return node

@@ -18,7 +18,7 @@ from shoal.expr.nodes import ColumnRef, Expr, rename_columns
 from shoal.physical.context import Settings
 from shoal.physical.operators.scan import ScanExec
 from shoal.physical.operators.scan_share import ScanShare, SplitKey
-from shoal.physical.plan import PhysicalPlan
+from shoal.physical.plan import PhysicalPlan, replace_nodes
 
 
 def share_scans(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan:
@@ -28,7 +28,7 @@ def share_scans(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan:
     for node in plan.walk():
         if isinstance(node, ScanExec) and isinstance(node.source, ParquetSource):
             groups[id(node.source)].append(node)
-    shares: dict[int, ScanShare] = {}
+    shared: dict[int, PhysicalPlan] = {}
     for number, members in enumerate(m for m in groups.values() if len(m) > 1):
         columns = tuple(dict.fromkeys(c for scan in members for c in scan.columns))
         readers: dict[SplitKey, int] = defaultdict(int)
@@ -45,10 +45,8 @@ def share_scans(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan:
             filter=common,
         )
         for scan in members:
-            shares[id(scan)] = share
-    if not shares:
-        return plan
-    return _rewrite(plan, shares)
+            shared[id(scan)] = replace(scan, share=share)
+    return replace_nodes(plan, shared) if shared else plan
 
 
 def _source_filter(scan: ScanExec) -> Expr | None:
@@ -80,13 +78,3 @@ def _row_groups_read(scan: ScanExec) -> list[SplitKey]:
         if kept:
             keys.append((split.path, kept))
     return keys
-
-
-def _rewrite(node: PhysicalPlan, shares: dict[int, ScanShare]) -> PhysicalPlan:
-    children = node.children()
-    if children:
-        node = node.with_children(tuple(_rewrite(c, shares) for c in children))
-    share = shares.get(id(node))
-    if share is not None and isinstance(node, ScanExec):
-        return replace(node, share=share)
-    return node

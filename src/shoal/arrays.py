@@ -1,0 +1,59 @@
+"""Arrow arrays as numpy integers, and back: the views the numpy kernels work on.
+
+Integer-like columns (integers up to 32-bit unsigned or 64-bit signed, dates,
+booleans) as int64 — for join key codes and direct-addressed grouping — and
+DECIMAL128 values as their unscaled int64 integers (1.50 at scale 2 is 150) — for
+exact decimal arithmetic and sums done in integers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shoal.types import MAX_DECIMAL_PRECISION
+
+
+def integer_like(t: pa.DataType) -> bool:
+    """Whether every value of ``t`` is an int64 (uint64 can exceed 2**63)."""
+    if pa.types.is_uint64(t):
+        return False
+    return pa.types.is_integer(t) or pa.types.is_date32(t) or pa.types.is_boolean(t)
+
+
+def as_int64(col: pa.Array) -> npt.NDArray[np.int64]:
+    """An integer-like column's values as int64 (NULLs as 0: callers mask them out)."""
+    if pa.types.is_date32(col.type):
+        col = col.view(pa.int32())
+    if col.type != pa.int64():
+        col = pc.cast(col, pa.int64())
+    if col.null_count:
+        col = col.fill_null(0)
+    return np.asarray(col)
+
+
+def unscaled_int64(arr: pa.Array) -> npt.NDArray[np.int64] | None:
+    """A DECIMAL128 array's unscaled values as int64 (NULLs as whatever their slot
+    holds), or None when some valid value needs more than 64 bits."""
+    words = np.frombuffer(arr.buffers()[1], dtype=np.int64)
+    words = words[2 * arr.offset : 2 * (arr.offset + len(arr))].reshape(-1, 2)
+    low, high = words[:, 0], words[:, 1]
+    fits = high == (low >> 63)
+    if arr.null_count:
+        fits |= ~np.asarray(pc.is_valid(arr))
+    return low if fits.all() else None
+
+
+def decimal128_from_unscaled(
+    values: npt.NDArray[np.int64], scale: int, valid: npt.NDArray[np.bool_] | None = None
+) -> pa.Array:
+    """DECIMAL(38, scale) holding these unscaled values (NULL where ``valid`` is False)."""
+    words = np.column_stack([values, values >> 63]).ravel()
+    validity = None if valid is None or valid.all() else pa.array(valid).buffers()[1]
+    return pa.Array.from_buffers(
+        pa.decimal128(MAX_DECIMAL_PRECISION, scale),
+        len(values),
+        [validity, pa.py_buffer(words.tobytes())],
+    )
