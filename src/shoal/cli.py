@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--partitions", type=int, default=None)
         if cmd == "query":
             p.add_argument("--max-rows", type=int, default=100)
+            p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
         else:
             p.add_argument("--analyze", action="store_true")
     args = ap.parse_args(argv)
@@ -73,11 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.table:
             _register(con, spec)
         if args.command == "query":
-            print(_format(con.sql(args.sql).to_arrow(), args.max_rows))
+            print(_format(con.sql(args.sql, timeout=args.timeout).to_arrow(), args.max_rows))
         elif args.analyze:
             print(con.explain_analyze(args.sql))
         else:
             print(con.explain(args.sql))
+    except KeyboardInterrupt:
+        # Ctrl-C: the query's tasks have been stopped; exit as shells expect (128 + SIGINT).
+        print("interrupted", file=sys.stderr)
+        return 130
     except ShoalError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +18,12 @@ import pyarrow as pa
 from sqlglot import exp
 
 from shoal.api.result import Result
+from shoal.api.stream import QueryStream
 from shoal.catalog.catalog import Catalog
 from shoal.catalog.sources import TableSource
 from shoal.errors import UserError
 from shoal.logical.plan import LogicalQuery
+from shoal.metrics.query import QueryMetrics
 from shoal.optimizer.optimizer import optimize
 from shoal.physical.context import Settings
 from shoal.physical.planner import PhysicalPlanner
@@ -31,6 +34,7 @@ from shoal.physical.rules.share_scans import share_scans
 from shoal.runtime.local import LocalRuntime
 from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
+from shoal.sql.parameters import bind_parameters
 from shoal.sql.parser import parse_sql
 from shoal.stages.explain import analyze_dict, explain_graph
 from shoal.stages.graph import StageGraph, build_stage_graph
@@ -57,6 +61,9 @@ class Connection:
         settings.setdefault("max_running_tasks", cores)
         self.settings = Settings(partitions=partitions or cores, **settings)
         self.catalog = Catalog()
+        # Queries running on this connection, for interrupt().
+        self._running: set[QueryStream] = set()
+        self._running_lock = threading.Lock()
 
     # ----------------------------------------------------------- registration
 
@@ -81,8 +88,8 @@ class Connection:
 
     # ----------------------------------------------------------------- queries
 
-    def prepare(self, text: str) -> PreparedQuery:
-        return self._prepare_statement(parse_sql(text))
+    def prepare(self, text: str, params: Sequence[Any] | None = None) -> PreparedQuery:
+        return self._prepare_statement(bind_parameters(parse_sql(text), params))
 
     def _prepare_statement(self, statement: exp.Expr) -> PreparedQuery:
         logical = optimize(Binder(self.catalog).bind_statement(statement))
@@ -92,24 +99,67 @@ class Connection:
         physical = sanity_check(physical)
         return PreparedQuery(logical, build_stage_graph(physical))
 
-    def sql(self, text: str) -> Result:
+    def sql(
+        self,
+        text: str,
+        params: Sequence[Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Result:
+        """Run one statement to completion.
+
+        ``params`` are the values of its ``?`` (or ``$1``, ``$2`` …) placeholders,
+        bound as typed values. ``timeout`` (seconds) stops the query with
+        ``QueryTimeoutError``; Ctrl-C stops it with ``QueryInterruptedError``.
+        """
         stripped = text.lstrip()
         head = stripped[:16].upper()
         if head.startswith("EXPLAIN ANALYZE"):
-            return Result(_text_table(self.explain_analyze(stripped[len("EXPLAIN ANALYZE") :])))
+            body = stripped[len("EXPLAIN ANALYZE") :]
+            result = self.sql(body, params, timeout=timeout)
+            return Result(_text_table(result.explain_analyze()))
         if head.startswith("EXPLAIN"):
-            return Result(_text_table(self.explain(stripped[len("EXPLAIN") :])))
+            body = stripped[len("EXPLAIN") :]
+            return Result(_text_table(explain_graph(self.prepare(body, params).graph)))
         if is_copy(stripped):
             return self._copy(text)
-        prepared = self.prepare(text)
-        table, metrics = LocalRuntime(self.settings).execute(prepared.graph)
-        table = table.rename_columns(list(prepared.logical.output_names))
-        return Result(
-            table,
-            explain_graph(prepared.graph, metrics),
-            metrics,
-            analyze_dict(prepared.graph, metrics),
-        )
+        return self.stream(text, params, timeout=timeout).result()
+
+    def stream(
+        self,
+        text: str,
+        params: Sequence[Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> QueryStream:
+        """Start a query and return its result as a stream of Arrow batches.
+
+        The query runs while the stream is read; ``QueryStream.cancel()`` stops it from
+        any thread, and a reader that stops reading holds it back (bounded buffers).
+        """
+        _check_timeout(timeout)
+        prepared = self.prepare(text, params)
+        graph = prepared.graph
+        run = LocalRuntime(self.settings).start(graph, timeout)
+
+        def describe(metrics: QueryMetrics) -> tuple[str, dict[str, object]]:
+            return explain_graph(graph, metrics), analyze_dict(graph, metrics)
+
+        stream = QueryStream(run, prepared.logical.output_names, describe, self._query_ended)
+        with self._running_lock:
+            self._running.add(stream)
+        return stream
+
+    def interrupt(self) -> None:
+        """Cancel every query running on this connection (from any thread)."""
+        with self._running_lock:
+            running = list(self._running)
+        for stream in running:
+            stream.cancel()
+
+    def _query_ended(self, stream: QueryStream) -> None:
+        with self._running_lock:
+            self._running.discard(stream)
 
     # ------------------------------------------------------- partitioned writes
 
@@ -165,14 +215,15 @@ class Connection:
             )
         )
 
-    def explain(self, text: str) -> str:
+    def explain(self, text: str, params: Sequence[Any] | None = None) -> str:
         """The stage graph: stages, their operator pipelines, each exchange's kind and keys."""
-        return explain_graph(self.prepare(text).graph)
+        return explain_graph(self.prepare(text, params).graph)
 
-    def explain_analyze(self, text: str) -> str:
-        return self.sql(text).explain_analyze()
+    def explain_analyze(self, text: str, params: Sequence[Any] | None = None) -> str:
+        return self.sql(text, params).explain_analyze()
 
     def close(self) -> None:
+        self.interrupt()
         self.catalog = Catalog()
 
     def __enter__(self) -> Connection:
@@ -185,6 +236,13 @@ class Connection:
 def connect(partitions: int | None = None, **settings: Any) -> Connection:
     """An embedded connection; ``partitions`` is the tasks per stage (default: cores)."""
     return Connection(partitions, **settings)
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise UserError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
