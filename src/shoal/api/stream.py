@@ -12,7 +12,7 @@ from shoal.errors import QueryCancelledError
 from shoal.metrics.query import QueryMetrics
 
 if TYPE_CHECKING:
-    from shoal.runtime.local import QueryRun
+    from shoal.scheduler.query import RunningQuery
 
 
 class QueryStream:
@@ -27,7 +27,7 @@ class QueryStream:
 
     def __init__(
         self,
-        run: QueryRun,
+        run: RunningQuery,
         names: tuple[str, ...],
         describe: Callable[[QueryMetrics], tuple[str, dict[str, object]]],
         on_end: Callable[[QueryStream], None] = lambda stream: None,
