@@ -8,7 +8,6 @@ the bucket after a query, whether it succeeded or failed.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
