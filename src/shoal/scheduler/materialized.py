@@ -44,6 +44,7 @@ from shoal.errors import (
     QueryInterruptedError,
     QueryTimeoutError,
     UserError,
+    WorkerLostError,
 )
 from shoal.exchange.spool import (
     SpoolFile,
@@ -339,7 +340,13 @@ class MaterializedRun:
     def _on_done(self, task: TaskDescription, handle: TaskHandle) -> None:
         self._running.pop((task.stage.id, task.partition, task.attempt), None)
         sm = self.metrics.stages[task.stage.id]
-        err = handle.future.exception()
+        if handle.future.cancelled():
+            # The executor dropped the attempt without running it to an end.
+            err: BaseException | None = WorkerLostError(
+                f"the executor cancelled attempt {task.task_id}"
+            )
+        else:
+            err = handle.future.exception()
         if err is None:
             report = handle.future.result()
             if not self.book.commit(report):
