@@ -21,7 +21,8 @@ from support.tpch import query_text, tpch_connection
 import shoal
 from shoal.physical.plan import PhysicalPlan
 from shoal.runtime.local import LocalRuntime
-from shoal.stages.graph import Stage, StageGraph, TaskDescription
+from shoal.runtime.protocol import TaskDescription
+from shoal.stages.graph import Stage, StageGraph
 
 TPCH_QUERIES = (1, 6)
 

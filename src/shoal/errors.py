@@ -12,7 +12,15 @@ from collections.abc import Iterable
 
 
 class ShoalError(Exception):
-    """Base of every error shoal raises on purpose."""
+    """Base of every error shoal raises on purpose.
+
+    Every subclass survives pickling intact (a task's error crosses process
+    boundaries): it is rebuilt from its message and attributes, not by calling its
+    ``__init__`` again, so classes with their own ``__init__`` need nothing extra.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 # --------------------------------------------------------------------- user errors
@@ -55,9 +63,6 @@ class UnknownColumnError(UserError):
     def __str__(self) -> str:
         return f"unknown column '{self.name}'{_did_you_mean(self.name, self._known)}"
 
-    def __reduce__(self) -> tuple[type[UnknownColumnError], tuple[str, tuple[str, ...]]]:
-        return (type(self), (self.name, self._known))
-
 
 class AmbiguousColumnError(UserError):
     """A column name that more than one table in scope provides."""
@@ -79,7 +84,14 @@ class CatalogError(UserError):
     """A registration that cannot be honoured (missing file, bad format, name clash)."""
 
 
-class PlanError(ShoalError):
+class InternalError(ShoalError):
+    """Something shoal did wrong: this was likely caused by a bug in shoal.
+
+    Not known to be deterministic, so a materialized query retries the task.
+    """
+
+
+class PlanError(InternalError):
     """A plan that violates an invariant (e.g. an unmet distribution need).
 
     This is an internal error: it is likely caused by a bug in shoal.
@@ -90,7 +102,13 @@ class PlanError(ShoalError):
 
 
 class ExecutionError(ShoalError):
-    """A failure while tasks ran. Names where it happened; chains the cause."""
+    """A failure while tasks ran. Names where it happened; chains the cause.
+
+    Unless it is a ``TransientError``, an execution error is taken as deterministic
+    (the data makes it happen: a failed cast, an overflow, a division by zero) and is
+    never retried. ``attempts`` is how many attempts the task had when the query gave
+    up; ``worker`` names where the last one ran.
+    """
 
     def __init__(
         self,
@@ -98,6 +116,9 @@ class ExecutionError(ShoalError):
         stage: int | None = None,
         partition: int | None = None,
         attempt: int | None = None,
+        *,
+        attempts: int | None = None,
+        worker: str | None = None,
     ):
         where = []
         if stage is not None:
@@ -106,11 +127,28 @@ class ExecutionError(ShoalError):
             where.append(f"task {partition}")
         if attempt is not None:
             where.append(f"attempt {attempt}")
+        if attempts is not None:
+            where.append(f"{attempts} attempt{'s' if attempts != 1 else ''}")
+        if worker is not None:
+            where.append(f"worker {worker}")
         prefix = f"[{', '.join(where)}] " if where else ""
         super().__init__(prefix + message)
         self.stage = stage
         self.partition = partition
         self.attempt = attempt
+        self.attempts = attempts
+        self.worker = worker
+
+
+class TransientError(ExecutionError):
+    """A failure that may not happen again (an I/O hiccup, an injected fault).
+
+    With ``retry_policy="task"`` the task re-runs alone on the same committed inputs.
+    """
+
+
+class WorkerLostError(TransientError):
+    """The worker running a task went away (its process died, its node was lost)."""
 
 
 class QueryCancelledError(ExecutionError):
@@ -130,6 +168,15 @@ class QueryTimeoutError(QueryCancelledError):
 
 class ResourceError(ExecutionError):
     """A memory budget could not be met and the operator cannot spill."""
+
+
+def _rebuild(
+    cls: type[ShoalError], args: tuple[object, ...], state: dict[str, object]
+) -> ShoalError:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 def _did_you_mean(name: str, known: Iterable[str]) -> str:

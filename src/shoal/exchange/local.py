@@ -14,15 +14,16 @@ import pyarrow as pa
 
 from shoal.exchange.channel import Channel, Slots
 from shoal.exchange.merge import merge_sorted
+from shoal.exchange_spec import ExchangeKind, ExchangeSpec
 from shoal.hashing import partition_ids, split_by_partition
 from shoal.metrics.exchange import ExchangeMetrics
-from shoal.physical.operators.exchange import (
-    BROADCAST,
-    GATHER,
-    HASH,
-    MERGE,
-    ROUND_ROBIN,
-    ExchangeSpec,
+
+HASH, BROADCAST, GATHER, MERGE, ROUND_ROBIN = (
+    ExchangeKind.HASH,
+    ExchangeKind.BROADCAST,
+    ExchangeKind.GATHER,
+    ExchangeKind.MERGE,
+    ExchangeKind.ROUND_ROBIN,
 )
 
 

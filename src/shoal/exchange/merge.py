@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shoal.physical.plan import SortSpec
+from shoal.exchange_spec import SortSpec
 
 
 def merge_sorted(

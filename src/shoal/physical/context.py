@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from shoal.errors import QueryCancelledError
+from shoal.exchange_spec import RetryPolicy
 from shoal.metrics.operator import OperatorMetrics
 
 if TYPE_CHECKING:
@@ -33,6 +34,21 @@ class Settings:
     # Row groups decoded by one scan and held for the other scans of the same source in
     # the query (operators/scan_share.py), at most this many bytes at a time; 0: off.
     scan_share_bytes: int = 256 << 20
+    # "none": pipelined exchanges, a failure fails the query; "task": materialized
+    # exchanges (written to ``spool``) and transient task failures re-run the task alone.
+    retry_policy: RetryPolicy = RetryPolicy.NONE
+    # Re-runs a failing task gets under retry_policy="task" (so task_retries + 1 attempts).
+    task_retries: int = 3
+    # Wait before re-run k (k = 1, 2, ...): retry_backoff_seconds * 2 ** (k - 1).
+    retry_backoff_seconds: float = 0.05
+    # Where materialized exchanges are written: a folder or a pyarrow filesystem URI
+    # (s3://bucket/prefix); None: the system temp folder.
+    spool: str | None = None
+    # Runtime filters (rules/enforce_distribution.py); a materialized query has none.
+    runtime_filters: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "retry_policy", RetryPolicy(self.retry_policy))
 
 
 @dataclass

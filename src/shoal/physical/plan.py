@@ -10,11 +10,11 @@ process.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from shoal.exchange_spec import SortSpec, sort_specs_str
 from shoal.physical.partitioning import ANY, Distribution, Partitioning
 
 if TYPE_CHECKING:
@@ -76,25 +76,4 @@ def replace_nodes(plan: PhysicalPlan, replacements: Mapping[int, PhysicalPlan]) 
     return plan.with_children(tuple(replace_nodes(c, replacements) for c in children))
 
 
-@dataclass(frozen=True)
-class SortSpec:
-    """One ORDER BY key over a column of the operator's input."""
-
-    column: str
-    ascending: bool = True
-    nulls_first: bool = False
-
-    def arrow(self) -> tuple[str, str, str]:
-        return (
-            self.column,
-            "ascending" if self.ascending else "descending",
-            "at_start" if self.nulls_first else "at_end",
-        )
-
-    def __str__(self) -> str:
-        s = f"{self.column} {'ASC' if self.ascending else 'DESC'}"
-        return s + (" NULLS FIRST" if self.nulls_first else "")
-
-
-def sort_specs_str(keys: tuple[SortSpec, ...]) -> str:
-    return "[" + ", ".join(str(k) for k in keys) + "]"
+__all__ = ["PhysicalPlan", "SortSpec", "replace_nodes", "sort_specs_str"]

@@ -42,20 +42,8 @@ from shoal.physical.context import Settings, TaskContext
 from shoal.physical.operators.hash_join import HashJoinExec
 from shoal.runtime.filters import RuntimeFilters
 from shoal.runtime.shared import SharedValues
+from shoal.runtime.slots import TaskSlots
 from shoal.stages.graph import Stage, StageGraph
-
-
-class TaskSlots:
-    """At most ``n`` tasks compute at once; a blocked task lends its slot out."""
-
-    def __init__(self, n: int):
-        self._sem = threading.Semaphore(max(1, n))
-
-    def acquire(self) -> None:
-        self._sem.acquire()
-
-    def release(self) -> None:
-        self._sem.release()
 
 
 class LocalRuntime:

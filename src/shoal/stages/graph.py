@@ -3,14 +3,15 @@
 A ``Stage`` is a fragment (a physical subtree whose leaves are scans, values or
 ``ExchangeRead``s) run by ``num_partitions`` tasks, plus where its output goes.
 Stages are numbered leaves-first; the last is the root, whose output is the
-query result. Stages and task descriptions are plain data and pickle.
+query result. Stages are plain data and pickle (a task description carries one: runtime/protocol.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shoal.physical.operators.exchange import ExchangeExec, ExchangeReadExec, ExchangeSpec
+from shoal.exchange_spec import ExchangeSpec
+from shoal.physical.operators.exchange import ExchangeExec, ExchangeReadExec
 from shoal.physical.plan import PhysicalPlan
 
 
@@ -34,16 +35,6 @@ class StageGraph:
 
     def stage(self, stage_id: int) -> Stage:
         return self.stages[stage_id]
-
-
-@dataclass(frozen=True)
-class TaskDescription:
-    """Everything one task needs to run: plain data (pickles)."""
-
-    query_id: str
-    stage: Stage
-    partition: int
-    attempt: int = 0
 
 
 def build_stage_graph(plan: PhysicalPlan) -> StageGraph:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from shoal.errors import PlanError
+from shoal.exchange_spec import ExchangeKind, ExchangeSpec, SortSpec, sort_specs_str
 from shoal.physical.context import TaskContext
 from shoal.physical.partitioning import (
     SINGLE,
@@ -34,46 +35,25 @@ from shoal.physical.partitioning import (
     Replicated,
     RoundRobinPartitioned,
 )
-from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
+from shoal.physical.plan import PhysicalPlan
 
-HASH, BROADCAST, GATHER, MERGE, ROUND_ROBIN = "hash", "broadcast", "gather", "merge", "round_robin"
-
-_LABELS = {
-    HASH: "HashRepartition",
-    BROADCAST: "Broadcast",
-    GATHER: "Gather",
-    MERGE: "OrderedMerge",
-    ROUND_ROBIN: "RoundRobin",
-}
+# The kinds by their short names (the plan's rules and tests use these).
+HASH = ExchangeKind.HASH
+BROADCAST = ExchangeKind.BROADCAST
+GATHER = ExchangeKind.GATHER
+MERGE = ExchangeKind.MERGE
+ROUND_ROBIN = ExchangeKind.ROUND_ROBIN
 
 
-@dataclass(frozen=True)
-class ExchangeSpec:
-    """How a producer stage's output is distributed to its consumer's tasks."""
-
-    kind: str
-    num_partitions: int  # consumer tasks
-    keys: tuple[str, ...] = ()
-    sort_keys: tuple[SortSpec, ...] = ()
-
-    def partitioning(self) -> Partitioning:
-        if self.kind == HASH:
-            return HashPartitioned(self.keys, self.num_partitions)
-        if self.kind == BROADCAST:
-            return Replicated(self.num_partitions)
-        if self.kind in (GATHER, MERGE):
-            return SINGLE
-        return RoundRobinPartitioned(self.num_partitions)
-
-    def describe(self) -> str:
-        label = _LABELS[self.kind]
-        if self.kind == HASH:
-            return f"{label}[{', '.join(self.keys)}] x{self.num_partitions}"
-        if self.kind == MERGE:
-            return f"{label}{sort_specs_str(self.sort_keys)}"
-        if self.kind in (BROADCAST, ROUND_ROBIN):
-            return f"{label} x{self.num_partitions}"
-        return label
+def exchange_partitioning(spec: ExchangeSpec) -> Partitioning:
+    """The partitioning the consumer side of an exchange has."""
+    if spec.kind == HASH:
+        return HashPartitioned(spec.keys, spec.num_partitions)
+    if spec.kind == BROADCAST:
+        return Replicated(spec.num_partitions)
+    if spec.kind in (GATHER, MERGE):
+        return SINGLE
+    return RoundRobinPartitioned(spec.num_partitions)
 
 
 @dataclass(frozen=True)
@@ -98,7 +78,7 @@ class ExchangeExec(PhysicalPlan):
         return self.input.schema
 
     def output_partitioning(self) -> Partitioning:
-        return self.spec.partitioning()
+        return exchange_partitioning(self.spec)
 
     def maintains_input_order(self) -> bool:
         return self.spec.kind == MERGE
@@ -125,7 +105,7 @@ class ExchangeReadExec(PhysicalPlan):
         return self.input_schema
 
     def output_partitioning(self) -> Partitioning:
-        return self.spec.partitioning()
+        return exchange_partitioning(self.spec)
 
     def explain_params(self) -> dict[str, str]:
         return {"from": f"stage {self.stage_id}"}
@@ -135,3 +115,19 @@ class ExchangeReadExec(PhysicalPlan):
         if reader is None:
             raise PlanError(f"task has no input from stage {self.stage_id}")
         yield from reader()
+
+
+__all__ = [
+    "BROADCAST",
+    "GATHER",
+    "HASH",
+    "MERGE",
+    "ROUND_ROBIN",
+    "ExchangeExec",
+    "ExchangeKind",
+    "ExchangeReadExec",
+    "ExchangeSpec",
+    "SortSpec",
+    "exchange_partitioning",
+    "sort_specs_str",
+]

@@ -162,7 +162,9 @@ def _plan_hash_join(plan: HashJoinExec, settings: Settings) -> PhysicalPlan:
         # hold the left side and stream the right side through it, repartitioned.
         reason = f"left ~{est.probe_rows:,.0f} rows << right ~{est.build_rows:,.0f} rows"
         joined = _repartition(replace(plan, build_left=True, reason=reason), lp, rp, n)
-        return _with_runtime_filter(joined)
+        # A runtime filter's keys come from the consumer stage while its producer runs:
+        # only pipelined exchanges run both at once (Settings.runtime_filters).
+        return _with_runtime_filter(joined) if settings.runtime_filters else joined
     can_broadcast = plan.kind in ("inner", "left", "semi", "anti")
     if plan.null_aware:
         reason = "NOT IN needs the whole build side in every task"

@@ -1,0 +1,294 @@
+"""Materialized exchanges: each producer task writes its output once, to a spool.
+
+One producer task attempt writes one Arrow IPC *file* of all its batches, in the
+order it made them, plus a small *index* naming the destination of each batch::
+
+    <query folder>/s<stage>/p<partition>.a<attempt>.arrow   record batches
+    <query folder>/s<stage>/p<partition>.a<attempt>.index   JSON: per batch (dest, rows, bytes)
+
+A hash exchange records each slice's consumer partition; a broadcast writes each
+batch once, with destination ``ALL``; a gather, an ordered merge and the query's
+result write everything to destination 0 (an ordered merge's single consumer
+merges the producers' files, each of which is sorted). The index is written last,
+and atomically (a rename on a local disk, a single object PUT on S3): an attempt
+whose index exists is complete. Which complete attempt of a partition is *the*
+output is the scheduler's decision (the first one reported wins); consumers are
+told exactly which attempt of each producer partition to read, so a late or
+duplicate attempt's files are never read (zombie fencing). The whole query folder
+is removed when the query ends.
+
+The spool root is a local folder or any pyarrow filesystem URI
+(``s3://bucket/prefix?endpoint_override=…``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.ipc as ipc
+
+from shoal.errors import TransientError
+from shoal.exchange.merge import merge_sorted
+from shoal.exchange_spec import ExchangeKind, ExchangeSpec
+from shoal.hashing import partition_ids, split_by_partition
+
+#: Destination of a batch every consumer task reads (broadcast).
+ALL = -1
+
+
+def open_spool_root(uri: str | None) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and base path of a spool root (``None``: the system temp folder)."""
+    if uri is None:
+        return pafs.LocalFileSystem(), os.path.join(tempfile.gettempdir(), "shoal-spool")
+    if "://" not in uri:
+        return pafs.LocalFileSystem(), os.path.abspath(uri)
+    try:
+        fs, path = pafs.FileSystem.from_uri(uri)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise TransientError(f"cannot open spool location {uri!r}: {err}") from err
+    return fs, path.rstrip("/")
+
+
+@dataclass(frozen=True)
+class SpoolLocation:
+    """Where one query's exchange data lives (plain data; travels with tasks)."""
+
+    root: str | None  # the spool root URI or folder; None = the system temp folder
+    query_folder: str  # path of the query's folder inside the root's filesystem
+
+    def filesystem(self) -> pafs.FileSystem:
+        return open_spool_root(self.root)[0]
+
+    def stage_folder(self, stage: int) -> str:
+        return f"{self.query_folder}/s{stage}"
+
+    def paths(self, stage: int, partition: int, attempt: int) -> tuple[str, str]:
+        base = f"{self.stage_folder(stage)}/p{partition}.a{attempt}"
+        return base + ".arrow", base + ".index"
+
+
+def create_query_folder(root: str | None, query_id: str) -> SpoolLocation:
+    fs, base = open_spool_root(root)
+    folder = f"{base}/{query_id}"
+    try:
+        fs.create_dir(folder, recursive=True)
+    except OSError as err:
+        raise TransientError(f"cannot create spool folder {folder!r}: {err}") from err
+    return SpoolLocation(root, folder)
+
+
+def remove_query_folder(location: SpoolLocation) -> None:
+    """Delete everything the query spooled (idempotent; a missing folder is fine)."""
+    fs = location.filesystem()
+    try:
+        fs.delete_dir(location.query_folder)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        # S3 has no real folders: an emptied prefix may already be gone.
+        info = fs.get_file_info(location.query_folder)
+        if info.type != pafs.FileType.NotFound:
+            raise
+
+
+@dataclass(frozen=True)
+class SpoolFile:
+    """One committed producer task attempt, as its consumers read it."""
+
+    partition: int
+    attempt: int
+    data_path: str
+    index_path: str
+
+
+@dataclass(frozen=True)
+class SpoolInput:
+    """A producer stage's committed output: one file per producer partition, in order."""
+
+    stage: int
+    spec: ExchangeSpec | None  # None: the query's result (everything to destination 0)
+    schema: pa.Schema
+    location: SpoolLocation
+    files: tuple[SpoolFile, ...]
+
+
+@dataclass
+class SpoolWritten:
+    """What one committed attempt wrote (for the scheduler and EXPLAIN ANALYZE)."""
+
+    file: SpoolFile
+    rows_per_destination: list[int]
+    bytes_per_destination: list[int]  # in-memory (Arrow) bytes, as the pipelined exchange counts
+    batches: int
+    spooled_bytes: int  # bytes of the data file plus its index
+
+
+class SpoolWriter:
+    """The output of one producer task attempt.
+
+    Batches are dealt by the exchange's rule as they come (``write``) and appended to
+    one IPC file; ``commit`` closes it and writes the index. A writer that is never
+    committed (the task failed, was cancelled) leaves an incomplete attempt that no
+    consumer reads; ``abort`` deletes what it wrote.
+    """
+
+    def __init__(
+        self,
+        location: SpoolLocation,
+        stage: int,
+        partition: int,
+        attempt: int,
+        spec: ExchangeSpec | None,
+        schema: pa.Schema,
+    ):
+        self._fs = location.filesystem()
+        self._spec = spec
+        self._data_path, self._index_path = location.paths(stage, partition, attempt)
+        self._file = SpoolFile(partition, attempt, self._data_path, self._index_path)
+        self._destinations = spec.num_partitions if spec is not None else 1
+        if spec is not None and spec.kind == ExchangeKind.MERGE:
+            self._destinations = 1
+        self.rows = [0] * self._destinations
+        self.bytes = [0] * self._destinations
+        self._entries: list[tuple[int, int, int]] = []  # per batch: dest, rows, bytes
+        self._round_robin = partition
+        try:
+            self._fs.create_dir(location.stage_folder(stage), recursive=True)
+            self._sink = self._fs.open_output_stream(self._data_path)
+            self._writer = ipc.new_file(self._sink, schema)
+        except OSError as err:
+            raise TransientError(f"cannot write spool file {self._data_path!r}: {err}") from err
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        spec = self._spec
+        if spec is None or spec.kind in (ExchangeKind.GATHER, ExchangeKind.MERGE):
+            self._append(0, batch)
+        elif spec.kind == ExchangeKind.HASH:
+            ids = partition_ids([batch.column(k) for k in spec.keys], spec.num_partitions)
+            for dest, part in enumerate(split_by_partition(batch, ids, spec.num_partitions)):
+                if part.num_rows:
+                    self._append(dest, part)
+        elif spec.kind == ExchangeKind.BROADCAST:
+            self._append(ALL, batch)
+        elif spec.kind == ExchangeKind.ROUND_ROBIN:
+            self._append(self._round_robin % spec.num_partitions, batch)
+            self._round_robin += 1
+        else:
+            raise AssertionError(spec.kind)
+
+    def _append(self, dest: int, batch: pa.RecordBatch) -> None:
+        try:
+            self._writer.write_batch(batch)
+        except OSError as err:
+            raise TransientError(f"cannot write spool file {self._data_path!r}: {err}") from err
+        size = batch.nbytes
+        self._entries.append((dest, batch.num_rows, size))
+        targets = range(self._destinations) if dest == ALL else (dest,)
+        for d in targets:
+            self.rows[d] += batch.num_rows
+            self.bytes[d] += size
+
+    def commit(self) -> SpoolWritten:
+        """Finish the data file, then write the index: the attempt is complete."""
+        try:
+            self._writer.close()
+            self._sink.close()
+            data_bytes = self._fs.get_file_info(self._data_path).size or 0
+            index = json.dumps({"batches": self._entries}).encode()
+            _write_atomically(self._fs, self._index_path, index)
+        except OSError as err:
+            raise TransientError(f"cannot commit spool file {self._data_path!r}: {err}") from err
+        return SpoolWritten(
+            self._file, self.rows, self.bytes, len(self._entries), data_bytes + len(index)
+        )
+
+    def abort(self) -> None:
+        """Close and delete what this attempt wrote; raises nothing."""
+        try:
+            self._writer.close()
+        except Exception:  # noqa: BLE001 - already failing; the folder goes at query end
+            pass
+        try:
+            self._sink.close()
+            self._fs.delete_file(self._data_path)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _write_atomically(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    if isinstance(fs, pafs.LocalFileSystem):
+        # A local file appears as it is written: write aside, then rename into place.
+        tmp = path + ".tmp"
+        with fs.open_output_stream(tmp) as out:
+            out.write(data)
+        fs.move(tmp, path)
+    else:
+        # An object store makes an object visible only once its upload completes.
+        with fs.open_output_stream(path) as out:
+            out.write(data)
+
+
+def _read_index(fs: pafs.FileSystem, path: str) -> list[tuple[int, int, int]]:
+    with fs.open_input_stream(path) as f:
+        return [tuple(e) for e in json.loads(f.read())["batches"]]  # type: ignore[misc]
+
+
+def _read_file(
+    fs: pafs.FileSystem, file: SpoolFile, destination: int | None
+) -> Iterator[pa.RecordBatch]:
+    """The batches of one committed attempt addressed to ``destination`` (None: all)."""
+    try:
+        entries = _read_index(fs, file.index_path)
+        wanted = [
+            i
+            for i, (dest, _, _) in enumerate(entries)
+            if destination is None or dest == destination or dest == ALL
+        ]
+        if not wanted:
+            return
+        source = fs.open_input_file(file.data_path)
+    except OSError as err:
+        raise TransientError(f"cannot read spool file {file.data_path!r}: {err}") from err
+    with source:
+        reader = ipc.open_file(source)
+        for i in wanted:
+            try:
+                batch = reader.get_batch(i)
+            except OSError as err:
+                raise TransientError(f"cannot read spool file {file.data_path!r}: {err}") from err
+            yield batch
+
+
+def read_spooled(source: SpoolInput, consumer: int) -> Iterator[pa.RecordBatch]:
+    """What consumer task ``consumer`` reads from a committed producer stage."""
+    fs = source.location.filesystem()
+    spec = source.spec
+    if spec is not None and spec.kind == ExchangeKind.MERGE:
+        streams = [_read_file(fs, f, 0) for f in source.files]
+        yield from merge_sorted(streams, spec.sort_keys, source.schema)
+        return
+    destination = 0 if spec is None or spec.kind == ExchangeKind.GATHER else consumer
+    for file in source.files:
+        yield from _read_file(fs, file, destination)
+
+
+__all__ = [
+    "ALL",
+    "SpoolFile",
+    "SpoolInput",
+    "SpoolLocation",
+    "SpoolWriter",
+    "SpoolWritten",
+    "create_query_folder",
+    "open_spool_root",
+    "read_spooled",
+    "remove_query_folder",
+]

@@ -1,0 +1,185 @@
+"""Running one task attempt: a stage fragment for one partition, into an output.
+
+``run_fragment`` is the body every executor shares: it builds the operators'
+``TaskContext``, applies injected faults, pulls the fragment and hands each batch
+to ``write``. ``run_spooled_task`` runs a whole ``TaskDescription`` of a
+materialized query: it reads the committed inputs the description names, writes
+the attempt's spool file and commits it, and returns the ``TaskReport`` — what a
+worker in another process calls too.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from shoal.errors import QueryCancelledError
+from shoal.exchange.channel import Slots
+from shoal.exchange.spool import SpoolInput, SpoolWriter, read_spooled
+from shoal.metrics.operator import OperatorMetrics
+from shoal.physical.context import Settings, TaskContext
+from shoal.physical.operators.hash_join import HashJoinExec
+from shoal.runtime.faults import Fault, FaultPoint
+from shoal.runtime.filters import RuntimeFilters
+from shoal.runtime.protocol import TaskDescription, TaskReport
+from shoal.runtime.shared import SharedValues
+from shoal.stages.graph import Stage
+
+
+class _NoSlots:
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+@dataclass
+class TaskServices:
+    """What the tasks of one query in one process share: CPU slots, write-once values
+    (broadcast join indexes, scan caches) and — pipelined only — runtime filters."""
+
+    slots: Slots
+    shared: SharedValues
+    filters: RuntimeFilters | None = None
+
+    @staticmethod
+    def standalone(slots: Slots | None = None) -> TaskServices:
+        """Services for tasks in a process of their own (an executor's worker)."""
+        s = slots or _NoSlots()
+        return TaskServices(s, SharedValues(s))
+
+
+def run_fragment(
+    stage: Stage,
+    partition: int,
+    attempt: int,
+    settings: Settings,
+    inputs: dict[int, Callable[[], Iterator[pa.RecordBatch]]],
+    write: Callable[[pa.RecordBatch], None],
+    cancelled: Callable[[], bool],
+    services: TaskServices,
+    faults: tuple[Fault, ...] = (),
+    *,
+    shares_across_tasks: bool,
+) -> dict[int, OperatorMetrics]:
+    """Run ``stage``'s fragment for ``partition`` and pass every batch to ``write``.
+
+    The caller holds a CPU slot. ``shares_across_tasks`` lets scans draw splits from a
+    queue all the stage's tasks share (pipelined only: a re-run must read the same
+    splits, so a materialized task reads its fixed share). Returns the operator
+    figures by operator index; raises what the task raised.
+    """
+    filters = services.filters
+    ctx = TaskContext(
+        stage_id=stage.id,
+        partition=partition,
+        num_partitions=stage.num_partitions,
+        attempt=attempt,
+        settings=settings,
+        exchange_inputs=inputs,
+        cancelled=cancelled,
+        shared=services.shared.get,
+        shared_pending=services.shared.pending,
+        shares_across_tasks=shares_across_tasks,
+    )
+    if filters is not None:
+        ctx.publish_filter = filters.publish
+        ctx.poll_filter = filters.poll
+        ctx.wait_filter = lambda fid, sources: filters.wait(fid, sources, cancelled)
+    # Operators are keyed by their position in the fragment, so all tasks'
+    # figures for one operator land together.
+    ctx.operator_ids = {id(op): i for i, op in enumerate(stage.fragment.walk())}
+    # Runtime filters this stage's joins publish to: reported on the task's end.
+    publishes = (
+        [
+            op.publishes
+            for op in stage.fragment.walk()
+            if isinstance(op, HashJoinExec) and op.publishes is not None
+        ]
+        if filters is not None
+        else []
+    )
+    fault = FaultPoint.of(faults, stage.id, partition, attempt) if faults else None
+    try:
+        if fault is not None:
+            services.slots.release()  # a slow task sleeps without a CPU slot
+            try:
+                fault.before_start(cancelled)
+            finally:
+                services.slots.acquire()
+        for batch in ctx.run(stage.fragment):
+            if cancelled():
+                raise QueryCancelledError("query cancelled")
+            if fault is not None:
+                fault.before_output()
+            write(batch)
+        if fault is not None:
+            fault.before_output()
+    finally:
+        if filters is not None:
+            for filter_id in publishes:
+                filters.task_ended(filter_id, partition)
+    return ctx.metrics
+
+
+def run_spooled_task(
+    task: TaskDescription,
+    services: TaskServices,
+    cancelled: Callable[[], bool],
+    worker: str | None = None,
+) -> TaskReport:
+    """Run one attempt of a materialized query: read its committed inputs from the
+    spool, write its output there and commit it. The caller holds a CPU slot.
+
+    On failure or cancellation the attempt's partial file is deleted and the error
+    raised as it is; on success the report names the committed files.
+    """
+    stage = task.stage
+    if task.output is None:
+        raise ValueError("a spooled task needs an output location")
+    started = time.perf_counter()
+    inputs = {source.stage: _reader(source, task.partition) for source in task.inputs}
+    writer = SpoolWriter(
+        task.output,
+        stage.id,
+        task.partition,
+        task.attempt,
+        stage.output,
+        stage.fragment.schema,
+    )
+    try:
+        operators = run_fragment(
+            stage,
+            task.partition,
+            task.attempt,
+            task.settings,
+            inputs,
+            writer.write,
+            cancelled,
+            services,
+            task.faults,
+            shares_across_tasks=False,
+        )
+        written = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return TaskReport(
+        task.task_id,
+        worker or f"local:{threading.current_thread().name}",
+        time.perf_counter() - started,
+        operators,
+        written,
+    )
+
+
+def _reader(source: SpoolInput, partition: int) -> Callable[[], Iterator[pa.RecordBatch]]:
+    return lambda: read_spooled(source, partition)
+
+
+__all__ = ["TaskServices", "run_fragment", "run_spooled_task"]
