@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlglot import exp
@@ -31,7 +31,8 @@ from shoal.physical.rules.encoded_keys import keep_group_keys_encoded
 from shoal.physical.rules.enforce_distribution import enforce_distribution
 from shoal.physical.rules.sanity_check import sanity_check
 from shoal.physical.rules.share_scans import share_scans
-from shoal.runtime.local import LocalRuntime
+from shoal.runtime.kinds import RuntimeKind
+from shoal.runtime.local import LocalRuntime, QueryRun
 from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
 from shoal.sql.parameters import bind_parameters
@@ -39,6 +40,20 @@ from shoal.sql.parser import parse_sql
 from shoal.stages.explain import analyze_dict, explain_graph
 from shoal.stages.graph import StageGraph, build_stage_graph
 from shoal.storage.writer import WriteSummary, write_hash_partitioned
+
+if TYPE_CHECKING:
+    from shoal.runtime.ray import RayQueryRun, RayRuntime
+
+#: What the per-process features become on Ray, and why (shown at the end of EXPLAIN).
+RAY_PLAN_NOTES: tuple[str, ...] = (
+    "runtime=ray: runtime filters off: a filter's keys come from the consuming stage's "
+    "join, which runs after the stage it filters, and tasks share no process to pass them in",
+    "runtime=ray: scan sharing off: decoded row groups are shared only inside one process, "
+    "and every Ray task is a process of its own",
+    "runtime=ray: no split queue: each scan task reads its fixed share of the splits "
+    "(a re-run reads the same ones)",
+    "runtime=ray: broadcast join index built per task: tasks share no process to build it once",
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +63,14 @@ class PreparedQuery:
 
 
 class Connection:
-    def __init__(self, partitions: int | None = None, **settings: Any):
+    def __init__(
+        self,
+        partitions: int | None = None,
+        *,
+        runtime: RuntimeKind | str = RuntimeKind.LOCAL,
+        address: str | None = None,
+        **settings: Any,
+    ):
         cores = os.cpu_count() or 1
         if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
             raise UserError(f"partitions must be a positive integer, got {partitions!r}")
@@ -58,8 +80,31 @@ class Connection:
             raise UserError(
                 f"unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
             )
+        try:
+            self.runtime = RuntimeKind(runtime)
+        except ValueError:
+            known_kinds = ", ".join(k.value for k in RuntimeKind)
+            raise UserError(f"unknown runtime {runtime!r}; known: {known_kinds}") from None
+        self._ray: RayRuntime | None = None
+        self._notes: tuple[str, ...] = ()
+        if self.runtime is RuntimeKind.RAY:
+            from shoal.runtime.ray_session import ensure_session
+
+            session = ensure_session(address)
+            # Exchanges on Ray are objects, materialized by nature: lost work re-runs.
+            settings.setdefault("retry_policy", "task")
+            settings.setdefault("runtime_filters", False)
+            settings.setdefault("scan_share_bytes", 0)
+            self._notes = RAY_PLAN_NOTES
+            cores = _ray_cpus() or cores
+        elif address is not None:
+            raise UserError("address= is for runtime='ray'; the local runtime runs in this process")
         settings.setdefault("max_running_tasks", cores)
         self.settings = Settings(partitions=partitions or cores, **settings)
+        if self.runtime is RuntimeKind.RAY:
+            from shoal.runtime.ray import RayRuntime
+
+            self._ray = RayRuntime(self.settings, session)
         self.catalog = Catalog()
         # Queries running on this connection, for interrupt().
         self._running: set[QueryStream] = set()
@@ -97,7 +142,14 @@ class Connection:
         physical = enforce_distribution(physical, self.settings)
         physical = keep_group_keys_encoded(share_scans(physical, self.settings))
         physical = sanity_check(physical)
-        return PreparedQuery(logical, build_stage_graph(physical))
+        graph = build_stage_graph(physical)
+        graph.notes.extend(self._notes)
+        return PreparedQuery(logical, graph)
+
+    def _start(self, graph: StageGraph, timeout: float | None) -> QueryRun | RayQueryRun:
+        if self._ray is not None:
+            return self._ray.start(graph, timeout)
+        return LocalRuntime(self.settings).start(graph, timeout)
 
     def sql(
         self,
@@ -140,7 +192,7 @@ class Connection:
         _check_timeout(timeout)
         prepared = self.prepare(text, params)
         graph = prepared.graph
-        run = LocalRuntime(self.settings).start(graph, timeout)
+        run = self._start(graph, timeout)
 
         def describe(metrics: QueryMetrics) -> tuple[str, dict[str, object]]:
             return explain_graph(graph, metrics), analyze_dict(graph, metrics)
@@ -200,7 +252,7 @@ class Connection:
         else:
             assert statement.query is not None
             prepared = self._prepare_statement(statement.query)
-            table, _ = LocalRuntime(self.settings).execute(prepared.graph)
+            table = self._start(prepared.graph, None).read_all()
             table = table.rename_columns(list(prepared.logical.output_names))
         summary = write_hash_partitioned(
             table, statement.path, statement.keys, statement.shards, statement.overwrite
@@ -233,9 +285,29 @@ class Connection:
         self.close()
 
 
-def connect(partitions: int | None = None, **settings: Any) -> Connection:
-    """An embedded connection; ``partitions`` is the tasks per stage (default: cores)."""
-    return Connection(partitions, **settings)
+def connect(
+    partitions: int | None = None,
+    *,
+    runtime: RuntimeKind | str = RuntimeKind.LOCAL,
+    address: str | None = None,
+    **settings: Any,
+) -> Connection:
+    """A connection; ``partitions`` is the tasks per stage (default: the cores).
+
+    ``runtime="local"`` (the default) runs every task as a thread of this process;
+    ``runtime="ray"`` runs every task as a Ray task (``pip install 'shoal[ray]'``):
+    ``address=None`` joins the Ray already initialized in this process or starts a
+    local one on 127.0.0.1, ``"auto"`` joins the cluster running on this machine,
+    ``"host:port"`` / ``"ray://host:port"`` a remote one (see docs/ray.md). On Ray the
+    default partition count is the cluster's CPU count.
+    """
+    return Connection(partitions, runtime=runtime, address=address, **settings)
+
+
+def _ray_cpus() -> int:
+    from shoal.runtime.ray_session import import_ray
+
+    return int(import_ray().cluster_resources().get("CPU", 0))
 
 
 def _check_timeout(timeout: float | None) -> None:

@@ -13,6 +13,7 @@ from shoal.metrics.query import QueryMetrics
 
 if TYPE_CHECKING:
     from shoal.runtime.local import QueryRun
+    from shoal.runtime.ray import RayQueryRun
 
 
 class QueryStream:
@@ -27,7 +28,7 @@ class QueryStream:
 
     def __init__(
         self,
-        run: QueryRun,
+        run: QueryRun | RayQueryRun,
         names: tuple[str, ...],
         describe: Callable[[QueryMetrics], tuple[str, dict[str, object]]],
         on_end: Callable[[QueryStream], None] = lambda stream: None,

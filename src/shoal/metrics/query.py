@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from shoal.metrics.exchange import ExchangeMetrics
 from shoal.metrics.operator import OperatorMetrics
+from shoal.metrics.task import TaskRun
 
 
 @dataclass
@@ -16,6 +17,8 @@ class StageMetrics:
     failed_attempts: int = 0
     elapsed: float = 0.0
     operators: dict[int, OperatorMetrics] = field(default_factory=dict)
+    # Every attempt, where it ran and how it ended (runtimes that place tasks fill it).
+    task_runs: list[TaskRun] = field(default_factory=list)
 
 
 @dataclass
