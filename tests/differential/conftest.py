@@ -16,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from support.runtime import runtime_kwargs
 
 from .data import Registration, all_tables, materialize, register_tables
 
@@ -50,7 +51,7 @@ def shoal_connections(diff_data: DiffData) -> Iterator[Callable[[int], Any]]:
 
     def get(partitions: int) -> Any:
         if partitions not in made:
-            con = shoal.connect(partitions=partitions)
+            con = shoal.connect(partitions=partitions, **runtime_kwargs())
             register_all(con, diff_data)
             made[partitions] = con
         return made[partitions]

@@ -34,6 +34,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from support.cases import Case, check_case, o, u
+from support.runtime import runtime_kwargs
 
 from .data import Registration, register_tables
 from .join_data import join_tables, materialize_join_tables
@@ -846,7 +847,7 @@ def join_connections(join_data: JoinData) -> Iterator[Callable[[int], Any]]:
 
     def get(partitions: int) -> Any:
         if partitions not in made:
-            con = shoal.connect(partitions=partitions)
+            con = shoal.connect(partitions=partitions, **runtime_kwargs())
             register_tables(con, join_data.registrations, join_data.tables)
             made[partitions] = con
         return made[partitions]
