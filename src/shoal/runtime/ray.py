@@ -61,6 +61,9 @@ from shoal.stages.graph import Stage, StageGraph
 
 # How long the driver waits for a report before it looks at cancel and timeout again.
 _POLL_SECONDS = 0.1
+# How often the driver asks Ray which nodes are alive while a query runs: a lost
+# worker can be reported before its node is marked dead.
+_NODE_CHECK_SECONDS = 1.0
 
 
 class RemoteTraceback(Exception):
@@ -139,6 +142,7 @@ class RayQueryRun:
         self._producer_of: dict[str, tuple[int, int]] = {}
         self._stage_refs: dict[int, Any] = {}
         self._remote = self.ray.remote(run_object_task)
+        self._next_node_check = time.monotonic() + _NODE_CHECK_SECONDS
 
     @property
     def schema(self) -> pa.Schema:
@@ -206,6 +210,8 @@ class RayQueryRun:
                 self.tasks[(root.id, p)].state is _State.DONE for p in range(root.num_partitions)
             ):
                 return
+            if time.monotonic() >= self._next_node_check:
+                self._look_for_dead_nodes()
             self._submit_ready()
             running = [t for t in self.tasks.values() if t.state is _State.RUNNING]
             if not running:
@@ -392,6 +398,8 @@ class RayQueryRun:
         if self.rules.should_retry(err, task.retries + 1):
             self._again(task, counted=True)
             return
+        task.state = _State.PENDING  # ended: not among the attempts to cancel
+        task.report = None
         raise _query_error(task, err, cause, self.rules)
 
     def _lost_object(self, object_hex: str) -> None:
@@ -401,6 +409,7 @@ class RayQueryRun:
         self._look_for_dead_nodes()
 
     def _look_for_dead_nodes(self) -> None:
+        self._next_node_check = time.monotonic() + _NODE_CHECK_SECONDS
         dead = {n["NodeID"] for n in self.ray.nodes() if not n.get("Alive", False)}
         if not dead - self.dead_nodes:
             return
