@@ -25,6 +25,9 @@ class TaskRun:
     worker: str = ""
     pid: int = 0
     seconds: float = 0.0
+    # From submission to the task body starting: placement, worker start, input fetch.
+    launch_seconds: float = 0.0
+    serialize_seconds: float = 0.0  # writing its output buffers
     error: str = ""
 
     def to_dict(self) -> dict[str, object]:
@@ -37,6 +40,8 @@ class TaskRun:
             "worker": self.worker,
             "pid": self.pid,
             "seconds": round(self.seconds, 6),
+            "launch_seconds": round(self.launch_seconds, 6),
+            "serialize_seconds": round(self.serialize_seconds, 6),
             "error": self.error,
         }
 

@@ -84,6 +84,7 @@ class _Task:
     retries: int = 0  # re-runs spent on failures of this task itself
     state: _State = _State.PENDING
     not_before: float = 0.0  # retry backoff
+    submitted_at: float = 0.0  # wall clock of the running attempt's submission
     report: Any = None  # the running attempt's first return value (ObjectRef)
     outputs: list[Any] = field(default_factory=list)  # the committed attempt's buffers
     result: ObjectTaskResult | None = None  # the committed attempt's report
@@ -267,6 +268,7 @@ class RayQueryRun:
             layout.append(len(refs))
         faults = tuple(f for f in self.faults if f.matches(stage.id, task.partition, task.attempt))
         returns = 1 + object_count(stage.output)
+        task.submitted_at = time.time()
         refs = self._remote.options(
             num_cpus=1,
             num_returns=returns,
@@ -352,6 +354,9 @@ class RayQueryRun:
             worker=result.worker,
             pid=result.pid,
             seconds=result.elapsed,
+            # Wall clocks of two processes: on one machine the same clock.
+            launch_seconds=max(0.0, result.started_at - task.submitted_at),
+            serialize_seconds=result.serialize_seconds,
             error="" if result.error is None else _first_line(result.error),
         )
         sm.task_runs.append(run)

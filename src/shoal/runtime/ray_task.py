@@ -44,6 +44,8 @@ class ObjectTaskResult:
     worker: str  # Ray worker id
     pid: int
     elapsed: float
+    started_at: float = 0.0  # wall clock (time.time()) when the task body began
+    serialize_seconds: float = 0.0  # writing the output buffers (Arrow IPC)
     operators: dict[int, OperatorMetrics] = field(default_factory=dict)
     rows: list[int] = field(default_factory=list)  # per returned buffer
     bytes: list[int] = field(default_factory=list)
@@ -67,7 +69,9 @@ def run_object_task(
 
     context = ray.get_runtime_context()
     started = time.perf_counter()
-    result = ObjectTaskResult(context.get_node_id(), context.get_worker_id(), os.getpid(), 0.0)
+    result = ObjectTaskResult(
+        context.get_node_id(), context.get_worker_id(), os.getpid(), 0.0, time.time()
+    )
     output = ObjectOutput(stage.output, stage.fragment.schema)
     count = object_count(stage.output)
     inputs: dict[int, Callable[[], Iterator[pa.RecordBatch]]] = {}
@@ -90,7 +94,9 @@ def run_object_task(
         )
         result.rows = output.rows()
         result.batches = output.batches()
+        serialize_started = time.perf_counter()
         out = output.finish()
+        result.serialize_seconds = time.perf_counter() - serialize_started
         result.bytes = [b.size for b in out]
     except Exception as err:  # noqa: BLE001 - the driver decides what a failure means
         result.error = _portable(err)
