@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data
 SF ?= 0.1
 
-.PHONY: setup run test test-fast lint typecheck bench clean
+.PHONY: setup run test test-fast lint typecheck bench bench-materialized clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,8 @@ test: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
 	$(BIN)/python -m pytest tests
+	# The differential suites again with every exchange materialized (retry_policy="task").
+	SHOAL_RETRY_POLICY=task $(BIN)/python -m pytest tests/differential -q
 
 test-fast: setup
 	$(BIN)/python -m pytest tests -m "not slow"
@@ -39,6 +41,10 @@ typecheck: setup
 
 bench: setup
 	$(BIN)/python bench/tpch.py --sf 1 --runs 5
+
+# Materialized (retry_policy="task") vs pipelined exchanges vs DuckDB, TPC-H SF 1, one run.
+bench-materialized: setup
+	$(BIN)/python bench/materialized.py --sf 1 --runs 3
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -59,6 +59,8 @@ from support.tpch import ALL_QUERIES, ORDER_BY, answer_path, query_text  # noqa:
 #: Every engine the harness knows, and the module each one needs.
 KNOWN_ENGINES: dict[str, str] = {
     "shoal": "shoal",
+    # shoal with retry_policy="task": every exchange materialized in the spool
+    "shoal-materialized": "shoal",
     "duckdb": "duckdb",
     "polars": "polars",
     "datafusion": "datafusion",
@@ -109,7 +111,7 @@ def _make_runner(
     engine: str, tables: dict[str, Path], threads: int, partitions: int
 ) -> tuple[Callable[[str], Any], str]:
     """Set ``engine`` up over ``tables``: a function running SQL to a pyarrow Table."""
-    if engine == "shoal":
+    if engine in ("shoal", "shoal-materialized"):
         import pyarrow as pa
 
         try:
@@ -124,6 +126,8 @@ def _make_runner(
         settings: dict[str, Any] = {}
         if "max_running_tasks" in getattr(Settings, "__dataclass_fields__", {}):
             settings["max_running_tasks"] = threads
+        if engine == "shoal-materialized":
+            settings["retry_policy"] = "task"
         con = shoal.connect(partitions=partitions, **settings)
         for name, path in tables.items():
             con.register_parquet(name, str(path))
@@ -780,7 +784,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--engines",
         default="shoal,duckdb",
-        help="comma-separated: shoal, duckdb, polars, datafusion (missing ones are skipped)",
+        help="comma-separated: shoal, shoal-materialized, duckdb, polars, datafusion"
+        " (missing ones are skipped)",
     )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per query run (300)")
     p.add_argument("--data", type=Path, default=None, help="TPC-H cache folder")

@@ -172,3 +172,42 @@ def test_demo_help(files: dict[str, Path]) -> None:
     assert "usage" in proc.stdout.lower()
     for option in ("--sf", "--query", "--partitions"):
         assert option in proc.stdout
+
+
+def test_query_with_an_injected_fault(files: dict[str, Path]) -> None:
+    """``--inject`` fails a chosen task: retried under --retry-policy task, fatal otherwise."""
+    sql = "SELECT color, sum(price) AS total FROM items GROUP BY color ORDER BY color"
+    table = f"items={files['parquet']}"
+    fault = "stage=0,partition=0,attempt=0,kind=transient"
+    base = ["-m", "shoal.cli", "query", sql, "--table", table, "--partitions", "2"]
+    spool = files["root"] / "spool"
+    retried = run(
+        *base, "--retry-policy", "task", "--spool", str(spool), "--inject", fault, cwd=files["root"]
+    )
+    assert retried.returncode == 0, retried.stderr
+    assert _cells(_lines(retried.stdout)[2]) == ["blue", "45.0"]
+    assert list(spool.iterdir()) == []
+    failed = run(*base, "--inject", fault, cwd=files["root"])
+    assert failed.returncode == 1
+    assert "error: [stage 0, task 0, attempt 0" in failed.stderr
+    assert "injected transient fault" in failed.stderr
+    analyze = run(
+        "-m",
+        "shoal.cli",
+        "explain",
+        "--analyze",
+        sql,
+        "--table",
+        table,
+        "--partitions",
+        "2",
+        "--retry-policy",
+        "task",
+        "--inject",
+        fault,
+        cwd=files["root"],
+    )
+    assert analyze.returncode == 0, analyze.stderr
+    assert "retries=1 failed=1" in analyze.stdout
+    bad = run(*base, "--inject", "stage=0,kind=meteor", cwd=files["root"])
+    assert bad.returncode == 1 and "kind must be one of" in bad.stderr

@@ -122,12 +122,8 @@ def test_errors_keep_their_type_and_position(ray_con: shoal.Connection) -> None:
 
 
 def _run_with(con: shoal.Connection, sql: str, *faults: Fault, timeout: float | None = None):
-    from shoal.runtime.ray import RayRuntime
-
-    assert con._ray is not None
-    runtime = RayRuntime(con.settings, con._ray.session, faults=faults)
-    run = runtime.start(con.prepare(sql).graph, timeout)
-    return run
+    """Start ``sql`` with injected faults; the stream gives the result and the figures."""
+    return con.stream(sql, faults=faults, timeout=timeout)
 
 
 @pytest.mark.ray

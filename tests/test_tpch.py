@@ -27,10 +27,21 @@ def test_tpch_sf01(tpch_sf01_dir: Path, q: int, partitions: int) -> None:
     assert_matches_answer(result, "0.1", q)
 
 
-@pytest.mark.slow
+@pytest.mark.parametrize("partitions", [1, 4], ids=lambda p: f"p{p}")
 @pytest.mark.parametrize("q", QUERIES, ids=lambda q: f"q{q:02d}")
-def test_tpch_sf1(tpch_sf1_dir: Path, q: int) -> None:
-    con = tpch_connection(tpch_sf1_dir, partitions=4)
+def test_tpch_sf01_materialized(tpch_sf01_dir: Path, q: int, partitions: int) -> None:
+    """Every exchange through the spool (retry_policy="task"): the same answers."""
+    con = tpch_connection(tpch_sf01_dir, partitions=partitions, retry_policy="task")
+    result = con.sql(query_text(q))
+    assert_matches_answer(result.to_arrow(), "0.1", q)
+    assert result.metrics is not None and result.metrics.exchange_mode == "materialized"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("retry_policy", ["none", "task"])
+@pytest.mark.parametrize("q", QUERIES, ids=lambda q: f"q{q:02d}")
+def test_tpch_sf1(tpch_sf1_dir: Path, q: int, retry_policy: str) -> None:
+    con = tpch_connection(tpch_sf1_dir, partitions=4, retry_policy=retry_policy)
     result = con.sql(query_text(q)).to_arrow()
     assert_matches_answer(result, "1", q)
 

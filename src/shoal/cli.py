@@ -3,6 +3,8 @@
     shoal query "SELECT ..." --table lineitem=data/sf0.1/lineitem [--table ...]
     shoal explain "SELECT ..." --table ...
     shoal explain --analyze "SELECT ..." --table ...
+    shoal query "SELECT ..." --table ... --retry-policy task \
+        --inject "stage=1,partition=0,attempt=0,kind=transient"
 
 A table path that ends in .csv (or a folder of CSV files given as name=csv:path)
 is read as CSV; everything else as Parquet.
@@ -12,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 import shoal
 from shoal.errors import ShoalError
+from shoal.runtime.faults import parse_fault
 
 
 def _register(con: shoal.Connection, spec: str) -> None:
@@ -63,6 +67,33 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("sql")
         p.add_argument("--table", action="append", default=[], metavar="NAME=PATH")
         p.add_argument("--partitions", type=int, default=None)
+        p.add_argument(
+            "--retry-policy",
+            choices=["none", "task"],
+            default=None,
+            help="none: pipelined exchanges (default); task: materialized, failed tasks re-run",
+        )
+        p.add_argument("--task-retries", type=int, default=None, metavar="N")
+        p.add_argument("--spool", default=None, metavar="FOLDER_OR_URI")
+        p.add_argument(
+            "--runtime",
+            choices=["local", "ray"],
+            default="local",
+            help="local: threads of this process (default); ray: every task a Ray task",
+        )
+        p.add_argument(
+            "--address",
+            default=None,
+            help="with --runtime ray: auto, host:port or ray://host:port (default: a local Ray)",
+        )
+        p.add_argument(
+            "--inject",
+            action="append",
+            default=[],
+            metavar="FAULT",
+            help='inject a fault, e.g. "stage=1,partition=0,attempt=0,kind=transient"'
+            " (kinds: transient, internal, user, lost_worker, slow[,seconds=S])",
+        )
         if cmd == "query":
             p.add_argument("--max-rows", type=int, default=100)
             p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
@@ -70,13 +101,24 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--analyze", action="store_true")
     args = ap.parse_args(argv)
     try:
-        con = shoal.connect(partitions=args.partitions)
+        settings: dict[str, Any] = {}
+        if args.retry_policy is not None:
+            settings["retry_policy"] = args.retry_policy
+        if args.task_retries is not None:
+            settings["task_retries"] = args.task_retries
+        if args.spool is not None:
+            settings["spool"] = args.spool
+        con = shoal.connect(
+            partitions=args.partitions, runtime=args.runtime, address=args.address, **settings
+        )
+        faults = [parse_fault(text) for text in args.inject]
         for spec in args.table:
             _register(con, spec)
         if args.command == "query":
-            print(_format(con.sql(args.sql, timeout=args.timeout).to_arrow(), args.max_rows))
+            result = con.sql(args.sql, timeout=args.timeout, faults=faults)
+            print(_format(result.to_arrow(), args.max_rows))
         elif args.analyze:
-            print(con.explain_analyze(args.sql))
+            print(con.explain_analyze(args.sql, faults=faults))
         else:
             print(con.explain(args.sql))
     except KeyboardInterrupt:

@@ -5,10 +5,14 @@
 * ``shoal_connections``: ``get(partitions)`` -> a shoal connection with every
   table registered (one connection per partition count, made on first use).
 * ``shoal_con``: a connection, parametrized over partitions 1 and 3.
+
+``SHOAL_RETRY_POLICY=task`` runs the whole suite with materialized exchanges
+(``make test`` runs it both ways).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +25,11 @@ from support.runtime import runtime_kwargs
 from .data import Registration, all_tables, materialize, register_tables
 
 PARTITION_COUNTS = (1, 3)
+
+
+def retry_policy_under_test() -> str:
+    """The retry policy (so the exchange mode) the suite runs under: ``$SHOAL_RETRY_POLICY``."""
+    return os.environ.get("SHOAL_RETRY_POLICY", "none")
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,9 @@ def shoal_connections(diff_data: DiffData) -> Iterator[Callable[[int], Any]]:
 
     def get(partitions: int) -> Any:
         if partitions not in made:
-            con = shoal.connect(partitions=partitions, **runtime_kwargs())
+            con = shoal.connect(
+                partitions=partitions, retry_policy=retry_policy_under_test(), **runtime_kwargs()
+            )
             register_all(con, diff_data)
             made[partitions] = con
         return made[partitions]

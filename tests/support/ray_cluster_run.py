@@ -118,7 +118,6 @@ def run(
     import shoal
     from shoal.datagen import tpch_tables
     from shoal.runtime.faults import Fault, FaultKind
-    from shoal.runtime.ray import RayRuntime
     from support.tpch import assert_matches_answer, query_text
 
     con = shoal.connect(partitions=args.partitions, runtime="ray", address=cluster.address)
@@ -129,21 +128,18 @@ def run(
     # are committed (and partly on the node about to go) when it starts.
     slow_stage = graph.root.inputs[0]
     fault = Fault(FaultKind.SLOW, stage=slow_stage, partition=0, attempt=0, seconds=60)
-    assert con._ray is not None
-    runtime = RayRuntime(con.settings, con._ray.session, faults=(fault,))
-    run = runtime.start(graph)
     lost: dict[str, Any] = {}
     watcher = threading.Thread(
         target=_lose_when_running,
-        args=(cluster, workers, run.query_id, slow_stage, lose, lost, psutil),
+        args=(cluster, workers, slow_stage, lose, lost, psutil),
         daemon=True,
     )
     watcher.start()
     started = time.perf_counter()
+    run = con.stream(query_text(query), faults=[fault])
     table = run.read_all()
     elapsed = time.perf_counter() - started
     watcher.join(timeout=5)
-    table = table.rename_columns(list(con.prepare(query_text(query)).logical.output_names))
     try:
         assert_matches_answer(table, "0.1", query)
         matches = True
@@ -177,19 +173,19 @@ def run_explain(graph: Any, run: Any) -> str:
 def _lose_when_running(
     cluster: Any,
     workers: list[Any],
-    query_id: str,
     stage: int,
     lose: str,
     lost: dict[str, Any],
     psutil: Any,
 ) -> None:
     """Wait for the slow task's worker process (named after the task), then lose it."""
-    title = f"shoal:{query_id}:s{stage}:p0:a0"
+    # Ray names a worker process after the task it runs: shoal:<query>:s<S>:p<P>:a<A>.
+    title = f":s{stage}:p0:a0"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for proc in psutil.process_iter(["pid", "cmdline"]):
             cmdline = " ".join(proc.info["cmdline"] or [])
-            if title not in cmdline:
+            if "shoal:" not in cmdline or title not in cmdline:
                 continue
             lost["pid"] = proc.info["pid"]
             if lose == "worker":

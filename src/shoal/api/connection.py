@@ -11,7 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -22,17 +22,16 @@ from shoal.api.stream import QueryStream
 from shoal.catalog.catalog import Catalog
 from shoal.catalog.sources import TableSource
 from shoal.errors import UserError
+from shoal.exchange_spec import RetryPolicy
 from shoal.logical.plan import LogicalQuery
 from shoal.metrics.query import QueryMetrics
 from shoal.optimizer.optimizer import optimize
 from shoal.physical.context import Settings
 from shoal.physical.planner import PhysicalPlanner
-from shoal.physical.rules.encoded_keys import keep_group_keys_encoded
-from shoal.physical.rules.enforce_distribution import enforce_distribution
-from shoal.physical.rules.sanity_check import sanity_check
-from shoal.physical.rules.share_scans import share_scans
+from shoal.physical.rules.pipeline import apply_physical_rules
+from shoal.runtime.faults import Fault, parse_fault
 from shoal.runtime.kinds import RuntimeKind
-from shoal.runtime.local import LocalRuntime, QueryRun
+from shoal.scheduler.query import RunningQuery, start_query
 from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
 from shoal.sql.parameters import bind_parameters
@@ -42,17 +41,18 @@ from shoal.stages.graph import StageGraph, build_stage_graph
 from shoal.storage.writer import WriteSummary, write_hash_partitioned
 
 if TYPE_CHECKING:
-    from shoal.runtime.ray import RayQueryRun, RayRuntime
+    from shoal.runtime.ray import RayRuntime
 
-#: What the per-process features become on Ray, and why (shown at the end of EXPLAIN).
+#: What the per-process features become on Ray, and why (printed by EXPLAIN).
 RAY_PLAN_NOTES: tuple[str, ...] = (
-    "runtime=ray: runtime filters off: a filter's keys come from the consuming stage's "
-    "join, which runs after the stage it filters, and tasks share no process to pass them in",
-    "runtime=ray: scan sharing off: decoded row groups are shared only inside one process, "
-    "and every Ray task is a process of its own",
-    "runtime=ray: no split queue: each scan task reads its fixed share of the splits "
-    "(a re-run reads the same ones)",
-    "runtime=ray: broadcast join index built per task: tasks share no process to build it once",
+    "Runtime filters: off (runtime=ray: a filter's keys come from the consuming stage's join,"
+    " which runs after the stage it filters, and tasks share no process to pass them in)",
+    "Scan sharing: off (runtime=ray: decoded row groups are shared only inside one process,"
+    " and every Ray task is a process of its own)",
+    "Split queue: off (runtime=ray: each scan task reads its fixed share of the splits,"
+    " so a re-run reads the same ones)",
+    "Broadcast join index: built by every task (runtime=ray: tasks share no process to build"
+    " it once)",
 )
 
 
@@ -60,6 +60,7 @@ RAY_PLAN_NOTES: tuple[str, ...] = (
 class PreparedQuery:
     logical: LogicalQuery
     graph: StageGraph
+    settings: Settings
 
 
 class Connection:
@@ -86,25 +87,25 @@ class Connection:
             known_kinds = ", ".join(k.value for k in RuntimeKind)
             raise UserError(f"unknown runtime {runtime!r}; known: {known_kinds}") from None
         self._ray: RayRuntime | None = None
-        self._notes: tuple[str, ...] = ()
         if self.runtime is RuntimeKind.RAY:
             from shoal.runtime.ray_session import ensure_session
 
             session = ensure_session(address)
-            # Exchanges on Ray are objects, materialized by nature: lost work re-runs.
-            settings.setdefault("retry_policy", "task")
+            # Exchanges on Ray are task results, materialized by nature: lost work re-runs.
+            settings.setdefault("retry_policy", RetryPolicy.TASK)
             settings.setdefault("runtime_filters", False)
             settings.setdefault("scan_share_bytes", 0)
-            self._notes = RAY_PLAN_NOTES
             cores = _ray_cpus() or cores
         elif address is not None:
             raise UserError("address= is for runtime='ray'; the local runtime runs in this process")
         settings.setdefault("max_running_tasks", cores)
+        settings.setdefault("retry_policy", DEFAULT_RETRY_POLICY)
+        _check_retry_settings(settings)
         self.settings = Settings(partitions=partitions or cores, **settings)
         if self.runtime is RuntimeKind.RAY:
             from shoal.runtime.ray import RayRuntime
 
-            self._ray = RayRuntime(self.settings, session)
+            self._ray = RayRuntime(session)
         self.catalog = Catalog()
         # Queries running on this connection, for interrupt().
         self._running: set[QueryStream] = set()
@@ -133,23 +134,48 @@ class Connection:
 
     # ----------------------------------------------------------------- queries
 
-    def prepare(self, text: str, params: Sequence[Any] | None = None) -> PreparedQuery:
-        return self._prepare_statement(bind_parameters(parse_sql(text), params))
+    def prepare(
+        self,
+        text: str,
+        params: Sequence[Any] | None = None,
+        *,
+        retry_policy: RetryPolicy | str | None = None,
+    ) -> PreparedQuery:
+        settings = self._query_settings(retry_policy)
+        return self._prepare_statement(bind_parameters(parse_sql(text), params), settings)
 
-    def _prepare_statement(self, statement: exp.Expr) -> PreparedQuery:
+    def _query_settings(self, retry_policy: RetryPolicy | str | None) -> Settings:
+        """The connection's settings with this query's retry policy; a materialized
+        query has no runtime filters (the reason is in EXPLAIN)."""
+        settings = self.settings
+        if retry_policy is not None:
+            settings = replace(settings, retry_policy=_retry_policy(retry_policy))
+        if settings.retry_policy is RetryPolicy.TASK and settings.runtime_filters:
+            settings = replace(settings, runtime_filters=False)
+        if self._ray is not None and (settings.runtime_filters or settings.scan_share_bytes):
+            settings = replace(settings, runtime_filters=False, scan_share_bytes=0)
+        return settings
+
+    def _prepare_statement(self, statement: exp.Expr, settings: Settings) -> PreparedQuery:
         logical = optimize(Binder(self.catalog).bind_statement(statement))
-        physical = PhysicalPlanner(self.settings).plan(logical.plan)
-        physical = enforce_distribution(physical, self.settings)
-        physical = keep_group_keys_encoded(share_scans(physical, self.settings))
-        physical = sanity_check(physical)
+        physical = PhysicalPlanner(settings).plan(logical.plan)
+        physical = apply_physical_rules(physical, settings)
         graph = build_stage_graph(physical)
-        graph.notes.extend(self._notes)
-        return PreparedQuery(logical, graph)
-
-    def _start(self, graph: StageGraph, timeout: float | None) -> QueryRun | RayQueryRun:
         if self._ray is not None:
-            return self._ray.start(graph, timeout)
-        return LocalRuntime(self.settings).start(graph, timeout)
+            graph.notes = _ray_notes(settings)
+        elif settings.retry_policy is RetryPolicy.TASK:
+            graph.notes = _materialized_notes(settings)
+        return PreparedQuery(logical, graph, settings)
+
+    def _start(
+        self,
+        prepared: PreparedQuery,
+        timeout: float | None = None,
+        faults: tuple[Fault, ...] = (),
+    ) -> RunningQuery:
+        if self._ray is not None:
+            return self._ray.start(prepared.graph, prepared.settings, timeout, faults)
+        return start_query(prepared.graph, prepared.settings, timeout=timeout, faults=faults)
 
     def sql(
         self,
@@ -157,25 +183,34 @@ class Connection:
         params: Sequence[Any] | None = None,
         *,
         timeout: float | None = None,
+        retry_policy: RetryPolicy | str | None = None,
+        faults: Sequence[Fault | str] = (),
     ) -> Result:
         """Run one statement to completion.
 
         ``params`` are the values of its ``?`` (or ``$1``, ``$2`` …) placeholders,
         bound as typed values. ``timeout`` (seconds) stops the query with
         ``QueryTimeoutError``; Ctrl-C stops it with ``QueryInterruptedError``.
+        ``retry_policy`` ("none" or "task") overrides the connection's for this query;
+        ``faults`` injects failures (``Fault`` or ``"stage=1,partition=0,kind=transient"``).
         """
         stripped = text.lstrip()
         head = stripped[:16].upper()
         if head.startswith("EXPLAIN ANALYZE"):
             body = stripped[len("EXPLAIN ANALYZE") :]
-            result = self.sql(body, params, timeout=timeout)
+            result = self.sql(
+                body, params, timeout=timeout, retry_policy=retry_policy, faults=faults
+            )
             return Result(_text_table(result.explain_analyze()))
         if head.startswith("EXPLAIN"):
             body = stripped[len("EXPLAIN") :]
-            return Result(_text_table(explain_graph(self.prepare(body, params).graph)))
+            graph = self.prepare(body, params, retry_policy=retry_policy).graph
+            return Result(_text_table(explain_graph(graph)))
         if is_copy(stripped):
             return self._copy(text)
-        return self.stream(text, params, timeout=timeout).result()
+        return self.stream(
+            text, params, timeout=timeout, retry_policy=retry_policy, faults=faults
+        ).result()
 
     def stream(
         self,
@@ -183,6 +218,8 @@ class Connection:
         params: Sequence[Any] | None = None,
         *,
         timeout: float | None = None,
+        retry_policy: RetryPolicy | str | None = None,
+        faults: Sequence[Fault | str] = (),
     ) -> QueryStream:
         """Start a query and return its result as a stream of Arrow batches.
 
@@ -190,9 +227,10 @@ class Connection:
         any thread, and a reader that stops reading holds it back (bounded buffers).
         """
         _check_timeout(timeout)
-        prepared = self.prepare(text, params)
+        injected = _faults(faults)
+        prepared = self.prepare(text, params, retry_policy=retry_policy)
         graph = prepared.graph
-        run = self._start(graph, timeout)
+        run = self._start(prepared, timeout, injected)
 
         def describe(metrics: QueryMetrics) -> tuple[str, dict[str, object]]:
             return explain_graph(graph, metrics), analyze_dict(graph, metrics)
@@ -251,8 +289,8 @@ class Connection:
             table = self._rows_of(statement.table)
         else:
             assert statement.query is not None
-            prepared = self._prepare_statement(statement.query)
-            table = self._start(prepared.graph, None).read_all()
+            prepared = self._prepare_statement(statement.query, self._query_settings(None))
+            table = self._start(prepared).read_all()
             table = table.rename_columns(list(prepared.logical.output_names))
         summary = write_hash_partitioned(
             table, statement.path, statement.keys, statement.shards, statement.overwrite
@@ -267,12 +305,25 @@ class Connection:
             )
         )
 
-    def explain(self, text: str, params: Sequence[Any] | None = None) -> str:
+    def explain(
+        self,
+        text: str,
+        params: Sequence[Any] | None = None,
+        *,
+        retry_policy: RetryPolicy | str | None = None,
+    ) -> str:
         """The stage graph: stages, their operator pipelines, each exchange's kind and keys."""
-        return explain_graph(self.prepare(text, params).graph)
+        return explain_graph(self.prepare(text, params, retry_policy=retry_policy).graph)
 
-    def explain_analyze(self, text: str, params: Sequence[Any] | None = None) -> str:
-        return self.sql(text, params).explain_analyze()
+    def explain_analyze(
+        self,
+        text: str,
+        params: Sequence[Any] | None = None,
+        *,
+        retry_policy: RetryPolicy | str | None = None,
+        faults: Sequence[Fault | str] = (),
+    ) -> str:
+        return self.sql(text, params, retry_policy=retry_policy, faults=faults).explain_analyze()
 
     def close(self) -> None:
         self.interrupt()
@@ -299,9 +350,61 @@ def connect(
     ``address=None`` joins the Ray already initialized in this process or starts a
     local one on 127.0.0.1, ``"auto"`` joins the cluster running on this machine,
     ``"host:port"`` / ``"ray://host:port"`` a remote one (see docs/ray.md). On Ray the
-    default partition count is the cluster's CPU count.
+    default partition count is the cluster's CPU count and failed tasks re-run
+    (``retry_policy="task"``).
     """
     return Connection(partitions, runtime=runtime, address=address, **settings)
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise UserError(f"timeout must be a positive number of seconds, got {timeout!r}")
+
+
+#: The retry policy of a connection that names none (tests may run a whole suite under
+#: another: tests/conftest.py reads SHOAL_RETRY_POLICY).
+DEFAULT_RETRY_POLICY = RetryPolicy.NONE
+
+
+def _retry_policy(value: RetryPolicy | str) -> RetryPolicy:
+    try:
+        return RetryPolicy(value)
+    except ValueError:
+        known = ", ".join(repr(p.value) for p in RetryPolicy)
+        raise UserError(f"retry_policy must be one of {known}, got {value!r}") from None
+
+
+def _check_retry_settings(settings: dict[str, Any]) -> None:
+    settings["retry_policy"] = _retry_policy(settings["retry_policy"])
+    retries = settings.get("task_retries", 3)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise UserError(f"task_retries must be a non-negative integer, got {retries!r}")
+    spool = settings.get("spool")
+    if spool is not None and not isinstance(spool, str | os.PathLike):
+        raise UserError(f"spool must be a folder or a filesystem URI, got {spool!r}")
+    if spool is not None:
+        settings["spool"] = os.fspath(spool)
+
+
+def _faults(faults: Sequence[Fault | str]) -> tuple[Fault, ...]:
+    if isinstance(faults, str | Fault):
+        faults = [faults]
+    return tuple(f if isinstance(f, Fault) else parse_fault(f) for f in faults)
+
+
+def _ray_notes(settings: Settings) -> tuple[str, ...]:
+    retries = (
+        f"task_retries={settings.task_retries}"
+        if settings.retry_policy is RetryPolicy.TASK
+        else "no retries"
+    )
+    return (
+        f"Exchanges: Ray task results, one Arrow IPC object per destination"
+        f" (runtime=ray, retry_policy={settings.retry_policy.value}, {retries})",
+        *RAY_PLAN_NOTES,
+    )
 
 
 def _ray_cpus() -> int:
@@ -310,11 +413,14 @@ def _ray_cpus() -> int:
     return int(import_ray().cluster_resources().get("CPU", 0))
 
 
-def _check_timeout(timeout: float | None) -> None:
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise UserError(f"timeout must be a positive number of seconds, got {timeout!r}")
+def _materialized_notes(settings: Settings) -> tuple[str, ...]:
+    spool = settings.spool or "the system temp folder"
+    return (
+        f"Exchanges: materialized (retry_policy=task, task_retries={settings.task_retries},"
+        f" spool={spool})",
+        "Runtime filters: off (retry_policy=task runs a stage only after the stages it reads"
+        " have committed, so a filter could never get its keys from the consumer stage's join)",
+    )
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

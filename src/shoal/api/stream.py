@@ -12,8 +12,7 @@ from shoal.errors import QueryCancelledError
 from shoal.metrics.query import QueryMetrics
 
 if TYPE_CHECKING:
-    from shoal.runtime.local import QueryRun
-    from shoal.runtime.ray import RayQueryRun
+    from shoal.scheduler.query import RunningQuery
 
 
 class QueryStream:
@@ -28,7 +27,7 @@ class QueryStream:
 
     def __init__(
         self,
-        run: QueryRun | RayQueryRun,
+        run: RunningQuery,
         names: tuple[str, ...],
         describe: Callable[[QueryMetrics], tuple[str, dict[str, object]]],
         on_end: Callable[[QueryStream], None] = lambda stream: None,

@@ -56,6 +56,7 @@ class Channel:
         self._queue: collections.deque[pa.RecordBatch] = collections.deque()
         self._bytes = 0
         self._cond = threading.Condition()
+        self._failed = False
         # Figures for EXPLAIN ANALYZE.
         self.high_water_bytes = 0
         self.put_blocked_seconds = 0.0
@@ -89,10 +90,12 @@ class Channel:
                 self.put_blocked_seconds += time.perf_counter() - lent_at
                 self._slots.acquire()
 
-    def close(self) -> None:
-        """One producer is done."""
+    def close(self, failed: bool = False) -> None:
+        """One producer is done — or, with ``failed``, gave up: the stream is then broken
+        and readers raise instead of taking what they got for all of it."""
         with self._cond:
             self._open_producers -= 1
+            self._failed = self._failed or failed
             self._cond.notify_all()
 
     def get(self, lend_slot: bool = True) -> pa.RecordBatch | None:
@@ -138,3 +141,5 @@ class Channel:
     def _check_cancelled(self) -> None:
         if self._cancelled():
             raise QueryCancelledError("query cancelled")
+        if self._failed:
+            raise QueryCancelledError("query cancelled: a producer failed")

@@ -76,12 +76,13 @@ class LocalExchange:
         else:
             raise AssertionError(spec.kind)
 
-    def close(self, producer: int) -> None:
+    def close(self, producer: int, failed: bool = False) -> None:
+        """Producer ``producer`` ended (``failed``: gave up, the streams are broken)."""
         if self.spec.kind == MERGE:
-            self.channels[producer].close()
+            self.channels[producer].close(failed)
         else:
             for channel in self.channels:
-                channel.close()
+                channel.close(failed)
 
     # ---------------------------------------------------------------- consumer
 

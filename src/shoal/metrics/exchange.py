@@ -17,6 +17,9 @@ class ExchangeMetrics:
     buffer_high_water_bytes: int = 0
     producer_blocked_seconds: float = 0.0
     consumer_wait_seconds: float = 0.0
+    mode: str = "pipelined"  # or "materialized"
+    # Materialized: bytes written to the spool by committed attempts (data files + indexes).
+    spooled_bytes: int = 0
 
     @property
     def rows(self) -> int:
@@ -50,4 +53,6 @@ class ExchangeMetrics:
             "producer_blocked_seconds": round(self.producer_blocked_seconds, 6),
             "consumer_wait_seconds": round(self.consumer_wait_seconds, 6),
             "skew": self.skew,
+            "mode": self.mode,
+            "spooled_bytes": self.spooled_bytes,
         }

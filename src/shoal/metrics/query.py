@@ -15,15 +15,25 @@ class StageMetrics:
     tasks: int
     attempts: int = 0
     failed_attempts: int = 0
+    # Attempts started because an earlier attempt of the same task failed.
+    retries: int = 0
+    # Attempts whose output was ignored: their task had already committed (zombies).
+    ignored_attempts: int = 0
+    # partition -> attempts it took (materialized queries; pipelined: 1 each)
+    attempts_per_task: dict[int, int] = field(default_factory=dict)
+    # partition -> where its committed (or only) attempt ran
+    workers: dict[int, str] = field(default_factory=dict)
     elapsed: float = 0.0
     operators: dict[int, OperatorMetrics] = field(default_factory=dict)
-    # Every attempt, where it ran and how it ended (runtimes that place tasks fill it).
+    # Every attempt, where it ran and how it ended (the Ray runtime fills it).
     task_runs: list[TaskRun] = field(default_factory=list)
 
 
 @dataclass
 class QueryMetrics:
     elapsed: float = 0.0
+    # "pipelined" or "materialized" (the query's retry policy decides)
+    exchange_mode: str = "pipelined"
     stages: dict[int, StageMetrics] = field(default_factory=dict)
     exchanges: dict[int, ExchangeMetrics] = field(default_factory=dict)  # by producer stage
     # Rows handed to the caller, and the peak bytes of result batches waiting for it.

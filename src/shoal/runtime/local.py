@@ -23,26 +23,31 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 
 from shoal.errors import (
     ExecutionError,
+    InternalError,
     QueryCancelledError,
     QueryInterruptedError,
     QueryTimeoutError,
     ShoalError,
+    TransientError,
+    UserError,
+    WorkerLostError,
 )
 from shoal.exchange.channel import Channel
 from shoal.exchange.local import LocalExchange
 from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.query import QueryMetrics, StageMetrics
-from shoal.physical.context import Settings, TaskContext
-from shoal.physical.operators.hash_join import HashJoinExec
+from shoal.physical.context import Settings
+from shoal.runtime.faults import Fault
 from shoal.runtime.filters import RuntimeFilters
 from shoal.runtime.shared import SharedValues
 from shoal.runtime.slots import TaskSlots
+from shoal.runtime.task import TaskServices, run_fragment
 from shoal.stages.graph import Stage, StageGraph
 
 
@@ -50,9 +55,11 @@ class LocalRuntime:
     def __init__(self, settings: Settings):
         self.settings = settings
 
-    def start(self, graph: StageGraph, timeout: float | None = None) -> QueryRun:
+    def start(
+        self, graph: StageGraph, timeout: float | None = None, faults: Sequence[Fault] = ()
+    ) -> QueryRun:
         """Start every task of ``graph``; read the result from the returned run."""
-        run = QueryRun(graph, self.settings, timeout)
+        run = QueryRun(graph, self.settings, timeout, faults)
         run.start()
         return run
 
@@ -64,7 +71,13 @@ class LocalRuntime:
 class QueryRun:
     """One running query: its task threads, exchanges and the result channel."""
 
-    def __init__(self, graph: StageGraph, settings: Settings, timeout: float | None = None):
+    def __init__(
+        self,
+        graph: StageGraph,
+        settings: Settings,
+        timeout: float | None = None,
+        faults: Sequence[Fault] = (),
+    ):
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.graph = graph
@@ -73,6 +86,8 @@ class QueryRun:
         self.slots = TaskSlots(settings.max_running_tasks)
         self.shared = SharedValues(self.slots)
         self.filters = RuntimeFilters(self.slots)
+        self.services = TaskServices(self.slots, self.shared, self.filters)
+        self.faults = tuple(faults)
         self.cancel_event = threading.Event()
         # Why the caller stopped the query (cancel, timeout, Ctrl-C); None while it may run.
         self.stop_reason: QueryCancelledError | None = None
@@ -197,61 +212,54 @@ class QueryRun:
             self._raise_root_cause()
 
     def _task(self, stage: Stage, partition: int) -> None:
-        ctx = TaskContext(
-            stage_id=stage.id,
-            partition=partition,
-            num_partitions=stage.num_partitions,
-            attempt=0,
-            settings=self.settings,
-            exchange_inputs={sid: self.exchanges[sid].reader(partition) for sid in stage.inputs},
-            cancelled=self.cancel_event.is_set,
-            shared=self.shared.get,
-            shared_pending=self.shared.pending,
-            publish_filter=self.filters.publish,
-            poll_filter=self.filters.poll,
-            wait_filter=lambda fid, sources: self.filters.wait(
-                fid, sources, self.cancel_event.is_set
-            ),
-            shares_across_tasks=True,
-        )
-        # Operators are keyed by their position in the fragment, so all tasks'
-        # figures for one operator land together.
-        ctx.operator_ids = {id(op): i for i, op in enumerate(stage.fragment.walk())}
         out = self.exchanges.get(stage.id)
         rr = [partition]
-        # Runtime filters this stage's joins publish to: reported on the task's end.
-        publishes = [
-            op.publishes
-            for op in stage.fragment.walk()
-            if isinstance(op, HashJoinExec) and op.publishes is not None
-        ]
+
+        def write(batch: pa.RecordBatch) -> None:
+            if out is not None:
+                out.write(partition, batch, rr)
+            elif batch.num_rows:
+                self.results.put(batch)
+
+        inputs = {sid: self.exchanges[sid].reader(partition) for sid in stage.inputs}
+        operators: dict[int, OperatorMetrics] = {}
+        failed = False
         self.slots.acquire()
         started = time.perf_counter()
         try:
-            for batch in ctx.run(stage.fragment):
-                if self.cancel_event.is_set():
-                    raise QueryCancelledError("query cancelled")
-                if out is not None:
-                    out.write(partition, batch, rr)
-                elif batch.num_rows:
-                    self.results.put(batch)
+            run_fragment(
+                stage,
+                partition,
+                0,
+                self.settings,
+                inputs,
+                write,
+                self.cancel_event.is_set,
+                self.services,
+                self.faults,
+                shares_across_tasks=True,
+                metrics=operators,
+            )
         except BaseException as err:  # noqa: BLE001 - every failure must cancel the query
+            failed = True
             with self.lock:
                 self.errors.append((stage, partition, err))
             self._cancel()
         finally:
-            for filter_id in publishes:
-                self.filters.task_ended(filter_id, partition)
+            # A failed producer is not an ended one: its consumers must not take what
+            # they got for the whole stream.
             if out is not None:
-                out.close(partition)
+                out.close(partition, failed=failed)
             else:
-                self.results.close()
+                self.results.close(failed=failed)
             self.slots.release()
             with self.lock:
                 sm = self.metrics.stages[stage.id]
                 sm.attempts += 1
+                sm.attempts_per_task[partition] = 1
+                sm.workers[partition] = f"local:{threading.current_thread().name}"
                 sm.elapsed = max(sm.elapsed, time.perf_counter() - started)
-                for key, m in ctx.metrics.items():
+                for key, m in operators.items():
                     sm.operators.setdefault(key, OperatorMetrics()).merge(m)
 
     def _cancel(self) -> None:
@@ -267,9 +275,18 @@ class QueryRun:
             raise self.stop_reason
         stage, partition, err = (real or self.errors)[0]
         self.metrics.stages[stage.id].failed_attempts += 1
-        if isinstance(err, ShoalError) and not isinstance(err, ExecutionError):
+        if isinstance(err, UserError):
             raise err
         if isinstance(err, ExecutionError) and err.stage is not None:
             raise err
         message = str(err) if isinstance(err, ExecutionError) else f"{type(err).__name__}: {err}"
-        raise ExecutionError(message, stage=stage.id, partition=partition, attempt=0) from err
+        if isinstance(err, TransientError | InternalError) or not isinstance(err, ShoalError):
+            # What retry_policy="task" would have re-run.
+            message += " (not retried: retry_policy='none')"
+        cls: type[ExecutionError] = ExecutionError
+        if isinstance(err, TransientError) and type(err) in (TransientError, WorkerLostError):
+            cls = type(err)
+        worker = self.metrics.stages[stage.id].workers.get(partition)
+        raise cls(
+            message, stage=stage.id, partition=partition, attempt=0, attempts=1, worker=worker
+        ) from err

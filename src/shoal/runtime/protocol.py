@@ -90,6 +90,11 @@ class TaskHandle(Protocol):
     @property
     def future(self) -> Future[TaskReport]: ...
 
+    @property
+    def worker(self) -> str | None:
+        """Where the attempt runs or ran, once known (named in failure messages)."""
+        ...
+
     def cancel(self) -> None: ...
 
 

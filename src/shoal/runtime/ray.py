@@ -47,7 +47,7 @@ from shoal.errors import (
     WorkerLostError,
 )
 from shoal.exchange.objects import from_ipc, object_count, object_for
-from shoal.exchange_spec import ExchangeKind, RetryPolicy
+from shoal.exchange_spec import ExchangeKind, ExchangeMode, RetryPolicy
 from shoal.metrics.exchange import ExchangeMetrics
 from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.query import QueryMetrics, StageMetrics
@@ -94,17 +94,17 @@ class _Task:
 class RayRuntime:
     """Runs stage graphs as Ray tasks in the session's cluster."""
 
-    def __init__(self, settings: Settings, session: RaySession, faults: tuple[Fault, ...] = ()):
-        self.settings = settings
+    def __init__(self, session: RaySession):
         self.session = session
-        self.faults = faults
 
-    def start(self, graph: StageGraph, timeout: float | None = None) -> RayQueryRun:
-        return RayQueryRun(graph, self.settings, timeout, self.faults)
-
-    def execute(self, graph: StageGraph) -> tuple[pa.Table, QueryMetrics]:
-        run = self.start(graph)
-        return run.read_all(), run.metrics
+    def start(
+        self,
+        graph: StageGraph,
+        settings: Settings,
+        timeout: float | None = None,
+        faults: tuple[Fault, ...] = (),
+    ) -> RayQueryRun:
+        return RayQueryRun(graph, settings, timeout, faults)
 
 
 class RayQueryRun:
@@ -128,7 +128,7 @@ class RayQueryRun:
         self.rules = RetryRules(
             settings.retry_policy, settings.task_retries, settings.retry_backoff_seconds
         )
-        self.metrics = QueryMetrics()
+        self.metrics = QueryMetrics(exchange_mode=str(ExchangeMode.MATERIALIZED))
         for stage in graph.stages:
             self.metrics.stages[stage.id] = StageMetrics(stage.id, stage.num_partitions)
         self.tasks: dict[tuple[int, int], _Task] = {
@@ -286,7 +286,10 @@ class RayQueryRun:
         task.report = refs[0]
         task.outputs = list(refs[1:])
         task.state = _State.RUNNING
-        self.metrics.stages[stage.id].attempts += 1
+        sm = self.metrics.stages[stage.id]
+        sm.attempts += 1
+        if task.attempt > 0:
+            sm.retries += 1
 
     def _finish(self, task: _Task) -> Iterator[pa.RecordBatch]:
         ray = self.ray
@@ -471,6 +474,11 @@ class RayQueryRun:
                 for p in range(stage.num_partitions)
                 if self.tasks[(stage.id, p)].result is not None
             ]
+            for p in range(stage.num_partitions):
+                task = self.tasks[(stage.id, p)]
+                sm.attempts_per_task[p] = task.attempt + 1
+                if task.result is not None:
+                    sm.workers[p] = f"ray:{task.result.node[:12]}/{task.result.worker[:12]}"
             for result in done:
                 assert result is not None
                 sm.elapsed = max(sm.elapsed, result.elapsed)

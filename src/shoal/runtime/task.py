@@ -66,13 +66,15 @@ def run_fragment(
     faults: tuple[Fault, ...] = (),
     *,
     shares_across_tasks: bool,
+    metrics: dict[int, OperatorMetrics] | None = None,
 ) -> dict[int, OperatorMetrics]:
     """Run ``stage``'s fragment for ``partition`` and pass every batch to ``write``.
 
     The caller holds a CPU slot. ``shares_across_tasks`` lets scans draw splits from a
     queue all the stage's tasks share (pipelined only: a re-run must read the same
     splits, so a materialized task reads its fixed share). Returns the operator
-    figures by operator index; raises what the task raised.
+    figures by operator index (also filled into ``metrics`` when given, so a caller
+    keeps them when the task fails); raises what the task raised.
     """
     filters = services.filters
     ctx = TaskContext(
@@ -87,6 +89,8 @@ def run_fragment(
         shared_pending=services.shared.pending,
         shares_across_tasks=shares_across_tasks,
     )
+    if metrics is not None:
+        ctx.metrics = metrics
     if filters is not None:
         ctx.publish_filter = filters.publish
         ctx.poll_filter = filters.poll

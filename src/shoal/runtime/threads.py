@@ -33,6 +33,10 @@ class ThreadTaskHandle:
     def future(self) -> Future[TaskReport]:
         return self._future
 
+    @property
+    def worker(self) -> str | None:
+        return f"local:{self.thread.name}" if self.thread is not None else None
+
     def cancel(self) -> None:
         self._cancelled.set()
 

@@ -19,13 +19,12 @@ if TYPE_CHECKING:
 
 
 def explain_graph(graph: StageGraph, metrics: QueryMetrics | None = None) -> str:
-    lines: list[str] = []
+    lines: list[str] = list(graph.notes)
     for stage in reversed(graph.stages):
         lines.append(_stage_header(stage, metrics))
         _fragment(stage, stage.fragment, 1, lines, metrics, [0])
         if metrics is not None and stage.id in metrics.stages:
             lines.extend(_task_lines(metrics.stages[stage.id].task_runs))
-    lines.extend(f"Note: {note}" for note in graph.notes)
     return "\n".join(lines)
 
 
@@ -52,17 +51,25 @@ def _stage_header(stage: Stage, metrics: QueryMetrics | None) -> str:
     if metrics is not None:
         sm = metrics.stages.get(stage.id)
         if sm is not None:
-            retries = max(0, sm.attempts - sm.tasks)
-            head += f"  [tasks={sm.tasks} attempts={sm.attempts} retries={retries} time={sm.elapsed * 1000:.1f}ms]"
+            head += f"  [tasks={sm.tasks} attempts={sm.attempts} retries={sm.retries}"
+            if sm.failed_attempts:
+                head += f" failed={sm.failed_attempts}"
+            if sm.ignored_attempts:
+                head += f" ignored={sm.ignored_attempts}"
+            head += f" time={sm.elapsed * 1000:.1f}ms]"
         ex = metrics.exchanges.get(stage.id)
         if ex is not None:
-            head += (
-                f"\n  exchange: rows={ex.rows} bytes={_human(ex.bytes)} batches={ex.batches}"
-                f" buffer_peak={_human(ex.buffer_high_water_bytes)}"
-                f" producer_blocked={ex.producer_blocked_seconds * 1000:.1f}ms"
-                f" consumer_wait={ex.consumer_wait_seconds * 1000:.1f}ms"
-                f" skew={ex.skew:.2f} rows_per_partition={ex.rows_per_partition}"
-            )
+            head += f"\n  exchange: mode={ex.mode} rows={ex.rows} bytes={_human(ex.bytes)}"
+            head += f" batches={ex.batches}"
+            if ex.mode == "materialized":
+                head += f" spooled={_human(ex.spooled_bytes)}"
+            else:
+                head += (
+                    f" buffer_peak={_human(ex.buffer_high_water_bytes)}"
+                    f" producer_blocked={ex.producer_blocked_seconds * 1000:.1f}ms"
+                    f" consumer_wait={ex.consumer_wait_seconds * 1000:.1f}ms"
+                )
+            head += f" skew={ex.skew:.2f} rows_per_partition={ex.rows_per_partition}"
     return head
 
 
@@ -136,11 +143,20 @@ def analyze_dict(graph: StageGraph, metrics: QueryMetrics) -> dict[str, object]:
                 "consumer": stage.consumer,
                 "tasks": sm.tasks if sm else stage.num_partitions,
                 "attempts": sm.attempts if sm else 0,
-                "retries": max(0, sm.attempts - sm.tasks) if sm else 0,
+                "retries": sm.retries if sm else 0,
+                "failed_attempts": sm.failed_attempts if sm else 0,
+                "ignored_attempts": sm.ignored_attempts if sm else 0,
+                "attempts_per_task": dict(sm.attempts_per_task) if sm else {},
+                "workers": dict(sm.workers) if sm else {},
                 "task_runs": [r.to_dict() for r in sm.task_runs] if sm else [],
                 "seconds": round(sm.elapsed, 6) if sm else 0.0,
                 "operators": operators,
                 "exchange": exchange.to_dict() if exchange is not None else None,
             }
         )
-    return {"seconds": round(metrics.elapsed, 6), "stages": stages, "notes": list(graph.notes)}
+    return {
+        "seconds": round(metrics.elapsed, 6),
+        "exchange_mode": metrics.exchange_mode,
+        "notes": list(graph.notes),
+        "stages": stages,
+    }

@@ -28,8 +28,8 @@ class Stage:
 @dataclass
 class StageGraph:
     stages: list[Stage] = field(default_factory=list)
-    # Lines EXPLAIN prints after the stages: what the runtime changes about the plan, and why.
-    notes: list[str] = field(default_factory=list)
+    # Lines EXPLAIN prints above the stages (how the query will run, what is off and why).
+    notes: tuple[str, ...] = ()
 
     @property
     def root(self) -> Stage:
