@@ -43,11 +43,11 @@ from shoal.errors import (
     QueryCancelledError,
     QueryInterruptedError,
     QueryTimeoutError,
-    ShoalError,
+    UserError,
     WorkerLostError,
 )
 from shoal.exchange.objects import from_ipc, object_count, object_for
-from shoal.exchange_spec import ExchangeKind, ExchangeMode, RetryPolicy
+from shoal.exchange_spec import ExchangeKind, ExchangeMode
 from shoal.metrics.exchange import ExchangeMetrics
 from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.query import QueryMetrics, StageMetrics
@@ -56,7 +56,7 @@ from shoal.physical.context import Settings
 from shoal.runtime.faults import Fault
 from shoal.runtime.ray_session import RaySession, import_ray
 from shoal.runtime.ray_task import ObjectTaskResult, run_object_task
-from shoal.scheduler.retry import RetryRules
+from shoal.scheduler.retry import FailureKind, RetryRules, classify
 from shoal.stages.graph import Stage, StageGraph
 
 # How long the driver waits for a report before it looks at cancel and timeout again.
@@ -85,6 +85,7 @@ class _Task:
     state: _State = _State.PENDING
     not_before: float = 0.0  # retry backoff
     submitted_at: float = 0.0  # wall clock of the running attempt's submission
+    worker: str | None = None  # where the last attempt that reported ran
     report: Any = None  # the running attempt's first return value (ObjectRef)
     outputs: list[Any] = field(default_factory=list)  # the committed attempt's buffers
     result: ObjectTaskResult | None = None  # the committed attempt's report
@@ -363,6 +364,7 @@ class RayQueryRun:
             error="" if result.error is None else _first_line(result.error),
         )
         sm.task_runs.append(run)
+        task.worker = f"ray:{result.node[:12]}/{result.worker[:12]}"
         if result.error is not None:
             sm.failed_attempts += 1
             self._retry_or_fail(task, result.error, RemoteTraceback(result.remote_traceback))
@@ -515,21 +517,36 @@ def _exchange_metrics(stage: Stage, done: list[ObjectTaskResult]) -> ExchangeMet
 def _query_error(
     task: _Task, err: BaseException, cause: BaseException, rules: RetryRules
 ) -> BaseException:
-    """The error the query fails with: the same type the embedded runtime raises."""
-    attempts = task.attempt + 1
-    if isinstance(err, ShoalError) and not isinstance(err, ExecutionError):
-        final: BaseException = err
-    elif isinstance(err, ExecutionError) and err.stage is not None:
-        final = err
+    """The error the query fails with, worded as the local scheduler words it: the
+    root cause, where, after how many attempts, and why it was not retried."""
+    if isinstance(err, UserError):
+        final: BaseException = err  # the query is wrong: as it is, never retried
     else:
-        message = str(err) if isinstance(err, ExecutionError) else f"{type(err).__name__}: {err}"
-        if rules.policy is RetryPolicy.TASK and attempts > 1:
-            message += f" (gave up after {attempts} attempts)"
-        final = ExecutionError(
-            message, stage=task.stage.id, partition=task.partition, attempt=task.attempt
-        )
-    if final.__cause__ is None:
-        final.__cause__ = cause
+        attempts = task.attempt + 1
+        kind = classify(err)
+        if kind in (FailureKind.TRANSIENT, FailureKind.INTERNAL):
+            if rules.max_attempts == 1:
+                why = "not retried: retry_policy='none'"
+            else:
+                why = f"gave up after {attempts} attempts (task_retries={rules.max_attempts - 1})"
+        else:
+            why = f"not retried: {kind.value} error"
+        text = str(err) if isinstance(err, ExecutionError) else f"{type(err).__name__}: {err}"
+        worker = task.worker
+        cls = type(err) if isinstance(err, ExecutionError) else ExecutionError
+        where = (task.stage.id, task.partition, task.attempt)
+        try:
+            final = cls(f"{text} ({why})", *where, attempts=attempts, worker=worker)
+        except TypeError:  # an ExecutionError subclass with its own __init__
+            final = ExecutionError(f"{text} ({why})", *where, attempts=attempts, worker=worker)
+        final.__cause__ = err
+    # The worker's traceback is the readable cause at the end of the chain.
+    tail, seen = final, {id(final)}
+    while tail.__cause__ is not None and id(tail.__cause__) not in seen:
+        tail = tail.__cause__
+        seen.add(id(tail))
+    if tail is not cause and tail.__cause__ is None:
+        tail.__cause__ = cause
     return final
 
 
