@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data
 SF ?= 0.1
 
-.PHONY: setup run test test-fast lint typecheck bench bench-materialized clean
+.PHONY: setup run test test-fast test-ray lint typecheck bench bench-materialized bench-ray clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: setup
 	$(BIN)/python -m pytest tests
 	# The differential suites again with every exchange materialized (retry_policy="task").
 	SHOAL_RETRY_POLICY=task $(BIN)/python -m pytest tests/differential -q
+	# TPC-H SF 0.1 and the differential suites again with every task a Ray task (one local Ray).
+	SHOAL_RUNTIME=ray $(BIN)/python -m pytest tests/test_tpch.py tests/differential -m "ray and not slow" -q
+
+test-ray: setup
+	SHOAL_RUNTIME=ray $(BIN)/python -m pytest tests/test_tpch.py tests/differential -m "ray and not slow" -q
+	$(BIN)/python -m pytest tests/test_ray.py tests/test_ray_cluster.py -q
 
 test-fast: setup
 	$(BIN)/python -m pytest tests -m "not slow"
@@ -45,6 +51,10 @@ bench: setup
 # Materialized (retry_policy="task") vs pipelined exchanges vs DuckDB, TPC-H SF 1, one run.
 bench-materialized: setup
 	$(BIN)/python bench/materialized.py --sf 1 --runs 3
+
+# The Ray runtime vs the embedded one, TPC-H SF 1, 2 CPUs, one run (where Ray's time goes).
+bench-ray: setup
+	$(BIN)/python bench/ray_runtime.py --sf 1 --runs 3 --cpus 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -7,9 +7,12 @@ runs: ``$SHOAL_DATA_DIR`` if set, else ``<repo>/data`` (gitignored).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from support.runtime import runtime_under_test, start_test_ray
 from support.tpch import tpch_connection
 
 from shoal.datagen import ensure_tpch, write_reservations
@@ -47,3 +50,28 @@ def tpch_sf1_dir(data_cache_dir: Path) -> Path:
 def reservations_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example reservations table: a folder of 8 Parquet shards (200,000 rows)."""
     return write_reservations(tmp_path_factory.mktemp("reservations-data"))
+
+
+@pytest.fixture(scope="session")
+def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """This pytest process's one local Ray (127.0.0.1, no token auth, files under the
+    test temp folder, a small object store); stopped when the session ends."""
+    from shoal.runtime.ray_session import shutdown_session
+
+    session = start_test_ray(tmp_path_factory.mktemp("ray"))
+    yield session
+    shutdown_session()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _runtime_under_test(request: pytest.FixtureRequest) -> None:
+    """With ``SHOAL_RUNTIME=ray`` the suites' connections run on Ray: start it first."""
+    if runtime_under_test() == "ray":
+        request.getfixturevalue("ray_session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A run on Ray marks every test it runs, so `-m ray` selects them.
+    if runtime_under_test() == "ray":
+        for item in items:
+            item.add_marker(pytest.mark.ray)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 import shoal
 from shoal.errors import ShoalError
@@ -75,6 +76,17 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--task-retries", type=int, default=None, metavar="N")
         p.add_argument("--spool", default=None, metavar="FOLDER_OR_URI")
         p.add_argument(
+            "--runtime",
+            choices=["local", "ray"],
+            default="local",
+            help="local: threads of this process (default); ray: every task a Ray task",
+        )
+        p.add_argument(
+            "--address",
+            default=None,
+            help="with --runtime ray: auto, host:port or ray://host:port (default: a local Ray)",
+        )
+        p.add_argument(
             "--inject",
             action="append",
             default=[],
@@ -89,14 +101,16 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--analyze", action="store_true")
     args = ap.parse_args(argv)
     try:
-        settings: dict[str, object] = {}
+        settings: dict[str, Any] = {}
         if args.retry_policy is not None:
             settings["retry_policy"] = args.retry_policy
         if args.task_retries is not None:
             settings["task_retries"] = args.task_retries
         if args.spool is not None:
             settings["spool"] = args.spool
-        con = shoal.connect(partitions=args.partitions, **settings)
+        con = shoal.connect(
+            partitions=args.partitions, runtime=args.runtime, address=args.address, **settings
+        )
         faults = [parse_fault(text) for text in args.inject]
         for spec in args.table:
             _register(con, spec)

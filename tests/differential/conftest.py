@@ -20,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from support.runtime import runtime_kwargs
 
 from .data import Registration, all_tables, materialize, register_tables
 
@@ -59,7 +60,9 @@ def shoal_connections(diff_data: DiffData) -> Iterator[Callable[[int], Any]]:
 
     def get(partitions: int) -> Any:
         if partitions not in made:
-            con = shoal.connect(partitions=partitions, retry_policy=retry_policy_under_test())
+            con = shoal.connect(
+                partitions=partitions, retry_policy=retry_policy_under_test(), **runtime_kwargs()
+            )
             register_all(con, diff_data)
             made[partitions] = con
         return made[partitions]

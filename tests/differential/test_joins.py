@@ -34,6 +34,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from support.cases import Case, check_case, o, u
+from support.runtime import runtime_kwargs
 
 from .conftest import retry_policy_under_test
 from .data import Registration, register_tables
@@ -847,7 +848,9 @@ def join_connections(join_data: JoinData) -> Iterator[Callable[[int], Any]]:
 
     def get(partitions: int) -> Any:
         if partitions not in made:
-            con = shoal.connect(partitions=partitions, retry_policy=retry_policy_under_test())
+            con = shoal.connect(
+                partitions=partitions, retry_policy=retry_policy_under_test(), **runtime_kwargs()
+            )
             register_tables(con, join_data.registrations, join_data.tables)
             made[partitions] = con
         return made[partitions]

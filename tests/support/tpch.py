@@ -169,8 +169,9 @@ def tpch_connection(data_dir: Path, partitions: int, **settings: Any) -> shoal.C
     """A shoal connection with the 8 TPC-H tables of ``data_dir`` registered."""
     import shoal
     from shoal.datagen import tpch_tables
+    from support.runtime import runtime_kwargs
 
-    con = shoal.connect(partitions=partitions, **settings)
+    con = shoal.connect(partitions=partitions, **runtime_kwargs(), **settings)
     for name, path in tpch_tables(data_dir).items():
         con.register_parquet(name, str(path))
     return con

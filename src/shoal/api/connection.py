@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlglot import exp
@@ -30,8 +30,8 @@ from shoal.physical.context import Settings
 from shoal.physical.planner import PhysicalPlanner
 from shoal.physical.rules.pipeline import apply_physical_rules
 from shoal.runtime.faults import Fault, parse_fault
-from shoal.runtime.local import LocalRuntime
-from shoal.scheduler.query import start_query
+from shoal.runtime.kinds import RuntimeKind
+from shoal.scheduler.query import RunningQuery, start_query
 from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
 from shoal.sql.parameters import bind_parameters
@@ -39,6 +39,21 @@ from shoal.sql.parser import parse_sql
 from shoal.stages.explain import analyze_dict, explain_graph
 from shoal.stages.graph import StageGraph, build_stage_graph
 from shoal.storage.writer import WriteSummary, write_hash_partitioned
+
+if TYPE_CHECKING:
+    from shoal.runtime.ray import RayRuntime
+
+#: What the per-process features become on Ray, and why (printed by EXPLAIN).
+RAY_PLAN_NOTES: tuple[str, ...] = (
+    "Runtime filters: off (runtime=ray: a filter's keys come from the consuming stage's join,"
+    " which runs after the stage it filters, and tasks share no process to pass them in)",
+    "Scan sharing: off (runtime=ray: decoded row groups are shared only inside one process,"
+    " and every Ray task is a process of its own)",
+    "Split queue: off (runtime=ray: each scan task reads its fixed share of the splits,"
+    " so a re-run reads the same ones)",
+    "Broadcast join index: built by every task (runtime=ray: tasks share no process to build"
+    " it once)",
+)
 
 
 @dataclass(frozen=True)
@@ -49,7 +64,14 @@ class PreparedQuery:
 
 
 class Connection:
-    def __init__(self, partitions: int | None = None, **settings: Any):
+    def __init__(
+        self,
+        partitions: int | None = None,
+        *,
+        runtime: RuntimeKind | str = RuntimeKind.LOCAL,
+        address: str | None = None,
+        **settings: Any,
+    ):
         cores = os.cpu_count() or 1
         if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
             raise UserError(f"partitions must be a positive integer, got {partitions!r}")
@@ -59,10 +81,31 @@ class Connection:
             raise UserError(
                 f"unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
             )
+        try:
+            self.runtime = RuntimeKind(runtime)
+        except ValueError:
+            known_kinds = ", ".join(k.value for k in RuntimeKind)
+            raise UserError(f"unknown runtime {runtime!r}; known: {known_kinds}") from None
+        self._ray: RayRuntime | None = None
+        if self.runtime is RuntimeKind.RAY:
+            from shoal.runtime.ray_session import ensure_session
+
+            session = ensure_session(address)
+            # Exchanges on Ray are task results, materialized by nature: lost work re-runs.
+            settings.setdefault("retry_policy", RetryPolicy.TASK)
+            settings.setdefault("runtime_filters", False)
+            settings.setdefault("scan_share_bytes", 0)
+            cores = _ray_cpus() or cores
+        elif address is not None:
+            raise UserError("address= is for runtime='ray'; the local runtime runs in this process")
         settings.setdefault("max_running_tasks", cores)
         settings.setdefault("retry_policy", DEFAULT_RETRY_POLICY)
         _check_retry_settings(settings)
         self.settings = Settings(partitions=partitions or cores, **settings)
+        if self.runtime is RuntimeKind.RAY:
+            from shoal.runtime.ray import RayRuntime
+
+            self._ray = RayRuntime(session)
         self.catalog = Catalog()
         # Queries running on this connection, for interrupt().
         self._running: set[QueryStream] = set()
@@ -109,6 +152,8 @@ class Connection:
             settings = replace(settings, retry_policy=_retry_policy(retry_policy))
         if settings.retry_policy is RetryPolicy.TASK and settings.runtime_filters:
             settings = replace(settings, runtime_filters=False)
+        if self._ray is not None and (settings.runtime_filters or settings.scan_share_bytes):
+            settings = replace(settings, runtime_filters=False, scan_share_bytes=0)
         return settings
 
     def _prepare_statement(self, statement: exp.Expr, settings: Settings) -> PreparedQuery:
@@ -116,9 +161,21 @@ class Connection:
         physical = PhysicalPlanner(settings).plan(logical.plan)
         physical = apply_physical_rules(physical, settings)
         graph = build_stage_graph(physical)
-        if settings.retry_policy is RetryPolicy.TASK:
+        if self._ray is not None:
+            graph.notes = _ray_notes(settings)
+        elif settings.retry_policy is RetryPolicy.TASK:
             graph.notes = _materialized_notes(settings)
         return PreparedQuery(logical, graph, settings)
+
+    def _start(
+        self,
+        prepared: PreparedQuery,
+        timeout: float | None = None,
+        faults: tuple[Fault, ...] = (),
+    ) -> RunningQuery:
+        if self._ray is not None:
+            return self._ray.start(prepared.graph, prepared.settings, timeout, faults)
+        return start_query(prepared.graph, prepared.settings, timeout=timeout, faults=faults)
 
     def sql(
         self,
@@ -173,7 +230,7 @@ class Connection:
         injected = _faults(faults)
         prepared = self.prepare(text, params, retry_policy=retry_policy)
         graph = prepared.graph
-        run = start_query(graph, prepared.settings, timeout=timeout, faults=injected)
+        run = self._start(prepared, timeout, injected)
 
         def describe(metrics: QueryMetrics) -> tuple[str, dict[str, object]]:
             return explain_graph(graph, metrics), analyze_dict(graph, metrics)
@@ -233,7 +290,7 @@ class Connection:
         else:
             assert statement.query is not None
             prepared = self._prepare_statement(statement.query, self._query_settings(None))
-            table, _ = LocalRuntime(self.settings).execute(prepared.graph)
+            table = self._start(prepared).read_all()
             table = table.rename_columns(list(prepared.logical.output_names))
         summary = write_hash_partitioned(
             table, statement.path, statement.keys, statement.shards, statement.overwrite
@@ -279,9 +336,24 @@ class Connection:
         self.close()
 
 
-def connect(partitions: int | None = None, **settings: Any) -> Connection:
-    """An embedded connection; ``partitions`` is the tasks per stage (default: cores)."""
-    return Connection(partitions, **settings)
+def connect(
+    partitions: int | None = None,
+    *,
+    runtime: RuntimeKind | str = RuntimeKind.LOCAL,
+    address: str | None = None,
+    **settings: Any,
+) -> Connection:
+    """A connection; ``partitions`` is the tasks per stage (default: the cores).
+
+    ``runtime="local"`` (the default) runs every task as a thread of this process;
+    ``runtime="ray"`` runs every task as a Ray task (``pip install 'shoal[ray]'``):
+    ``address=None`` joins the Ray already initialized in this process or starts a
+    local one on 127.0.0.1, ``"auto"`` joins the cluster running on this machine,
+    ``"host:port"`` / ``"ray://host:port"`` a remote one (see docs/ray.md). On Ray the
+    default partition count is the cluster's CPU count and failed tasks re-run
+    (``retry_policy="task"``).
+    """
+    return Connection(partitions, runtime=runtime, address=address, **settings)
 
 
 def _check_timeout(timeout: float | None) -> None:
@@ -320,6 +392,25 @@ def _faults(faults: Sequence[Fault | str]) -> tuple[Fault, ...]:
     if isinstance(faults, str | Fault):
         faults = [faults]
     return tuple(f if isinstance(f, Fault) else parse_fault(f) for f in faults)
+
+
+def _ray_notes(settings: Settings) -> tuple[str, ...]:
+    retries = (
+        f"task_retries={settings.task_retries}"
+        if settings.retry_policy is RetryPolicy.TASK
+        else "no retries"
+    )
+    return (
+        f"Exchanges: Ray task results, one Arrow IPC object per destination"
+        f" (runtime=ray, retry_policy={settings.retry_policy.value}, {retries})",
+        *RAY_PLAN_NOTES,
+    )
+
+
+def _ray_cpus() -> int:
+    from shoal.runtime.ray_session import import_ray
+
+    return int(import_ray().cluster_resources().get("CPU", 0))
 
 
 def _materialized_notes(settings: Settings) -> tuple[str, ...]:

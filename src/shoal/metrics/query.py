@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from shoal.metrics.exchange import ExchangeMetrics
 from shoal.metrics.operator import OperatorMetrics
+from shoal.metrics.task import TaskRun
 
 
 @dataclass
@@ -24,6 +25,8 @@ class StageMetrics:
     workers: dict[int, str] = field(default_factory=dict)
     elapsed: float = 0.0
     operators: dict[int, OperatorMetrics] = field(default_factory=dict)
+    # Every attempt, where it ran and how it ended (the Ray runtime fills it).
+    task_runs: list[TaskRun] = field(default_factory=list)
 
 
 @dataclass

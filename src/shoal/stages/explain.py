@@ -15,6 +15,7 @@ from shoal.stages.graph import Stage, StageGraph
 
 if TYPE_CHECKING:
     from shoal.metrics.query import QueryMetrics
+    from shoal.metrics.task import TaskRun
 
 
 def explain_graph(graph: StageGraph, metrics: QueryMetrics | None = None) -> str:
@@ -22,7 +23,23 @@ def explain_graph(graph: StageGraph, metrics: QueryMetrics | None = None) -> str
     for stage in reversed(graph.stages):
         lines.append(_stage_header(stage, metrics))
         _fragment(stage, stage.fragment, 1, lines, metrics, [0])
+        if metrics is not None and stage.id in metrics.stages:
+            lines.extend(_task_lines(metrics.stages[stage.id].task_runs))
     return "\n".join(lines)
+
+
+def _task_lines(runs: list[TaskRun]) -> list[str]:
+    """One line per attempt, for runtimes that say where each ran (Ray)."""
+    if not any(r.node for r in runs):
+        return []
+    out = []
+    for r in sorted(runs, key=lambda r: (r.partition, r.attempt)):
+        where = f" node={r.node[:12]} worker={r.worker[:12]} pid={r.pid}" if r.node else ""
+        line = f"  task {r.partition} attempt {r.attempt}: {r.outcome}{where} time={r.seconds * 1000:.1f}ms"
+        if r.error:
+            line += f" error={r.error[:120]}"
+        out.append(line)
+    return out
 
 
 def _stage_header(stage: Stage, metrics: QueryMetrics | None) -> str:
@@ -131,6 +148,7 @@ def analyze_dict(graph: StageGraph, metrics: QueryMetrics) -> dict[str, object]:
                 "ignored_attempts": sm.ignored_attempts if sm else 0,
                 "attempts_per_task": dict(sm.attempts_per_task) if sm else {},
                 "workers": dict(sm.workers) if sm else {},
+                "task_runs": [r.to_dict() for r in sm.task_runs] if sm else [],
                 "seconds": round(sm.elapsed, 6) if sm else 0.0,
                 "operators": operators,
                 "exchange": exchange.to_dict() if exchange is not None else None,
@@ -139,5 +157,6 @@ def analyze_dict(graph: StageGraph, metrics: QueryMetrics) -> dict[str, object]:
     return {
         "seconds": round(metrics.elapsed, 6),
         "exchange_mode": metrics.exchange_mode,
+        "notes": list(graph.notes),
         "stages": stages,
     }
