@@ -7,9 +7,10 @@ SQL --parse--> AST --bind--> logical --optimize--> logical --plan--> physical
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from shoal.catalog.catalog import Catalog
 from shoal.catalog.sources import TableSource
 from shoal.errors import UserError
 from shoal.logical.plan import LogicalQuery
+from shoal.metrics.progress import ProgressListener, ProgressTracker, QueryProgress
 from shoal.optimizer.optimizer import optimize
 from shoal.physical.context import Settings
 from shoal.physical.planner import PhysicalPlanner
@@ -31,8 +33,9 @@ from shoal.physical.rules.share_scans import share_scans
 from shoal.runtime.local import LocalRuntime
 from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
+from shoal.sql.explain import ExplainFormat, explain_format, parse_explain
 from shoal.sql.parser import parse_sql
-from shoal.stages.explain import analyze_dict, explain_graph
+from shoal.stages.explain import analyze_dict, explain_graph, graph_dict
 from shoal.stages.graph import StageGraph, build_stage_graph
 from shoal.storage.writer import WriteSummary, write_hash_partitioned
 
@@ -43,8 +46,15 @@ class PreparedQuery:
     graph: StageGraph
 
 
+#: What ``progress=`` accepts: a callback given ``QueryProgress`` snapshots (about ten
+#: a second while tasks run, and one when the query ends), or a ``ProgressListener``.
+Progress = Callable[[QueryProgress], None] | ProgressListener
+
+
 class Connection:
-    def __init__(self, partitions: int | None = None, **settings: Any):
+    def __init__(
+        self, partitions: int | None = None, progress: Progress | None = None, **settings: Any
+    ):
         cores = os.cpu_count() or 1
         if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
             raise UserError(f"partitions must be a positive integer, got {partitions!r}")
@@ -57,6 +67,8 @@ class Connection:
         settings.setdefault("max_running_tasks", cores)
         self.settings = Settings(partitions=partitions or cores, **settings)
         self.catalog = Catalog()
+        #: The default progress callback or listener of every query on this connection.
+        self.progress: Progress | None = progress
 
     # ----------------------------------------------------------- registration
 
@@ -92,24 +104,38 @@ class Connection:
         physical = sanity_check(physical)
         return PreparedQuery(logical, build_stage_graph(physical))
 
-    def sql(self, text: str) -> Result:
-        stripped = text.lstrip()
-        head = stripped[:16].upper()
-        if head.startswith("EXPLAIN ANALYZE"):
-            return Result(_text_table(self.explain_analyze(stripped[len("EXPLAIN ANALYZE") :])))
-        if head.startswith("EXPLAIN"):
-            return Result(_text_table(self.explain(stripped[len("EXPLAIN") :])))
-        if is_copy(stripped):
+    def sql(self, text: str, *, progress: Progress | None = None) -> Result:
+        """Run one statement. ``progress`` (default: the connection's) is told how the
+        stages advance while tasks run."""
+        explain = parse_explain(text)
+        if explain is not None:
+            return self._explain_statement(explain.statement, explain.analyze, explain.format)
+        if is_copy(text.lstrip()):
             return self._copy(text)
+        return self._run(text, progress)
+
+    def _run(self, text: str, progress: Progress | None = None) -> Result:
         prepared = self.prepare(text)
-        table, metrics = LocalRuntime(self.settings).execute(prepared.graph)
+        table, metrics = LocalRuntime(self.settings).execute(
+            prepared.graph, _listener(progress if progress is not None else self.progress)
+        )
         table = table.rename_columns(list(prepared.logical.output_names))
         return Result(
             table,
             explain_graph(prepared.graph, metrics),
             metrics,
             analyze_dict(prepared.graph, metrics),
+            sql=text,
         )
+
+    def _explain_statement(self, text: str, analyze: bool, fmt: ExplainFormat) -> Result:
+        if analyze:
+            document = self.explain_analyze(text, fmt)
+        else:
+            document = self.explain(text, fmt)
+        if fmt is ExplainFormat.TEXT:
+            return Result(_text_table(document))
+        return Result(pa.table({fmt.value: [document]}))
 
     # ------------------------------------------------------- partitioned writes
 
@@ -165,12 +191,29 @@ class Connection:
             )
         )
 
-    def explain(self, text: str) -> str:
-        """The stage graph: stages, their operator pipelines, each exchange's kind and keys."""
-        return explain_graph(self.prepare(text).graph)
+    def explain(self, text: str, format: ExplainFormat | str = ExplainFormat.TEXT) -> str:
+        """The stage graph: stages, their operator pipelines, each exchange's kind and keys,
+        as text, JSON or a self-contained HTML page (``format``)."""
+        fmt = explain_format(format)
+        graph = self.prepare(text).graph
+        if fmt is ExplainFormat.TEXT:
+            return explain_graph(graph)
+        data = graph_dict(graph)
+        if fmt is ExplainFormat.JSON:
+            return json.dumps(data, indent=2, default=str)
+        from shoal.viz.html import render_html
 
-    def explain_analyze(self, text: str) -> str:
-        return self.sql(text).explain_analyze()
+        return render_html(data, title="shoal EXPLAIN", sql=text)
+
+    def explain_analyze(
+        self,
+        text: str,
+        format: ExplainFormat | str = ExplainFormat.TEXT,
+        *,
+        progress: Progress | None = None,
+    ) -> str:
+        """Run the query and show what ran (``Result.explain_analyze``)."""
+        return self._run(text, progress).explain_analyze(format)
 
     def close(self) -> None:
         self.catalog = Catalog()
@@ -182,9 +225,18 @@ class Connection:
         self.close()
 
 
-def connect(partitions: int | None = None, **settings: Any) -> Connection:
-    """An embedded connection; ``partitions`` is the tasks per stage (default: cores)."""
-    return Connection(partitions, **settings)
+def connect(
+    partitions: int | None = None, progress: Progress | None = None, **settings: Any
+) -> Connection:
+    """An embedded connection; ``partitions`` is the tasks per stage (default: cores),
+    ``progress`` a callback every query reports its progress to (``Connection.sql``)."""
+    return Connection(partitions, progress, **settings)
+
+
+def _listener(progress: Progress | None) -> ProgressListener | None:
+    if progress is None or isinstance(progress, ProgressListener):
+        return progress
+    return ProgressTracker(progress)
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from shoal.errors import QueryCancelledError
 from shoal.metrics.operator import OperatorMetrics
 
 if TYPE_CHECKING:
@@ -81,6 +82,10 @@ class TaskContext:
                 m.elapsed += time.perf_counter() - start
                 return
             m.elapsed += time.perf_counter() - start
+            # Between any two batches of any operator: a cancelled query stops within
+            # one batch's work, even inside a pipeline that emits nothing until its end.
+            if self.cancelled():
+                raise QueryCancelledError("query cancelled")
             m.rows_out += batch.num_rows
             m.batches_out += 1
             yield batch

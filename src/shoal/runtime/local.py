@@ -24,6 +24,7 @@ from shoal.errors import ExecutionError, QueryCancelledError, ShoalError
 from shoal.exchange.local import LocalExchange
 from shoal.metrics.exchange import ExchangeMetrics
 from shoal.metrics.operator import OperatorMetrics
+from shoal.metrics.progress import ProgressListener, StageShape
 from shoal.physical.context import Settings, TaskContext
 from shoal.physical.operators.hash_join import HashJoinExec
 from shoal.runtime.filters import RuntimeFilters
@@ -65,15 +66,20 @@ class LocalRuntime:
     def __init__(self, settings: Settings):
         self.settings = settings
 
-    def execute(self, graph: StageGraph) -> tuple[pa.Table, QueryMetrics]:
-        run = _QueryRun(graph, self.settings)
+    def execute(
+        self, graph: StageGraph, progress: ProgressListener | None = None
+    ) -> tuple[pa.Table, QueryMetrics]:
+        run = _QueryRun(graph, self.settings, progress)
         return run.run()
 
 
 class _QueryRun:
-    def __init__(self, graph: StageGraph, settings: Settings):
+    def __init__(
+        self, graph: StageGraph, settings: Settings, progress: ProgressListener | None = None
+    ):
         self.graph = graph
         self.settings = settings
+        self.progress = progress
         self.slots = TaskSlots(settings.max_running_tasks)
         self.shared = SharedValues(self.slots)
         self.filters = RuntimeFilters(self.slots)
@@ -108,6 +114,9 @@ class _QueryRun:
                     target=self._task, args=(stage, p), name=f"shoal-s{stage.id}-t{p}", daemon=True
                 )
                 threads.append(th)
+        if self.progress is not None:
+            shapes = [StageShape(s.id, s.num_partitions, s.inputs) for s in self.graph.stages]
+            self.progress.query_started(shapes)
         try:
             for th in threads:
                 th.start()
@@ -119,6 +128,9 @@ class _QueryRun:
             for th in threads:
                 th.join()
             raise
+        finally:
+            if self.progress is not None:
+                self.progress.query_finished()
         self.metrics.elapsed = time.perf_counter() - start
         for sid, ex in self.exchanges.items():
             self.metrics.exchanges[sid] = ex.finish_metrics()
@@ -160,10 +172,16 @@ class _QueryRun:
         ]
         self.slots.acquire()
         started = time.perf_counter()
+        progress, rows, nbytes = self.progress, 0, 0
+        if progress is not None:
+            progress.task_started(stage.id, partition)
         try:
             for batch in ctx.run(stage.fragment):
                 if self.cancel_event.is_set():
                     raise QueryCancelledError("query cancelled")
+                if progress is not None:
+                    rows, nbytes = rows + batch.num_rows, nbytes + batch.nbytes
+                    progress.task_output(stage.id, partition, batch.num_rows, batch.nbytes)
                 if out is not None:
                     out.write(partition, batch, rr)
                 else:
@@ -178,6 +196,8 @@ class _QueryRun:
             if out is not None:
                 out.close(partition)
             self.slots.release()
+            if progress is not None:
+                progress.task_finished(stage.id, partition, rows, nbytes)
             with self.lock:
                 sm = self.metrics.stages[stage.id]
                 sm.attempts += 1
@@ -200,4 +220,6 @@ class _QueryRun:
         if isinstance(err, ExecutionError) and err.stage is not None:
             raise err
         message = str(err) if isinstance(err, ExecutionError) else f"{type(err).__name__}: {err}"
-        raise ExecutionError(message, stage=stage.id, partition=partition, attempt=0) from err
+        # Keep the subclass (e.g. InvalidDataError): callers map error classes to meanings.
+        cls = type(err) if isinstance(err, ExecutionError) else ExecutionError
+        raise cls(message, stage=stage.id, partition=partition, attempt=0) from err
