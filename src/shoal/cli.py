@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         if cmd == "query":
             p.add_argument("--max-rows", type=int, default=100)
             p.add_argument("--mode", choices=[m.value for m in OutputMode], default="table")
+            p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
         elif cmd == "explain":
             p.add_argument("--analyze", action="store_true")
             p.add_argument("--html", metavar="FILE", help="write the stage graph as an HTML page")
@@ -71,13 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "query":
             on_terminal = sys.stdout.isatty() and sys.stderr.isatty()
             with TerminalProgress(sys.stderr, enabled=on_terminal) as view:
-                table = con.sql(args.sql, progress=view.tracker).to_arrow()
+                table = con.sql(args.sql, timeout=args.timeout, progress=view.tracker).to_arrow()
             width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
             print(render(table, OutputMode(args.mode), width, args.max_rows))
         elif args.html:
             fmt = ExplainFormat.HTML
             document = (
-                con.explain_analyze(args.sql, fmt) if args.analyze else con.explain(args.sql, fmt)
+                con.explain_analyze(args.sql, format=fmt)
+                if args.analyze
+                else con.explain(args.sql, format=fmt)
             )
             Path(args.html).write_text(document)
             print(f"wrote {Path(args.html).resolve()}")
@@ -85,12 +88,14 @@ def main(argv: list[str] | None = None) -> int:
             print(con.explain_analyze(args.sql))
         else:
             print(con.explain(args.sql))
+    except KeyboardInterrupt:
+        # Ctrl-C (QueryInterruptedError is one too): the query's tasks have been
+        # stopped; exit as shells expect (128 + SIGINT).
+        print("interrupted", file=sys.stderr)
+        return 130
     except ShoalError as err:
         print(format_error(err, args.sql), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("Cancelled: the query was stopped (Ctrl-C)", file=sys.stderr)
-        return 130
     return 0
 
 

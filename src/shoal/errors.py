@@ -167,6 +167,17 @@ class QueryCancelledError(ExecutionError):
     """The query was cancelled (by the user or because another task failed)."""
 
 
+class QueryInterruptedError(QueryCancelledError, KeyboardInterrupt):
+    """Ctrl-C (KeyboardInterrupt) in the caller's thread stopped the query.
+
+    Both ``except KeyboardInterrupt`` and ``except QueryCancelledError`` catch it.
+    """
+
+
+class QueryTimeoutError(QueryCancelledError):
+    """The query ran longer than its ``timeout`` and was stopped."""
+
+
 class ResourceError(ExecutionError):
     """A memory budget could not be met and the operator cannot spill."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +19,13 @@ import pyarrow as pa
 from sqlglot import exp
 
 from shoal.api.result import Result
+from shoal.api.stream import QueryStream
 from shoal.catalog.catalog import Catalog
 from shoal.catalog.sources import TableSource
 from shoal.errors import UserError
 from shoal.logical.plan import LogicalQuery
 from shoal.metrics.progress import ProgressListener, ProgressTracker, QueryProgress
+from shoal.metrics.query import QueryMetrics
 from shoal.optimizer.optimizer import optimize
 from shoal.physical.context import Settings
 from shoal.physical.planner import PhysicalPlanner
@@ -34,6 +37,7 @@ from shoal.runtime.local import LocalRuntime
 from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
 from shoal.sql.explain import ExplainFormat, explain_format, parse_explain
+from shoal.sql.parameters import bind_parameters
 from shoal.sql.parser import parse_sql
 from shoal.stages.explain import analyze_dict, explain_graph, graph_dict
 from shoal.stages.graph import StageGraph, build_stage_graph
@@ -67,6 +71,9 @@ class Connection:
         settings.setdefault("max_running_tasks", cores)
         self.settings = Settings(partitions=partitions or cores, **settings)
         self.catalog = Catalog()
+        # Queries running on this connection, for interrupt().
+        self._running: set[QueryStream] = set()
+        self._running_lock = threading.Lock()
         #: The default progress callback or listener of every query on this connection.
         self.progress: Progress | None = progress
 
@@ -93,8 +100,8 @@ class Connection:
 
     # ----------------------------------------------------------------- queries
 
-    def prepare(self, text: str) -> PreparedQuery:
-        return self._prepare_statement(parse_sql(text))
+    def prepare(self, text: str, params: Sequence[Any] | None = None) -> PreparedQuery:
+        return self._prepare_statement(bind_parameters(parse_sql(text), params))
 
     def _prepare_statement(self, statement: exp.Expr) -> PreparedQuery:
         logical = optimize(Binder(self.catalog).bind_statement(statement))
@@ -104,38 +111,77 @@ class Connection:
         physical = sanity_check(physical)
         return PreparedQuery(logical, build_stage_graph(physical))
 
-    def sql(self, text: str, *, progress: Progress | None = None) -> Result:
-        """Run one statement. ``progress`` (default: the connection's) is told how the
-        stages advance while tasks run."""
+    def sql(
+        self,
+        text: str,
+        params: Sequence[Any] | None = None,
+        *,
+        timeout: float | None = None,
+        progress: Progress | None = None,
+    ) -> Result:
+        """Run one statement to completion.
+
+        ``params`` are the values of its ``?`` (or ``$1``, ``$2`` …) placeholders,
+        bound as typed values. ``timeout`` (seconds) stops the query with
+        ``QueryTimeoutError``; Ctrl-C stops it with ``QueryInterruptedError``.
+        ``progress`` (default: the connection's) is told how the stages advance.
+        ``EXPLAIN [ANALYZE] [(FORMAT TEXT|JSON|HTML)] …`` returns the plan as a
+        one-column table (``plan`` lines, or one ``json`` / ``html`` document).
+        """
         explain = parse_explain(text)
         if explain is not None:
-            return self._explain_statement(explain.statement, explain.analyze, explain.format)
+            if explain.analyze:
+                document = self.explain_analyze(
+                    explain.statement, params, explain.format, timeout=timeout, progress=progress
+                )
+            else:
+                document = self.explain(explain.statement, params, explain.format)
+            if explain.format is ExplainFormat.TEXT:
+                return Result(_text_table(document))
+            return Result(pa.table({explain.format.value: [document]}))
         if is_copy(text.lstrip()):
             return self._copy(text)
-        return self._run(text, progress)
+        return self.stream(text, params, timeout=timeout, progress=progress).result()
 
-    def _run(self, text: str, progress: Progress | None = None) -> Result:
-        prepared = self.prepare(text)
-        table, metrics = LocalRuntime(self.settings).execute(
-            prepared.graph, _listener(progress if progress is not None else self.progress)
-        )
-        table = table.rename_columns(list(prepared.logical.output_names))
-        return Result(
-            table,
-            explain_graph(prepared.graph, metrics),
-            metrics,
-            analyze_dict(prepared.graph, metrics),
-            sql=text,
-        )
+    def stream(
+        self,
+        text: str,
+        params: Sequence[Any] | None = None,
+        *,
+        timeout: float | None = None,
+        progress: Progress | None = None,
+    ) -> QueryStream:
+        """Start a query and return its result as a stream of Arrow batches.
 
-    def _explain_statement(self, text: str, analyze: bool, fmt: ExplainFormat) -> Result:
-        if analyze:
-            document = self.explain_analyze(text, fmt)
-        else:
-            document = self.explain(text, fmt)
-        if fmt is ExplainFormat.TEXT:
-            return Result(_text_table(document))
-        return Result(pa.table({fmt.value: [document]}))
+        The query runs while the stream is read; ``QueryStream.cancel()`` stops it from
+        any thread, and a reader that stops reading holds it back (bounded buffers).
+        """
+        _check_timeout(timeout)
+        prepared = self.prepare(text, params)
+        graph = prepared.graph
+        listener = _listener(progress if progress is not None else self.progress)
+        run = LocalRuntime(self.settings).start(graph, timeout, listener)
+
+        def describe(metrics: QueryMetrics) -> tuple[str, dict[str, object]]:
+            return explain_graph(graph, metrics), analyze_dict(graph, metrics)
+
+        stream = QueryStream(
+            run, prepared.logical.output_names, describe, self._query_ended, sql=text
+        )
+        with self._running_lock:
+            self._running.add(stream)
+        return stream
+
+    def interrupt(self) -> None:
+        """Cancel every query running on this connection (from any thread)."""
+        with self._running_lock:
+            running = list(self._running)
+        for stream in running:
+            stream.cancel()
+
+    def _query_ended(self, stream: QueryStream) -> None:
+        with self._running_lock:
+            self._running.discard(stream)
 
     # ------------------------------------------------------- partitioned writes
 
@@ -191,11 +237,16 @@ class Connection:
             )
         )
 
-    def explain(self, text: str, format: ExplainFormat | str = ExplainFormat.TEXT) -> str:
+    def explain(
+        self,
+        text: str,
+        params: Sequence[Any] | None = None,
+        format: ExplainFormat | str = ExplainFormat.TEXT,
+    ) -> str:
         """The stage graph: stages, their operator pipelines, each exchange's kind and keys,
         as text, JSON or a self-contained HTML page (``format``)."""
         fmt = explain_format(format)
-        graph = self.prepare(text).graph
+        graph = self.prepare(text, params).graph
         if fmt is ExplainFormat.TEXT:
             return explain_graph(graph)
         data = graph_dict(graph)
@@ -208,14 +259,19 @@ class Connection:
     def explain_analyze(
         self,
         text: str,
+        params: Sequence[Any] | None = None,
         format: ExplainFormat | str = ExplainFormat.TEXT,
         *,
+        timeout: float | None = None,
         progress: Progress | None = None,
     ) -> str:
         """Run the query and show what ran (``Result.explain_analyze``)."""
-        return self._run(text, progress).explain_analyze(format)
+        fmt = explain_format(format)
+        result = self.sql(text, params, timeout=timeout, progress=progress)
+        return result.explain_analyze(fmt)
 
     def close(self) -> None:
+        self.interrupt()
         self.catalog = Catalog()
 
     def __enter__(self) -> Connection:
@@ -237,6 +293,13 @@ def _listener(progress: Progress | None) -> ProgressListener | None:
     if progress is None or isinstance(progress, ProgressListener):
         return progress
     return ProgressTracker(progress)
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise UserError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -95,8 +95,12 @@ class Channel:
             self._open_producers -= 1
             self._cond.notify_all()
 
-    def get(self) -> pa.RecordBatch | None:
-        """The next batch, or None once every producer closed and the buffer is empty."""
+    def get(self, lend_slot: bool = True) -> pa.RecordBatch | None:
+        """The next batch, or None once every producer closed and the buffer is empty.
+
+        ``lend_slot=False`` is for a reader that holds no CPU slot (the caller's thread
+        reading a query's result).
+        """
         lent_at: float | None = None
         try:
             while True:
@@ -111,12 +115,14 @@ class Channel:
                         return None
                     if lent_at is None:
                         lent_at = time.perf_counter()
-                        self._slots.release()
+                        if lend_slot:
+                            self._slots.release()
                     self._cond.wait(_POLL)
         finally:
             if lent_at is not None:
                 self.get_wait_seconds += time.perf_counter() - lent_at
-                self._slots.acquire()
+                if lend_slot:
+                    self._slots.acquire()
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         while True:

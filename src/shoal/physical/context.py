@@ -70,6 +70,15 @@ class TaskContext:
             m = self.metrics[key] = OperatorMetrics()
         return m
 
+    def check_cancelled(self) -> None:
+        """Raise ``QueryCancelledError`` once the query is being stopped.
+
+        Every batch passed between operators checks (``run``); a loop that can go long
+        without producing a batch calls this itself.
+        """
+        if self.cancelled():
+            raise QueryCancelledError("query cancelled")
+
     def run(self, op: PhysicalPlan) -> Iterator[pa.RecordBatch]:
         """Execute ``op`` for this task, counting its output rows, batches and time."""
         m = self.operator_metrics(op)
@@ -82,10 +91,7 @@ class TaskContext:
                 m.elapsed += time.perf_counter() - start
                 return
             m.elapsed += time.perf_counter() - start
-            # Between any two batches of any operator: a cancelled query stops within
-            # one batch's work, even inside a pipeline that emits nothing until its end.
-            if self.cancelled():
-                raise QueryCancelledError("query cancelled")
+            self.check_cancelled()
             m.rows_out += batch.num_rows
             m.batches_out += 1
             yield batch

@@ -8,45 +8,42 @@ slot whenever it blocks on an exchange, so waiting never holds a slot and
 bounded buffers cannot deadlock the pool. pyarrow kernels are called with their
 own threading off inside operators, so tasks don't oversubscribe the cores.
 
+The root stage's tasks write into a bounded result channel that the caller's
+thread reads (``QueryRun.batches``): results stream to the caller as they are
+made, and a caller that stops reading holds the query back (backpressure).
+
 A failing task cancels the query: every other task is woken and stops, all
 threads are joined, and the first root cause is raised, naming stage and task.
+The caller can cancel too (``QueryRun.cancel``, a timeout, or Ctrl-C while it
+waits for the next batch); it then gets ``QueryCancelledError``,
+``QueryTimeoutError`` or ``QueryInterruptedError``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 
 import pyarrow as pa
 
-from shoal.errors import ExecutionError, QueryCancelledError, ShoalError
+from shoal.errors import (
+    ExecutionError,
+    QueryCancelledError,
+    QueryInterruptedError,
+    QueryTimeoutError,
+    ShoalError,
+)
+from shoal.exchange.channel import Channel
 from shoal.exchange.local import LocalExchange
-from shoal.metrics.exchange import ExchangeMetrics
 from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.progress import ProgressListener, StageShape
+from shoal.metrics.query import QueryMetrics, StageMetrics
 from shoal.physical.context import Settings, TaskContext
 from shoal.physical.operators.hash_join import HashJoinExec
 from shoal.runtime.filters import RuntimeFilters
 from shoal.runtime.shared import SharedValues
 from shoal.stages.graph import Stage, StageGraph
-
-
-@dataclass
-class StageMetrics:
-    stage_id: int
-    tasks: int
-    attempts: int = 0
-    failed_attempts: int = 0
-    elapsed: float = 0.0
-    operators: dict[int, OperatorMetrics] = field(default_factory=dict)
-
-
-@dataclass
-class QueryMetrics:
-    elapsed: float = 0.0
-    stages: dict[int, StageMetrics] = field(default_factory=dict)
-    exchanges: dict[int, ExchangeMetrics] = field(default_factory=dict)  # by producer stage
 
 
 class TaskSlots:
@@ -66,30 +63,61 @@ class LocalRuntime:
     def __init__(self, settings: Settings):
         self.settings = settings
 
+    def start(
+        self,
+        graph: StageGraph,
+        timeout: float | None = None,
+        progress: ProgressListener | None = None,
+    ) -> QueryRun:
+        """Start every task of ``graph``; read the result from the returned run."""
+        run = QueryRun(graph, self.settings, timeout, progress)
+        run.start()
+        return run
+
     def execute(
         self, graph: StageGraph, progress: ProgressListener | None = None
     ) -> tuple[pa.Table, QueryMetrics]:
-        run = _QueryRun(graph, self.settings, progress)
-        return run.run()
+        run = self.start(graph, progress=progress)
+        return run.read_all(), run.metrics
 
 
-class _QueryRun:
+class QueryRun:
+    """One running query: its task threads, exchanges and the result channel."""
+
     def __init__(
-        self, graph: StageGraph, settings: Settings, progress: ProgressListener | None = None
+        self,
+        graph: StageGraph,
+        settings: Settings,
+        timeout: float | None = None,
+        progress: ProgressListener | None = None,
     ):
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.graph = graph
         self.settings = settings
+        self.timeout = timeout
         self.progress = progress
         self.slots = TaskSlots(settings.max_running_tasks)
         self.shared = SharedValues(self.slots)
         self.filters = RuntimeFilters(self.slots)
         self.cancel_event = threading.Event()
+        # Why the caller stopped the query (cancel, timeout, Ctrl-C); None while it may run.
+        self.stop_reason: QueryCancelledError | None = None
         self.errors: list[tuple[Stage, int, BaseException]] = []
         self.lock = threading.Lock()
         self.metrics = QueryMetrics()
         self.exchanges: dict[int, LocalExchange] = {}
+        self.threads: list[threading.Thread] = []
+        self._timer: threading.Timer | None = None
+        self._finished = False
+        self._started_at = 0.0
         root = graph.root
-        self.results: list[list[pa.RecordBatch]] = [[] for _ in range(root.num_partitions)]
+        self.results = Channel(
+            settings.exchange_buffer_bytes,
+            root.num_partitions,
+            self.cancel_event.is_set,
+            self.slots,
+        )
         for stage in graph.stages:
             self.metrics.stages[stage.id] = StageMetrics(stage.id, stage.num_partitions)
             if stage.output is not None:
@@ -104,42 +132,101 @@ class _QueryRun:
                     self.slots,
                 )
 
-    def run(self) -> tuple[pa.Table, QueryMetrics]:
-        start = time.perf_counter()
-        threads = []
+    @property
+    def schema(self) -> pa.Schema:
+        return self.graph.root.fragment.schema
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def start(self) -> None:
+        self._started_at = time.perf_counter()
+        if self.progress is not None:
+            shapes = [StageShape(s.id, s.num_partitions, s.inputs) for s in self.graph.stages]
+            self.progress.query_started(shapes)
         # Consumers first: they park on their inputs without taking a CPU slot.
         for stage in reversed(self.graph.stages):
             for p in range(stage.num_partitions):
                 th = threading.Thread(
                     target=self._task, args=(stage, p), name=f"shoal-s{stage.id}-t{p}", daemon=True
                 )
-                threads.append(th)
-        if self.progress is not None:
-            shapes = [StageShape(s.id, s.num_partitions, s.inputs) for s in self.graph.stages]
-            self.progress.query_started(shapes)
+                self.threads.append(th)
+        for th in self.threads:
+            th.start()
+        if self.timeout is not None:
+            limit = self.timeout
+            self._timer = threading.Timer(
+                limit,
+                lambda: self.cancel(
+                    QueryTimeoutError(f"query stopped: it ran past its timeout of {limit:g} s")
+                ),
+            )
+            self._timer.daemon = True
+            self._timer.start()
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The result's batches as the root stage's tasks make them.
+
+        Ends by joining every task and raising the root cause if the query failed or
+        was stopped. Ctrl-C while waiting stops the query (``QueryInterruptedError``).
+        """
         try:
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-        except BaseException:
-            # KeyboardInterrupt in the driver: stop every task before leaving.
-            self._cancel()
-            for th in threads:
-                th.join()
+            while True:
+                try:
+                    batch = self.results.get(lend_slot=False)
+                except QueryCancelledError:
+                    break  # a task failed or the caller stopped the query: finish() says why
+                if batch is None:
+                    break
+                self.metrics.result_rows += batch.num_rows
+                yield batch
+        except KeyboardInterrupt:
+            self.cancel(QueryInterruptedError("query interrupted (Ctrl-C)"))
+        except GeneratorExit:
+            # The caller stopped reading: stop the query quietly.
+            self.cancel(QueryCancelledError("query cancelled: the caller closed the result"))
+            self._join(raise_errors=False)
             raise
-        finally:
+        self._join(raise_errors=True)
+
+    def read_all(self) -> pa.Table:
+        return pa.Table.from_batches(list(self.batches()), schema=self.schema)
+
+    def cancel(self, reason: QueryCancelledError | None = None) -> None:
+        """Stop every task (from any thread); the reader then raises ``reason``."""
+        with self.lock:
+            if self.stop_reason is None and not self._finished:
+                self.stop_reason = reason or QueryCancelledError("query cancelled by the caller")
+        self._cancel()
+
+    def close(self) -> None:
+        """Stop the query if it still runs and wait for its tasks; raises nothing."""
+        if not self._finished:
+            self.cancel(QueryCancelledError("query cancelled: the caller closed the result"))
+            self._join(raise_errors=False)
+
+    def _join(self, raise_errors: bool) -> None:
+        if not self._finished:
+            while True:
+                try:
+                    for th in self.threads:
+                        th.join()
+                    break
+                except KeyboardInterrupt:
+                    # Ctrl-C again while tasks wind down: keep stopping, keep waiting.
+                    self.cancel(QueryInterruptedError("query interrupted (Ctrl-C)"))
+            if self._timer is not None:
+                self._timer.cancel()
+            self.metrics.elapsed = time.perf_counter() - self._started_at
+            self.metrics.result_buffer_high_water_bytes = self.results.high_water_bytes
+            for sid, ex in self.exchanges.items():
+                self.metrics.exchanges[sid] = ex.finish_metrics()
+            self._finished = True
             if self.progress is not None:
                 self.progress.query_finished()
-        self.metrics.elapsed = time.perf_counter() - start
-        for sid, ex in self.exchanges.items():
-            self.metrics.exchanges[sid] = ex.finish_metrics()
-        if self.errors:
+        if raise_errors and (self.errors or self.stop_reason is not None):
             self._raise_root_cause()
-        root = self.graph.root
-        batches = [b for part in self.results for b in part]
-        table = pa.Table.from_batches(batches, schema=root.fragment.schema)
-        return table, self.metrics
 
     def _task(self, stage: Stage, partition: int) -> None:
         ctx = TaskContext(
@@ -184,8 +271,8 @@ class _QueryRun:
                     progress.task_output(stage.id, partition, batch.num_rows, batch.nbytes)
                 if out is not None:
                     out.write(partition, batch, rr)
-                else:
-                    self.results[partition].append(batch)
+                elif batch.num_rows:
+                    self.results.put(batch)
         except BaseException as err:  # noqa: BLE001 - every failure must cancel the query
             with self.lock:
                 self.errors.append((stage, partition, err))
@@ -195,6 +282,8 @@ class _QueryRun:
                 self.filters.task_ended(filter_id, partition)
             if out is not None:
                 out.close(partition)
+            else:
+                self.results.close()
             self.slots.release()
             if progress is not None:
                 progress.task_finished(stage.id, partition, rows, nbytes)
@@ -209,10 +298,13 @@ class _QueryRun:
         self.cancel_event.set()
         for ex in self.exchanges.values():
             ex.wake_all()
+        self.results.wake()
 
     def _raise_root_cause(self) -> None:
         # The root cause is the first error that is not a consequence of cancelling.
         real = [e for e in self.errors if not isinstance(e[2], QueryCancelledError)]
+        if not real and self.stop_reason is not None:
+            raise self.stop_reason
         stage, partition, err = (real or self.errors)[0]
         self.metrics.stages[stage.id].failed_attempts += 1
         if isinstance(err, ShoalError) and not isinstance(err, ExecutionError):

@@ -330,9 +330,9 @@ def _explain_like(shell: Shell, arg: str, analyze: bool) -> bool:
     fmt = ExplainFormat.HTML if html else ExplainFormat.TEXT
     if analyze:
         with shell._progress() as view:
-            document = shell.con.explain_analyze(sql, fmt, progress=view.tracker)
+            document = shell.con.explain_analyze(sql, format=fmt, progress=view.tracker)
     else:
-        document = shell.con.explain(sql, fmt)
+        document = shell.con.explain(sql, format=fmt)
     if html:
         Path(html).expanduser().write_text(document)
         shell._say(f"wrote {Path(html).expanduser().resolve()}")

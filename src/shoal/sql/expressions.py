@@ -18,6 +18,7 @@ from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Case, Cast, ColumnRef, Expr, InList, Literal
 from shoal.logical.plan import AggCall
 from shoal.sql import typing as t
+from shoal.sql.parameters import parameter_literal
 from shoal.sql.scope import NameGenerator, Scope
 from shoal.types import (
     is_decimal,
@@ -156,6 +157,9 @@ class ExpressionBinder:
         if "." in text:
             return t.literal_from_python(decimal.Decimal(text))
         return t.literal_from_python(int(text))
+
+    def _parameter(self, node: exp.Placeholder) -> Expr:
+        return parameter_literal(node)
 
     def _null(self, node: exp.Null) -> Expr:
         return Literal(None, pa.null())
@@ -559,6 +563,7 @@ _HANDLERS: dict[type[exp.Expr], Callable[[ExpressionBinder, exp.Expr], Expr]] = 
     exp.Column: B._column,  # type: ignore[dict-item]
     exp.Literal: B._literal,  # type: ignore[dict-item]
     exp.Null: B._null,  # type: ignore[dict-item]
+    exp.Placeholder: B._parameter,  # type: ignore[dict-item]
     exp.Boolean: B._boolean,  # type: ignore[dict-item]
     exp.Paren: B._paren,  # type: ignore[dict-item]
     exp.Cast: B._cast,  # type: ignore[dict-item]

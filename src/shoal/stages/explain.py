@@ -14,7 +14,7 @@ from shoal.physical.plan import PhysicalPlan
 from shoal.stages.graph import Stage, StageGraph
 
 if TYPE_CHECKING:
-    from shoal.runtime.local import QueryMetrics
+    from shoal.metrics.query import QueryMetrics
 
 
 def explain_graph(graph: StageGraph, metrics: QueryMetrics | None = None) -> str:

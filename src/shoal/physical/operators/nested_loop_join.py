@@ -64,6 +64,7 @@ class NestedLoopJoinExec(JoinShape, PhysicalPlan):
         chunk = max(1, _MAX_PAIRS // max(nb, 1))
         for batch in ctx.run(self.left):
             for start in range(0, batch.num_rows, chunk):
+                ctx.check_cancelled()  # a selective condition can go long without output
                 part = batch.slice(start, chunk)
                 m = part.num_rows
                 pairs = np.arange(m * nb, dtype=np.int64)  # (np.repeat would hold the GIL)
