@@ -203,6 +203,7 @@ def test_ctrl_c_cancels_a_long_query(shell: pexpect.spawn) -> None:
     # The progress display appears after about a second: the query is running.
     shell.expect("holding the query back", timeout=TIMEOUT)
     shell.expect(r"\d+/\d+ tasks", timeout=TIMEOUT)
+    time.sleep(2.0)  # past the start-up (footers, build side): into the long probe
     sent = time.perf_counter()
     shell.sendintr()
     shell.expect_exact("Cancelled", timeout=TIMEOUT)
