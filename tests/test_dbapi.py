@@ -258,9 +258,7 @@ def test_pandas_read_sql(con: dbapi.Connection) -> None:
     with warnings.catch_warnings():
         # pandas warns that it only tests SQLAlchemy and sqlite3 connections.
         warnings.simplefilter("ignore", UserWarning)
-        frame = pd.read_sql(
-            "SELECT id, name FROM people WHERE id > ? ORDER BY id", con, params=[1]
-        )
+        frame = pd.read_sql("SELECT id, name FROM people WHERE id > ? ORDER BY id", con, params=[1])
         chunks = list(pd.read_sql("SELECT id FROM people ORDER BY id", con, chunksize=3))
     assert list(frame.columns) == ["id", "name"]
     assert frame["id"].tolist() == [2, 3, 4]

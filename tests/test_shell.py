@@ -72,8 +72,14 @@ def shell(data: dict[str, Path], tmp_path: Path) -> Iterator[pexpect.spawn]:
     child = pexpect.spawn(
         sys.executable,
         [
-            "-m", "shoal.cli", "--table", f"items={data['items']}",
-            "--table", f"big={data['big']}", "--table", f"small={data['small']}",
+            "-m",
+            "shoal.cli",
+            "--table",
+            f"items={data['items']}",
+            "--table",
+            f"big={data['big']}",
+            "--table",
+            f"small={data['small']}",
         ],  # fmt: skip
         cwd=str(tmp_path),
         env=_env(tmp_path),
@@ -319,8 +325,14 @@ def test_query_progress_on_a_terminal(data: dict[str, Path], tmp_path: Path) -> 
     child = pexpect.spawn(
         sys.executable,
         [
-            "-m", "shoal.cli", "query", LONG_QUERY,
-            "--table", f"big={data['big']}", "--table", f"small={data['small']}",
+            "-m",
+            "shoal.cli",
+            "query",
+            LONG_QUERY,
+            "--table",
+            f"big={data['big']}",
+            "--table",
+            f"small={data['small']}",
         ],  # fmt: skip
         cwd=str(tmp_path),
         env=_env(tmp_path),
@@ -344,8 +356,15 @@ def test_query_progress_on_a_terminal(data: dict[str, Path], tmp_path: Path) -> 
 def test_no_progress_when_stdout_is_a_pipe(data: dict[str, Path]) -> None:
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "shoal.cli", "query", LONG_QUERY,
-            "--table", f"big={data['big']}", "--table", f"small={data['small']}",
+            sys.executable,
+            "-m",
+            "shoal.cli",
+            "query",
+            LONG_QUERY,
+            "--table",
+            f"big={data['big']}",
+            "--table",
+            f"small={data['small']}",
         ],  # fmt: skip
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

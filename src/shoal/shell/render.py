@@ -78,7 +78,7 @@ def _table(table: pa.Table, width: int | None, max_rows: int | None) -> str:
     columns = list(range(len(names)))
     hidden = 0
     if width is not None:
-        columns, widths, hidden = _fit(columns, widths, width)
+        columns, widths, hidden = _fit(columns, widths, names, width)
     gap = "…" if hidden else None
 
     def line(values: list[str], header: bool = False) -> str:
@@ -106,17 +106,24 @@ def _table(table: pa.Table, width: int | None, max_rows: int | None) -> str:
     return "\n".join(out)
 
 
-def _fit(columns: list[int], widths: list[int], width: int) -> tuple[list[int], list[int], int]:
-    """Shrink the widest columns, then hide middle columns, until a line fits ``width``."""
+def _fit(
+    columns: list[int], widths: list[int], names: list[str], width: int
+) -> tuple[list[int], list[int], int]:
+    """Shrink the widest values (not below the column's name, up to 20 characters),
+    then hide middle columns, until a line fits ``width``."""
     widths = list(widths)
+    floors = [
+        min(w, max(MIN_COLUMN_WIDTH, min(len(n), 20))) for w, n in zip(widths, names, strict=True)
+    ]
 
     def total(ws: list[int], hidden: bool) -> int:
         return sum(ws) + 3 * (len(ws) - 1) + (4 if hidden else 0)
 
     while total(widths, False) > width:
-        widest = max(range(len(widths)), key=lambda i: widths[i])
-        if widths[widest] <= MIN_COLUMN_WIDTH:
+        shrinkable = [i for i in range(len(widths)) if widths[i] > floors[i]]
+        if not shrinkable:
             break
+        widest = max(shrinkable, key=lambda i: widths[i])
         widths[widest] -= 1
     hidden = 0
     while len(columns) > 1 and total(widths, hidden > 0) > width:
