@@ -12,7 +12,6 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokens import Token, TokenType
 
 from shoal.errors import (
-    QueryCancelledError,
     ShoalError,
     SqlSyntaxError,
     UnknownColumnError,
@@ -23,8 +22,6 @@ from shoal.sql.parser import DIALECT
 
 def format_error(err: BaseException, sql: str | None = None) -> str:
     """``Error: <message>`` plus, when a position is known, the line and a caret."""
-    if isinstance(err, QueryCancelledError):
-        return "Cancelled: the query was stopped"
     if isinstance(err, ShoalError):
         message = f"Error: {err}"
     else:
