@@ -371,7 +371,13 @@ def test_no_progress_when_stdout_is_a_pipe(data: dict[str, Path]) -> None:
         text=True,
     )
     try:
-        time.sleep(3.0)  # well past the second after which a terminal would show progress
+        # Wait for the query's task threads (start-up may take seconds on a busy machine),
+        # then well past the second after which a terminal would show progress.
+        deadline = time.monotonic() + TIMEOUT
+        while len(os.listdir(f"/proc/{proc.pid}/task")) < 5 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        time.sleep(2.0)
         assert proc.poll() is None, "the query should still run"
         os.kill(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=TIMEOUT)

@@ -50,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C (QueryInterruptedError is one too), also while tables are registered:
+        # the query's tasks have been stopped; exit as shells expect (128 + SIGINT).
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     # No sub-command (nothing, or only options such as --table): the shell.
     if not args_in or (args_in[0] not in COMMANDS and args_in[0] not in ("-h", "--help")):
@@ -61,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             register_path(con, *parse_table_spec(spec))
         for folder in args.open:
             open_path(con, folder)
+    except KeyboardInterrupt:
+        raise  # QueryInterruptedError is a ShoalError too: main() turns it into exit 130
     except ShoalError as err:
         print(format_error(err), file=sys.stderr)
         return 1
@@ -89,10 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(con.explain(args.sql))
     except KeyboardInterrupt:
-        # Ctrl-C (QueryInterruptedError is one too): the query's tasks have been
-        # stopped; exit as shells expect (128 + SIGINT).
-        print("interrupted", file=sys.stderr)
-        return 130
+        raise
     except ShoalError as err:
         print(format_error(err, args.sql), file=sys.stderr)
         return 1
