@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data
 SF ?= 0.1
 
-.PHONY: setup run test test-fast test-ray lint typecheck bench bench-materialized bench-ray clean
+.PHONY: setup chromium run test test-fast test-ray lint typecheck bench bench-materialized bench-ray clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -17,12 +17,19 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
+# Headless Chromium (Debian's package) renders the stage-graph picture in the tests.
+# Installed once, when absent; a machine that has it is left alone.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium (for the HTML picture tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 # The main job: generate TPC-H SF0.1 (if absent) and run Q1 embedded, with its EXPLAIN.
 run: setup
 	$(BIN)/python -m shoal.demo --data $(DATA) --sf $(SF)
 
 # Everything CI runs: lint, types, and the whole test suite (slow tests included).
-test: setup
+test: setup chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
 	$(BIN)/python -m pytest tests

@@ -100,8 +100,10 @@ def test_query_two_tables_and_max_rows(files: dict[str, Path]) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     lines = _lines(proc.stdout)
-    assert len(lines) == 2 + 5 + 1
-    assert lines[-1] == "(18 rows (showing 5))"
+    # Header, rule, the first 3 and last 2 rows with an ellipsis row between, footer.
+    assert len(lines) == 2 + 5 + 1 + 1
+    assert lines[2 + 3] == "…"
+    assert lines[-1] == "(18 rows, 5 shown)"
 
 
 def test_query_null_shown_as_null(files: dict[str, Path]) -> None:
@@ -109,7 +111,7 @@ def test_query_null_shown_as_null(files: dict[str, Path]) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = _lines(proc.stdout)
     assert _cells(lines[2]) == ["NULL", "1"]
-    assert lines[-1] == "(1 rows)"
+    assert lines[-1] == "(1 row)"
 
 
 def test_explain(files: dict[str, Path]) -> None:

@@ -1,132 +1,161 @@
-"""The ``shoal`` command: one-shot queries and EXPLAIN over files.
+"""The ``shoal`` command: the interactive shell, one-shot queries and EXPLAIN over files.
 
+    shoal [--table NAME=PATH ...]            the interactive shell (also: shoal shell)
     shoal query "SELECT ..." --table lineitem=data/sf0.1/lineitem [--table ...]
-    shoal explain "SELECT ..." --table ...
-    shoal explain --analyze "SELECT ..." --table ...
+    shoal explain "SELECT ..." --table ... [--analyze] [--html FILE]
     shoal query "SELECT ..." --table ... --retry-policy task \
         --inject "stage=1,partition=0,attempt=0,kind=transient"
 
 A table path that ends in .csv (or a folder of CSV files given as name=csv:path)
-is read as CSV; everything else as Parquet.
+is read as CSV; everything else as Parquet. On a terminal, a query running longer
+than about a second shows its progress per stage.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 import shoal
 from shoal.errors import ShoalError
 from shoal.runtime.faults import parse_fault
+from shoal.shell.messages import format_error
+from shoal.shell.progress import TerminalProgress
+from shoal.shell.registration import open_path, parse_table_spec, register_path
+from shoal.shell.render import OutputMode, render
+from shoal.sql.explain import ExplainFormat
+
+COMMANDS = ("shell", "query", "explain")
 
 
-def _register(con: shoal.Connection, spec: str) -> None:
-    if "=" not in spec:
-        raise SystemExit(f"--table wants name=path, got {spec!r}")
-    name, path = spec.split("=", 1)
-    if path.startswith("csv:"):
-        con.register_csv(name, path[4:])
-    elif path.startswith("parquet:"):
-        con.register_parquet(name, path[8:])
-    elif path.lower().endswith((".csv", ".tsv")):
-        con.register_csv(name, path, delimiter="\t" if path.lower().endswith(".tsv") else ",")
-    else:
-        con.register_parquet(name, path)
-
-
-def _format(table: object, max_rows: int) -> str:
-    import pyarrow as pa
-
-    assert isinstance(table, pa.Table)
-    names = table.column_names
-    rows = [
-        [_cell(v) for v in row] for row in zip(*(c.to_pylist() for c in table.columns), strict=True)
-    ]
-    shown = rows[:max_rows]
-    widths = [max([len(n)] + [len(r[i]) for r in shown]) for i, n in enumerate(names)]
-    line = " | ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))
-    out = [line, "-+-".join("-" * w for w in widths)]
-    out += [" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in shown]
-    more = f" (showing {max_rows})" if len(rows) > max_rows else ""
-    out.append(f"({len(rows)} rows{more})")
-    return "\n".join(out)
-
-
-def _cell(v: object) -> str:
-    return "NULL" if v is None else str(v)
-
-
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="shoal", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = ap.add_subparsers(dest="command", required=True)
-    for cmd in ("query", "explain"):
+    for cmd in COMMANDS:
         p = sub.add_parser(cmd)
-        p.add_argument("sql")
+        if cmd != "shell":
+            p.add_argument("sql")
         p.add_argument("--table", action="append", default=[], metavar="NAME=PATH")
+        p.add_argument("--open", action="append", default=[], metavar="FOLDER")
         p.add_argument("--partitions", type=int, default=None)
-        p.add_argument(
-            "--retry-policy",
-            choices=["none", "task"],
-            default=None,
-            help="none: pipelined exchanges (default); task: materialized, failed tasks re-run",
-        )
-        p.add_argument("--task-retries", type=int, default=None, metavar="N")
-        p.add_argument("--spool", default=None, metavar="FOLDER_OR_URI")
-        p.add_argument(
-            "--runtime",
-            choices=["local", "ray"],
-            default="local",
-            help="local: threads of this process (default); ray: every task a Ray task",
-        )
-        p.add_argument(
-            "--address",
-            default=None,
-            help="with --runtime ray: auto, host:port or ray://host:port (default: a local Ray)",
-        )
-        p.add_argument(
-            "--inject",
-            action="append",
-            default=[],
-            metavar="FAULT",
-            help='inject a fault, e.g. "stage=1,partition=0,attempt=0,kind=transient"'
-            " (kinds: transient, internal, user, lost_worker, slow[,seconds=S])",
-        )
+        _add_execution_options(p)
         if cmd == "query":
             p.add_argument("--max-rows", type=int, default=100)
+            p.add_argument("--mode", choices=[m.value for m in OutputMode], default="table")
             p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
-        else:
+        elif cmd == "explain":
             p.add_argument("--analyze", action="store_true")
-    args = ap.parse_args(argv)
+            p.add_argument("--html", metavar="FILE", help="write the stage graph as an HTML page")
+    return ap
+
+
+def _add_execution_options(p: argparse.ArgumentParser) -> None:
+    """How queries run: exchange mode and retries, the runtime, injected faults."""
+    p.add_argument(
+        "--retry-policy",
+        choices=["none", "task"],
+        default=None,
+        help="none: pipelined exchanges (default); task: materialized, failed tasks re-run",
+    )
+    p.add_argument("--task-retries", type=int, default=None, metavar="N")
+    p.add_argument("--spool", default=None, metavar="FOLDER_OR_URI")
+    p.add_argument(
+        "--runtime",
+        choices=["local", "ray"],
+        default="local",
+        help="local: threads of this process (default); ray: every task a Ray task",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="with --runtime ray: auto, host:port or ray://host:port (default: a local Ray)",
+    )
+    p.add_argument(
+        "--inject",
+        action="append",
+        default=[],
+        metavar="FAULT",
+        help='inject a fault, e.g. "stage=1,partition=0,attempt=0,kind=transient"'
+        " (kinds: transient, internal, user, lost_worker, slow[,seconds=S])",
+    )
+
+
+def _connect(args: argparse.Namespace) -> shoal.Connection:
+    settings: dict[str, Any] = {}
+    if args.retry_policy is not None:
+        settings["retry_policy"] = args.retry_policy
+    if args.task_retries is not None:
+        settings["task_retries"] = args.task_retries
+    if args.spool is not None:
+        settings["spool"] = args.spool
+    return shoal.connect(
+        partitions=args.partitions, runtime=args.runtime, address=args.address, **settings
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
     try:
-        settings: dict[str, Any] = {}
-        if args.retry_policy is not None:
-            settings["retry_policy"] = args.retry_policy
-        if args.task_retries is not None:
-            settings["task_retries"] = args.task_retries
-        if args.spool is not None:
-            settings["spool"] = args.spool
-        con = shoal.connect(
-            partitions=args.partitions, runtime=args.runtime, address=args.address, **settings
-        )
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C (QueryInterruptedError is one too), also while tables are registered:
+        # the query's tasks have been stopped; exit as shells expect (128 + SIGINT).
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    # No sub-command (nothing, or only options such as --table): the shell.
+    if not args_in or (args_in[0] not in COMMANDS and args_in[0] not in ("-h", "--help")):
+        args_in.insert(0, "shell")
+    args = _parser().parse_args(args_in)
+    try:
+        con = _connect(args)
         faults = [parse_fault(text) for text in args.inject]
         for spec in args.table:
-            _register(con, spec)
+            register_path(con, *parse_table_spec(spec))
+        for folder in args.open:
+            open_path(con, folder)
+    except KeyboardInterrupt:
+        raise  # QueryInterruptedError is a ShoalError too: main() turns it into exit 130
+    except ShoalError as err:
+        print(format_error(err), file=sys.stderr)
+        return 1
+    if args.command == "shell":
+        from shoal.shell.repl import Shell
+
+        return Shell(con, sys.stdin, sys.stdout, sys.stderr).run()
+    try:
         if args.command == "query":
-            result = con.sql(args.sql, timeout=args.timeout, faults=faults)
-            print(_format(result.to_arrow(), args.max_rows))
+            on_terminal = sys.stdout.isatty() and sys.stderr.isatty()
+            with TerminalProgress(sys.stderr, enabled=on_terminal) as view:
+                table = con.sql(
+                    args.sql, timeout=args.timeout, progress=view.tracker, faults=faults
+                ).to_arrow()
+            width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+            print(render(table, OutputMode(args.mode), width, args.max_rows))
+        elif args.html:
+            fmt = ExplainFormat.HTML
+            document = (
+                con.explain_analyze(args.sql, format=fmt, faults=faults)
+                if args.analyze
+                else con.explain(args.sql, format=fmt)
+            )
+            Path(args.html).write_text(document)
+            print(f"wrote {Path(args.html).resolve()}")
         elif args.analyze:
             print(con.explain_analyze(args.sql, faults=faults))
         else:
             print(con.explain(args.sql))
     except KeyboardInterrupt:
-        # Ctrl-C: the query's tasks have been stopped; exit as shells expect (128 + SIGINT).
-        print("interrupted", file=sys.stderr)
-        return 130
+        raise
     except ShoalError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(format_error(err, args.sql), file=sys.stderr)
         return 1
     return 0
 

@@ -3,6 +3,11 @@
 User errors (``UserError`` and below) are about the SQL text or the catalog; they
 are never retried and, where they come from the SQL text, carry its line and
 column. Execution errors happen while tasks run; they name the stage and task.
+
+The PEP 249 (DB-API 2.0) classes live here too, at the bottom, and every shoal
+error is also one of them (``UserError`` is a ``ProgrammingError``,
+``ExecutionError`` an ``OperationalError``, ...), so code written against
+``shoal.dbapi`` catches shoal's own errors without any wrapping.
 """
 
 from __future__ import annotations
@@ -10,8 +15,45 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+# ------------------------------------------------------------ PEP 249 (DB-API 2.0)
 
-class ShoalError(Exception):
+
+class Error(Exception):
+    """DB-API: base of all database errors."""
+
+
+class InterfaceError(Error):
+    """DB-API: misuse of the interface (e.g. a closed cursor)."""
+
+
+class DatabaseError(Error):
+    """DB-API: an error related to the database."""
+
+
+class DataError(DatabaseError):
+    """DB-API: a problem with the processed data (bad cast, overflow, division by zero)."""
+
+
+class OperationalError(DatabaseError):
+    """DB-API: the database's operation failed (I/O, cancelled, out of resources)."""
+
+
+class IntegrityError(DatabaseError):
+    """DB-API: relational integrity is affected (shoal enforces no constraints)."""
+
+
+class ProgrammingError(DatabaseError):
+    """DB-API: an error in what was asked (syntax, unknown table, wrong parameters)."""
+
+
+class NotSupportedError(DatabaseError):
+    """DB-API: a feature or API the database does not support."""
+
+
+# ----------------------------------------------------------------------- shoal's own
+
+
+class ShoalError(DatabaseError):
     """Base of every error shoal raises on purpose.
 
     Every subclass survives pickling intact (a task's error crosses process
@@ -26,7 +68,7 @@ class ShoalError(Exception):
 # --------------------------------------------------------------------- user errors
 
 
-class UserError(ShoalError):
+class UserError(ShoalError, ProgrammingError):
     """A problem with what the user asked for: never retried."""
 
 
@@ -72,7 +114,7 @@ class TypeMismatchError(UserError):
     """An operator or function applied to types it does not accept."""
 
 
-class UnsupportedError(UserError):
+class UnsupportedError(UserError, NotSupportedError):
     """Valid SQL that shoal does not (yet) support; names the construct."""
 
     def __init__(self, construct: str):
@@ -86,6 +128,8 @@ class CatalogError(UserError):
 
 class InternalError(ShoalError):
     """Something shoal did wrong: this was likely caused by a bug in shoal.
+
+    Also the DB-API's ``InternalError`` (a ``DatabaseError``, through ``ShoalError``).
 
     Not known to be deterministic, so a materialized query retries the task.
     """
@@ -101,7 +145,7 @@ class PlanError(InternalError):
 # ---------------------------------------------------------------- execution errors
 
 
-class ExecutionError(ShoalError):
+class ExecutionError(ShoalError, OperationalError):
     """A failure while tasks ran. Names where it happened; chains the cause.
 
     Unless it is a ``TransientError``, an execution error is taken as deterministic
@@ -149,6 +193,10 @@ class TransientError(ExecutionError):
 
 class WorkerLostError(TransientError):
     """The worker running a task went away (its process died, its node was lost)."""
+
+
+class InvalidDataError(ExecutionError, DataError):
+    """A value the query cannot process: a failed cast, an overflow, a division by zero."""
 
 
 class QueryCancelledError(ExecutionError):

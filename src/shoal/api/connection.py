@@ -7,10 +7,11 @@ SQL --parse--> AST --bind--> logical --optimize--> logical --plan--> physical
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from shoal.catalog.sources import TableSource
 from shoal.errors import UserError
 from shoal.exchange_spec import RetryPolicy
 from shoal.logical.plan import LogicalQuery
+from shoal.metrics.progress import ProgressListener, ProgressTracker, QueryProgress
 from shoal.metrics.query import QueryMetrics
 from shoal.optimizer.optimizer import optimize
 from shoal.physical.context import Settings
@@ -34,9 +36,10 @@ from shoal.runtime.kinds import RuntimeKind
 from shoal.scheduler.query import RunningQuery, start_query
 from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
+from shoal.sql.explain import ExplainFormat, explain_format, parse_explain
 from shoal.sql.parameters import bind_parameters
 from shoal.sql.parser import parse_sql
-from shoal.stages.explain import analyze_dict, explain_graph
+from shoal.stages.explain import analyze_dict, explain_graph, graph_dict
 from shoal.stages.graph import StageGraph, build_stage_graph
 from shoal.storage.writer import WriteSummary, write_hash_partitioned
 
@@ -63,10 +66,16 @@ class PreparedQuery:
     settings: Settings
 
 
+#: What ``progress=`` accepts: a callback given ``QueryProgress`` snapshots (about ten
+#: a second while tasks run, and one when the query ends), or a ``ProgressListener``.
+Progress = Callable[[QueryProgress], None] | ProgressListener
+
+
 class Connection:
     def __init__(
         self,
         partitions: int | None = None,
+        progress: Progress | None = None,
         *,
         runtime: RuntimeKind | str = RuntimeKind.LOCAL,
         address: str | None = None,
@@ -107,6 +116,8 @@ class Connection:
 
             self._ray = RayRuntime(session)
         self.catalog = Catalog()
+        #: The default progress callback or listener of every query on this connection.
+        self.progress: Progress | None = progress
         # Queries running on this connection, for interrupt().
         self._running: set[QueryStream] = set()
         self._running_lock = threading.Lock()
@@ -172,10 +183,13 @@ class Connection:
         prepared: PreparedQuery,
         timeout: float | None = None,
         faults: tuple[Fault, ...] = (),
+        progress: ProgressListener | None = None,
     ) -> RunningQuery:
         if self._ray is not None:
             return self._ray.start(prepared.graph, prepared.settings, timeout, faults)
-        return start_query(prepared.graph, prepared.settings, timeout=timeout, faults=faults)
+        return start_query(
+            prepared.graph, prepared.settings, timeout=timeout, faults=faults, progress=progress
+        )
 
     def sql(
         self,
@@ -185,6 +199,7 @@ class Connection:
         timeout: float | None = None,
         retry_policy: RetryPolicy | str | None = None,
         faults: Sequence[Fault | str] = (),
+        progress: Progress | None = None,
     ) -> Result:
         """Run one statement to completion.
 
@@ -193,23 +208,38 @@ class Connection:
         ``QueryTimeoutError``; Ctrl-C stops it with ``QueryInterruptedError``.
         ``retry_policy`` ("none" or "task") overrides the connection's for this query;
         ``faults`` injects failures (``Fault`` or ``"stage=1,partition=0,kind=transient"``).
+        ``progress`` (default: the connection's) is told how the stages advance.
+        ``EXPLAIN [ANALYZE] [(FORMAT TEXT|JSON|HTML)] …`` returns the plan as a
+        one-column table (``plan`` lines, or one ``json`` / ``html`` document).
         """
-        stripped = text.lstrip()
-        head = stripped[:16].upper()
-        if head.startswith("EXPLAIN ANALYZE"):
-            body = stripped[len("EXPLAIN ANALYZE") :]
-            result = self.sql(
-                body, params, timeout=timeout, retry_policy=retry_policy, faults=faults
-            )
-            return Result(_text_table(result.explain_analyze()))
-        if head.startswith("EXPLAIN"):
-            body = stripped[len("EXPLAIN") :]
-            graph = self.prepare(body, params, retry_policy=retry_policy).graph
-            return Result(_text_table(explain_graph(graph)))
-        if is_copy(stripped):
+        explain = parse_explain(text)
+        if explain is not None:
+            if explain.analyze:
+                document = self.explain_analyze(
+                    explain.statement,
+                    params,
+                    explain.format,
+                    timeout=timeout,
+                    progress=progress,
+                    retry_policy=retry_policy,
+                    faults=faults,
+                )
+            else:
+                document = self.explain(
+                    explain.statement, params, explain.format, retry_policy=retry_policy
+                )
+            if explain.format is ExplainFormat.TEXT:
+                return Result(_text_table(document))
+            return Result(pa.table({explain.format.value: [document]}))
+        if is_copy(text.lstrip()):
             return self._copy(text)
         return self.stream(
-            text, params, timeout=timeout, retry_policy=retry_policy, faults=faults
+            text,
+            params,
+            timeout=timeout,
+            retry_policy=retry_policy,
+            faults=faults,
+            progress=progress,
         ).result()
 
     def stream(
@@ -220,6 +250,7 @@ class Connection:
         timeout: float | None = None,
         retry_policy: RetryPolicy | str | None = None,
         faults: Sequence[Fault | str] = (),
+        progress: Progress | None = None,
     ) -> QueryStream:
         """Start a query and return its result as a stream of Arrow batches.
 
@@ -230,12 +261,15 @@ class Connection:
         injected = _faults(faults)
         prepared = self.prepare(text, params, retry_policy=retry_policy)
         graph = prepared.graph
-        run = self._start(prepared, timeout, injected)
+        listener = _listener(progress if progress is not None else self.progress)
+        run = self._start(prepared, timeout, injected, listener)
 
         def describe(metrics: QueryMetrics) -> tuple[str, dict[str, object]]:
             return explain_graph(graph, metrics), analyze_dict(graph, metrics)
 
-        stream = QueryStream(run, prepared.logical.output_names, describe, self._query_ended)
+        stream = QueryStream(
+            run, prepared.logical.output_names, describe, self._query_ended, sql=text
+        )
         with self._running_lock:
             self._running.add(stream)
         return stream
@@ -309,21 +343,45 @@ class Connection:
         self,
         text: str,
         params: Sequence[Any] | None = None,
+        format: ExplainFormat | str = ExplainFormat.TEXT,
         *,
         retry_policy: RetryPolicy | str | None = None,
     ) -> str:
-        """The stage graph: stages, their operator pipelines, each exchange's kind and keys."""
-        return explain_graph(self.prepare(text, params, retry_policy=retry_policy).graph)
+        """The stage graph: stages, their operator pipelines, each exchange's kind and keys,
+        as text, JSON or a self-contained HTML page (``format``)."""
+        fmt = explain_format(format)
+        graph = self.prepare(text, params, retry_policy=retry_policy).graph
+        if fmt is ExplainFormat.TEXT:
+            return explain_graph(graph)
+        data = graph_dict(graph)
+        if fmt is ExplainFormat.JSON:
+            return json.dumps(data, indent=2, default=str)
+        from shoal.viz.html import render_html
+
+        return render_html(data, title="shoal EXPLAIN", sql=text)
 
     def explain_analyze(
         self,
         text: str,
         params: Sequence[Any] | None = None,
+        format: ExplainFormat | str = ExplainFormat.TEXT,
         *,
+        timeout: float | None = None,
+        progress: Progress | None = None,
         retry_policy: RetryPolicy | str | None = None,
         faults: Sequence[Fault | str] = (),
     ) -> str:
-        return self.sql(text, params, retry_policy=retry_policy, faults=faults).explain_analyze()
+        """Run the query and show what ran (``Result.explain_analyze``)."""
+        fmt = explain_format(format)
+        result = self.sql(
+            text,
+            params,
+            timeout=timeout,
+            progress=progress,
+            retry_policy=retry_policy,
+            faults=faults,
+        )
+        return result.explain_analyze(fmt)
 
     def close(self) -> None:
         self.interrupt()
@@ -338,6 +396,7 @@ class Connection:
 
 def connect(
     partitions: int | None = None,
+    progress: Progress | None = None,
     *,
     runtime: RuntimeKind | str = RuntimeKind.LOCAL,
     address: str | None = None,
@@ -351,9 +410,16 @@ def connect(
     local one on 127.0.0.1, ``"auto"`` joins the cluster running on this machine,
     ``"host:port"`` / ``"ray://host:port"`` a remote one (see docs/ray.md). On Ray the
     default partition count is the cluster's CPU count and failed tasks re-run
-    (``retry_policy="task"``).
+    (``retry_policy="task"``). ``progress`` is a callback every query reports its
+    progress to (``Connection.sql``).
     """
-    return Connection(partitions, runtime=runtime, address=address, **settings)
+    return Connection(partitions, progress, runtime=runtime, address=address, **settings)
+
+
+def _listener(progress: Progress | None) -> ProgressListener | None:
+    if progress is None or isinstance(progress, ProgressListener):
+        return progress
+    return ProgressTracker(progress)
 
 
 def _check_timeout(timeout: float | None) -> None:

@@ -6,6 +6,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from shoal.sql.explain import ExplainFormat, explain_format
+
 
 class Result:
     def __init__(
@@ -14,11 +16,13 @@ class Result:
         explain_analyze: str = "",
         metrics: Any = None,
         analyze_data: dict[str, Any] | None = None,
+        sql: str = "",
     ):
         self._table = table
         self._explain_analyze = explain_analyze
         self.metrics = metrics
         self._analyze_data = analyze_data or {}
+        self._sql = sql
 
     def to_arrow(self) -> pa.Table:
         return self._table
@@ -43,8 +47,16 @@ class Result:
     def num_rows(self) -> int:
         return self._table.num_rows
 
-    def explain_analyze(self) -> str:
-        """The stage graph with what ran: rows, time, exchange figures."""
+    def explain_analyze(self, format: ExplainFormat | str = ExplainFormat.TEXT) -> str:
+        """The stage graph with what ran: rows, time, exchange figures; as text, JSON
+        (``explain_analyze_json``) or a self-contained HTML page drawing the graph."""
+        fmt = explain_format(format)
+        if fmt is ExplainFormat.JSON:
+            return self.explain_analyze_json()
+        if fmt is ExplainFormat.HTML:
+            from shoal.viz.html import render_html
+
+            return render_html(self._analyze_data, title="shoal EXPLAIN ANALYZE", sql=self._sql)
         return self._explain_analyze
 
     def explain_analyze_json(self) -> str:

@@ -31,12 +31,14 @@ class QueryStream:
         names: tuple[str, ...],
         describe: Callable[[QueryMetrics], tuple[str, dict[str, object]]],
         on_end: Callable[[QueryStream], None] = lambda stream: None,
+        sql: str = "",
     ):
         self._run = run
         self._names = list(names)
         self._describe = describe
         self._on_end = on_end
         self._consumed = False
+        self._sql = sql
         self.schema: pa.Schema = pa.schema(
             [field.with_name(name) for field, name in zip(run.schema, names, strict=True)]
         )
@@ -58,7 +60,7 @@ class QueryStream:
     def result(self) -> Result:
         table = self.read_all()
         text, data = self._describe(self._run.metrics)
-        return Result(table, text, self._run.metrics, data)
+        return Result(table, text, self._run.metrics, data, sql=self._sql)
 
     @property
     def metrics(self) -> QueryMetrics:

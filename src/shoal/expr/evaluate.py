@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoal.arrays import decimal128_from_unscaled, unscaled_int64
-from shoal.errors import ExecutionError
+from shoal.errors import ExecutionError, InvalidDataError
 from shoal.expr.nodes import Call, Case, Cast, ColumnRef, Expr, InList, Literal, conjuncts
 from shoal.types import MAX_DECIMAL_PRECISION, is_decimal, is_float, is_integer
 
@@ -134,7 +134,7 @@ def cast_value(v: Value, target: pa.DataType) -> Value:
     try:
         return pc.cast(v, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
-        raise ExecutionError(f"cannot cast {source} to {target}: {err}") from err
+        raise InvalidDataError(f"cannot cast {source} to {target}: {err}") from err
 
 
 # ------------------------------------------------------------------ arithmetic
@@ -195,7 +195,7 @@ def _arith(kernel: str) -> Callable[[Call, list[Value]], Value]:
         try:
             out = pc.call_function(kernel, [a, b])
         except pa.ArrowInvalid as err:
-            raise ExecutionError(f"arithmetic error in {e}: {err}") from err
+            raise InvalidDataError(f"arithmetic error in {e}: {err}") from err
         if out.type != e.type:
             out = pc.cast(out, e.type)
         return out
@@ -228,7 +228,7 @@ def _unscaled(v: Value, scale: int, n: int, e: Call) -> pa.Array:
     arr = to_array(pc.cast(v, pa.decimal128(MAX_DECIMAL_PRECISION, scale)), n)
     low = unscaled_int64(arr)
     if low is None:
-        raise ExecutionError(f"value out of range for {e}")
+        raise InvalidDataError(f"value out of range for {e}")
     return pa.array(low, pa.int64(), mask=~np.asarray(pc.is_valid(arr)))
 
 
@@ -268,9 +268,9 @@ def _int_divide(e: Call, args: list[Value]) -> Value:
 
 def _check_divisor(divisor: np.ndarray, e: Call, dividend: np.ndarray | None = None) -> None:
     if (divisor == 0).any():
-        raise ExecutionError(f"division by zero in {e}")
+        raise InvalidDataError(f"division by zero in {e}")
     if dividend is not None and ((dividend == np.iinfo(np.int64).min) & (divisor == -1)).any():
-        raise ExecutionError(f"integer overflow in {e}")
+        raise InvalidDataError(f"integer overflow in {e}")
 
 
 def _length(args: list[Value]) -> int:

@@ -41,6 +41,7 @@ from shoal.errors import (
 from shoal.exchange.channel import Channel
 from shoal.exchange.local import LocalExchange
 from shoal.metrics.operator import OperatorMetrics
+from shoal.metrics.progress import ProgressListener, StageShape
 from shoal.metrics.query import QueryMetrics, StageMetrics
 from shoal.physical.context import Settings
 from shoal.runtime.faults import Fault
@@ -56,10 +57,14 @@ class LocalRuntime:
         self.settings = settings
 
     def start(
-        self, graph: StageGraph, timeout: float | None = None, faults: Sequence[Fault] = ()
+        self,
+        graph: StageGraph,
+        timeout: float | None = None,
+        faults: Sequence[Fault] = (),
+        progress: ProgressListener | None = None,
     ) -> QueryRun:
         """Start every task of ``graph``; read the result from the returned run."""
-        run = QueryRun(graph, self.settings, timeout, faults)
+        run = QueryRun(graph, self.settings, timeout, faults, progress)
         run.start()
         return run
 
@@ -77,6 +82,7 @@ class QueryRun:
         settings: Settings,
         timeout: float | None = None,
         faults: Sequence[Fault] = (),
+        progress: ProgressListener | None = None,
     ):
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
@@ -88,6 +94,7 @@ class QueryRun:
         self.filters = RuntimeFilters(self.slots)
         self.services = TaskServices(self.slots, self.shared, self.filters)
         self.faults = tuple(faults)
+        self.progress = progress
         self.cancel_event = threading.Event()
         # Why the caller stopped the query (cancel, timeout, Ctrl-C); None while it may run.
         self.stop_reason: QueryCancelledError | None = None
@@ -130,6 +137,9 @@ class QueryRun:
 
     def start(self) -> None:
         self._started_at = time.perf_counter()
+        if self.progress is not None:
+            shapes = [StageShape(s.id, s.num_partitions, s.inputs) for s in self.graph.stages]
+            self.progress.query_started(shapes)
         # Consumers first: they park on their inputs without taking a CPU slot.
         for stage in reversed(self.graph.stages):
             for p in range(stage.num_partitions):
@@ -208,14 +218,22 @@ class QueryRun:
             for sid, ex in self.exchanges.items():
                 self.metrics.exchanges[sid] = ex.finish_metrics()
             self._finished = True
+            if self.progress is not None:
+                self.progress.query_finished()
         if raise_errors and (self.errors or self.stop_reason is not None):
             self._raise_root_cause()
 
     def _task(self, stage: Stage, partition: int) -> None:
         out = self.exchanges.get(stage.id)
         rr = [partition]
+        progress = self.progress
+        emitted = [0, 0]  # rows, bytes
 
         def write(batch: pa.RecordBatch) -> None:
+            if progress is not None:
+                emitted[0] += batch.num_rows
+                emitted[1] += batch.nbytes
+                progress.task_output(stage.id, partition, batch.num_rows, batch.nbytes)
             if out is not None:
                 out.write(partition, batch, rr)
             elif batch.num_rows:
@@ -226,6 +244,8 @@ class QueryRun:
         failed = False
         self.slots.acquire()
         started = time.perf_counter()
+        if progress is not None:
+            progress.task_started(stage.id, partition)
         try:
             run_fragment(
                 stage,
@@ -253,6 +273,8 @@ class QueryRun:
             else:
                 self.results.close(failed=failed)
             self.slots.release()
+            if progress is not None:
+                progress.task_finished(stage.id, partition, emitted[0], emitted[1])
             with self.lock:
                 sm = self.metrics.stages[stage.id]
                 sm.attempts += 1

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from shoal.errors import QueryCancelledError
 from shoal.exchange_spec import RetryPolicy
+from shoal.metrics.progress import ProgressListener
 from shoal.metrics.query import QueryMetrics
 from shoal.physical.context import Settings
 from shoal.runtime.faults import Fault
@@ -54,10 +55,11 @@ def start_query(
     timeout: float | None = None,
     faults: Sequence[Fault] = (),
     executor: Executor | None = None,
+    progress: ProgressListener | None = None,
 ) -> RunningQuery:
     """Start ``graph`` under ``settings.retry_policy``; ``executor`` only for "task"."""
     if settings.retry_policy is RetryPolicy.NONE:
-        return LocalRuntime(settings).start(graph, timeout, faults)
+        return LocalRuntime(settings).start(graph, timeout, faults, progress)
     run = MaterializedRun(graph, settings, executor or ThreadExecutor(settings), timeout, faults)
     try:
         run.start()

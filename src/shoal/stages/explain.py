@@ -114,15 +114,26 @@ def _human(n: float) -> str:
 
 def analyze_dict(graph: StageGraph, metrics: QueryMetrics) -> dict[str, object]:
     """EXPLAIN ANALYZE as plain data (JSON-ready): stages, operators, exchanges."""
+    return graph_dict(graph, metrics)
+
+
+def graph_dict(graph: StageGraph, metrics: QueryMetrics | None = None) -> dict[str, object]:
+    """The stage graph as plain data, with what ran when ``metrics`` are given.
+
+    Each stage lists its operators in pre-order with their ``depth`` in the fragment
+    tree, and ``output_spec`` (kind, keys, partitions) of the exchange it feeds;
+    ``analyzed`` says whether the figures are real or only the plan.
+    """
     stages = []
     for stage in reversed(graph.stages):
-        sm = metrics.stages.get(stage.id)
+        sm = metrics.stages.get(stage.id) if metrics is not None else None
         operators = []
-        for index, node in enumerate(stage.fragment.walk()):
+        for index, (node, depth) in enumerate(_walk_depth(stage.fragment, 0)):
             om = sm.operators.get(index) if sm is not None else None
             operators.append(
                 {
                     "operator": node.explain_line(),
+                    "depth": depth,
                     "rows": om.rows_out if om else 0,
                     "batches": om.batches_out if om else 0,
                     "seconds_inclusive": round(om.elapsed, 6) if om else 0.0,
@@ -134,13 +145,20 @@ def analyze_dict(graph: StageGraph, metrics: QueryMetrics) -> dict[str, object]:
                     "row_groups_shared": om.row_groups_shared if om else 0,
                 }
             )
-        exchange = metrics.exchanges.get(stage.id)
+        exchange = metrics.exchanges.get(stage.id) if metrics is not None else None
+        spec = stage.output
         stages.append(
             {
                 "stage": stage.id,
                 "partitions": stage.num_partitions,
-                "output": stage.output.describe() if stage.output is not None else "result",
+                "output": spec.describe() if spec is not None else "result",
+                "output_spec": (
+                    {"kind": spec.kind, "keys": list(spec.keys), "partitions": spec.num_partitions}
+                    if spec is not None
+                    else None
+                ),
                 "consumer": stage.consumer,
+                "inputs": list(stage.inputs),
                 "tasks": sm.tasks if sm else stage.num_partitions,
                 "attempts": sm.attempts if sm else 0,
                 "retries": sm.retries if sm else 0,
@@ -155,8 +173,17 @@ def analyze_dict(graph: StageGraph, metrics: QueryMetrics) -> dict[str, object]:
             }
         )
     return {
-        "seconds": round(metrics.elapsed, 6),
-        "exchange_mode": metrics.exchange_mode,
+        "analyzed": metrics is not None,
+        "seconds": round(metrics.elapsed, 6) if metrics is not None else 0.0,
+        "exchange_mode": metrics.exchange_mode if metrics is not None else None,
         "notes": list(graph.notes),
         "stages": stages,
     }
+
+
+def _walk_depth(node: PhysicalPlan, depth: int) -> list[tuple[PhysicalPlan, int]]:
+    """Pre-order with depths: the same order as ``PhysicalPlan.walk`` (operator ids)."""
+    out = [(node, depth)]
+    for child in node.children():
+        out.extend(_walk_depth(child, depth + 1))
+    return out

@@ -1,0 +1,1 @@
+"""Pictures of plans: the stage graph as self-contained HTML/SVG."""
