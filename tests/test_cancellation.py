@@ -134,7 +134,12 @@ def test_cli_ctrl_c_exits_130_without_traceback(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        time.sleep(2.0)  # interpreter start, import, then the query runs
+        # Wait until the query's task threads run (import takes seconds on a busy machine).
+        deadline = time.monotonic() + 60
+        while len(os.listdir(f"/proc/{proc.pid}/task")) < 4 and time.monotonic() < deadline:
+            assert proc.poll() is None
+            time.sleep(0.05)
+        time.sleep(0.3)
         assert proc.poll() is None
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)

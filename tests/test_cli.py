@@ -191,7 +191,7 @@ def test_query_with_an_injected_fault(files: dict[str, Path]) -> None:
     assert list(spool.iterdir()) == []
     failed = run(*base, "--inject", fault, cwd=files["root"])
     assert failed.returncode == 1
-    assert "error: [stage 0, task 0, attempt 0" in failed.stderr
+    assert "Error: [stage 0, task 0, attempt 0" in failed.stderr
     assert "injected transient fault" in failed.stderr
     analyze = run(
         "-m",

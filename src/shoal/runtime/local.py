@@ -36,7 +36,6 @@ from shoal.errors import (
     ShoalError,
     TransientError,
     UserError,
-    WorkerLostError,
 )
 from shoal.exchange.channel import Channel
 from shoal.exchange.local import LocalExchange
@@ -305,9 +304,9 @@ class QueryRun:
         if isinstance(err, TransientError | InternalError) or not isinstance(err, ShoalError):
             # What retry_policy="task" would have re-run.
             message += " (not retried: retry_policy='none')"
-        cls: type[ExecutionError] = ExecutionError
-        if isinstance(err, TransientError) and type(err) in (TransientError, WorkerLostError):
-            cls = type(err)
+        # Keep the subclass (InvalidDataError, TransientError …): callers map error classes
+        # to meanings (the DB-API's DataError, the retry rules).
+        cls = type(err) if isinstance(err, ExecutionError) else ExecutionError
         worker = self.metrics.stages[stage.id].workers.get(partition)
         raise cls(
             message, stage=stage.id, partition=partition, attempt=0, attempts=1, worker=worker
