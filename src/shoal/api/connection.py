@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,6 +31,7 @@ from shoal.physical.planner import PhysicalPlanner
 from shoal.physical.rules.pipeline import apply_physical_rules
 from shoal.runtime.faults import Fault, parse_fault
 from shoal.runtime.local import LocalRuntime
+from shoal.runtime.protocol import Executor
 from shoal.scheduler.query import start_query
 from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
@@ -64,6 +65,9 @@ class Connection:
         _check_retry_settings(settings)
         self.settings = Settings(partitions=partitions or cores, **settings)
         self.catalog = Catalog()
+        # What runs a materialized query's task descriptions; None: threads of this process
+        # (runtime/threads.py). Another runtime (a cluster) sets its own.
+        self.executor_factory: Callable[[Settings], Executor] | None = None
         # Queries running on this connection, for interrupt().
         self._running: set[QueryStream] = set()
         self._running_lock = threading.Lock()
@@ -173,7 +177,12 @@ class Connection:
         injected = _faults(faults)
         prepared = self.prepare(text, params, retry_policy=retry_policy)
         graph = prepared.graph
-        run = start_query(graph, prepared.settings, timeout=timeout, faults=injected)
+        executor = None
+        if self.executor_factory is not None and prepared.settings.retry_policy is RetryPolicy.TASK:
+            executor = self.executor_factory(prepared.settings)
+        run = start_query(
+            graph, prepared.settings, timeout=timeout, faults=injected, executor=executor
+        )
 
         def describe(metrics: QueryMetrics) -> tuple[str, dict[str, object]]:
             return explain_graph(graph, metrics), analyze_dict(graph, metrics)
