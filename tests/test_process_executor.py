@@ -19,7 +19,6 @@ from support.tpch import assert_matches_answer, query_text, tpch_connection
 from shoal.runtime.faults import Fault, FaultKind
 from shoal.runtime.protocol import TaskDescription, TaskReport
 from shoal.runtime.task import TaskServices, run_spooled_task
-from shoal.scheduler.materialized import MaterializedRun
 
 
 def _run_in_worker(task: TaskDescription) -> TaskReport:
@@ -62,21 +61,20 @@ class ProcessExecutor:
 
 def test_tasks_run_in_worker_processes(tpch_sf01_dir: Path, tmp_path: Path) -> None:
     con = tpch_connection(tpch_sf01_dir, partitions=2, retry_policy="task", spool=str(tmp_path))
-    prepared = con.prepare(query_text(3))
-    executor = ProcessExecutor(2)
-    run = MaterializedRun(
-        prepared.graph,
-        prepared.settings,
-        executor,
-        faults=[Fault(FaultKind.TRANSIENT, 2, 1, 0)],
-    )
-    run.start()
-    table = run.read_all().rename_columns(list(prepared.logical.output_names))
-    assert_matches_answer(table, "0.1", 3)
-    assert [type(e).__name__ for e in executor.errors] == ["TransientError"]
-    assert "injected transient fault (stage=2, partition=1, attempt=0)" in str(executor.errors[0])
-    stage = run.metrics.stages[2]
-    assert stage.attempts_per_task == {0: 1, 1: 2}
-    workers = {w for sm in run.metrics.stages.values() for w in sm.workers.values()}
+    made: list[ProcessExecutor] = []
+
+    def factory(settings: object) -> ProcessExecutor:
+        made.append(ProcessExecutor(2))
+        return made[-1]
+
+    con.executor_factory = factory  # type: ignore[assignment]
+    result = con.sql(query_text(3), faults=[Fault(FaultKind.TRANSIENT, 2, 1, 0)])
+    assert_matches_answer(result.to_arrow(), "0.1", 3)
+    assert len(made) == 1
+    errors = made[0].errors
+    assert [type(e).__name__ for e in errors] == ["TransientError"]
+    assert "injected transient fault (stage=2, partition=1, attempt=0)" in str(errors[0])
+    assert result.metrics.stages[2].attempts_per_task == {0: 1, 1: 2}
+    workers = {w for sm in result.metrics.stages.values() for w in sm.workers.values()}
     assert workers and all(w.startswith("pid:") and w != f"pid:{os.getpid()}" for w in workers)
     assert list(tmp_path.iterdir()) == []

@@ -201,3 +201,23 @@ def test_retried_scan_reads_exactly_the_splits_of_the_attempt_it_replaces(tmp_pa
         # Figures of committed attempts only: each row group read once.
         assert sm.operators[scan].rows_in == 30_000
         assert sm.operators[scan].row_groups_read == 30
+
+
+@pytest.mark.parametrize("q", [15, 18, 21], ids=lambda q: f"q{q:02d}")
+def test_shared_scans_keep_working_under_retry(con: shoal.Connection, q: int) -> None:
+    """Scans of one table still decode a row group once for all of them when stages run
+    one after another; a re-run of a sharing task decodes what is no longer held."""
+
+    def shared(metrics: QueryMetrics) -> dict[int, int]:
+        return {
+            sid: sum(om.row_groups_shared for om in sm.operators.values())
+            for sid, sm in metrics.stages.items()
+        }
+
+    plain = shared(con.sql(query_text(q)).metrics)
+    sharing = [sid for sid, n in plain.items() if n]
+    assert sharing, plain
+    result = con.sql(query_text(q), faults=[Fault(FaultKind.TRANSIENT, sharing[0], 0, 0)])
+    assert_matches_answer(result.to_arrow(), "0.1", q)
+    assert _extra_attempts(result.metrics) == {(sharing[0], 0): 2}
+    assert sum(shared(result.metrics).values()) > 0
