@@ -13,7 +13,8 @@ A local Ray that shoal starts listens on 127.0.0.1 only. Ray binds its servers t
 the address it advertises for the node, and on Linux it advertises a reachable
 interface address unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` makes it use the
 loopback address (as it does on a laptop); that has to be in the environment before
-Ray is first imported, which is why it is set here, before the import. Token
+Ray is first imported, which is why it is set here, before the import. Its worker
+processes run at normal priority (Ray's default is nice 15). Token
 authentication stays as Ray configures it (``RAY_AUTH_MODE``, on by default: Ray
 then keeps a token in ``~/.ray/auth_token`` or ``$RAY_AUTH_TOKEN_PATH``).
 """
@@ -81,6 +82,9 @@ def ensure_session(
         kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
         if address is None:
             kwargs.update(address="local", include_dashboard=False)
+            # Ray starts its workers at nice 15, below every other process of the
+            # caller's session; here the workers do the query the caller waits for.
+            kwargs["_system_config"] = {"worker_niceness": 0}
             if num_cpus is not None:
                 kwargs["num_cpus"] = num_cpus
             if object_store_memory is not None:
