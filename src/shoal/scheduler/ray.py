@@ -1,4 +1,4 @@
-"""The Ray runtime: the same stage graph, every task a Ray task.
+"""The Ray runtime's scheduler: the same stage graph, every task a Ray task.
 
 Ray is the control plane (placement, worker processes, failure detection, the
 object store); shoal keeps the stages, the exchanges, the scheduling and the
