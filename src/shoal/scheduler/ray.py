@@ -166,10 +166,13 @@ class RayQueryRun:
             yield from self._drive(deadline)
         except KeyboardInterrupt:
             self.cancel(QueryInterruptedError("query interrupted (Ctrl-C)"))
+            self._cancel_running()
             self._end()
             raise self.stop_reason from None  # type: ignore[misc]
         except GeneratorExit:
+            # The caller stopped reading: stop the query quietly.
             self.cancel(QueryCancelledError("query cancelled: the caller closed the result"))
+            self._cancel_running()
             self._end()
             raise
         except BaseException:
