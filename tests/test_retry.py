@@ -173,3 +173,51 @@ def test_retry_policy_is_checked(tpch_sf01_dir: Path) -> None:
     con.register_arrow("t", pa.table({"a": [1]}))
     with pytest.raises(UserError, match="retry_policy must be one of"):
         con.sql("SELECT a FROM t", retry_policy="always")
+
+
+def test_retried_scan_reads_exactly_the_splits_of_the_attempt_it_replaces(tmp_path: Path) -> None:
+    """A scan over many row groups whose task fails after reading its share: the re-run reads
+    the same fixed share again (a split queue would hand it nothing), so every row counts once."""
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "t"
+    folder.mkdir()
+    for f in range(3):
+        values = list(range(f * 10_000, (f + 1) * 10_000))
+        pq.write_table(pa.table({"x": values}), folder / f"part-{f}.parquet", row_group_size=1_000)
+    con = shoal.connect(partitions=3, retry_policy="task", batch_rows=500)
+    con.register_parquet("t", folder)
+    sql = "SELECT count(*) AS n, sum(x) AS s FROM t"
+    graph = con.prepare(sql).graph
+    leaf = next(s.id for s in graph.stages if not s.inputs)
+    for partition in range(3):
+        result = con.sql(sql, faults=[Fault(FaultKind.TRANSIENT, leaf, partition, 0)])
+        assert result.to_arrow().to_pylist() == [{"n": 30_000, "s": sum(range(30_000))}]
+        sm = result.metrics.stages[leaf]
+        assert sm.attempts_per_task[partition] == 2
+        scan = next(
+            i for i, op in enumerate(graph.stage(leaf).fragment.walk()) if op.label == "Scan"
+        )
+        # Figures of committed attempts only: each row group read once.
+        assert sm.operators[scan].rows_in == 30_000
+        assert sm.operators[scan].row_groups_read == 30
+
+
+@pytest.mark.parametrize("q", [15, 18, 21], ids=lambda q: f"q{q:02d}")
+def test_shared_scans_keep_working_under_retry(con: shoal.Connection, q: int) -> None:
+    """Scans of one table still decode a row group once for all of them when stages run
+    one after another; a re-run of a sharing task decodes what is no longer held."""
+
+    def shared(metrics: QueryMetrics) -> dict[int, int]:
+        return {
+            sid: sum(om.row_groups_shared for om in sm.operators.values())
+            for sid, sm in metrics.stages.items()
+        }
+
+    plain = shared(con.sql(query_text(q)).metrics)
+    sharing = [sid for sid, n in plain.items() if n]
+    assert sharing, plain
+    result = con.sql(query_text(q), faults=[Fault(FaultKind.TRANSIENT, sharing[0], 0, 0)])
+    assert_matches_answer(result.to_arrow(), "0.1", q)
+    assert _extra_attempts(result.metrics) == {(sharing[0], 0): 2}
+    assert sum(shared(result.metrics).values()) > 0

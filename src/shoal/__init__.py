@@ -7,25 +7,34 @@ from shoal.errors import (
     ExecutionError,
     ShoalError,
     SqlSyntaxError,
+    TransientError,
     TypeMismatchError,
     UnknownColumnError,
     UnknownTableError,
     UnsupportedError,
     UserError,
+    WorkerLostError,
 )
+from shoal.exchange_spec import RetryPolicy
+from shoal.runtime.faults import Fault, FaultKind
 
 __all__ = [
     "CatalogError",
     "Connection",
     "ExecutionError",
+    "Fault",
+    "FaultKind",
     "Result",
+    "RetryPolicy",
     "ShoalError",
     "SqlSyntaxError",
+    "TransientError",
     "TypeMismatchError",
     "UnknownColumnError",
     "UnknownTableError",
     "UnsupportedError",
     "UserError",
+    "WorkerLostError",
     "connect",
 ]
 __version__ = "0.1.0"

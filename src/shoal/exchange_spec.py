@@ -94,11 +94,6 @@ class ExchangeSpec:
             return f"{label} x{self.num_partitions}"
         return label
 
-    def destinations(self, producers: int) -> int:
-        """How many separate streams a consumer side reads: one per consumer task, except
-        an ordered merge, whose single consumer keeps one stream per producer."""
-        return producers if self.kind == ExchangeKind.MERGE else self.num_partitions
-
 
 __all__ = [
     "ExchangeKind",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ from shoal.physical.planner import PhysicalPlanner
 from shoal.physical.rules.pipeline import apply_physical_rules
 from shoal.runtime.faults import Fault, parse_fault
 from shoal.runtime.kinds import RuntimeKind
+from shoal.runtime.protocol import Executor
 from shoal.scheduler.query import RunningQuery, start_query
 from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
@@ -107,6 +108,9 @@ class Connection:
 
             self._ray = RayRuntime(session)
         self.catalog = Catalog()
+        # What runs a materialized query's task descriptions; None: threads of this process
+        # (runtime/threads.py). Another runtime (a cluster) sets its own.
+        self.executor_factory: Callable[[Settings], Executor] | None = None
         # Queries running on this connection, for interrupt().
         self._running: set[QueryStream] = set()
         self._running_lock = threading.Lock()
@@ -175,7 +179,12 @@ class Connection:
     ) -> RunningQuery:
         if self._ray is not None:
             return self._ray.start(prepared.graph, prepared.settings, timeout, faults)
-        return start_query(prepared.graph, prepared.settings, timeout=timeout, faults=faults)
+        executor = None
+        if self.executor_factory is not None and prepared.settings.retry_policy is RetryPolicy.TASK:
+            executor = self.executor_factory(prepared.settings)
+        return start_query(
+            prepared.graph, prepared.settings, timeout=timeout, faults=faults, executor=executor
+        )
 
     def sql(
         self,

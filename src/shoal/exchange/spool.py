@@ -254,7 +254,12 @@ def _read_file(
         ]
         if not wanted:
             return
-        source = fs.open_input_file(file.data_path)
+        # A local file is memory-mapped: its batches are then read without a copy.
+        source = (
+            pa.memory_map(file.data_path)
+            if isinstance(fs, pafs.LocalFileSystem)
+            else fs.open_input_file(file.data_path)
+        )
     except OSError as err:
         raise TransientError(f"cannot read spool file {file.data_path!r}: {err}") from err
     with source:

@@ -20,6 +20,13 @@ Rules an executor keeps:
   (the scheduler ignores reports it no longer waits for: zombie fencing).
 - A report's ``written`` names the attempt's files; the scheduler alone decides
   which attempt of a partition consumers read.
+- A worker in another process builds its ``TaskServices`` with
+  ``TaskServices.standalone()`` (one per query and process, so a broadcast join
+  builds its index once there) and needs access to the spool root the
+  description names (for ``s3://`` roots: credentials in its environment).
+
+A connection runs materialized queries on ``Connection.executor_factory(settings)``
+when it is set, else on ``runtime/threads.py`` ``ThreadExecutor``.
 """
 
 from __future__ import annotations

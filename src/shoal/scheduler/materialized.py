@@ -43,7 +43,9 @@ from shoal.errors import (
     QueryCancelledError,
     QueryInterruptedError,
     QueryTimeoutError,
+    TransientError,
     UserError,
+    WorkerLostError,
 )
 from shoal.exchange.spool import (
     SpoolFile,
@@ -153,6 +155,7 @@ class MaterializedRun:
         self._timer: threading.Timer | None = None
         self._finished = False
         self._spool_removed = False
+        self._cleanup_error: TransientError | None = None
         self._started_at = 0.0
 
     # ------------------------------------------------------------------ caller side
@@ -253,11 +256,20 @@ class MaterializedRun:
                 raise self.error
             if self.stop_reason is not None:
                 raise self.stop_reason
+            if self._cleanup_error is not None:
+                raise self._cleanup_error
 
     def _remove_spool(self) -> None:
+        """Delete the query's spool folder once; a failure to do so is kept and raised by
+        the reader only when nothing else went wrong (the root cause matters more)."""
         if self.location is not None and not self._spool_removed:
             self._spool_removed = True
-            remove_query_folder(self.location)
+            try:
+                remove_query_folder(self.location)
+            except OSError as err:
+                self._cleanup_error = TransientError(
+                    f"could not remove the spool folder {self.location.query_folder!r}: {err}"
+                )
 
     # ------------------------------------------------------------------ driver
 
@@ -339,7 +351,13 @@ class MaterializedRun:
     def _on_done(self, task: TaskDescription, handle: TaskHandle) -> None:
         self._running.pop((task.stage.id, task.partition, task.attempt), None)
         sm = self.metrics.stages[task.stage.id]
-        err = handle.future.exception()
+        if handle.future.cancelled():
+            # The executor dropped the attempt without running it to an end.
+            err: BaseException | None = WorkerLostError(
+                f"the executor cancelled attempt {task.task_id}"
+            )
+        else:
+            err = handle.future.exception()
         if err is None:
             report = handle.future.result()
             if not self.book.commit(report):
