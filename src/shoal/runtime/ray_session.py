@@ -47,10 +47,14 @@ _lock = threading.Lock()
 _session: RaySession | None = None
 
 
-def import_ray() -> Any:
-    """``import ray``, with a clear error when the extra is not installed."""
-    if "ray" not in sys.modules:
-        # Before the first import: a local Ray then advertises and binds 127.0.0.1.
+def import_ray(loopback: bool = False) -> Any:
+    """``import ray``, with a clear error when the extra is not installed.
+
+    ``loopback``: Ray is about to be started on this machine alone; if this is its
+    first import, make it advertise and bind 127.0.0.1. (Not when joining a cluster:
+    the setting also changes which address the driver believes it has.)
+    """
+    if loopback and "ray" not in sys.modules:
         os.environ.setdefault(_LOOPBACK_ENV, "0")
     try:
         import ray
@@ -73,7 +77,7 @@ def ensure_session(
     """
     global _session
     with _lock:
-        ray = import_ray()
+        ray = import_ray(loopback=address is None)
         if _session is not None and ray.is_initialized():
             return _session
         if ray.is_initialized():
