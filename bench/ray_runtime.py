@@ -4,8 +4,10 @@ Run: .venv/bin/python bench/ray_runtime.py --sf 1 [--queries 1,6] [--runs 3] [--
      [--partitions P] [--data DIR] [--out bench/results]
 
 One process starts a local Ray (127.0.0.1, ``--cpus`` CPUs: that many Ray worker
-processes run tasks at once) and holds two connections over the same Parquet
-files: ``runtime="local"`` (threads, ``--cpus`` CPU slots) and ``runtime="ray"``.
+processes run tasks at once) and holds three connections over the same Parquet
+files: ``runtime="local"`` (threads, ``--cpus`` CPU slots), the same without the
+per-process features Ray turns off (``local_off``: no runtime filters, no scan
+sharing) and ``runtime="ray"``.
 Both use ``--partitions`` tasks per stage (default: ``--cpus``). For every query each
 runtime gets one warm-up run, checked against the reference answer, then ``--runs``
 timed runs, alternating runtime run by run. The report gives each runtime's median
@@ -37,11 +39,11 @@ sys.path.insert(0, str(REPO_ROOT / "tests"))  # tests/support: query texts and a
 from support.tpch import ALL_QUERIES, assert_matches_answer, query_text  # noqa: E402
 
 
-def _connection(runtime: str, data: Path, partitions: int, cpus: int) -> Any:
+def _connection(runtime: str, data: Path, partitions: int, cpus: int, **settings: Any) -> Any:
     import shoal
     from shoal.datagen import tpch_tables
 
-    con = shoal.connect(partitions=partitions, runtime=runtime, max_running_tasks=cpus)
+    con = shoal.connect(partitions=partitions, runtime=runtime, max_running_tasks=cpus, **settings)
     for name, path in tpch_tables(data).items():
         con.register_parquet(name, str(path))
     return con
@@ -89,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     startup = time.perf_counter() - started
     cons = {
         "local": _connection("local", data, partitions, args.cpus),
+        # The embedded runtime without what Ray turns off (runtime filters, scan sharing):
+        # local_off / local is what those per-process features are worth.
+        "local_off": _connection(
+            "local", data, partitions, args.cpus, runtime_filters=False, scan_share_bytes=0
+        ),
         "ray": _connection("ray", data, partitions, args.cpus),
     }
     rows: list[dict[str, Any]] = []
@@ -105,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                     row[f"{name}_error"] = f"{type(err).__name__}: {str(err)[:300]}"
             times: dict[str, list[float]] = {name: [] for name in cons}
             last_metrics = None
-            for run in range(args.runs if row["local_ok"] and row["ray_ok"] else 0):
+            all_ok = all(row[f"{name}_ok"] for name in cons)
+            for run in range(args.runs if all_ok else 0):
                 order = list(cons) if (run + q) % 2 == 0 else list(reversed(cons))
                 for name in order:
                     t0 = time.perf_counter()
@@ -120,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
                 row["ray_breakdown"] = _ray_breakdown(last_metrics)
             rows.append(row)
             print(
-                f"q{q:02d} local={row['local_s'] or float('nan'):.3f}s"
-                f" ray={row['ray_s'] or float('nan'):.3f}s"
-                f" ok={row['local_ok']}/{row['ray_ok']}",
+                f"q{q:02d} "
+                + " ".join(f"{name}={row[f'{name}_s'] or float('nan'):.3f}s" for name in cons)
+                + f" ok={[row[f'{name}_ok'] for name in cons]}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -136,14 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     (out / f"ray_sf{args.sf}.md").write_text(report["markdown"])
     print(report["markdown"])
-    return 0 if all(r["local_ok"] and r["ray_ok"] for r in rows) else 1
+    return 0 if all(r["local_ok"] and r["ray_ok"] and r["local_off_ok"] for r in rows) else 1
 
 
 def _report(
     rows: list[dict[str, Any]], args: Any, partitions: int, startup: float
 ) -> dict[str, Any]:
-    usable = [r for r in rows if r.get("local_s") and r.get("ray_s")]
+    usable = [r for r in rows if r.get("local_s") and r.get("ray_s") and r.get("local_off_s")]
     local_total = sum(r["local_s"] for r in usable)
+    off_total = sum(r["local_off_s"] for r in usable)
     ray_total = sum(r["ray_s"] for r in usable)
     keys = (
         "tasks",
@@ -160,35 +169,45 @@ def _report(
         f"{args.cpus} CPUs (Ray worker processes / local CPU slots), {partitions} partitions,"
         f" median of {args.runs} runs; Ray started in {startup:.1f}s (not counted).",
         "",
-        "| query | local s | ray s | ray/local | tasks | launch s | serialize s | object store MiB | outside tasks s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| query | local s | local_off s | ray s | ray/local | tasks | launch s | serialize s |"
+        " object store MiB | outside tasks s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        if not (r.get("local_s") and r.get("ray_s")):
+        if r not in usable:
             lines.append(
-                f"| q{r['query']:02d} | {r.get('local_error', 'ok')} | {r.get('ray_error', 'ok')} | | | | | | |"
+                f"| q{r['query']:02d} | {r.get('local_error', 'ok')} | {r.get('local_off_error', 'ok')}"
+                f" | {r.get('ray_error', 'ok')} | | | | | | |"
             )
             continue
         b = r.get("ray_breakdown", {})
         lines.append(
-            f"| q{r['query']:02d} | {r['local_s']:.3f} | {r['ray_s']:.3f} | {r['ray_s'] / r['local_s']:.2f} |"
+            f"| q{r['query']:02d} | {r['local_s']:.3f} | {r['local_off_s']:.3f} | {r['ray_s']:.3f}"
+            f" | {r['ray_s'] / r['local_s']:.2f} |"
             f" {b.get('tasks', 0):.0f} | {b.get('launch_seconds', 0):.3f} | {b.get('serialize_seconds', 0):.3f} |"
             f" {b.get('exchange_bytes', 0) / 2**20:.1f} | {b.get('outside_tasks_seconds', 0):.3f} |"
         )
     ratio = ray_total / local_total if local_total else float("nan")
     lines += [
-        f"| **total** | **{local_total:.3f}** | **{ray_total:.3f}** | **{ratio:.2f}** |"
+        f"| **total** | **{local_total:.3f}** | **{off_total:.3f}** | **{ray_total:.3f}**"
+        f" | **{ratio:.2f}** |"
         f" {sums['tasks']:.0f} | {sums['launch_seconds']:.3f} | {sums['serialize_seconds']:.3f} |"
         f" {sums['exchange_bytes'] / 2**20:.1f} | {sums['outside_tasks_seconds']:.3f} |",
         "",
         f"Correct: local {sum(r['local_ok'] for r in rows)}/{len(rows)},"
-        f" ray {sum(r['ray_ok'] for r in rows)}/{len(rows)}.",
+        f" local_off {sum(r['local_off_ok'] for r in rows)}/{len(rows)},"
+        f" ray {sum(r['ray_ok'] for r in rows)}/{len(rows)}."
+        " Per-process features (runtime filters, scan sharing) on the local runtime:"
+        f" local_off/local = {off_total / local_total if local_total else float('nan'):.2f}."
+        f" Load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}.",
         "launch s: summed over tasks, submission to task body start (placement, worker, input fetch);"
         " tasks overlap, so it can exceed the wall time. serialize s: summed output IPC writes."
         " outside tasks s: wall time not covered by each stage's slowest task.",
     ]
     summary = {
         "local_total_s": local_total,
+        "local_off_total_s": off_total,
+        "load_average": os.getloadavg(),
         "ray_total_s": ray_total,
         "ratio": ratio,
         "ray_breakdown_total": sums,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 import shoal
-from shoal.errors import ExecutionError, QueryTimeoutError, UserError
+from shoal.errors import ExecutionError, QueryCancelledError, QueryTimeoutError, UserError
 from shoal.exchange.objects import ObjectOutput, read_objects
 from shoal.exchange_spec import ExchangeKind, ExchangeSpec
 from shoal.metrics.task import TaskOutcome
@@ -206,3 +207,21 @@ def test_a_sliced_batch_ships_only_its_rows() -> None:
     ]
     assert sum(t.num_rows for t in back) == 3000
     assert sorted(pa.concat_tables(back)["x"].to_pylist()) == list(range(10, 3010))
+
+
+@pytest.mark.ray
+def test_interrupt_cancels_a_query_on_ray(ray_con: shoal.Connection) -> None:
+    stream = _run_with(ray_con, "SELECT k FROM t", Fault(FaultKind.SLOW, stage=0, seconds=30))
+    timer = threading.Timer(1.0, ray_con.interrupt)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(QueryCancelledError):
+            stream.read_all()
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 10
+    outcomes = {r.outcome for sm in stream.metrics.stages.values() for r in sm.task_runs}
+    assert TaskOutcome.CANCELLED in outcomes and TaskOutcome.OK not in outcomes
+    # The connection still works afterwards.
+    assert ray_con.sql("SELECT count(*) AS n FROM t").fetchall() == [(20_000,)]

@@ -60,7 +60,7 @@ def main() -> int:
 
     from shoal.runtime.ray_session import import_ray
 
-    import_ray()  # sets the loopback binding before Ray's first import
+    import_ray(loopback=True)  # every simulated node on 127.0.0.1
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(

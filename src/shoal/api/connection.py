@@ -45,7 +45,7 @@ from shoal.stages.graph import StageGraph, build_stage_graph
 from shoal.storage.writer import WriteSummary, write_hash_partitioned
 
 if TYPE_CHECKING:
-    from shoal.runtime.ray import RayRuntime
+    from shoal.scheduler.ray import RayRuntime
 
 #: What the per-process features become on Ray, and why (printed by EXPLAIN).
 RAY_PLAN_NOTES: tuple[str, ...] = (
@@ -113,7 +113,7 @@ class Connection:
         _check_retry_settings(settings)
         self.settings = Settings(partitions=partitions or cores, **settings)
         if self.runtime is RuntimeKind.RAY:
-            from shoal.runtime.ray import RayRuntime
+            from shoal.scheduler.ray import RayRuntime
 
             self._ray = RayRuntime(session)
         self.catalog = Catalog()

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 class RuntimeKind(StrEnum):
     LOCAL = "local"  # every task a thread of this process (the embedded default)
-    RAY = "ray"  # every task a Ray task on a Ray cluster (runtime/ray.py)
+    RAY = "ray"  # every task a Ray task on a Ray cluster (scheduler/ray.py)
 
 
 __all__ = ["RuntimeKind"]

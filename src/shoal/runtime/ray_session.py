@@ -13,7 +13,8 @@ A local Ray that shoal starts listens on 127.0.0.1 only. Ray binds its servers t
 the address it advertises for the node, and on Linux it advertises a reachable
 interface address unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` makes it use the
 loopback address (as it does on a laptop); that has to be in the environment before
-Ray is first imported, which is why it is set here, before the import. Token
+Ray is first imported, which is why it is set here, before the import. Its worker
+processes run at normal priority (Ray's default is nice 15). Token
 authentication stays as Ray configures it (``RAY_AUTH_MODE``, on by default: Ray
 then keeps a token in ``~/.ray/auth_token`` or ``$RAY_AUTH_TOKEN_PATH``).
 """
@@ -46,10 +47,14 @@ _lock = threading.Lock()
 _session: RaySession | None = None
 
 
-def import_ray() -> Any:
-    """``import ray``, with a clear error when the extra is not installed."""
-    if "ray" not in sys.modules:
-        # Before the first import: a local Ray then advertises and binds 127.0.0.1.
+def import_ray(loopback: bool = False) -> Any:
+    """``import ray``, with a clear error when the extra is not installed.
+
+    ``loopback``: Ray is about to be started on this machine alone; if this is its
+    first import, make it advertise and bind 127.0.0.1. (Not when joining a cluster:
+    the setting also changes which address the driver believes it has.)
+    """
+    if loopback and "ray" not in sys.modules:
         os.environ.setdefault(_LOOPBACK_ENV, "0")
     try:
         import ray
@@ -72,7 +77,7 @@ def ensure_session(
     """
     global _session
     with _lock:
-        ray = import_ray()
+        ray = import_ray(loopback=address is None)
         if _session is not None and ray.is_initialized():
             return _session
         if ray.is_initialized():
@@ -81,6 +86,9 @@ def ensure_session(
         kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
         if address is None:
             kwargs.update(address="local", include_dashboard=False)
+            # Ray starts its workers at nice 15, below every other process of the
+            # caller's session; here the workers do the query the caller waits for.
+            kwargs["_system_config"] = {"worker_niceness": 0}
             if num_cpus is not None:
                 kwargs["num_cpus"] = num_cpus
             if object_store_memory is not None:

@@ -1,4 +1,4 @@
-"""The Ray runtime: the same stage graph, every task a Ray task.
+"""The Ray runtime's scheduler: the same stage graph, every task a Ray task.
 
 Ray is the control plane (placement, worker processes, failure detection, the
 object store); shoal keeps the stages, the exchanges, the scheduling and the
@@ -166,10 +166,13 @@ class RayQueryRun:
             yield from self._drive(deadline)
         except KeyboardInterrupt:
             self.cancel(QueryInterruptedError("query interrupted (Ctrl-C)"))
+            self._cancel_running()
             self._end()
             raise self.stop_reason from None  # type: ignore[misc]
         except GeneratorExit:
+            # The caller stopped reading: stop the query quietly.
             self.cancel(QueryCancelledError("query cancelled: the caller closed the result"))
+            self._cancel_running()
             self._end()
             raise
         except BaseException:
