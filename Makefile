@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data
 SF ?= 0.1
 
-.PHONY: setup run test test-fast lint typecheck bench clean
+.PHONY: setup run test test-fast lint typecheck bench proto clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,11 @@ typecheck: setup
 
 bench: setup
 	$(BIN)/python bench/tpch.py --sf 1 --runs 5
+
+# The Flight SQL messages: regenerate the committed flight_sql_pb2.py(i) after editing
+# src/shoal/server/flight_sql.proto (protobuf's own compiler, from grpcio-tools).
+proto: setup
+	cd src/shoal/server && ../../../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. flight_sql.proto
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -96,3 +96,14 @@ def _placeholder_number(node: exp.Placeholder) -> int:
     if number < 1:
         raise ParameterError(f"parameter ${number}: numbering starts at $1")
     return number
+
+
+def parameter_count(statement: exp.Expr) -> int:
+    """How many values the statement's placeholders need (0 when it has none)."""
+    placeholders = [n for n in statement.walk() if isinstance(n, exp.Placeholder)]
+    numbered = [p for p in placeholders if p.this is not None]
+    if numbered and len(numbered) != len(placeholders):
+        raise ParameterError("a query may use '?' or '$n' placeholders, not both")
+    if numbered:
+        return max(_placeholder_number(p) for p in numbered)
+    return len(placeholders)
