@@ -45,6 +45,20 @@ class CallerMiddleware(flight.ServerMiddleware):  # type: ignore[misc]
         return {"authorization": f"Bearer {self._issued}"}
 
 
+class HeaderOnlyAuthHandler(flight.ServerAuthHandler):  # type: ignore[misc]
+    """Lets the Handshake call through (pyarrow refuses it when no handler is set).
+
+    Credentials travel in headers and are checked by ``AuthMiddlewareFactory`` before
+    any handler runs, the handshake's included; this handler adds no check of its own.
+    """
+
+    def authenticate(self, outgoing: Any, incoming: Any) -> None:
+        return None
+
+    def is_valid(self, token: bytes) -> str:
+        return ""
+
+
 class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):  # type: ignore[misc]
     def __init__(self, config: ServerConfig):
         self._mode = config.auth
@@ -90,10 +104,10 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):  # type: ignore[mis
         raise flight.FlightUnauthenticatedError("invalid or expired bearer token")
 
     def _check_password(self, credential: str) -> str:
+        # Some clients (Go's Flight client) leave out the base64 padding.
+        padded = credential + "=" * (-len(credential) % 4)
         try:
-            user, sep, password = (
-                base64.b64decode(credential, validate=True).decode().partition(":")
-            )
+            user, sep, password = base64.b64decode(padded, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise flight.FlightUnauthenticatedError("malformed Basic credentials") from None
         expected = self._users.get(user) if sep else None

@@ -53,7 +53,7 @@ from shoal.errors import (
 )
 from shoal.server import flight_sql_pb2 as pb
 from shoal.server import metadata
-from shoal.server.auth import AuthMiddlewareFactory
+from shoal.server.auth import AuthMiddlewareFactory, HeaderOnlyAuthHandler
 from shoal.server.config import Limits, ServerConfig
 from shoal.server.status import QueryOutcome, ServerStatus
 from shoal.sql.copy import is_copy
@@ -64,6 +64,10 @@ STATUS_ACTION = "shoal.status"
 #: A planned statement not fetched within this many seconds is forgotten.
 STATEMENT_TTL_SECONDS = 600.0
 _EXPLAIN = re.compile(r"\s*EXPLAIN\b", re.IGNORECASE)
+#: Batches are sent in slices of about this many bytes: gRPC clients refuse messages
+#: over a maximum (16 MiB by default in Go's, hence ADBC's), and the engine's batches
+#: (131072 rows) of wide rows are larger than that.
+MESSAGE_BYTES = 4 << 20
 
 M = TypeVar("M", bound=Message)
 
@@ -104,6 +108,7 @@ class FlightSqlServer(flight.FlightServerBase):  # type: ignore[misc]
         super().__init__(
             location,
             tls_certificates=tls or None,
+            auth_handler=HeaderOnlyAuthHandler(),
             middleware={"auth": AuthMiddlewareFactory(config)},
         )
         self.con = con
@@ -241,7 +246,7 @@ class FlightSqlServer(flight.FlightServerBase):  # type: ignore[misc]
         rows = nbytes = 0
         outcome = QueryOutcome.CLIENT_GONE
         try:
-            for batch in stream:
+            for batch in _slices(stream, MESSAGE_BYTES):
                 rows += batch.num_rows
                 nbytes += batch.nbytes
                 if limits.max_result_rows is not None and rows > limits.max_result_rows:
@@ -359,6 +364,19 @@ class FlightSqlServer(flight.FlightServerBase):  # type: ignore[misc]
 
 
 # --------------------------------------------------------------- protocol helpers
+
+
+def _slices(batches: Iterator[pa.RecordBatch], target: int) -> Iterator[pa.RecordBatch]:
+    """Each batch as zero-copy slices of about ``target`` bytes (IPC writes only the
+    sliced part of each buffer)."""
+    for batch in batches:
+        size = batch.nbytes
+        if size <= target or batch.num_rows < 2:
+            yield batch
+            continue
+        step = max(1, batch.num_rows * target // size)
+        for start in range(0, batch.num_rows, step):
+            yield batch.slice(start, step)
 
 
 class _Unimplemented(ShoalError):
