@@ -294,8 +294,9 @@ class ScanExec(PhysicalPlan):
                         raise ExecutionError(f"cannot open {split.path}: {err}") from err
                 for i in split.row_groups or range(reader.num_record_batches):
                     part = reader.get_batch(i).select(list(self.columns))
-                    for batch in part.to_batches(max_chunksize=ctx.settings.batch_rows):
-                        yield _conform(batch, target)
+                    step = ctx.settings.batch_rows
+                    for start in range(0, part.num_rows, step):
+                        yield _conform(part.slice(start, step), target)
         elif isinstance(src, MemorySource):
             for split in splits:
                 part = src.table.slice(split.start, split.num_rows).select(list(self.columns))
