@@ -331,6 +331,8 @@ def test_row_limit_fails_clearly_and_the_server_keeps_serving(tpch_sf01_dir: Pat
             "none",
             "--max-result-rows",
             "1000",
+            "--timeout",
+            "4",
         ]
     )
     try:
@@ -340,9 +342,21 @@ def test_row_limit_fails_clearly_and_the_server_keeps_serving(tpch_sf01_dir: Pat
                 cur.fetch_arrow_table()
             cur.execute("SELECT count(*) AS n FROM lineitem")
             assert cur.fetchall() == [(600_572,)]
+            # 360 million joined rows: far more than 4 seconds of work.
+            started = time.monotonic()
+            with pytest.raises(Exception, match="QueryTimeoutError") as info:
+                cur.execute(
+                    "SELECT count(*) FROM lineitem a JOIN lineitem b ON a.l_suppkey = b.l_suppkey"
+                )
+                cur.fetchall()
+            assert "DEADLINE_EXCEEDED" in str(info.value) or "TimedOut" in str(info.value)
+            assert time.monotonic() - started < 60
+            cur.execute("SELECT count(*) AS n FROM nation")
+            assert cur.fetchall() == [(25,)]
         status = srv.status()
         assert status["queries_over_limit"] == 1
-        assert status["queries_finished"] == 1
+        assert status["queries_timed_out"] == 1
+        assert status["queries_finished"] == 2
         assert _wait_for(lambda: srv.status()["queries_running"] == 0)
     finally:
         srv.stop()
@@ -432,6 +446,22 @@ def test_eight_concurrent_clients(server: ShoalServer) -> None:
     assert still_huge, "the huge query ended before the others: it did not run alongside"
     for q in CONCURRENT_QUERIES:
         assert_matches_answer(results[q], "0.1", q)
+
+
+def test_byte_limit(tpch_sf01_dir: Path) -> None:
+    con = shoal.connect(partitions=2)
+    con.register_parquet("lineitem", tpch_sf01_dir / "lineitem")
+    srv = shoal.serve(con, auth="none", max_result_bytes=20_000)
+    try:
+        uri = f"grpc://127.0.0.1:{srv.port}"
+        with fsql.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
+            with pytest.raises(Exception, match="ResultLimitError: .*larger than 20000 bytes"):
+                cur.execute("SELECT * FROM lineitem LIMIT 1000")
+                cur.fetchall()
+            cur.execute("SELECT l_orderkey FROM lineitem LIMIT 10")
+            assert len(cur.fetchall()) == 10
+    finally:
+        srv.shutdown()
 
 
 # --------------------------------------------------------- in-process and config file
