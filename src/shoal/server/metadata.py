@@ -9,12 +9,12 @@ JDBC tools write) names the table ``t``. Name filters are Flight SQL's patterns:
 from __future__ import annotations
 
 import enum
+import importlib.metadata
 import re
 from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
 
-import shoal
 from shoal.catalog.catalog import Catalog
 
 CATALOG = "shoal"
@@ -93,7 +93,7 @@ def sql_info(requested: Sequence[int], read_only: bool, timeout: float | None) -
     """One row per requested id that this server knows (all of them when none are asked)."""
     values: dict[int, tuple[int, object]] = {
         SqlInfo.SERVER_NAME: (_STRING, "shoal"),
-        SqlInfo.SERVER_VERSION: (_STRING, shoal.__version__),
+        SqlInfo.SERVER_VERSION: (_STRING, _version()),
         SqlInfo.SERVER_ARROW_VERSION: (_STRING, pa.__version__),
         SqlInfo.SERVER_READ_ONLY: (_BOOL, read_only),
         SqlInfo.SERVER_SQL: (_BOOL, True),
@@ -129,6 +129,13 @@ def sql_info(requested: Sequence[int], read_only: bool, timeout: float | None) -
         [union_type.field(k).name for k in range(6)],
     )
     return pa.Table.from_arrays([pa.array(ids, pa.uint32()), value], schema=SQL_INFO_SCHEMA)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("shoal")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return "unknown"
 
 
 def catalogs() -> pa.Table:
