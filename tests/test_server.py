@@ -241,18 +241,14 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def test_tls(tpch_sf01_dir: Path, tmp_path: Path) -> None:
+def test_tls_from_a_config_file(tpch_sf01_dir: Path, tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
-    srv = start_shoal_server(
-        [
-            *_table_args(tpch_sf01_dir, ("nation",)),
-            "--token",
-            TOKEN,
-            f"--tls-cert={cert}",
-            f"--tls-key={key}",
-        ],
-        token=TOKEN,
+    config = tmp_path / "shoal.toml"
+    config.write_text(
+        f'tokens = ["{TOKEN}"]\ntls_cert = "server.pem"\ntls_key = "server.key"\n'
+        f'timeout = 30\n\n[tables]\nnation = "{tpch_sf01_dir / "nation"}"\n'
     )
+    srv = start_shoal_server(["--config", str(config)], token=TOKEN)
     try:
         assert srv.uri.startswith("grpc+tls://")
         root = cert.read_text()
@@ -331,8 +327,6 @@ def test_row_limit_fails_clearly_and_the_server_keeps_serving(tpch_sf01_dir: Pat
             "none",
             "--max-result-rows",
             "1000",
-            "--timeout",
-            "4",
         ]
     )
     try:
@@ -342,21 +336,9 @@ def test_row_limit_fails_clearly_and_the_server_keeps_serving(tpch_sf01_dir: Pat
                 cur.fetch_arrow_table()
             cur.execute("SELECT count(*) AS n FROM lineitem")
             assert cur.fetchall() == [(600_572,)]
-            # 360 million joined rows: far more than 4 seconds of work.
-            started = time.monotonic()
-            with pytest.raises(Exception, match="QueryTimeoutError") as info:
-                cur.execute(
-                    "SELECT count(*) FROM lineitem a JOIN lineitem b ON a.l_suppkey = b.l_suppkey"
-                )
-                cur.fetchall()
-            assert "DEADLINE_EXCEEDED" in str(info.value) or "TimedOut" in str(info.value)
-            assert time.monotonic() - started < 60
-            cur.execute("SELECT count(*) AS n FROM nation")
-            assert cur.fetchall() == [(25,)]
         status = srv.status()
         assert status["queries_over_limit"] == 1
-        assert status["queries_timed_out"] == 1
-        assert status["queries_finished"] == 2
+        assert status["queries_finished"] == 1
         assert _wait_for(lambda: srv.status()["queries_running"] == 0)
     finally:
         srv.stop()
@@ -448,6 +430,30 @@ def test_eight_concurrent_clients(server: ShoalServer) -> None:
         assert_matches_answer(results[q], "0.1", q)
 
 
+def test_timeout(tpch_sf01_dir: Path) -> None:
+    """A query past the server's timeout is stopped, even while its reader dawdles."""
+    con = shoal.connect(partitions=2)
+    for table in ("lineitem", "nation"):
+        con.register_parquet(table, tpch_sf01_dir / table)
+    srv = shoal.serve(con, auth="none", timeout=1.5)
+    try:
+        uri = f"grpc://127.0.0.1:{srv.port}"
+        with fsql.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
+            started = time.monotonic()
+            with pytest.raises(Exception, match="QueryTimeoutError") as info:
+                cur.execute("SELECT l_orderkey, n_name FROM lineitem CROSS JOIN nation")
+                reader = cur.fetch_record_batch()
+                while reader.read_next_batch() is not None:
+                    time.sleep(0.25)
+            assert "DEADLINE_EXCEEDED" in str(info.value) or "TimedOut" in str(info.value)
+            assert time.monotonic() - started < 30
+            cur.execute("SELECT count(*) AS n FROM nation")
+            assert cur.fetchall() == [(25,)]
+        assert srv.status()["queries_timed_out"] == 1
+    finally:
+        srv.shutdown()
+
+
 def test_byte_limit(tpch_sf01_dir: Path) -> None:
     con = shoal.connect(partitions=2)
     con.register_parquet("lineitem", tpch_sf01_dir / "lineitem")
@@ -482,22 +488,12 @@ def test_serve_in_process(tpch_sf01_dir: Path) -> None:
         srv.shutdown()
 
 
-def test_config_file(tpch_sf01_dir: Path, tmp_path: Path) -> None:
-    config = tmp_path / "shoal.toml"
-    config.write_text(
-        f'tokens = ["{TOKEN}"]\ntimeout = 30\n\n[tables]\nnation = "{tpch_sf01_dir / "nation"}"\n'
-    )
-    srv = start_shoal_server(["--config", str(config)], token=TOKEN)
-    try:
-        with connect(srv) as conn, conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM nation")
-            assert cur.fetchall() == [(25,)]
-    finally:
-        srv.stop()
+def test_bad_settings_are_refused_at_start(capsys: pytest.CaptureFixture[str]) -> None:
+    from shoal.cli import main
 
-
-def test_bad_settings_are_refused_at_start(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="needs at least one token"):
-        start_shoal_server([])
+    assert main(["serve", "--port", "0"]) == 1  # refused before anything listens
+    assert "needs at least one token" in capsys.readouterr().err
+    assert main(["serve", "--auth", "none", "--max-result-rows", "0"]) == 1
+    assert "max_result_rows must be a positive integer" in capsys.readouterr().err
     with pytest.raises(shoal.UserError, match="unknown auth mode"):
         shoal.serve(shoal.connect(), auth="kerberos")
