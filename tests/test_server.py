@@ -497,3 +497,23 @@ def test_bad_settings_are_refused_at_start(capsys: pytest.CaptureFixture[str]) -
     assert "max_result_rows must be a positive integer" in capsys.readouterr().err
     with pytest.raises(shoal.UserError, match="unknown auth mode"):
         shoal.serve(shoal.connect(), auth="kerberos")
+
+
+def test_an_internal_failure_is_internal_and_hides_the_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    con = shoal.connect()
+    srv = shoal.serve(con, auth="none")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the planner broke")
+
+    monkeypatch.setattr(con, "prepare", broken)
+    try:
+        with fsql.connect(f"grpc://127.0.0.1:{srv.port}", autocommit=True) as conn:
+            with conn.cursor() as cur, pytest.raises(Exception, match="INTERNAL") as info:
+                cur.execute("SELECT 1")
+        assert "internal error: RuntimeError: the planner broke" in str(info.value)
+        assert "Traceback" not in str(info.value)
+    finally:
+        srv.shutdown()

@@ -27,6 +27,7 @@ Flight errors of the matching gRPC status whose message starts with the error's 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -70,6 +71,7 @@ _EXPLAIN = re.compile(r"\s*EXPLAIN\b", re.IGNORECASE)
 MESSAGE_BYTES = 4 << 20
 
 M = TypeVar("M", bound=Message)
+_log = logging.getLogger("shoal.server")
 
 
 @dataclass
@@ -273,6 +275,9 @@ class FlightSqlServer(flight.FlightServerBase):  # type: ignore[misc]
         except ShoalError as err:
             outcome = QueryOutcome.FAILED
             raise _flight_error(err) from err
+        except Exception as err:
+            outcome = QueryOutcome.FAILED
+            raise _internal_error(err) from err
         finally:
             # Reached when the query ended, failed, or the client went away (gRPC stops
             # pulling and the generator is closed): stop the tasks either way.
@@ -449,6 +454,17 @@ def _guard(call: Callable[[], T]) -> T:
         return call()
     except ShoalError as err:
         raise _flight_error(err) from err
+    except (flight.FlightError, pa.ArrowNotImplementedError):
+        raise
+    except Exception as err:
+        raise _internal_error(err) from err
+
+
+def _internal_error(err: Exception) -> Exception:
+    """A failure that is not shoal's own error (a bug): logged here with its traceback,
+    sent to the client as INTERNAL with its type and message only."""
+    _log.error("internal error in a Flight SQL call", exc_info=err)
+    return flight.FlightInternalError(f"internal error: {type(err).__name__}: {err}")
 
 
 def _flight_error(err: ShoalError) -> Exception:
