@@ -495,6 +495,9 @@ def test_bad_settings_are_refused_at_start(capsys: pytest.CaptureFixture[str]) -
     assert "needs at least one token" in capsys.readouterr().err
     assert main(["serve", "--auth", "none", "--max-result-rows", "0"]) == 1
     assert "max_result_rows must be a positive integer" in capsys.readouterr().err
+    # Refused while checking the settings: nothing is bound to the wildcard address.
+    with pytest.raises(shoal.UserError, match="only allowed on a loopback address"):
+        shoal.serve(shoal.connect(), auth="none", host="0.0.0.0")
     with pytest.raises(shoal.UserError, match="unknown auth mode"):
         shoal.serve(shoal.connect(), auth="kerberos")
 

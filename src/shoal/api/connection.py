@@ -173,7 +173,12 @@ class Connection:
         any thread, and a reader that stops reading holds it back (bounded buffers).
         """
         _check_timeout(timeout)
-        prepared = self.prepare(text, params)
+        return self.run_prepared(self.prepare(text, params), timeout=timeout)
+
+    def run_prepared(self, prepared: PreparedQuery, *, timeout: float | None = None) -> QueryStream:
+        """Start a query planned by ``prepare`` (so it is not planned again) and return
+        its result stream, as ``stream`` does."""
+        _check_timeout(timeout)
         graph = prepared.graph
         run = LocalRuntime(self.settings).start(graph, timeout)
 

@@ -23,6 +23,7 @@ line (``shoal serve``) or from a TOML/JSON config file (``load_config``), e.g.::
 from __future__ import annotations
 
 import enum
+import ipaddress
 import json
 import os
 import tomllib
@@ -99,12 +100,26 @@ class ServerConfig:
             raise ConfigError("tokens must be strings of at least 8 characters")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("TLS needs both a certificate and a key")
+        if self.auth is AuthMode.NONE and not _loopback(self.host):
+            raise ConfigError(
+                f"auth 'none' is only allowed on a loopback address, not {self.host!r}: "
+                "anyone who can reach it could query every table"
+            )
         if not isinstance(self.port, int) or not 0 <= self.port < 65536:
             raise ConfigError(f"port must be in [0, 65535], got {self.port!r}")
 
     @property
     def tls(self) -> bool:
         return self.tls_cert is not None
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_auth(value: str) -> AuthMode:

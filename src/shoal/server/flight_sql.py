@@ -41,7 +41,7 @@ import pyarrow.flight as flight
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError, Message
 
-from shoal.api.connection import Connection
+from shoal.api.connection import Connection, PreparedQuery
 from shoal.errors import (
     AccessDeniedError,
     QueryCancelledError,
@@ -81,6 +81,8 @@ class _Statement:
     sql: str
     params: list[Any] | None
     created: float = field(default_factory=time.monotonic)
+    # The plan made for GetFlightInfo's schema, run by DoGet (queries are planned once).
+    prepared: PreparedQuery | None = None
     # EXPLAIN and COPY run when planned (they are short); their answer waits here.
     table: pa.Table | None = None
 
@@ -183,7 +185,8 @@ class FlightSqlServer(flight.FlightServerBase):  # type: ignore[misc]
             statement.table = self.con.sql(sql, params, timeout=self.limits.timeout).to_arrow()
             schema = statement.table.schema
         else:
-            schema = self._query_schema(sql, params)
+            statement.prepared = self.con.prepare(sql, params)
+            schema = _result_schema(statement.prepared)
         handle = uuid.uuid4().bytes
         with self._lock:
             now = time.monotonic()
@@ -196,10 +199,7 @@ class FlightSqlServer(flight.FlightServerBase):  # type: ignore[misc]
         return handle, schema
 
     def _query_schema(self, sql: str, params: Sequence[Any] | None) -> pa.Schema:
-        prepared = self.con.prepare(sql, params)
-        fields = prepared.graph.root.fragment.schema
-        names = prepared.logical.output_names
-        return pa.schema([f.with_name(n) for f, n in zip(fields, names, strict=True)])
+        return _result_schema(self.con.prepare(sql, params))
 
     def _schema_of(self, command: Message) -> pa.Schema:
         if isinstance(command, pb.CommandStatementQuery):
@@ -238,7 +238,8 @@ class FlightSqlServer(flight.FlightServerBase):  # type: ignore[misc]
         return flight.RecordBatchStream(self._metadata_table(command))
 
     def _stream(self, context: Any, statement: _Statement) -> flight.GeneratorStream:
-        stream = self.con.stream(statement.sql, statement.params, timeout=self.limits.timeout)
+        assert statement.prepared is not None
+        stream = self.con.run_prepared(statement.prepared, timeout=self.limits.timeout)
         self.status_counters.query_started()
         return flight.GeneratorStream(stream.schema, self._batches(context, stream))
 
@@ -438,6 +439,13 @@ def _pack(message: Message) -> bytes:
 
 def _optional(message: Message, name: str) -> str | None:
     return getattr(message, name) if message.HasField(name) else None
+
+
+def _result_schema(prepared: PreparedQuery) -> pa.Schema:
+    """The result's schema with the user-facing column names (as ``QueryStream.schema``)."""
+    fields = prepared.graph.root.fragment.schema
+    names = prepared.logical.output_names
+    return pa.schema([f.with_name(n) for f, n in zip(fields, names, strict=True)])
 
 
 def _info(descriptor: flight.FlightDescriptor, schema: pa.Schema, ticket: bytes) -> Any:
