@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data
 SF ?= 0.1
 
-.PHONY: setup chromium run test test-fast test-ray lint typecheck bench bench-materialized bench-ray clean
+.PHONY: setup chromium run test test-fast test-ray lint typecheck bench bench-materialized bench-ray proto clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -62,6 +62,11 @@ bench-materialized: setup
 # The Ray runtime vs the embedded one, TPC-H SF 1, 2 CPUs, one run (where Ray's time goes).
 bench-ray: setup
 	$(BIN)/python bench/ray_runtime.py --sf 1 --runs 3 --cpus 2
+
+# The Flight SQL messages: regenerate the committed flight_sql_pb2.py(i) after editing
+# src/shoal/server/flight_sql.proto (protobuf's own compiler, from grpcio-tools).
+proto: setup
+	cd src/shoal/server && ../../../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. flight_sql.proto
 
 clean:
 	rm -rf $(VENV) build *.egg-info

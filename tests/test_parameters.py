@@ -101,3 +101,26 @@ def test_parameter_errors_are_typed(con: shoal.Connection) -> None:
 
 def test_parameters_in_explain(con: shoal.Connection) -> None:
     assert "3" in con.explain("SELECT id FROM people WHERE id = ?", [3])
+
+
+@pytest.mark.parametrize(
+    "sql, params",
+    [
+        # Three conjuncts: a breadth-first walk would see the last placeholder first.
+        (
+            "SELECT id FROM people WHERE born >= ? AND born < ? AND name <> ? ORDER BY id",
+            [datetime.date(1990, 1, 1), datetime.date(2005, 1, 1), "bob"],
+        ),
+        # A placeholder in the select list, in WHERE and in HAVING.
+        (
+            "SELECT ? AS tag, count(*) AS n FROM people WHERE score > ? AND name <> ? "
+            "GROUP BY 1 HAVING count(*) >= ?",
+            ["t", 1.0, "ann", 1],
+        ),
+    ],
+)
+def test_positional_parameters_bind_in_text_order(
+    con: shoal.Connection, duck: duckdb.DuckDBPyConnection, sql: str, params: list[object]
+) -> None:
+    expected = duck.execute(sql, params).fetchall()
+    assert con.sql(sql, params).fetchall() == expected

@@ -16,6 +16,7 @@ import pytest
 from support.cases import Case, check_case, o, u
 
 import shoal
+from shoal.catalog.sources import ParquetSource
 from shoal.physical.operators.scan import _open_parquet
 
 N = 20_000
@@ -98,10 +99,12 @@ def test_low_cardinality_columns_are_read_as_dictionaries(
     setup: tuple[shoal.Connection, pa.Table],
 ) -> None:
     con, _ = setup
-    (path,) = con.catalog.get("t").files
+    source = con.catalog.get("t")
+    assert isinstance(source, ParquetSource)
+    (path,) = source.files
     columns = ("mode", "flag", "note")
     target = pa.schema([pa.field(c, pa.string()) for c in columns])
-    batch = next(_open_parquet(path, columns, target).iter_batches(columns=list(columns)))
+    batch = next(_open_parquet(source, path, columns, target).iter_batches(columns=list(columns)))
     assert pa.types.is_dictionary(batch.column(0).type)
     assert pa.types.is_dictionary(batch.column(1).type)
     assert not pa.types.is_dictionary(batch.column(2).type)  # long distinct strings stay plain

@@ -1,5 +1,7 @@
 """shoal: a distributed SQL query engine for Python. SQL in, Apache Arrow out."""
 
+from typing import Any
+
 from shoal.api.connection import Connection, connect
 from shoal.api.result import Result
 from shoal.errors import (
@@ -17,6 +19,15 @@ from shoal.errors import (
 )
 from shoal.exchange_spec import RetryPolicy
 from shoal.runtime.faults import Fault, FaultKind
+
+
+def serve(con: Connection, **settings: Any) -> Any:
+    """Serve ``con`` over Arrow Flight SQL (see ``shoal.server.serve``; needs the
+    ``server`` extra). Returns the listening ``FlightSqlServer``."""
+    from shoal.server import serve as _serve
+
+    return _serve(con, **settings)
+
 
 __all__ = [
     "CatalogError",
@@ -36,5 +47,6 @@ __all__ = [
     "UserError",
     "WorkerLostError",
     "connect",
+    "serve",
 ]
 __version__ = "0.1.0"

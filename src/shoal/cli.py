@@ -5,6 +5,7 @@
     shoal explain "SELECT ..." --table ... [--analyze] [--html FILE]
     shoal query "SELECT ..." --table ... --retry-policy task \
         --inject "stage=1,partition=0,attempt=0,kind=transient"
+    shoal serve --table lineitem=s3://bucket/lineitem --token SECRET [--port 8815]
 
 A table path that ends in .csv (or a folder of CSV files given as name=csv:path)
 is read as CSV; everything else as Parquet. On a terminal, a query running longer
@@ -28,7 +29,7 @@ from shoal.shell.registration import open_path, parse_table_spec, register_path
 from shoal.shell.render import OutputMode, render
 from shoal.sql.explain import ExplainFormat
 
-COMMANDS = ("shell", "query", "explain")
+COMMANDS = ("shell", "query", "explain", "serve")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="shoal", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = ap.add_subparsers(dest="command", required=True)
-    for cmd in COMMANDS:
+    for cmd in ("shell", "query", "explain"):
         p = sub.add_parser(cmd)
         if cmd != "shell":
             p.add_argument("sql")
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         elif cmd == "explain":
             p.add_argument("--analyze", action="store_true")
             p.add_argument("--html", metavar="FILE", help="write the stage graph as an HTML page")
+    _add_serve_parser(sub)
     return ap
 
 
@@ -114,6 +116,8 @@ def _main(argv: list[str] | None) -> int:
     if not args_in or (args_in[0] not in COMMANDS and args_in[0] not in ("-h", "--help")):
         args_in.insert(0, "shell")
     args = _parser().parse_args(args_in)
+    if args.command == "serve":
+        return _serve(args)
     try:
         con = _connect(args)
         faults = [parse_fault(text) for text in args.inject]
@@ -158,6 +162,80 @@ def _main(argv: list[str] | None) -> int:
         print(format_error(err, args.sql), file=sys.stderr)
         return 1
     return 0
+
+
+def _add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="an Arrow Flight SQL server (needs the 'server' extra; see docs/server.md)",
+    )
+    p.add_argument("--config", metavar="FILE", help="a .toml or .json file of server settings")
+    p.add_argument("--table", action="append", default=[], metavar="NAME=PATH")
+    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default 0: any free one)")
+    p.add_argument("--auth", default=None, help="token (default), password or none")
+    p.add_argument("--token", action="append", default=[], help="a bearer token clients send")
+    p.add_argument("--user", action="append", default=[], metavar="NAME=PASSWORD")
+    p.add_argument("--tls-cert", default=None, metavar="PEM")
+    p.add_argument("--tls-key", default=None, metavar="PEM")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
+    p.add_argument("--max-result-rows", type=int, default=None)
+    p.add_argument("--max-result-bytes", type=int, default=None)
+    p.add_argument("--memory-limit", type=int, default=None, metavar="BYTES")
+    p.add_argument(
+        "--allow-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder or object-store prefix COPY ... TO may write to",
+    )
+    p.add_argument("--partitions", type=int, default=None)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from shoal.server import main_serve
+        from shoal.server.config import load_config, make_config
+    except ImportError as err:  # protobuf missing
+        print(f"error: shoal serve needs the 'server' extra ({err})", file=sys.stderr)
+        return 1
+    try:
+        settings = load_config(args.config) if args.config else {}
+        flags = {
+            "host": args.host,
+            "port": args.port,
+            "auth": args.auth,
+            "tls_cert": args.tls_cert,
+            "tls_key": args.tls_key,
+            "timeout": args.timeout,
+            "max_result_rows": args.max_result_rows,
+            "max_result_bytes": args.max_result_bytes,
+            "memory_limit": args.memory_limit,
+        }
+        settings.update({k: v for k, v in flags.items() if v is not None})
+        if args.token:
+            settings["tokens"] = list(args.token)
+        if args.user:
+            users = dict(settings.get("users") or {})
+            for spec in args.user:
+                name, sep, password = spec.partition("=")
+                if not sep:
+                    raise SystemExit(f"--user wants name=password, got {spec!r}")
+                users[name] = password
+            settings["users"] = users
+        if args.allow_dir:
+            settings["allowed_dirs"] = list(args.allow_dir)
+        tables = dict(settings.get("tables") or {})
+        for spec in args.table:
+            if "=" not in spec:
+                raise SystemExit(f"--table wants name=path, got {spec!r}")
+            name, path = spec.split("=", 1)
+            tables[name] = path
+        settings["tables"] = tables
+        return main_serve(make_config(**settings), args.partitions)
+    except ShoalError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

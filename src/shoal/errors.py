@@ -126,6 +126,10 @@ class CatalogError(UserError):
     """A registration that cannot be honoured (missing file, bad format, name clash)."""
 
 
+class AccessDeniedError(UserError):
+    """SQL asked to read or write a path outside the directories it may use."""
+
+
 class InternalError(ShoalError):
     """Something shoal did wrong: this was likely caused by a bug in shoal.
 
@@ -212,6 +216,10 @@ class QueryInterruptedError(QueryCancelledError, KeyboardInterrupt):
 
 class QueryTimeoutError(QueryCancelledError):
     """The query ran longer than its ``timeout`` and was stopped."""
+
+
+class ResultLimitError(ExecutionError):
+    """A query's result grew past a limit set for it (rows or bytes) and was stopped."""
 
 
 class ResourceError(ExecutionError):

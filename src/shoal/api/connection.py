@@ -16,13 +16,15 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 from sqlglot import exp
 
 from shoal.api.result import Result
 from shoal.api.stream import QueryStream
 from shoal.catalog.catalog import Catalog
+from shoal.catalog.files import within
 from shoal.catalog.sources import TableSource
-from shoal.errors import UserError
+from shoal.errors import AccessDeniedError, UserError
 from shoal.exchange_spec import RetryPolicy
 from shoal.logical.plan import LogicalQuery
 from shoal.metrics.progress import ProgressListener, ProgressTracker, QueryProgress
@@ -38,7 +40,7 @@ from shoal.scheduler.query import RunningQuery, start_query
 from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
 from shoal.sql.explain import ExplainFormat, explain_format, parse_explain
-from shoal.sql.parameters import bind_parameters
+from shoal.sql.parameters import bind_parameters, parameter_count
 from shoal.sql.parser import parse_sql
 from shoal.stages.explain import analyze_dict, explain_graph, graph_dict
 from shoal.stages.graph import StageGraph, build_stage_graph
@@ -125,17 +127,38 @@ class Connection:
         # Queries running on this connection, for interrupt().
         self._running: set[QueryStream] = set()
         self._running_lock = threading.Lock()
+        # Where COPY ... TO may write: None is anywhere (embedded use); a server confines it.
+        self._write_dirs: tuple[str, ...] | None = None
 
     # ----------------------------------------------------------- registration
 
-    def register_parquet(self, name: str, path: str | os.PathLike[str]) -> TableSource:
-        """A Parquet file, a folder of them (searched recursively) or a glob."""
-        return self.catalog.register_parquet(name, path)
+    def register_parquet(
+        self, name: str, path: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None
+    ) -> TableSource:
+        """A Parquet file, a folder of them (searched recursively) or a glob.
+
+        ``path`` may be an object-store URI (``s3://bucket/prefix``, ``gs://``, ``abfs://``;
+        credentials from the environment as pyarrow reads them, options such as
+        ``?endpoint_override=host:port&scheme=http`` in the URI) or a path on the given
+        pyarrow ``filesystem``.
+        """
+        return self.catalog.register_parquet(name, path, filesystem)
 
     def register_csv(
-        self, name: str, path: str | os.PathLike[str], delimiter: str = ","
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        delimiter: str = ",",
+        filesystem: pafs.FileSystem | None = None,
     ) -> TableSource:
-        return self.catalog.register_csv(name, path, delimiter)
+        """CSV files with a header row; paths as for ``register_parquet``."""
+        return self.catalog.register_csv(name, path, delimiter, filesystem)
+
+    def register_ipc(
+        self, name: str, path: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None
+    ) -> TableSource:
+        """Arrow IPC files (``.arrow``/``.ipc``/``.feather``); paths as for ``register_parquet``."""
+        return self.catalog.register_ipc(name, path, filesystem)
 
     def register_arrow(self, name: str, data: Any) -> TableSource:
         """A pyarrow Table / RecordBatch, or a pandas / polars DataFrame."""
@@ -148,6 +171,18 @@ class Connection:
         return self.catalog.names()
 
     # ----------------------------------------------------------------- queries
+
+    def restrict_writes(self, allowed: Sequence[str]) -> None:
+        """Let ``COPY ... TO`` write only inside these folders or object-store prefixes
+        (none when empty); anything else is an ``AccessDeniedError``."""
+        self._write_dirs = tuple(str(a) for a in allowed)
+
+    def writes_allowed(self) -> bool:
+        return self._write_dirs is None or bool(self._write_dirs)
+
+    def parameter_count(self, text: str) -> int:
+        """How many parameter values the statement's ``?`` / ``$n`` placeholders take."""
+        return parameter_count(parse_sql(text))
 
     def prepare(
         self,
@@ -272,6 +307,23 @@ class Connection:
         _check_timeout(timeout)
         injected = _faults(faults)
         prepared = self.prepare(text, params, retry_policy=retry_policy)
+        return self.run_prepared(
+            prepared, timeout=timeout, faults=injected, progress=progress, text=text
+        )
+
+    def run_prepared(
+        self,
+        prepared: PreparedQuery,
+        *,
+        timeout: float | None = None,
+        faults: Sequence[Fault | str] = (),
+        progress: Progress | None = None,
+        text: str | None = None,
+    ) -> QueryStream:
+        """Start a query planned by ``prepare`` (so it is not planned again) and return
+        its result stream, as ``stream`` does; ``text`` is its SQL, for error messages."""
+        _check_timeout(timeout)
+        injected = _faults(faults)
         graph = prepared.graph
         listener = _listener(progress if progress is not None else self.progress)
         run = self._start(prepared, timeout, injected, listener)
@@ -280,7 +332,7 @@ class Connection:
             return explain_graph(graph, metrics), analyze_dict(graph, metrics)
 
         stream = QueryStream(
-            run, prepared.logical.output_names, describe, self._query_ended, sql=text
+            run, prepared.logical.output_names, describe, self._query_ended, sql=text or ""
         )
         with self._running_lock:
             self._running.add(stream)
@@ -306,6 +358,7 @@ class Connection:
         key: str | Sequence[str],
         shards: int,
         overwrite: bool = False,
+        filesystem: pafs.FileSystem | None = None,
     ) -> WriteSummary:
         """Write a query's result (or a registered table) as hash-partitioned Parquet shards.
 
@@ -316,7 +369,12 @@ class Connection:
         the key need no exchange and ``WHERE key = const`` reads one shard.
         """
         return write_hash_partitioned(
-            self._rows_of(query_or_table), path, key, shards, overwrite=overwrite
+            self._rows_of(query_or_table),
+            path,
+            key,
+            shards,
+            overwrite=overwrite,
+            filesystem=filesystem,
         )
 
     def _rows_of(self, query_or_table: str) -> pa.Table:
@@ -331,6 +389,12 @@ class Connection:
     def _copy(self, text: str) -> Result:
         """``COPY <table or (query)> TO 'folder' (PARTITION BY HASH (keys) INTO n)``."""
         statement = parse_copy(text)
+        if self._write_dirs is not None and not within(statement.path, self._write_dirs):
+            allowed = ", ".join(self._write_dirs) if self._write_dirs else "none"
+            raise AccessDeniedError(
+                f"COPY may not write to {statement.path}: outside the allowed directories "
+                f"({allowed})"
+            )
         if statement.table is not None:
             table = self._rows_of(statement.table)
         else:

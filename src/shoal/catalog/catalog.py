@@ -6,8 +6,9 @@ import os
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 
-from shoal.catalog.sources import CsvSource, MemorySource, ParquetSource, TableSource
+from shoal.catalog.sources import CsvSource, IpcSource, MemorySource, ParquetSource, TableSource
 from shoal.errors import CatalogError, UnknownTableError
 
 
@@ -22,13 +23,24 @@ class Catalog:
         self._tables[key] = source
         return source
 
-    def register_parquet(self, name: str, path: str | os.PathLike[str]) -> TableSource:
-        return self.register(ParquetSource(name, path))
+    def register_parquet(
+        self, name: str, path: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None
+    ) -> TableSource:
+        return self.register(ParquetSource(name, path, filesystem))
 
     def register_csv(
-        self, name: str, path: str | os.PathLike[str], delimiter: str = ","
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        delimiter: str = ",",
+        filesystem: pafs.FileSystem | None = None,
     ) -> TableSource:
-        return self.register(CsvSource(name, path, delimiter))
+        return self.register(CsvSource(name, path, delimiter, filesystem))
+
+    def register_ipc(
+        self, name: str, path: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None
+    ) -> TableSource:
+        return self.register(IpcSource(name, path, filesystem))
 
     def register_arrow(self, name: str, data: Any) -> TableSource:
         return self.register(MemorySource(name, to_arrow_table(data)))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 
 from shoal.errors import CatalogError
 from shoal.hashing import HASH_FUNCTION, partition_ids
@@ -58,13 +59,22 @@ class HashLayout:
         return self.hash_function == HASH_FUNCTION
 
 
-def layout_path(folder: str | os.PathLike[str]) -> str:
+def layout_path(folder: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None) -> str:
+    if filesystem is not None:
+        return f"{str(folder).rstrip('/')}/{LAYOUT_FILE}"
     return os.path.join(str(folder), LAYOUT_FILE)
 
 
-def has_layout(path: str | os.PathLike[str]) -> bool:
-    """Is ``path`` a folder with a layout file?"""
+def has_layout(path: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None) -> bool:
+    """Is ``path`` a folder with a layout file? (On an object store: is there a layout
+    object under that prefix.)"""
     p = str(path)
+    if filesystem is not None:
+        try:
+            info = filesystem.get_file_info(layout_path(p, filesystem))
+        except OSError:
+            return False
+        return bool(info.type == pafs.FileType.File)
     return os.path.isdir(p) and os.path.isfile(layout_path(p))
 
 
@@ -89,7 +99,9 @@ def layout_document(
     }
 
 
-def read_layout(folder: str | os.PathLike[str]) -> HashLayout:
+def read_layout(
+    folder: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None
+) -> HashLayout:
     """Parse and check the layout file in ``folder``; a malformed one is a ``CatalogError``.
 
     Checks the shape of the document and that every shard file exists. Whether the layout
@@ -97,10 +109,14 @@ def read_layout(folder: str | os.PathLike[str]) -> HashLayout:
     a layout by another hash still says which files hold the table's rows.
     """
     folder = str(folder)
-    path = layout_path(folder)
+    path = layout_path(folder, filesystem)
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+        if filesystem is not None:
+            with filesystem.open_input_stream(path) as stream:
+                doc = json.loads(stream.read().decode("utf-8"))
+        else:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
     except (OSError, ValueError) as err:
         raise CatalogError(f"cannot read the table layout {path}: {err}") from err
 
@@ -131,10 +147,18 @@ def read_layout(folder: str | os.PathLike[str]) -> HashLayout:
     for name in files:
         if not isinstance(name, str) or not name or os.path.isabs(name) or ".." in Path(name).parts:
             raise bad(f"bad file name {name!r} (must be relative to the folder)")
-        full = os.path.join(folder, name)
-        if not os.path.isfile(full):
-            raise CatalogError(f"table layout {path} names a missing shard file {name}")
-        resolved.append(full)
+        resolved.append(os.path.join(folder, name) if filesystem is None else f"{folder}/{name}")
+    if filesystem is None:
+        missing = [f for f in resolved if not os.path.isfile(f)]
+    else:
+        try:
+            infos = filesystem.get_file_info(resolved)
+        except OSError as err:
+            raise CatalogError(f"cannot look at the shards of {path}: {err}") from err
+        missing = [i.path for i in infos if i.type != pafs.FileType.File]
+    if missing:
+        name = missing[0].rsplit("/", 1)[-1]
+        raise CatalogError(f"table layout {path} names a missing shard file {name}")
     return HashLayout(tuple(keys), shards, hash_function, tuple(key_types), tuple(resolved))
 
 

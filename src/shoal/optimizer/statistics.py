@@ -10,13 +10,12 @@ primary-key side of a foreign-key join); aggregates keep 10% of their input.
 from __future__ import annotations
 
 import datetime
-import os
 from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
 
-from shoal.catalog.sources import ParquetSource, TableSource, parquet_footer
+from shoal.catalog.sources import ParquetSource, TableSource
 from shoal.expr.nodes import COMPARISONS, Call, ColumnRef, Expr, InList, Literal, conjoin, conjuncts
 from shoal.logical.plan import (
     Aggregate,
@@ -166,15 +165,7 @@ def integer_span(source: TableSource, column: str) -> float | None:
     field = source.schema.field(column)
     if not (pa.types.is_integer(field.type) or pa.types.is_date(field.type)):
         return None
-    return _integer_span(source, column, tuple(_file_version(path) for path in source.files))
-
-
-def _file_version(path: str) -> tuple[str, int, int] | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None  # statistics are a hint; the scan reports a missing file
-    return path, stat.st_mtime_ns, stat.st_size
+    return _integer_span(source, column, tuple(source.file_version(path) for path in source.files))
 
 
 @lru_cache(maxsize=4096)
@@ -189,7 +180,7 @@ def _integer_span(
     hi: Any = None
     for split in source.splits():
         try:
-            md = parquet_footer(split.path)
+            md = source.footer(split.path)
         except (OSError, pa.ArrowInvalid):
             return None
         for rg in split.row_groups or ():

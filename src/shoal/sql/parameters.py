@@ -60,9 +60,29 @@ def literal_for_parameter(value: Any) -> Literal:
         ) from None
 
 
+def placeholders_in_text_order(statement: exp.Expr) -> list[exp.Placeholder]:
+    """The statement's placeholders left to right, as they stand in the SQL text.
+
+    A tree walk does not give that order (breadth-first puts ``c = ?`` of ``a = ? AND
+    b = ? AND c = ?`` first; depth-first visits LIMIT before WHERE), so each placeholder
+    of a copy is tagged, the copy printed, and the tags' positions read off the text:
+    SQL's clause order is fixed, so the printed order is the written order.
+    """
+    found = [n for n in statement.walk(bfs=False) if isinstance(n, exp.Placeholder)]
+    if len(found) < 2:
+        return found
+    probe = statement.copy()
+    tagged = [n for n in probe.walk(bfs=False) if isinstance(n, exp.Placeholder)]
+    for i, node in enumerate(tagged):
+        node.set("this", f"shoalparam{i}x")
+    text = probe.sql(dialect="duckdb")
+    position = {i: text.find(f"shoalparam{i}x") for i in range(len(tagged))}
+    return [found[i] for i in sorted(range(len(found)), key=lambda i: position[i])]
+
+
 def bind_parameters(statement: exp.Expr, params: Sequence[Any] | None) -> exp.Expr:
     """``statement`` with every placeholder carrying its value's typed literal."""
-    placeholders = [n for n in statement.walk() if isinstance(n, exp.Placeholder)]
+    placeholders = placeholders_in_text_order(statement)
     values = list(params) if params is not None else []
     if isinstance(params, str | bytes):
         raise ParameterError("parameters must be a sequence of values, not a single string")
@@ -96,3 +116,14 @@ def _placeholder_number(node: exp.Placeholder) -> int:
     if number < 1:
         raise ParameterError(f"parameter ${number}: numbering starts at $1")
     return number
+
+
+def parameter_count(statement: exp.Expr) -> int:
+    """How many values the statement's placeholders need (0 when it has none)."""
+    placeholders = [n for n in statement.walk() if isinstance(n, exp.Placeholder)]
+    numbered = [p for p in placeholders if p.this is not None]
+    if numbered and len(numbered) != len(placeholders):
+        raise ParameterError("a query may use '?' or '$n' placeholders, not both")
+    if numbered:
+        return max(_placeholder_number(p) for p in numbered)
+    return len(placeholders)

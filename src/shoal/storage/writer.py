@@ -10,6 +10,11 @@ Columns are written in the engine's canonical types (``shoal.types.canonical_typ
 which is also what the key hash saw, so a reader that gets the recorded key types back
 gets the same shard for every row. The folder appears atomically: the shards are
 written to a hidden sibling folder that is renamed into place once complete.
+
+On an object store (``s3://…``, ``gs://…``, ``abfs://…`` or a given pyarrow filesystem)
+there is no rename: the shards are written in place and the layout file last, so a
+reader never finds a layout that names a shard not yet written; an ``overwrite``
+first deletes the earlier output (only one written by shoal, as locally).
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from shoal.catalog.files import Location, resolve
 from shoal.catalog.layout import LAYOUT_FILE, layout_document, shard_file_name
 from shoal.errors import TypeMismatchError, UnknownColumnError, UserError
 from shoal.hashing import partition_ids
@@ -60,6 +67,7 @@ def write_hash_partitioned(
     shards: int,
     overwrite: bool = False,
     row_group_rows: int = ROW_GROUP_ROWS,
+    filesystem: pafs.FileSystem | None = None,
 ) -> WriteSummary:
     """Write ``table`` to the folder ``path`` as ``shards`` files hash-partitioned on ``keys``.
 
@@ -97,17 +105,33 @@ def write_hash_partitioned(
         )
         raise TypeMismatchError(f"cannot hash-partition on {bad}") from None
 
-    target = os.path.abspath(os.fspath(path))
-    _check_target(target, overwrite)
+    loc = resolve(path, filesystem)
     counts = np.bincount(ids, minlength=shards) if len(ids) else np.zeros(shards, np.int64)
+    files = [shard_file_name(i) for i in range(shards)]
+    doc = layout_document(resolved, shards, [c.type for c in key_columns], files, counts.tolist())
+    summary = WriteSummary(
+        loc.display if loc.filesystem is not None else os.path.abspath(loc.path),
+        int(counts.sum()),
+        shards,
+        tuple(resolved),
+        tuple(files),
+        tuple(int(c) for c in counts.tolist()),
+    )
+    if loc.filesystem is not None:
+        _check_remote_target(loc, overwrite)
+    else:
+        _check_target(summary.path, overwrite)
     if table.num_rows:
         table = table.take(pa.array(np.argsort(ids, kind="stable")))
+    if loc.filesystem is not None:
+        _write_remote(loc, table, files, counts.tolist(), doc, row_group_rows)
+        return summary
+    target = summary.path
     parent, base = os.path.split(target)
     os.makedirs(parent, exist_ok=True)
     staging = os.path.join(parent, f".{base}.tmp-{uuid.uuid4().hex}")
     os.mkdir(staging)
     try:
-        files = [shard_file_name(i) for i in range(shards)]
         start = 0
         for name, count in zip(files, counts.tolist(), strict=True):
             pq.write_table(
@@ -116,9 +140,6 @@ def write_hash_partitioned(
                 row_group_size=row_group_rows,
             )
             start += count
-        doc = layout_document(
-            resolved, shards, [c.type for c in key_columns], files, counts.tolist()
-        )
         with open(os.path.join(staging, LAYOUT_FILE), "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=2)
             f.write("\n")
@@ -126,14 +147,54 @@ def write_hash_partitioned(
     finally:
         if os.path.exists(staging):
             shutil.rmtree(staging, ignore_errors=True)
-    return WriteSummary(
-        target,
-        int(counts.sum()),
-        shards,
-        tuple(resolved),
-        tuple(files),
-        tuple(int(c) for c in counts.tolist()),
-    )
+    return summary
+
+
+def _check_remote_target(loc: Location, overwrite: bool) -> None:
+    fs = loc.filesystem
+    assert fs is not None
+    info = fs.get_file_info(loc.path)
+    if info.type == pafs.FileType.NotFound:
+        return
+    if not overwrite:
+        raise TargetExistsError(f"{loc.display} already exists (pass overwrite=True to replace it)")
+    if info.type == pafs.FileType.File:
+        fs.delete_file(loc.path)
+        return
+    entries = fs.get_file_info(pafs.FileSelector(loc.path, recursive=False))
+    if entries and not any(e.base_name == LAYOUT_FILE for e in entries):
+        raise TargetExistsError(
+            f"refusing to overwrite {loc.display}: a folder that is not empty and holds no "
+            f"{LAYOUT_FILE} (it was not written by shoal)"
+        )
+    if entries:
+        # The layout goes first, so a reader never sees it name shards being replaced.
+        fs.delete_file(f"{loc.path}/{LAYOUT_FILE}")
+        fs.delete_dir_contents(loc.path)
+
+
+def _write_remote(
+    loc: Location,
+    table: pa.Table,
+    files: list[str],
+    counts: list[int],
+    doc: dict[str, object],
+    row_group_rows: int,
+) -> None:
+    fs = loc.filesystem
+    assert fs is not None
+    fs.create_dir(loc.path)
+    start = 0
+    for name, count in zip(files, counts, strict=True):
+        pq.write_table(
+            table.slice(start, count),
+            f"{loc.path}/{name}",
+            filesystem=fs,
+            row_group_size=row_group_rows,
+        )
+        start += count
+    with fs.open_output_stream(f"{loc.path}/{LAYOUT_FILE}") as out:
+        out.write((json.dumps(doc, indent=2) + "\n").encode("utf-8"))
 
 
 def _resolve_column(key: str, names: list[str]) -> str:

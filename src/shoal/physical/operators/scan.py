@@ -29,16 +29,17 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from shoal.catalog.layout import shards_for_values
 from shoal.catalog.sources import (
     CsvSource,
+    IpcSource,
     MemorySource,
     ParquetSource,
     Split,
     TableSource,
-    parquet_footer,
 )
 from shoal.errors import ExecutionError
 from shoal.expr.evaluate import evaluate_array, evaluate_predicate, filter_batch, may_raise
@@ -251,7 +252,7 @@ class ScanExec(PhysicalPlan):
                 f = files.get(split.path)
                 if f is None:
                     try:
-                        f = files[split.path] = _open_parquet(split.path, self.columns, target)
+                        f = files[split.path] = _open_parquet(src, split.path, self.columns, target)
                     except (OSError, pa.ArrowInvalid) as err:
                         raise ExecutionError(f"cannot open {split.path}: {err}") from err
                 groups = [
@@ -282,6 +283,20 @@ class ScanExec(PhysicalPlan):
                 table = src.read(split, list(self.columns))
                 for batch in table.to_batches(max_chunksize=ctx.settings.batch_rows):
                     yield _conform(batch, target)
+        elif isinstance(src, IpcSource):
+            readers: dict[str, ipc.RecordBatchFileReader] = {}
+            for split in splits:
+                reader = readers.get(split.path)
+                if reader is None:
+                    try:
+                        reader = readers[split.path] = ipc.open_file(src.open(split.path))
+                    except (OSError, pa.ArrowInvalid) as err:
+                        raise ExecutionError(f"cannot open {split.path}: {err}") from err
+                for i in split.row_groups or range(reader.num_record_batches):
+                    part = reader.get_batch(i).select(list(self.columns))
+                    step = ctx.settings.batch_rows
+                    for start in range(0, part.num_rows, step):
+                        yield _conform(part.slice(start, step), target)
         elif isinstance(src, MemorySource):
             for split in splits:
                 part = src.table.slice(split.start, split.num_rows).select(list(self.columns))
@@ -298,6 +313,8 @@ class ScanExec(PhysicalPlan):
         target = self.schema
         fields = {f.name: f for f in self.source.schema}
         union = pa.schema([fields[c] for c in share.columns])
+        source = self.source
+        assert isinstance(source, ParquetSource)
         own = list(self.columns)
         cache: DecodedSplitCache = ctx.shared(
             ("scan-share", share.group), lambda: DecodedSplitCache(share)
@@ -307,7 +324,7 @@ class ScanExec(PhysicalPlan):
         def decode(split: Split, groups: list[int]) -> list[pa.RecordBatch]:
             f = files.get(split.path)
             if f is None:
-                f = files[split.path] = _open_parquet(split.path, share.columns, union)
+                f = files[split.path] = _open_parquet(source, split.path, share.columns, union)
             started = time.perf_counter()
             decoded = [
                 _conform(batch, union)
@@ -329,7 +346,7 @@ class ScanExec(PhysicalPlan):
             footer = footers.get(split.path)
             if footer is None:
                 try:
-                    footer = footers[split.path] = parquet_footer(split.path)
+                    footer = footers[split.path] = source.footer(split.path)
                 except (OSError, pa.ArrowInvalid) as err:
                     raise ExecutionError(f"cannot open {split.path}: {err}") from err
             groups = [
@@ -609,7 +626,9 @@ def _judge_dictionary(part: Expr, column: pa.DictionaryArray, target: pa.Schema)
 _DICTIONARY_BYTES_PER_ROW = 4.0
 
 
-def _open_parquet(path: str, columns: tuple[str, ...], target: pa.Schema) -> pq.ParquetFile:
+def _open_parquet(
+    source: ParquetSource, path: str, columns: tuple[str, ...], target: pa.Schema
+) -> pq.ParquetFile:
     """The file, set to decode low-cardinality string columns as dictionaries.
 
     Why: decoding a dictionary-encoded column into ``string_view`` (what tpchgen and
@@ -618,10 +637,12 @@ def _open_parquet(path: str, columns: tuple[str, ...], target: pa.Schema) -> pq.
     to plain encoding (comments, names) would pay to build a dictionary, so only
     chunks that stayed small per row are read this way, judged from the footer.
     """
-    metadata = parquet_footer(path)
+    metadata = source.footer(path)
     wanted = [c for c, f in zip(columns, target, strict=True) if pa.types.is_string(f.type)]
     dictionary = _low_cardinality_columns(metadata, tuple(wanted)) if wanted else []
-    return pq.ParquetFile(path, metadata=metadata, read_dictionary=dictionary or None)
+    # Local files open by path as before; object-store files through a ranged reader.
+    handle = path if source.filesystem is None else source.open(path)
+    return pq.ParquetFile(handle, metadata=metadata, read_dictionary=dictionary or None)
 
 
 # Keyed by the footer object itself, which ``parquet_footer`` keeps while the file

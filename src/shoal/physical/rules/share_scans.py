@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 
-from shoal.catalog.sources import ParquetSource, parquet_footer
+from shoal.catalog.sources import ParquetSource
 from shoal.expr.nodes import ColumnRef, Expr, rename_columns
 from shoal.physical.context import Settings
 from shoal.physical.operators.scan import ScanExec
@@ -66,12 +66,14 @@ def _source_filter(scan: ScanExec) -> Expr | None:
 def _row_groups_read(scan: ScanExec) -> list[SplitKey]:
     """The (file, row group) keys this scan's tasks will decode, after pruning."""
     keys = []
+    source = scan.source
+    assert isinstance(source, ParquetSource)
     for index in sorted({i for share in scan.assignment for i in share}):
         split = scan.splits[index]
         if split.row_groups is None:
             continue
         try:
-            footer = parquet_footer(split.path)
+            footer = source.footer(split.path)
         except OSError:
             continue  # the scan itself reports the missing file
         kept = tuple(rg for rg in split.row_groups if scan.row_group_may_match(footer, rg))
