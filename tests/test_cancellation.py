@@ -29,6 +29,10 @@ from shoal.errors import (
 
 # A three-way cross join with a selective condition: minutes of work, little output.
 LONG = "SELECT count(*) FROM t x, t y, t z WHERE x.a + y.a + z.a = 17"
+# The query itself runs for minutes. Stopping takes well under a second on an idle
+# machine; the bound leaves room for a loaded CI machine without hiding a query that
+# does not stop.
+STOPS_WITHIN = 4.0
 ROWS = pa.table({"a": pa.array(range(3000), pa.int64())})
 
 
@@ -44,7 +48,7 @@ def con(request: pytest.FixtureRequest) -> shoal.Connection:
 
 
 def _assert_healthy(con: shoal.Connection) -> None:
-    deadline = time.monotonic() + 1.0
+    deadline = time.monotonic() + STOPS_WITHIN
     while _task_threads() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert _task_threads() == []
@@ -55,7 +59,7 @@ def test_timeout_stops_the_query(con: shoal.Connection) -> None:
     started = time.monotonic()
     with pytest.raises(QueryTimeoutError, match="timeout of 0.3 s"):
         con.sql(LONG, timeout=0.3)
-    assert time.monotonic() - started < 1.3
+    assert time.monotonic() - started < 0.3 + STOPS_WITHIN
     _assert_healthy(con)
 
 
@@ -65,7 +69,7 @@ def test_cancel_from_another_thread(con: shoal.Connection) -> None:
     started = time.monotonic()
     with pytest.raises(QueryCancelledError, match="cancelled by the caller"):
         stream.read_all()
-    assert time.monotonic() - started < 1.3
+    assert time.monotonic() - started < 0.3 + STOPS_WITHIN
     _assert_healthy(con)
 
 
@@ -83,13 +87,18 @@ def test_bad_timeout_is_a_user_error(con: shoal.Connection) -> None:
 
 
 def test_ctrl_c_in_the_caller_thread(con: shoal.Connection) -> None:
-    # SIGINT to ourselves while the main thread waits for the result.
+    # SIGINT to ourselves while the main thread waits for the result. Python's own
+    # handler, in case this process inherited SIGINT ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
     started = time.monotonic()
-    with pytest.raises(QueryInterruptedError):
-        con.sql(LONG)
-    assert time.monotonic() - started < 1.3
+    try:
+        with pytest.raises(QueryInterruptedError):
+            con.sql(LONG)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert time.monotonic() - started < 0.3 + STOPS_WITHIN
     _assert_healthy(con)
     assert issubclass(QueryInterruptedError, KeyboardInterrupt)
 
@@ -101,7 +110,7 @@ def test_stream_yields_batches_and_closing_it_stops_the_query(con: shoal.Connect
     assert first.num_rows > 0 and first.schema.names == ["a", "b"]
     started = time.monotonic()
     stream.close()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < STOPS_WITHIN
     assert stream.finished
     _assert_healthy(con)
 
@@ -144,7 +153,7 @@ def test_cli_ctrl_c_exits_130_without_traceback(tmp_path: Path) -> None:
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
-        assert time.monotonic() - sent < 1.5
+        assert time.monotonic() - sent < STOPS_WITHIN
     finally:
         if proc.poll() is None:
             proc.kill()

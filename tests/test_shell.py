@@ -214,7 +214,8 @@ def test_ctrl_c_cancels_a_long_query(shell: pexpect.spawn) -> None:
     shell.sendintr()
     shell.expect_exact("Cancelled", timeout=TIMEOUT)
     shell.expect_exact(PROMPT, timeout=TIMEOUT)
-    assert time.perf_counter() - sent < 1.0
+    # Well under a second on an idle machine; the bound leaves room for a loaded one.
+    assert time.perf_counter() - sent < 4.0
     assert "Traceback" not in _plain(shell.before)
     # The shell goes on, and the connection runs the next query.
     assert "12" in _run(shell, "SELECT count(*) FROM items;")

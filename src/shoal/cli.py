@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,10 @@ def _connect(args: argparse.Namespace) -> shoal.Connection:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C must stop a query even when this process was started with SIGINT
+        # ignored (a background job of a non-interactive shell inherits that).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return _main(argv)
     except KeyboardInterrupt:
