@@ -30,7 +30,6 @@ from shoal.physical.context import Settings
 from shoal.physical.planner import PhysicalPlanner
 from shoal.physical.rules.pipeline import apply_physical_rules
 from shoal.runtime.faults import Fault, parse_fault
-from shoal.runtime.local import LocalRuntime
 from shoal.runtime.protocol import Executor
 from shoal.scheduler.query import start_query
 from shoal.sql.binder import Binder
@@ -242,7 +241,7 @@ class Connection:
         else:
             assert statement.query is not None
             prepared = self._prepare_statement(statement.query, self._query_settings(None))
-            table, _ = LocalRuntime(self.settings).execute(prepared.graph)
+            table = start_query(prepared.graph, prepared.settings).read_all()
             table = table.rename_columns(list(prepared.logical.output_names))
         summary = write_hash_partitioned(
             table, statement.path, statement.keys, statement.shards, statement.overwrite
