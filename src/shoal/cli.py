@@ -14,6 +14,7 @@ import argparse
 import sys
 
 import shoal
+from shoal.api.boundary import entry_point
 from shoal.errors import ShoalError
 
 
@@ -31,14 +32,9 @@ def _register(con: shoal.Connection, spec: str) -> None:
         con.register_parquet(name, path)
 
 
-def _format(table: object, max_rows: int) -> str:
-    import pyarrow as pa
-
-    assert isinstance(table, pa.Table)
-    names = table.column_names
-    rows = [
-        [_cell(v) for v in row] for row in zip(*(c.to_pylist() for c in table.columns), strict=True)
-    ]
+def _format(result: shoal.Result, max_rows: int) -> str:
+    names = result.column_names
+    rows = [[_cell(v) for v in row] for row in result.fetchall()]
     shown = rows[:max_rows]
     widths = [max([len(n)] + [len(r[i]) for r in shown]) for i, n in enumerate(names)]
     line = " | ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))
@@ -69,19 +65,24 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--analyze", action="store_true")
     args = ap.parse_args(argv)
     try:
-        con = shoal.connect(partitions=args.partitions)
-        for spec in args.table:
-            _register(con, spec)
-        if args.command == "query":
-            print(_format(con.sql(args.sql).to_arrow(), args.max_rows))
-        elif args.analyze:
-            print(con.explain_analyze(args.sql))
-        else:
-            print(con.explain(args.sql))
+        print(_run(args))
     except ShoalError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+@entry_point
+def _run(args: argparse.Namespace) -> str:
+    """What the command prints; every failure is a ``ShoalError``."""
+    con = shoal.connect(partitions=args.partitions)
+    for spec in args.table:
+        _register(con, spec)
+    if args.command == "query":
+        return _format(con.sql(args.sql), args.max_rows)
+    if args.analyze:
+        return con.explain_analyze(args.sql)
+    return con.explain(args.sql)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 User errors (``UserError`` and below) are about the SQL text or the catalog; they
 are never retried and, where they come from the SQL text, carry its line and
 column. Execution errors happen while tasks run; they name the stage and task.
+``InternalError`` is what the public API raises for anything unexpected: a bug
+in shoal, with the original exception as its ``__cause__``.
 """
 
 from __future__ import annotations
@@ -84,6 +86,20 @@ class PlanError(ShoalError):
 
     This is an internal error: it is likely caused by a bug in shoal.
     """
+
+
+class InternalError(ShoalError):
+    """An unexpected failure inside shoal: this is a bug in shoal.
+
+    The public API (``api/boundary.py``) raises it in place of any exception that is
+    not a ``ShoalError``; the original is chained as ``__cause__``.
+    """
+
+    def __init__(self, where: str, cause: BaseException):
+        super().__init__(
+            f"internal error in {where} (this is a bug in shoal): {type(cause).__name__}: {cause}"
+        )
+        self.where = where
 
 
 # ---------------------------------------------------------------- execution errors

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
+from shoal.api.boundary import entry_point
 from shoal.api.result import Result
 from shoal.catalog.catalog import Catalog
 from shoal.catalog.sources import TableSource
@@ -28,6 +29,7 @@ from shoal.physical.rules.encoded_keys import keep_group_keys_encoded
 from shoal.physical.rules.enforce_distribution import enforce_distribution
 from shoal.physical.rules.sanity_check import sanity_check
 from shoal.physical.rules.share_scans import share_scans
+from shoal.recursion import call_deep
 from shoal.runtime.local import LocalRuntime
 from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
@@ -44,6 +46,9 @@ class PreparedQuery:
 
 
 class Connection:
+    """Every public method lets only ``ShoalError`` subclasses out (``api/boundary.py``)."""
+
+    @entry_point
     def __init__(self, partitions: int | None = None, **settings: Any):
         cores = os.cpu_count() or 1
         if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
@@ -60,31 +65,41 @@ class Connection:
 
     # ----------------------------------------------------------- registration
 
+    @entry_point
     def register_parquet(self, name: str, path: str | os.PathLike[str]) -> TableSource:
         """A Parquet file, a folder of them (searched recursively) or a glob."""
         return self.catalog.register_parquet(name, path)
 
+    @entry_point
     def register_csv(
         self, name: str, path: str | os.PathLike[str], delimiter: str = ","
     ) -> TableSource:
         return self.catalog.register_csv(name, path, delimiter)
 
+    @entry_point
     def register_arrow(self, name: str, data: Any) -> TableSource:
         """A pyarrow Table / RecordBatch, or a pandas / polars DataFrame."""
         return self.catalog.register_arrow(name, data)
 
+    @entry_point
     def unregister(self, name: str) -> None:
         self.catalog.unregister(name)
 
+    @entry_point
     def tables(self) -> list[str]:
         return self.catalog.names()
 
     # ----------------------------------------------------------------- queries
 
+    @entry_point
     def prepare(self, text: str) -> PreparedQuery:
+        return call_deep(self._parse_and_prepare, text)
+
+    def _parse_and_prepare(self, text: str) -> PreparedQuery:
         return self._prepare_statement(parse_sql(text))
 
     def _prepare_statement(self, statement: exp.Expr) -> PreparedQuery:
+        """Bind, optimize and plan: recursive over the query's trees, so run by ``call_deep``."""
         logical = optimize(Binder(self.catalog).bind_statement(statement))
         physical = PhysicalPlanner(self.settings).plan(logical.plan)
         physical = enforce_distribution(physical, self.settings)
@@ -92,6 +107,7 @@ class Connection:
         physical = sanity_check(physical)
         return PreparedQuery(logical, build_stage_graph(physical))
 
+    @entry_point
     def sql(self, text: str) -> Result:
         stripped = text.lstrip()
         head = stripped[:16].upper()
@@ -104,15 +120,17 @@ class Connection:
         prepared = self.prepare(text)
         table, metrics = LocalRuntime(self.settings).execute(prepared.graph)
         table = table.rename_columns(list(prepared.logical.output_names))
+        # Rendering recurses over expression trees as deep as planning did.
         return Result(
             table,
-            explain_graph(prepared.graph, metrics),
+            call_deep(explain_graph, prepared.graph, metrics),
             metrics,
-            analyze_dict(prepared.graph, metrics),
+            call_deep(analyze_dict, prepared.graph, metrics),
         )
 
     # ------------------------------------------------------- partitioned writes
 
+    @entry_point
     def write_partitioned(
         self,
         query_or_table: str,
@@ -144,12 +162,12 @@ class Connection:
 
     def _copy(self, text: str) -> Result:
         """``COPY <table or (query)> TO 'folder' (PARTITION BY HASH (keys) INTO n)``."""
-        statement = parse_copy(text)
+        statement = call_deep(parse_copy, text)
         if statement.table is not None:
             table = self._rows_of(statement.table)
         else:
             assert statement.query is not None
-            prepared = self._prepare_statement(statement.query)
+            prepared = call_deep(self._prepare_statement, statement.query)
             table, _ = LocalRuntime(self.settings).execute(prepared.graph)
             table = table.rename_columns(list(prepared.logical.output_names))
         summary = write_hash_partitioned(
@@ -165,13 +183,16 @@ class Connection:
             )
         )
 
+    @entry_point
     def explain(self, text: str) -> str:
         """The stage graph: stages, their operator pipelines, each exchange's kind and keys."""
-        return explain_graph(self.prepare(text).graph)
+        return call_deep(explain_graph, self.prepare(text).graph)
 
+    @entry_point
     def explain_analyze(self, text: str) -> str:
         return self.sql(text).explain_analyze()
 
+    @entry_point
     def close(self) -> None:
         self.catalog = Catalog()
 
@@ -182,6 +203,7 @@ class Connection:
         self.close()
 
 
+@entry_point
 def connect(partitions: int | None = None, **settings: Any) -> Connection:
     """An embedded connection; ``partitions`` is the tasks per stage (default: cores)."""
     return Connection(partitions, **settings)

@@ -18,6 +18,12 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from shoal.catalog.csv_checks import (
+    check_delimiter,
+    check_schema,
+    check_table,
+    invalid_utf8_error,
+)
 from shoal.catalog.layout import HashLayout, check_layout, has_layout, read_layout
 from shoal.errors import CatalogError
 from shoal.types import canonical_schema
@@ -180,7 +186,7 @@ class CsvSource(TableSource):
 
     def __init__(self, name: str, path: str | os.PathLike[str], delimiter: str = ","):
         self.name = name
-        self.delimiter = delimiter
+        self.delimiter = check_delimiter(delimiter)
         self.files = resolve_paths(path, (".csv", ".tsv", ".txt"))
         try:
             with pcsv.open_csv(
@@ -189,6 +195,7 @@ class CsvSource(TableSource):
                 self.schema = canonical_schema(reader.schema)
         except (OSError, pa.ArrowInvalid) as err:
             raise CatalogError(f"cannot read CSV file {self.files[0]}: {err}") from err
+        check_schema(self.files[0], self.schema)
         self._splits = [Split(f, None, -1, os.path.getsize(f)) for f in self.files]
 
     def splits(self) -> list[Split]:
@@ -212,7 +219,10 @@ class CsvSource(TableSource):
                 read_options=pcsv.ReadOptions(use_threads=False),
             )
         except (OSError, pa.ArrowInvalid) as err:
+            if "UTF8" in str(err):
+                raise invalid_utf8_error(split.path) from err
             raise CatalogError(f"cannot read CSV file {split.path}: {err}") from err
+        check_table(split.path, table)
         return table
 
 

@@ -519,7 +519,8 @@ def add_months(date: Value, months: int) -> Value:
     if isinstance(date, pa.Scalar):
         if not date.is_valid:
             return date
-        return pa.scalar(add_months_py(date.as_py(), months), pa.date32())
+        # Through the array path: a Python date cannot go past year 9999.
+        return add_months(pa.array([date.cast(pa.date32())]), months)[0]
     arr = date.combine_chunks() if isinstance(date, pa.ChunkedArray) else date
     days = pc.fill_null(pc.cast(arr, pa.int32()), 0).to_numpy(zero_copy_only=False)
     d64 = days.astype("datetime64[D]")
@@ -533,15 +534,6 @@ def add_months(date: Value, months: int) -> Value:
     result = target_month.astype("datetime64[D]") + np.minimum(day_of_month, month_len - 1)
     out = pa.array(result.astype(np.int32), pa.int32(), mask=np.asarray(pc.is_null(arr)))
     return out.cast(pa.date32())
-
-
-def add_months_py(d: datetime.date, months: int) -> datetime.date:
-    total = d.year * 12 + (d.month - 1) + months
-    year, month = divmod(total, 12)
-    month += 1
-    nxt = datetime.date(year + (month == 12), month % 12 + 1, 1)
-    last = (nxt - datetime.timedelta(days=1)).day
-    return datetime.date(year, month, min(d.day, last))
 
 
 _FUNCTIONS: dict[str, Callable[[Call, list[Value]], Any]] = {

@@ -20,12 +20,19 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from shoal.errors import ExecutionError, QueryCancelledError, ShoalError
+from shoal.errors import (
+    ExecutionError,
+    InternalError,
+    QueryCancelledError,
+    ShoalError,
+    UnsupportedError,
+)
 from shoal.exchange.local import LocalExchange
 from shoal.metrics.exchange import ExchangeMetrics
 from shoal.metrics.operator import OperatorMetrics
 from shoal.physical.context import Settings, TaskContext
 from shoal.physical.operators.hash_join import HashJoinExec
+from shoal.recursion import deep_recursion, start_thread
 from shoal.runtime.filters import RuntimeFilters
 from shoal.runtime.shared import SharedValues
 from shoal.stages.graph import Stage, StageGraph
@@ -67,7 +74,9 @@ class LocalRuntime:
 
     def execute(self, graph: StageGraph) -> tuple[pa.Table, QueryMetrics]:
         run = _QueryRun(graph, self.settings)
-        return run.run()
+        # Evaluating a deeply nested expression recurses as deep as binding it did.
+        with deep_recursion():
+            return run.run()
 
 
 class _QueryRun:
@@ -100,17 +109,14 @@ class _QueryRun:
 
     def run(self) -> tuple[pa.Table, QueryMetrics]:
         start = time.perf_counter()
-        threads = []
-        # Consumers first: they park on their inputs without taking a CPU slot.
-        for stage in reversed(self.graph.stages):
-            for p in range(stage.num_partitions):
-                th = threading.Thread(
-                    target=self._task, args=(stage, p), name=f"shoal-s{stage.id}-t{p}", daemon=True
-                )
-                threads.append(th)
+        threads: list[threading.Thread] = []
         try:
-            for th in threads:
-                th.start()
+            # Consumers first: they park on their inputs without taking a CPU slot.
+            for stage in reversed(self.graph.stages):
+                for p in range(stage.num_partitions):
+                    threads.append(
+                        start_thread(self._task, (stage, p), name=f"shoal-s{stage.id}-t{p}")
+                    )
             for th in threads:
                 th.join()
         except BaseException:
@@ -199,5 +205,18 @@ class _QueryRun:
             raise err
         if isinstance(err, ExecutionError) and err.stage is not None:
             raise err
+        where = f"stage {stage.id}, task {partition}, attempt 0"
+        if isinstance(err, RecursionError):
+            raise UnsupportedError(
+                f"expressions nested more deeply than shoal can evaluate ({where})"
+            ) from err
+        if not isinstance(err, (ExecutionError, *_DATA_ERRORS)):
+            # Not a failure the data can cause (a TypeError, a missing Arrow kernel…).
+            raise InternalError(where, err) from err
         message = str(err) if isinstance(err, ExecutionError) else f"{type(err).__name__}: {err}"
         raise ExecutionError(message, stage=stage.id, partition=partition, attempt=0) from err
+
+
+#: Exceptions that values in the data can provoke inside a kernel (an overflow, a
+#: string that does not cast, an out-of-range date): execution errors, not bugs.
+_DATA_ERRORS = (pa.ArrowInvalid, pa.ArrowIndexError, OverflowError, MemoryError)
