@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from shoal.arrays import decimal128_from_unscaled, unscaled_int64
 from shoal.errors import ExecutionError
 from shoal.expr.nodes import Call, Case, Cast, ColumnRef, Expr, InList, Literal, conjuncts
-from shoal.types import MAX_DECIMAL_PRECISION, is_decimal, is_float, is_integer
+from shoal.types import MAX_DECIMAL_PRECISION, is_decimal, is_float, is_integer, sql_type_name
 
 # An array, a chunked array or a scalar (pyarrow ships no type stubs to say so).
 Value: TypeAlias = Any
@@ -194,11 +194,10 @@ def _arith(kernel: str) -> Callable[[Call, list[Value]], Value]:
         a, b = _arith_operands(e, args)
         try:
             out = pc.call_function(kernel, [a, b])
+            # A decimal result wider than its SQL type must fit back in it.
+            return out if out.type == e.type else pc.cast(out, e.type)
         except pa.ArrowInvalid as err:
-            raise ExecutionError(f"arithmetic error in {e}: {err}") from err
-        if out.type != e.type:
-            out = pc.cast(out, e.type)
-        return out
+            raise _out_of_range(e, err) from err
 
     return run
 
@@ -248,8 +247,9 @@ def _int_mod(a: Value, b: Value, e: Call) -> Value:
     b_arr = to_array(b_arr, n) if len(b_arr) == n else pa.repeat(b_arr[0], n)
     an = pc.fill_null(a_arr, 0).to_numpy(zero_copy_only=False).astype(np.int64)
     bn = pc.fill_null(b_arr, 1).to_numpy(zero_copy_only=False).astype(np.int64)
-    _check_divisor(bn, e, an)
-    r = np.fmod(an, bn)
+    _check_divisor(bn, e)
+    # x % -1 is 0 for every x; fmod(INT64_MIN, -1) would trap on the division.
+    r = np.fmod(an, np.where(bn == -1, 1, bn))
     mask = np.asarray(pc.or_(pc.is_null(a_arr), pc.is_null(b_arr)))
     return pa.array(r, pa.int64(), mask=mask)
 
@@ -278,7 +278,32 @@ def _length(args: list[Value]) -> int:
 
 
 def _negate(e: Call, args: list[Value]) -> Value:
-    return pc.negate_checked(args[0])
+    try:
+        return pc.negate_checked(args[0])
+    except pa.ArrowInvalid as err:
+        raise _out_of_range(e, err) from err
+
+
+def _abs(e: Call, args: list[Value]) -> Value:
+    try:
+        out = pc.abs_checked(args[0])
+    except pa.ArrowInvalid as err:
+        raise _out_of_range(e, err) from err
+    return out if out.type == e.type else pc.cast(out, e.type)
+
+
+def _out_of_range(e: Call, err: pa.ArrowInvalid) -> ExecutionError:
+    """DuckDB's wording for a result outside its type: ``Out of Range: overflow in …``."""
+    what = {
+        "add": "addition",
+        "subtract": "subtraction",
+        "multiply": "multiplication",
+        "negate": "negation",
+    }
+    op = what.get(e.fn, e.fn)
+    return ExecutionError(
+        f"Out of Range: overflow in {op} of {sql_type_name(e.type)} in {e} ({err})"
+    )
 
 
 # ------------------------------------------------------------------ comparison
@@ -563,7 +588,7 @@ _FUNCTIONS: dict[str, Callable[[Call, list[Value]], Any]] = {
     "lower": _unary("utf8_lower"),
     "length": _unary("utf8_length"),
     "trim": _trim,
-    "abs": _unary("abs_checked"),
+    "abs": _abs,
     "round": _round,
     "extract": _extract,
     "date_add_days": _date_add_days,

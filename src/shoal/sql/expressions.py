@@ -18,6 +18,7 @@ from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Case, Cast, ColumnRef, Expr, InList, Literal
 from shoal.logical.plan import AggCall
 from shoal.sql import typing as t
+from shoal.sql.like import arrow_pattern
 from shoal.sql.scope import NameGenerator, Scope
 from shoal.types import (
     is_decimal,
@@ -248,8 +249,9 @@ class ExpressionBinder:
     def _neg(self, node: exp.Neg) -> Expr:
         arg = self.bind(node.this)
         t.require_numeric(arg, "unary minus")
-        if isinstance(arg, Literal) and arg.value is not None:
+        if isinstance(arg, Literal) and arg.value is not None and _fits(-arg.value, arg.type):
             return Literal(-arg.value, arg.type)
+        # -(-9223372036854775808) does not fit a BIGINT: the run-time negation reports it.
         return t.call("negate", [arg], arg.type)
 
     # ------------------------------------------------------------ predicates
@@ -325,7 +327,7 @@ class ExpressionBinder:
         both = t.boolean("and", [low, high])
         return t.boolean("not", [both]) if node.args.get("negate") else both
 
-    def _like(self, node: exp.Like | exp.ILike) -> Expr:
+    def _like(self, node: exp.Like | exp.ILike, escape: str | None = None) -> Expr:
         arg = t.require_string(self.bind(node.this), "LIKE")
         pattern = self.bind(node.expression)
         if not isinstance(pattern, Literal) or not (
@@ -335,9 +337,18 @@ class ExpressionBinder:
         if pattern.value is None:
             return Literal(None, pa.bool_())
         negated = bool(node.args.get("negate"))
-        return t.call(
-            "like", [arg], pa.bool_(), (pattern.value, isinstance(node, exp.ILike), negated)
-        )
+        # The call holds the pattern as pyarrow reads it (see sql/like.py).
+        arrow = arrow_pattern(pattern.value, escape)
+        return t.call("like", [arg], pa.bool_(), (arrow, isinstance(node, exp.ILike), negated))
+
+    def _escape(self, node: exp.Escape) -> Expr:
+        like = node.this
+        if not isinstance(like, exp.Like | exp.ILike):
+            raise UnsupportedError(f"ESCAPE after {like.key.upper()}")
+        escape = self.bind(node.expression)
+        if not (isinstance(escape, Literal) and is_string(escape.type)):
+            raise UnsupportedError("ESCAPE with a non-constant escape string")
+        return self._like(like, str(escape.value))
 
     # ---------------------------------------------------------- conditionals
 
@@ -554,6 +565,14 @@ def _interval(node: exp.Interval) -> tuple[int, str]:
     return amount, unit
 
 
+def _fits(value: object, type_: pa.DataType) -> bool:
+    """Whether an integer literal's value is inside its type's range."""
+    if not (pa.types.is_integer(type_) and isinstance(value, int)):
+        return True
+    bits = type_.bit_width
+    return -(1 << (bits - 1)) <= value < (1 << (bits - 1))
+
+
 def _chain(node: exp.Expr, kind: type[exp.Expr]) -> list[exp.Expr]:
     """The operands of a chain of ``kind`` nodes, left to right, found without recursion."""
     terms: list[exp.Expr] = []
@@ -602,6 +621,7 @@ _HANDLERS: dict[type[exp.Expr], Callable[[ExpressionBinder, exp.Expr], Expr]] = 
     exp.In: B._in,  # type: ignore[dict-item]
     exp.Between: B._between,  # type: ignore[dict-item]
     exp.Like: B._like,  # type: ignore[dict-item]
+    exp.Escape: B._escape,  # type: ignore[dict-item]
     exp.ILike: B._like,  # type: ignore[dict-item]
     exp.Case: B._case,  # type: ignore[dict-item]
     exp.If: B._if,  # type: ignore[dict-item]

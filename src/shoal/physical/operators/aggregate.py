@@ -26,6 +26,7 @@ from shoal.expr.evaluate import Memo, evaluate_array, evaluate_column
 from shoal.expr.nodes import ColumnRef, Expr
 from shoal.physical.context import TaskContext
 from shoal.physical.operators.dense_grouping import dense_group_by
+from shoal.physical.operators.sum_overflow import narrow_sum, widen_risky_sums
 from shoal.physical.partitioning import (
     SINGLE,
     Distribution,
@@ -278,7 +279,8 @@ class HashAggregateExec(PhysicalPlan):
         if len(self.key_names) == 1:
             dense = dense_group_by(table, self.key_names[0], specs)
             if dense is not None:
-                return dense
+                return dense  # exact: its sums stay far below 2**53
+        table = widen_risky_sums(table, specs)
         return table.group_by(list(self.key_names), use_threads=False).aggregate(specs)
 
     def _merge(self, states: list[pa.Table]) -> pa.Table:
@@ -304,6 +306,8 @@ class HashAggregateExec(PhysicalPlan):
             produced = grouped.column("count_all" if col == [] else f"{col}_{fn}")
             if "count" in state.rsplit("$", 1)[-1]:
                 produced = pc.fill_null(produced, 0)
+            if pa.types.is_decimal256(produced.type) and pa.types.is_decimal128(typ):
+                produced = narrow_sum(produced, typ)  # summed wide: must fit again
             arrays.append(produced if produced.type == typ else produced.cast(typ))
             names.append(state)
         if not arrays:
