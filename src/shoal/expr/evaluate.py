@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from shoal.arrays import decimal128_from_unscaled, unscaled_int64
 from shoal.errors import ExecutionError
+from shoal.expr import floats
 from shoal.expr.nodes import Call, Case, Cast, ColumnRef, Expr, InList, Literal, conjuncts
 from shoal.types import MAX_DECIMAL_PRECISION, is_decimal, is_float, is_integer, sql_type_name
 
@@ -311,6 +312,8 @@ def _out_of_range(e: Call, err: pa.ArrowInvalid) -> ExecutionError:
 
 def _compare(kernel: str) -> Callable[[Call, list[Value]], Value]:
     def run(e: Call, args: list[Value]) -> Value:
+        if is_float(args[0].type) or is_float(args[1].type):
+            return floats.compare(kernel, args[0], args[1])  # NaN = NaN, NaN greatest
         return pc.call_function(kernel, args)
 
     return run
@@ -340,6 +343,9 @@ def _in_list(e: InList, arg: Value) -> Value:
     values = [v.value for v in e.values if v.value is not None]
     has_null = len(values) < len(e.values)
     value_set = pa.array(values, type=arg.type)
+    if is_float(arg.type):
+        # is_in compares bits: -0.0 and 0.0 (and NaN payloads) must agree first.
+        arg, value_set = floats.normalize(arg), floats.normalize(value_set)
     found = pc.is_in(arg, value_set=value_set, skip_nulls=True)
     # x IN (..., NULL) is NULL, not false, when x matches nothing; NULL IN (...) is NULL.
     if has_null:

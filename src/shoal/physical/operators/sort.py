@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shoal.expr.floats import has_nan, needs_nan_key
 from shoal.physical.context import TaskContext
 from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
 
@@ -20,8 +21,24 @@ from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
 def sort_table(table: pa.Table, keys: tuple[SortSpec, ...]) -> pa.Table:
     if table.num_rows <= 1:
         return table
-    indices = pc.sort_indices(table, sort_keys=[k.arrow() for k in keys])
-    return table.take(indices)
+    return table.take(sort_indices(table, keys))
+
+
+def sort_indices(table: pa.Table, keys: tuple[SortSpec, ...]) -> pa.Array:
+    """The SQL order of ``table``'s rows: NULLs where each key says, NaN above every number.
+
+    Where Arrow would put NaN beside the NULLs (``floats.needs_nan_key``), an
+    ``is_nan`` key sorted first puts it at the far end instead.
+    """
+    sort_keys: list[tuple[str, str, str]] = []
+    for i, k in enumerate(keys):
+        column = table.column(k.column)
+        if needs_nan_key(column.type, k.ascending, k.nulls_first) and has_nan(column):
+            name = f"$nan{i}"
+            table = table.append_column(name, pc.is_nan(column))
+            sort_keys.append((name, k.arrow()[1], k.arrow()[2]))
+        sort_keys.append(k.arrow())
+    return pc.sort_indices(table, sort_keys=sort_keys)
 
 
 @dataclass(frozen=True)
