@@ -35,7 +35,8 @@ class TopKExec(PhysicalPlan):
 
     @property
     def k(self) -> int | None:
-        return None if self.limit is None else self.limit + self.offset
+        # LIMIT and OFFSET are each a BIGINT; their sum need not be (a slice's length is).
+        return None if self.limit is None else min(self.limit + self.offset, (1 << 63) - 1)
 
     def children(self) -> tuple[PhysicalPlan, ...]:
         return (self.input,)
