@@ -92,13 +92,14 @@ def test_fetchall_of_nanosecond_timestamps(con: shoal.Connection) -> None:
 def test_register_csv_with_a_bad_delimiter(
     con: shoal.Connection, tmp_path: Path, delimiter: object
 ) -> None:
+    """DuckDB takes multi-byte delimiters (and sniffs one for ''); shoal's reader splits on
+    one character, so anything else is a CatalogError naming the delimiter, not a
+    ValueError from pyarrow."""
     path = tmp_path / "x.csv"
     path.write_text("a,b\n1,2\n")
-    if isinstance(delimiter, str) and delimiter not in ("\n", '"'):
-        with pytest.raises(duckdb.Error):
-            duckdb.read_csv(str(path), sep=delimiter).fetchall()
     with pytest.raises(CatalogError, match="delimiter"):
         con.register_csv("bad_csv", path, delimiter=delimiter)  # type: ignore[arg-type]
+    assert "bad_csv" not in con.tables()
 
 
 def test_a_table_with_no_columns_is_refused(con: shoal.Connection) -> None:
@@ -156,7 +157,7 @@ def _explode(*args: object, **kwargs: object) -> None:
         ("shoal.catalog.catalog.to_arrow_table", lambda c: c.register_arrow("u", TABLES["t"])),
         ("shoal.api.result.python_values", lambda c: c.sql("SELECT a FROM t").fetchall()),
         (
-            "shoal.physical.operators.project.evaluate_array",
+            "shoal.physical.operators.project.evaluate_column",
             lambda c: c.sql("SELECT a + 1 FROM t").to_arrow(),
         ),
     ],

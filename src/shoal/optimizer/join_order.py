@@ -173,7 +173,16 @@ class _Cluster:
         remaining = [c for k, c in enumerate(singles) if k not in (i, j)]
         while remaining:
             best: tuple[tuple[int, float], int, list[Expr], float] | None = None
+            # Only leaves sharing a predicate with the tree so far can connect to it.
+            near = {
+                m
+                for member in current.members
+                for p in self.by_leaf[member]
+                for m in self.touches[id(p)]
+            } - current.members
             for k, leaf in enumerate(remaining):
+                if not leaf.members & near:
+                    continue
                 conds = self.connecting(current.members, leaf.members)
                 if not conds:
                     continue
