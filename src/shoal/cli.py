@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import shoal
+from shoal.api.boundary import entry_point
 from shoal.errors import ShoalError
 from shoal.runtime.faults import parse_fault
 from shoal.shell.messages import format_error
@@ -114,8 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         # the query's tasks have been stopped; exit as shells expect (128 + SIGINT).
         print("interrupted", file=sys.stderr)
         return 130
+    except ShoalError as err:  # an unexpected failure, made an InternalError by _main
+        print(format_error(err), file=sys.stderr)
+        return 1
 
 
+@entry_point
 def _main(argv: list[str] | None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     # No sub-command (nothing, or only options such as --table): the shell.

@@ -8,6 +8,8 @@ The PEP 249 (DB-API 2.0) classes live here too, at the bottom, and every shoal
 error is also one of them (``UserError`` is a ``ProgrammingError``,
 ``ExecutionError`` an ``OperationalError``, ...), so code written against
 ``shoal.dbapi`` catches shoal's own errors without any wrapping.
+``InternalError`` is what the public API raises for anything unexpected: a bug
+in shoal, with the original exception as its ``__cause__``.
 """
 
 from __future__ import annotations
@@ -131,12 +133,24 @@ class AccessDeniedError(UserError):
 
 
 class InternalError(ShoalError):
-    """Something shoal did wrong: this was likely caused by a bug in shoal.
+    """Something shoal did wrong: this is a bug in shoal.
 
+    The public API (``api/boundary.py``) raises it in place of any exception that is
+    not a ``ShoalError``, with the original chained as ``__cause__`` (``wrapping``).
     Also the DB-API's ``InternalError`` (a ``DatabaseError``, through ``ShoalError``).
-
     Not known to be deterministic, so a materialized query retries the task.
     """
+
+    where: str | None = None
+
+    @classmethod
+    def wrapping(cls, where: str, cause: BaseException) -> InternalError:
+        """The error for an unexpected ``cause`` met in ``where``."""
+        error = cls(
+            f"internal error in {where} (this is a bug in shoal): {type(cause).__name__}: {cause}"
+        )
+        error.where = where
+        return error
 
 
 class PlanError(InternalError):

@@ -2,8 +2,10 @@
 
 * ``diff_data``: the tables written under a session temp dir; ``.tables`` maps
   each name queries use to its Arrow table (what the DuckDB oracle sees).
-* ``shoal_connections``: ``get(partitions)`` -> a shoal connection with every
-  table registered (one connection per partition count, made on first use).
+* ``shoal_connections``: ``get(partitions, broadcast_threshold_bytes=None)`` -> a
+  shoal connection with every table registered (one per setting, made on first use).
+  ``REPARTITION`` (threshold 0) plans every join it can as a repartitioned join;
+  ``BROADCAST`` (a huge threshold) broadcasts every build side it may.
 * ``shoal_con``: a connection, parametrized over partitions 1 and 3.
 
 ``SHOAL_RETRY_POLICY=task`` runs the whole suite with materialized exchanges
@@ -25,6 +27,9 @@ from support.runtime import runtime_kwargs
 from .data import Registration, all_tables, materialize, register_tables
 
 PARTITION_COUNTS = (1, 3)
+REPARTITION = 0
+BROADCAST = 1 << 50
+JOIN_MODES = {"bcast": BROADCAST, "repart": REPARTITION}
 
 
 def retry_policy_under_test() -> str:
@@ -56,16 +61,25 @@ def register_all(con: Any, data: DiffData) -> None:
 def shoal_connections(diff_data: DiffData) -> Iterator[Callable[[int], Any]]:
     import shoal  # imported here so a missing engine fails setup, not collection
 
-    made: dict[int, Any] = {}
+    made: dict[tuple[int, int | None], Any] = {}
 
-    def get(partitions: int) -> Any:
-        if partitions not in made:
+    def get(partitions: int, broadcast_threshold_bytes: int | None = None) -> Any:
+        key = (partitions, broadcast_threshold_bytes)
+        if key not in made:
+            extra = (
+                {}
+                if broadcast_threshold_bytes is None
+                else {"broadcast_threshold_bytes": broadcast_threshold_bytes}
+            )
             con = shoal.connect(
-                partitions=partitions, retry_policy=retry_policy_under_test(), **runtime_kwargs()
+                partitions=partitions,
+                retry_policy=retry_policy_under_test(),
+                **runtime_kwargs(),
+                **extra,
             )
             register_all(con, diff_data)
-            made[partitions] = con
-        return made[partitions]
+            made[key] = con
+        return made[key]
 
     yield get
     for con in made.values():

@@ -36,7 +36,7 @@ import pytest
 from support.cases import Case, check_case, o, u
 from support.runtime import runtime_kwargs
 
-from .conftest import retry_policy_under_test
+from .conftest import JOIN_MODES, retry_policy_under_test
 from .data import Registration, register_tables
 from .join_data import join_tables, materialize_join_tables
 
@@ -813,8 +813,13 @@ CASES: list[Case] = (
 _ids = [case.id for case in CASES]
 assert len(_ids) == len(set(_ids)), "duplicate case ids"
 
-PARAMS = [pytest.param(case, 3, id=f"{case.id}-p3") for case in CASES] + [
-    pytest.param(case, p, id=f"{case.id}-p{p}") for p in (1, 4) for case in CASES if case.both
+# At 3 partitions every case runs with joins broadcast and with joins repartitioned.
+PARAMS = [
+    pytest.param(case, 3, threshold, id=f"{case.id}-p3-{mode}")
+    for mode, threshold in JOIN_MODES.items()
+    for case in CASES
+] + [
+    pytest.param(case, p, None, id=f"{case.id}-p{p}") for p in (1, 4) for case in CASES if case.both
 ]
 
 
@@ -844,16 +849,25 @@ def join_connections(join_data: JoinData) -> Iterator[Callable[[int], Any]]:
     """``get(partitions)`` -> a shoal connection with every table registered."""
     import shoal  # imported here so a missing engine fails setup, not collection
 
-    made: dict[int, Any] = {}
+    made: dict[tuple[int, int | None], Any] = {}
 
-    def get(partitions: int) -> Any:
-        if partitions not in made:
+    def get(partitions: int, broadcast_threshold_bytes: int | None = None) -> Any:
+        key = (partitions, broadcast_threshold_bytes)
+        if key not in made:
+            extra = (
+                {}
+                if broadcast_threshold_bytes is None
+                else {"broadcast_threshold_bytes": broadcast_threshold_bytes}
+            )
             con = shoal.connect(
-                partitions=partitions, retry_policy=retry_policy_under_test(), **runtime_kwargs()
+                partitions=partitions,
+                retry_policy=retry_policy_under_test(),
+                **runtime_kwargs(),
+                **extra,
             )
             register_tables(con, join_data.registrations, join_data.tables)
-            made[partitions] = con
-        return made[partitions]
+            made[key] = con
+        return made[key]
 
     yield get
     for con in made.values():
@@ -865,9 +879,11 @@ def join_connections(join_data: JoinData) -> Iterator[Callable[[int], Any]]:
 # --------------------------------------------------------------------- tests
 
 
-@pytest.mark.parametrize(("case", "partitions"), PARAMS)
-def test_joins(case: Case, partitions: int, join_connections, join_data: JoinData) -> None:
-    check_case(join_connections(partitions), case, join_data.tables, partitions)
+@pytest.mark.parametrize(("case", "partitions", "threshold"), PARAMS)
+def test_joins(
+    case: Case, partitions: int, threshold: int | None, join_connections, join_data: JoinData
+) -> None:
+    check_case(join_connections(partitions, threshold), case, join_data.tables, partitions)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ import pytest
 from support.cases import Case, check_case, o, u
 from support.compare import assert_same_rows, duckdb_rows
 
+from .conftest import JOIN_MODES
+
 # fmt: off
 CASES: list[Case] = [
     # ------------------------------------------------------------ projections
@@ -378,14 +380,19 @@ CASES: list[Case] = [
 _ids = [case.id for case in CASES]
 assert len(_ids) == len(set(_ids)), "duplicate case ids"
 
-PARAMS = [pytest.param(case, 3, id=f"{case.id}-p3") for case in CASES] + [
-    pytest.param(case, 1, id=f"{case.id}-p1") for case in CASES if case.both
-]
+# At 3 partitions every case runs with joins broadcast and with joins repartitioned.
+PARAMS = [
+    pytest.param(case, 3, threshold, id=f"{case.id}-p3-{mode}")
+    for mode, threshold in JOIN_MODES.items()
+    for case in CASES
+] + [pytest.param(case, 1, None, id=f"{case.id}-p1") for case in CASES if case.both]
 
 
-@pytest.mark.parametrize(("case", "partitions"), PARAMS)
-def test_single_table(case: Case, partitions: int, shoal_connections, diff_data) -> None:
-    check_case(shoal_connections(partitions), case, diff_data.tables, partitions)
+@pytest.mark.parametrize(("case", "partitions", "threshold"), PARAMS)
+def test_single_table(
+    case: Case, partitions: int, threshold: int | None, shoal_connections, diff_data
+) -> None:
+    check_case(shoal_connections(partitions, threshold), case, diff_data.tables, partitions)
 
 
 FETCHALL_CASES = [

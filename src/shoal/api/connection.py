@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 from sqlglot import exp
 
+from shoal.api.boundary import entry_point
 from shoal.api.result import Result
 from shoal.api.stream import QueryStream
 from shoal.catalog.catalog import Catalog
@@ -33,6 +34,7 @@ from shoal.optimizer.optimizer import optimize
 from shoal.physical.context import Settings
 from shoal.physical.planner import PhysicalPlanner
 from shoal.physical.rules.pipeline import apply_physical_rules
+from shoal.recursion import call_deep
 from shoal.runtime.faults import Fault, parse_fault
 from shoal.runtime.kinds import RuntimeKind
 from shoal.runtime.protocol import Executor
@@ -75,6 +77,9 @@ Progress = Callable[[QueryProgress], None] | ProgressListener
 
 
 class Connection:
+    """Every public method lets only ``ShoalError`` subclasses out (``api/boundary.py``)."""
+
+    @entry_point
     def __init__(
         self,
         partitions: int | None = None,
@@ -132,6 +137,7 @@ class Connection:
 
     # ----------------------------------------------------------- registration
 
+    @entry_point
     def register_parquet(
         self, name: str, path: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None
     ) -> TableSource:
@@ -144,6 +150,7 @@ class Connection:
         """
         return self.catalog.register_parquet(name, path, filesystem)
 
+    @entry_point
     def register_csv(
         self,
         name: str,
@@ -154,36 +161,44 @@ class Connection:
         """CSV files with a header row; paths as for ``register_parquet``."""
         return self.catalog.register_csv(name, path, delimiter, filesystem)
 
+    @entry_point
     def register_ipc(
         self, name: str, path: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None
     ) -> TableSource:
         """Arrow IPC files (``.arrow``/``.ipc``/``.feather``); paths as for ``register_parquet``."""
         return self.catalog.register_ipc(name, path, filesystem)
 
+    @entry_point
     def register_arrow(self, name: str, data: Any) -> TableSource:
         """A pyarrow Table / RecordBatch, or a pandas / polars DataFrame."""
         return self.catalog.register_arrow(name, data)
 
+    @entry_point
     def unregister(self, name: str) -> None:
         self.catalog.unregister(name)
 
+    @entry_point
     def tables(self) -> list[str]:
         return self.catalog.names()
 
     # ----------------------------------------------------------------- queries
 
+    @entry_point
     def restrict_writes(self, allowed: Sequence[str]) -> None:
         """Let ``COPY ... TO`` write only inside these folders or object-store prefixes
         (none when empty); anything else is an ``AccessDeniedError``."""
         self._write_dirs = tuple(str(a) for a in allowed)
 
+    @entry_point
     def writes_allowed(self) -> bool:
         return self._write_dirs is None or bool(self._write_dirs)
 
+    @entry_point
     def parameter_count(self, text: str) -> int:
         """How many parameter values the statement's ``?`` / ``$n`` placeholders take."""
         return parameter_count(parse_sql(text))
 
+    @entry_point
     def prepare(
         self,
         text: str,
@@ -192,6 +207,12 @@ class Connection:
         retry_policy: RetryPolicy | str | None = None,
     ) -> PreparedQuery:
         settings = self._query_settings(retry_policy)
+        # Parsing, binding and planning recurse over the query's trees: a big stack.
+        return call_deep(self._parse_and_prepare, text, params, settings)
+
+    def _parse_and_prepare(
+        self, text: str, params: Sequence[Any] | None, settings: Settings
+    ) -> PreparedQuery:
         return self._prepare_statement(bind_parameters(parse_sql(text), params), settings)
 
     def _query_settings(self, retry_policy: RetryPolicy | str | None) -> Settings:
@@ -238,6 +259,7 @@ class Connection:
             progress=progress,
         )
 
+    @entry_point
     def sql(
         self,
         text: str,
@@ -289,6 +311,7 @@ class Connection:
             progress=progress,
         ).result()
 
+    @entry_point
     def stream(
         self,
         text: str,
@@ -311,6 +334,7 @@ class Connection:
             prepared, timeout=timeout, faults=injected, progress=progress, text=text
         )
 
+    @entry_point
     def run_prepared(
         self,
         prepared: PreparedQuery,
@@ -329,7 +353,8 @@ class Connection:
         run = self._start(prepared, timeout, injected, listener)
 
         def describe(metrics: QueryMetrics) -> tuple[str, dict[str, object]]:
-            return explain_graph(graph, metrics), analyze_dict(graph, metrics)
+            # Rendering recurses over expression trees as deep as planning did.
+            return call_deep(explain_graph, graph, metrics), call_deep(analyze_dict, graph, metrics)
 
         stream = QueryStream(
             run, prepared.logical.output_names, describe, self._query_ended, sql=text or ""
@@ -338,6 +363,7 @@ class Connection:
             self._running.add(stream)
         return stream
 
+    @entry_point
     def interrupt(self) -> None:
         """Cancel every query running on this connection (from any thread)."""
         with self._running_lock:
@@ -351,6 +377,7 @@ class Connection:
 
     # ------------------------------------------------------- partitioned writes
 
+    @entry_point
     def write_partitioned(
         self,
         query_or_table: str,
@@ -388,7 +415,7 @@ class Connection:
 
     def _copy(self, text: str) -> Result:
         """``COPY <table or (query)> TO 'folder' (PARTITION BY HASH (keys) INTO n)``."""
-        statement = parse_copy(text)
+        statement = call_deep(parse_copy, text)
         if self._write_dirs is not None and not within(statement.path, self._write_dirs):
             allowed = ", ".join(self._write_dirs) if self._write_dirs else "none"
             raise AccessDeniedError(
@@ -399,7 +426,9 @@ class Connection:
             table = self._rows_of(statement.table)
         else:
             assert statement.query is not None
-            prepared = self._prepare_statement(statement.query, self._query_settings(None))
+            prepared = call_deep(
+                self._prepare_statement, statement.query, self._query_settings(None)
+            )
             table = self._start(prepared).read_all()
             table = table.rename_columns(list(prepared.logical.output_names))
         summary = write_hash_partitioned(
@@ -415,6 +444,7 @@ class Connection:
             )
         )
 
+    @entry_point
     def explain(
         self,
         text: str,
@@ -428,7 +458,7 @@ class Connection:
         fmt = explain_format(format)
         graph = self.prepare(text, params, retry_policy=retry_policy).graph
         if fmt is ExplainFormat.TEXT:
-            return explain_graph(graph)
+            return call_deep(explain_graph, graph)
         data = graph_dict(graph)
         if fmt is ExplainFormat.JSON:
             return json.dumps(data, indent=2, default=str)
@@ -436,6 +466,7 @@ class Connection:
 
         return render_html(data, title="shoal EXPLAIN", sql=text)
 
+    @entry_point
     def explain_analyze(
         self,
         text: str,
@@ -459,6 +490,7 @@ class Connection:
         )
         return result.explain_analyze(fmt)
 
+    @entry_point
     def close(self) -> None:
         self.interrupt()
         self.catalog = Catalog()
@@ -470,6 +502,7 @@ class Connection:
         self.close()
 
 
+@entry_point
 def connect(
     partitions: int | None = None,
     progress: Progress | None = None,

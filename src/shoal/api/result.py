@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from shoal.api.boundary import entry_point
+from shoal.errors import UnsupportedError
 from shoal.sql.explain import ExplainFormat, explain_format
 
 
@@ -27,16 +30,25 @@ class Result:
     def to_arrow(self) -> pa.Table:
         return self._table
 
+    @entry_point
     def to_pandas(self) -> Any:
-        return self._table.to_pandas()
+        try:
+            return self._table.to_pandas()
+        except (ValueError, OverflowError) as err:
+            # pandas (through Python dates) cannot hold every value Arrow can.
+            raise UnsupportedError(
+                f"to_pandas of this result ({err}); to_arrow() returns every value"
+            ) from err
 
+    @entry_point
     def to_polars(self) -> Any:
         import polars as pl
 
         return pl.from_arrow(self._table)
 
+    @entry_point
     def fetchall(self) -> list[tuple[Any, ...]]:
-        columns = [c.to_pylist() for c in self._table.columns]
+        columns = [python_values(c) for c in self._table.columns]
         return list(zip(*columns, strict=True)) if columns else []
 
     @property
@@ -59,6 +71,7 @@ class Result:
             return render_html(self._analyze_data, title="shoal EXPLAIN ANALYZE", sql=self._sql)
         return self._explain_analyze
 
+    @entry_point
     def explain_analyze_json(self) -> str:
         """The same figures as JSON: per stage its tasks and operators, per exchange
         rows/bytes per partition, buffer peak, blocked and wait time, skew."""
@@ -71,3 +84,30 @@ class Result:
 
     def __repr__(self) -> str:
         return f"Result({self._table.num_rows} rows: {', '.join(self._table.column_names)})"
+
+
+def python_values(column: pa.ChunkedArray) -> list[Any]:
+    """A column as Python values, as DuckDB's Python client gives them.
+
+    Nanosecond timestamps and durations become ``datetime``/``timedelta`` (truncated
+    to microseconds); dates and timestamps outside Python's years 1–9999 become
+    their ISO text.
+    """
+    t = column.type
+    if pa.types.is_timestamp(t) and t.unit == "ns":
+        column = column.cast(pa.timestamp("us", t.tz), safe=False)
+    elif pa.types.is_duration(t) and t.unit == "ns":
+        column = column.cast(pa.duration("us"), safe=False)
+    try:
+        return column.to_pylist()
+    except (ValueError, OverflowError):
+        if not (pa.types.is_date(t) or pa.types.is_timestamp(t)):
+            raise
+    text = pc.cast(column, pa.string()).to_pylist()
+    out: list[Any] = []
+    for i, scalar in enumerate(column):
+        try:
+            out.append(scalar.as_py())
+        except (ValueError, OverflowError):
+            out.append(text[i])
+    return out

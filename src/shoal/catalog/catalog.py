@@ -17,6 +17,8 @@ class Catalog:
         self._tables: dict[str, TableSource] = {}
 
     def register(self, source: TableSource, replace: bool = True) -> TableSource:
+        if len(source.schema) == 0:
+            raise CatalogError(f"table '{source.name}' has no columns; a table needs at least one")
         key = source.name.lower()
         if not replace and key in self._tables:
             raise CatalogError(f"table '{source.name}' is already registered")

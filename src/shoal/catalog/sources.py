@@ -20,6 +20,12 @@ import pyarrow.fs as pafs
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from shoal.catalog.csv_checks import (
+    check_delimiter,
+    check_schema,
+    check_table,
+    invalid_utf8_error,
+)
 from shoal.catalog.files import Location, list_files, resolve
 from shoal.catalog.layout import HashLayout, check_layout, has_layout, read_layout
 from shoal.errors import CatalogError
@@ -249,7 +255,7 @@ class CsvSource(TableSource):
         filesystem: pafs.FileSystem | None = None,
     ):
         self.name = name
-        self.delimiter = delimiter
+        self.delimiter = check_delimiter(delimiter)
         loc = resolve(path, filesystem)
         self.filesystem = fs = loc.filesystem
         self.files = _find_files(loc, (".csv", ".tsv", ".txt"))
@@ -260,6 +266,7 @@ class CsvSource(TableSource):
                 self.schema = canonical_schema(reader.schema)
         except (OSError, pa.ArrowInvalid) as err:
             raise CatalogError(f"cannot read CSV file {self.files[0]}: {err}") from err
+        check_schema(self.files[0], self.schema)
         if fs is None:
             sizes = [os.path.getsize(f) for f in self.files]
         else:
@@ -290,7 +297,10 @@ class CsvSource(TableSource):
                 read_options=pcsv.ReadOptions(use_threads=False),
             )
         except (OSError, pa.ArrowInvalid) as err:
+            if "UTF8" in str(err):
+                raise invalid_utf8_error(split.path) from err
             raise CatalogError(f"cannot read CSV file {split.path}: {err}") from err
+        check_table(split.path, table)
         return table
 
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from shoal.exchange_spec import SortSpec
+from shoal.sorting import sort_indices
 
 
 def merge_sorted(
@@ -38,7 +38,6 @@ def merge_sorted(
 
     for i in range(len(inputs)):
         refill(i)
-    sort_keys = [k.arrow() for k in keys]
     while True:
         present = [i for i, b in enumerate(buffers) if b is not None and b.num_rows]
         if not present:
@@ -58,7 +57,7 @@ def merge_sorted(
         tables = [buffers[i] for i in present]
         combined = pa.concat_tables(tables)  # type: ignore[arg-type]
         offsets = np.cumsum(np.array([0] + [t.num_rows for t in tables if t is not None]))
-        order = pc.sort_indices(combined, sort_keys=sort_keys).to_numpy()
+        order = sort_indices(combined, keys).to_numpy()
         rank = np.empty_like(order)
         rank[order] = np.arange(len(order))
         # Only inputs that may still send rows bound the frontier.

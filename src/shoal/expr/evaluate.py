@@ -19,8 +19,9 @@ import pyarrow.compute as pc
 
 from shoal.arrays import decimal128_from_unscaled, unscaled_int64
 from shoal.errors import ExecutionError, InvalidDataError
+from shoal.expr import floats
 from shoal.expr.nodes import Call, Case, Cast, ColumnRef, Expr, InList, Literal, conjuncts
-from shoal.types import MAX_DECIMAL_PRECISION, is_decimal, is_float, is_integer
+from shoal.types import MAX_DECIMAL_PRECISION, is_decimal, is_float, is_integer, sql_type_name
 
 # An array, a chunked array or a scalar (pyarrow ships no type stubs to say so).
 Value: TypeAlias = Any
@@ -194,11 +195,10 @@ def _arith(kernel: str) -> Callable[[Call, list[Value]], Value]:
         a, b = _arith_operands(e, args)
         try:
             out = pc.call_function(kernel, [a, b])
+            # A decimal result wider than its SQL type must fit back in it.
+            return out if out.type == e.type else pc.cast(out, e.type)
         except pa.ArrowInvalid as err:
-            raise InvalidDataError(f"arithmetic error in {e}: {err}") from err
-        if out.type != e.type:
-            out = pc.cast(out, e.type)
-        return out
+            raise _out_of_range(e, err) from err
 
     return run
 
@@ -248,8 +248,9 @@ def _int_mod(a: Value, b: Value, e: Call) -> Value:
     b_arr = to_array(b_arr, n) if len(b_arr) == n else pa.repeat(b_arr[0], n)
     an = pc.fill_null(a_arr, 0).to_numpy(zero_copy_only=False).astype(np.int64)
     bn = pc.fill_null(b_arr, 1).to_numpy(zero_copy_only=False).astype(np.int64)
-    _check_divisor(bn, e, an)
-    r = np.fmod(an, bn)
+    _check_divisor(bn, e)
+    # x % -1 is 0 for every x; fmod(INT64_MIN, -1) would trap on the division.
+    r = np.fmod(an, np.where(bn == -1, 1, bn))
     mask = np.asarray(pc.or_(pc.is_null(a_arr), pc.is_null(b_arr)))
     return pa.array(r, pa.int64(), mask=mask)
 
@@ -278,7 +279,32 @@ def _length(args: list[Value]) -> int:
 
 
 def _negate(e: Call, args: list[Value]) -> Value:
-    return pc.negate_checked(args[0])
+    try:
+        return pc.negate_checked(args[0])
+    except pa.ArrowInvalid as err:
+        raise _out_of_range(e, err) from err
+
+
+def _abs(e: Call, args: list[Value]) -> Value:
+    try:
+        out = pc.abs_checked(args[0])
+    except pa.ArrowInvalid as err:
+        raise _out_of_range(e, err) from err
+    return out if out.type == e.type else pc.cast(out, e.type)
+
+
+def _out_of_range(e: Call, err: pa.ArrowInvalid) -> InvalidDataError:
+    """DuckDB's wording for a result outside its type: ``Out of Range: overflow in …``."""
+    what = {
+        "add": "addition",
+        "subtract": "subtraction",
+        "multiply": "multiplication",
+        "negate": "negation",
+    }
+    op = what.get(e.fn, e.fn)
+    return InvalidDataError(
+        f"Out of Range: overflow in {op} of {sql_type_name(e.type)} in {e} ({err})"
+    )
 
 
 # ------------------------------------------------------------------ comparison
@@ -286,6 +312,8 @@ def _negate(e: Call, args: list[Value]) -> Value:
 
 def _compare(kernel: str) -> Callable[[Call, list[Value]], Value]:
     def run(e: Call, args: list[Value]) -> Value:
+        if is_float(args[0].type) or is_float(args[1].type):
+            return floats.compare(kernel, args[0], args[1])  # NaN = NaN, NaN greatest
         return pc.call_function(kernel, args)
 
     return run
@@ -315,6 +343,9 @@ def _in_list(e: InList, arg: Value) -> Value:
     values = [v.value for v in e.values if v.value is not None]
     has_null = len(values) < len(e.values)
     value_set = pa.array(values, type=arg.type)
+    if is_float(arg.type):
+        # is_in compares bits: -0.0 and 0.0 (and NaN payloads) must agree first.
+        arg, value_set = floats.normalize(arg), floats.normalize(value_set)
     found = pc.is_in(arg, value_set=value_set, skip_nulls=True)
     # x IN (..., NULL) is NULL, not false, when x matches nothing; NULL IN (...) is NULL.
     if has_null:
@@ -519,7 +550,8 @@ def add_months(date: Value, months: int) -> Value:
     if isinstance(date, pa.Scalar):
         if not date.is_valid:
             return date
-        return pa.scalar(add_months_py(date.as_py(), months), pa.date32())
+        # Through the array path: a Python date cannot go past year 9999.
+        return add_months(pa.array([date.cast(pa.date32())]), months)[0]
     arr = date.combine_chunks() if isinstance(date, pa.ChunkedArray) else date
     days = pc.fill_null(pc.cast(arr, pa.int32()), 0).to_numpy(zero_copy_only=False)
     d64 = days.astype("datetime64[D]")
@@ -533,15 +565,6 @@ def add_months(date: Value, months: int) -> Value:
     result = target_month.astype("datetime64[D]") + np.minimum(day_of_month, month_len - 1)
     out = pa.array(result.astype(np.int32), pa.int32(), mask=np.asarray(pc.is_null(arr)))
     return out.cast(pa.date32())
-
-
-def add_months_py(d: datetime.date, months: int) -> datetime.date:
-    total = d.year * 12 + (d.month - 1) + months
-    year, month = divmod(total, 12)
-    month += 1
-    nxt = datetime.date(year + (month == 12), month % 12 + 1, 1)
-    last = (nxt - datetime.timedelta(days=1)).day
-    return datetime.date(year, month, min(d.day, last))
 
 
 _FUNCTIONS: dict[str, Callable[[Call, list[Value]], Any]] = {
@@ -571,7 +594,7 @@ _FUNCTIONS: dict[str, Callable[[Call, list[Value]], Any]] = {
     "lower": _unary("utf8_lower"),
     "length": _unary("utf8_length"),
     "trim": _trim,
-    "abs": _unary("abs_checked"),
+    "abs": _abs,
     "round": _round,
     "extract": _extract,
     "date_add_days": _date_add_days,

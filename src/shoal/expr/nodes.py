@@ -26,12 +26,26 @@ class Expr:
         return ()
 
     def walk(self) -> Iterator[Expr]:
-        yield self
-        for child in self.children():
-            yield from child.walk()
+        """Every node, pre-order. Iterative: a nested generator per level would make
+        walking a 5,000-term AND chain quadratic (and recurse 5,000 deep)."""
+        stack: list[Expr] = [self]
+        while stack:
+            e = stack.pop()
+            yield e
+            stack.extend(reversed(e.children()))
 
     def columns(self) -> set[str]:
-        return {e.name for e in self.walk() if isinstance(e, ColumnRef)}
+        return set(self.column_set)
+
+    @cached_property
+    def column_set(self) -> frozenset[str]:
+        """The columns this expression reads; computed once per node from its children's."""
+        if isinstance(self, ColumnRef):
+            return frozenset((self.name,))
+        children = self.children()
+        if not children:
+            return frozenset()
+        return frozenset().union(*(c.column_set for c in children))
 
 
 @dataclass(frozen=True)

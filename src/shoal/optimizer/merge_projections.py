@@ -15,8 +15,10 @@ from shoal.logical.plan import LogicalPlan, Project
 
 
 def merge_projections(plan: LogicalPlan) -> LogicalPlan:
-    children = tuple(merge_projections(c) for c in plan.children())
-    if children:
+    old = plan.children()
+    children = tuple(merge_projections(c) for c in old)
+    if any(c is not o for c, o in zip(children, old, strict=True)):
+        # Rebuilt only when a child changed: a new node recomputes its cached schema.
         plan = plan.with_children(children)
     if not (isinstance(plan, Project) and isinstance(plan.input, Project)):
         return plan

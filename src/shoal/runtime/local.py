@@ -35,6 +35,7 @@ from shoal.errors import (
     QueryTimeoutError,
     ShoalError,
     TransientError,
+    UnsupportedError,
     UserError,
 )
 from shoal.exchange.channel import Channel
@@ -43,6 +44,7 @@ from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.progress import ProgressListener, StageShape
 from shoal.metrics.query import QueryMetrics, StageMetrics
 from shoal.physical.context import Settings
+from shoal.recursion import start_thread
 from shoal.runtime.faults import Fault
 from shoal.runtime.filters import RuntimeFilters
 from shoal.runtime.shared import SharedValues
@@ -139,15 +141,12 @@ class QueryRun:
         if self.progress is not None:
             shapes = [StageShape(s.id, s.num_partitions, s.inputs) for s in self.graph.stages]
             self.progress.query_started(shapes)
-        # Consumers first: they park on their inputs without taking a CPU slot.
+        # Consumers first: they park on their inputs without taking a CPU slot. Task
+        # threads have big stacks: evaluating a deeply nested expression recurses.
         for stage in reversed(self.graph.stages):
             for p in range(stage.num_partitions):
-                th = threading.Thread(
-                    target=self._task, args=(stage, p), name=f"shoal-s{stage.id}-t{p}", daemon=True
-                )
-                self.threads.append(th)
-        for th in self.threads:
-            th.start()
+                name = f"shoal-s{stage.id}-t{p}"
+                self.threads.append(start_thread(self._task, (stage, p), name=name))
         if self.timeout is not None:
             limit = self.timeout
             self._timer = threading.Timer(
@@ -300,6 +299,14 @@ class QueryRun:
             raise err
         if isinstance(err, ExecutionError) and err.stage is not None:
             raise err
+        where = f"stage {stage.id}, task {partition}, attempt 0"
+        if isinstance(err, RecursionError):
+            raise UnsupportedError(
+                f"expressions nested more deeply than shoal can evaluate ({where})"
+            ) from err
+        if not isinstance(err, (ExecutionError, *DATA_ERRORS)):
+            # Not a failure the data can cause (a TypeError, a missing Arrow kernel…).
+            raise InternalError.wrapping(where, err) from err
         message = str(err) if isinstance(err, ExecutionError) else f"{type(err).__name__}: {err}"
         if isinstance(err, TransientError | InternalError) or not isinstance(err, ShoalError):
             # What retry_policy="task" would have re-run.
@@ -311,3 +318,8 @@ class QueryRun:
         raise cls(
             message, stage=stage.id, partition=partition, attempt=0, attempts=1, worker=worker
         ) from err
+
+
+#: Exceptions that values in the data can provoke inside a kernel (an overflow, a
+#: string that does not cast, an out-of-range date): execution errors, not bugs.
+DATA_ERRORS = (pa.ArrowInvalid, pa.ArrowIndexError, OverflowError, MemoryError)

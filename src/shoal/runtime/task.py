@@ -23,6 +23,7 @@ from shoal.exchange.spool import SpoolInput, SpoolWriter, read_spooled
 from shoal.metrics.operator import OperatorMetrics
 from shoal.physical.context import Settings, TaskContext
 from shoal.physical.operators.hash_join import HashJoinExec
+from shoal.recursion import deep_recursion
 from shoal.runtime.faults import Fault, FaultPoint
 from shoal.runtime.filters import RuntimeFilters
 from shoal.runtime.protocol import TaskDescription, TaskReport
@@ -109,6 +110,9 @@ def run_fragment(
         else []
     )
     fault = FaultPoint.of(faults, stage.id, partition, attempt) if faults else None
+    # Evaluating a deeply nested expression recurses as deep as binding it did.
+    recursion = deep_recursion()
+    recursion.__enter__()
     try:
         if fault is not None:
             services.slots.release()  # a slow task sleeps without a CPU slot
@@ -125,6 +129,7 @@ def run_fragment(
         if fault is not None:
             fault.before_output()
     finally:
+        recursion.__exit__(None, None, None)
         if filters is not None:
             for filter_id in publishes:
                 filters.task_ended(filter_id, partition)

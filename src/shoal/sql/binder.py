@@ -549,8 +549,14 @@ def _int_clause(clause: exp.Expr | None, what: str) -> int | None:
     if isinstance(value, exp.Neg) and isinstance(value.this, exp.Literal):
         raise UserError(f"{what} must not be negative")
     if isinstance(value, exp.Literal) and not value.is_string:
-        return _position(value, what)
+        n = _position(value, what)
+        if n > _MAX_BIGINT:
+            raise UserError(f"{what} {n} is out of range for BIGINT")
+        return n
     raise UnsupportedError(f"{what} with a non-constant value")
+
+
+_MAX_BIGINT = (1 << 63) - 1
 
 
 def _position(node: exp.Literal, what: str) -> int:

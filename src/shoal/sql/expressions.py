@@ -18,6 +18,7 @@ from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Case, Cast, ColumnRef, Expr, InList, Literal
 from shoal.logical.plan import AggCall
 from shoal.sql import typing as t
+from shoal.sql.like import arrow_pattern
 from shoal.sql.parameters import parameter_literal
 from shoal.sql.scope import NameGenerator, Scope
 from shoal.types import (
@@ -252,8 +253,9 @@ class ExpressionBinder:
     def _neg(self, node: exp.Neg) -> Expr:
         arg = self.bind(node.this)
         t.require_numeric(arg, "unary minus")
-        if isinstance(arg, Literal) and arg.value is not None:
+        if isinstance(arg, Literal) and arg.value is not None and _fits(-arg.value, arg.type):
             return Literal(-arg.value, arg.type)
+        # -(-9223372036854775808) does not fit a BIGINT: the run-time negation reports it.
         return t.call("negate", [arg], arg.type)
 
     # ------------------------------------------------------------ predicates
@@ -262,10 +264,27 @@ class ExpressionBinder:
         return t.comparison(_COMPARE[type(node)], self.bind(node.left), self.bind(node.right))
 
     def _and(self, node: exp.And) -> Expr:
-        return t.boolean("and", [self.bind(node.left), self.bind(node.right)])
+        return self._connective("and", node)
 
     def _or(self, node: exp.Or) -> Expr:
-        return t.boolean("or", [self.bind(node.left), self.bind(node.right)])
+        return self._connective("or", node)
+
+    def _connective(self, fn: str, node: exp.Connector) -> Expr:
+        """A chain ``a AND b AND …`` bound as a balanced tree.
+
+        AND and OR are associative (Kleene logic included), so a 5,000-term chain
+        becomes a tree 13 levels deep instead of 5,000: nothing downstream has to
+        recurse through it.
+        """
+        terms = _chain(node, type(node))
+        bound = [self.bind(term) for term in terms]
+        while len(bound) > 1:
+            paired = [
+                t.boolean(fn, bound[i : i + 2]) if i + 1 < len(bound) else bound[i]
+                for i in range(0, len(bound), 2)
+            ]
+            bound = paired
+        return bound[0]
 
     def _not(self, node: exp.Not) -> Expr:
         inner = node.this
@@ -312,7 +331,7 @@ class ExpressionBinder:
         both = t.boolean("and", [low, high])
         return t.boolean("not", [both]) if node.args.get("negate") else both
 
-    def _like(self, node: exp.Like | exp.ILike) -> Expr:
+    def _like(self, node: exp.Like | exp.ILike, escape: str | None = None) -> Expr:
         arg = t.require_string(self.bind(node.this), "LIKE")
         pattern = self.bind(node.expression)
         if not isinstance(pattern, Literal) or not (
@@ -322,9 +341,18 @@ class ExpressionBinder:
         if pattern.value is None:
             return Literal(None, pa.bool_())
         negated = bool(node.args.get("negate"))
-        return t.call(
-            "like", [arg], pa.bool_(), (pattern.value, isinstance(node, exp.ILike), negated)
-        )
+        # The call holds the pattern as pyarrow reads it (see sql/like.py).
+        arrow = arrow_pattern(pattern.value, escape)
+        return t.call("like", [arg], pa.bool_(), (arrow, isinstance(node, exp.ILike), negated))
+
+    def _escape(self, node: exp.Escape) -> Expr:
+        like = node.this
+        if not isinstance(like, exp.Like | exp.ILike):
+            raise UnsupportedError(f"ESCAPE after {like.key.upper()}")
+        escape = self.bind(node.expression)
+        if not (isinstance(escape, Literal) and is_string(escape.type)):
+            raise UnsupportedError("ESCAPE with a non-constant escape string")
+        return self._like(like, str(escape.value))
 
     # ---------------------------------------------------------- conditionals
 
@@ -541,6 +569,28 @@ def _interval(node: exp.Interval) -> tuple[int, str]:
     return amount, unit
 
 
+def _fits(value: object, type_: pa.DataType) -> bool:
+    """Whether an integer literal's value is inside its type's range."""
+    if not (pa.types.is_integer(type_) and isinstance(value, int)):
+        return True
+    bits = type_.bit_width
+    return -(1 << (bits - 1)) <= value < (1 << (bits - 1))
+
+
+def _chain(node: exp.Expr, kind: type[exp.Expr]) -> list[exp.Expr]:
+    """The operands of a chain of ``kind`` nodes, left to right, found without recursion."""
+    terms: list[exp.Expr] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if type(current) is kind and isinstance(current, exp.Binary):
+            stack.append(current.right)
+            stack.append(current.left)
+        else:
+            terms.append(current)
+    return terms
+
+
 _ARITH: dict[type[exp.Expr], tuple[str, str]] = {
     exp.Add: ("add", "+"),
     exp.Sub: ("subtract", "-"),
@@ -576,6 +626,7 @@ _HANDLERS: dict[type[exp.Expr], Callable[[ExpressionBinder, exp.Expr], Expr]] = 
     exp.In: B._in,  # type: ignore[dict-item]
     exp.Between: B._between,  # type: ignore[dict-item]
     exp.Like: B._like,  # type: ignore[dict-item]
+    exp.Escape: B._escape,  # type: ignore[dict-item]
     exp.ILike: B._like,  # type: ignore[dict-item]
     exp.Case: B._case,  # type: ignore[dict-item]
     exp.If: B._if,  # type: ignore[dict-item]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 
 from shoal.errors import SqlSyntaxError, UnsupportedError
+from shoal.sql.validate import check_tokens
 
 DIALECT = "duckdb"
 
@@ -16,7 +17,9 @@ def parse_sql(text: str) -> exp.Expr:
     if not text or not text.strip():
         raise SqlSyntaxError("empty query")
     try:
-        statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
+        dialect = Dialect.get_or_raise(DIALECT)
+        tokens = dialect.tokenize(text)
+        statements = [s for s in dialect.parser().parse(tokens, text) if s is not None]
     except ParseError as err:
         first = err.errors[0] if err.errors else {}
         desc = first.get("description", str(err))
@@ -28,6 +31,7 @@ def parse_sql(text: str) -> exp.Expr:
         raise SqlSyntaxError(desc, first.get("line"), first.get("col")) from None
     except TokenError as err:
         raise SqlSyntaxError(str(err)) from None
+    check_tokens(tokens)
     if len(statements) != 1:
         raise SqlSyntaxError(f"expected one statement, got {len(statements)}")
     statement = statements[0]

@@ -108,10 +108,13 @@ def fold(e: Expr) -> Expr:
         return e
     try:
         value = evaluate(e, _EMPTY_BATCH)
-    except (ShoalError, pa.ArrowException):
+    except (ShoalError, pa.ArrowException, OverflowError):
         return e  # leave it for run time, where the error names its stage
     if isinstance(value, pa.Scalar):
-        return Literal(value.as_py(), e.type)
+        try:
+            return Literal(value.as_py(), e.type)
+        except (ValueError, OverflowError):
+            return e  # no Python value (a date past year 9999): computed at run time
     return e
 
 

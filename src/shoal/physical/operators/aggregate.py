@@ -22,10 +22,12 @@ from functools import cached_property
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shoal.expr import floats
 from shoal.expr.evaluate import Memo, evaluate_array, evaluate_column
 from shoal.expr.nodes import ColumnRef, Expr
 from shoal.physical.context import TaskContext
 from shoal.physical.operators.dense_grouping import dense_group_by
+from shoal.physical.operators.sum_overflow import narrow_sum, widen_risky_sums
 from shoal.physical.partitioning import (
     SINGLE,
     Distribution,
@@ -36,7 +38,7 @@ from shoal.physical.partitioning import (
     UnknownPartitioning,
 )
 from shoal.physical.plan import PhysicalPlan
-from shoal.types import sum_type
+from shoal.types import is_float, sum_type
 
 PARTIAL, FINAL, SINGLE_MODE = "partial", "final", "single"
 
@@ -237,7 +239,8 @@ class HashAggregateExec(PhysicalPlan):
         if self.mode == FINAL:
             return batch
         memo: Memo = {}
-        arrays = [evaluate_column(e, batch, memo) for _, e in self.keys]
+        # Float keys: -0.0 groups with 0.0 and every NaN with every NaN (floats.py).
+        arrays = [floats.normalize(evaluate_column(e, batch, memo)) for _, e in self.keys]
         names = list(self.key_names)
         for a in self.aggs:
             if a.arg is None or self._arg_columns[a.name] in names:
@@ -275,11 +278,14 @@ class HashAggregateExec(PhysicalPlan):
     def _group(self, table: pa.Table, specs: list[tuple[str | list[str], str]]) -> pa.Table:
         """One row per group: direct addressing for one small-span integer key, else
         Arrow's hash grouping."""
+        table, specs, nan_columns = _nan_aware_min_max(table, specs)
         if len(self.key_names) == 1:
             dense = dense_group_by(table, self.key_names[0], specs)
             if dense is not None:
-                return dense
-        return table.group_by(list(self.key_names), use_threads=False).aggregate(specs)
+                return dense  # exact: its sums stay far below 2**53
+        table = widen_risky_sums(table, specs)
+        grouped = table.group_by(list(self.key_names), use_threads=False).aggregate(specs)
+        return _restore_nan_min_max(grouped, nan_columns) if nan_columns else grouped
 
     def _merge(self, states: list[pa.Table]) -> pa.Table:
         table = pa.concat_tables(states) if len(states) > 1 else states[0]
@@ -304,6 +310,8 @@ class HashAggregateExec(PhysicalPlan):
             produced = grouped.column("count_all" if col == [] else f"{col}_{fn}")
             if "count" in state.rsplit("$", 1)[-1]:
                 produced = pc.fill_null(produced, 0)
+            if pa.types.is_decimal256(produced.type) and pa.types.is_decimal128(typ):
+                produced = narrow_sum(produced, typ)  # summed wide: must fit again
             arrays.append(produced if produced.type == typ else produced.cast(typ))
             names.append(state)
         if not arrays:
@@ -344,3 +352,51 @@ def _prepared_type(a: AggSpec) -> pa.DataType:
     if _sums_as_decimal(a):
         return sum_type(a.arg.type)
     return a.arg.type
+
+
+def _nan_aware_min_max(
+    table: pa.Table, specs: list[tuple[str | list[str], str]]
+) -> tuple[pa.Table, list[tuple[str | list[str], str]], list[str]]:
+    """Arrow's min/max skip NaN; in SQL (DuckDB) NaN is greater than every number.
+
+    For each float column that a min/max reads and that holds a NaN: min/max run over
+    a copy with NaN as +inf, beside the per-group max and min of ``is_nan``, from
+    which ``_restore_nan_min_max`` puts NaN back (max: any NaN; min: only NaN).
+    Returns the table, the rewritten specs and the columns so treated.
+    """
+    treated = [
+        c
+        for c in dict.fromkeys(c for c, fn in specs if fn in ("min", "max") and isinstance(c, str))
+        if is_float(table.schema.field(c).type) and floats.has_nan(table.column(c))
+    ]
+    if not treated:
+        return table, specs, []
+    out = list(specs)
+    for c in treated:
+        column = table.column(c)
+        nan = pc.is_nan(column)
+        inf = pa.scalar(float("inf"), column.type)
+        table = table.append_column(f"{c}$nonan", pc.if_else(nan, inf, column))
+        table = table.append_column(f"{c}$isnan", pc.cast(nan, pa.int8()))
+        out = [
+            (f"{c}$nonan", fn) if col == c and fn in ("min", "max") else (col, fn)
+            for col, fn in out
+        ]
+        out += [(f"{c}$isnan", "max"), (f"{c}$isnan", "min")]
+    return table, out, treated
+
+
+def _restore_nan_min_max(grouped: pa.Table, treated: list[str]) -> pa.Table:
+    names = grouped.column_names
+    for c in treated:
+        any_nan = pc.equal(grouped.column(f"{c}$isnan_max"), 1)
+        only_nan = pc.equal(grouped.column(f"{c}$isnan_min"), 1)
+        for fn, flag in (("max", any_nan), ("min", only_nan)):
+            name = f"{c}$nonan_{fn}"
+            if name in names:
+                value = grouped.column(name)
+                fixed = pc.if_else(
+                    pc.fill_null(flag, False), pa.scalar(floats.NAN, value.type), value
+                )
+                grouped = grouped.append_column(f"{c}_{fn}", fixed)
+    return grouped

@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoal.arrays import as_int64, integer_like
+from shoal.expr import floats
 from shoal.hashing import hash_columns
 
 Indices = npt.NDArray[np.int64]
@@ -298,7 +299,11 @@ class JoinIndex:
         for probe_col, build_col in zip(keys, self.keys, strict=True):
             a = probe_col.take(pi_arr)
             b = build_col.take(bi_arr)
-            eq = pc.equal(a, b)
+            if pa.types.is_null(a.type) or pa.types.is_null(b.type):
+                # A NULL-typed key (the column of an empty side) equals nothing.
+                eq = pa.nulls(len(a), pa.bool_())
+            else:
+                eq = floats.compare("equal", a, b)  # NaN = NaN, as in DuckDB
             if self.null_equal:
                 both_null = pc.and_(pc.is_null(a), pc.is_null(b))
                 eq = pc.or_(pc.fill_null(eq, False), both_null)

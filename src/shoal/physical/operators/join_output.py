@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -38,8 +39,9 @@ class JoinShape:
     def with_children(self, children: tuple[PhysicalPlan, ...]) -> PhysicalPlan:
         return replace(self, left=children[0], right=children[1])  # type: ignore[type-var,return-value]
 
-    @property
+    @cached_property
     def schema(self) -> pa.Schema:
+        # Cached: a 100-way join asks each level for it, and each level asks below.
         if self.kind in ("semi", "anti"):
             return self.left.schema
         return pa.schema(list(self.left.schema) + list(self.right.schema))

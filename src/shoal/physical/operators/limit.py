@@ -58,7 +58,8 @@ class LimitExec(PhysicalPlan):
         skip = 0 if self.mode == "partial" else self.offset
         remaining = self.limit
         if remaining is not None and self.mode == "partial":
-            remaining += self.offset
+            # Each a BIGINT; their sum need not be (a slice's length is).
+            remaining = min(remaining + self.offset, (1 << 63) - 1)
         if remaining == 0:
             return
         for batch in ctx.run(self.input):

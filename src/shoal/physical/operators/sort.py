@@ -11,17 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from shoal.physical.context import TaskContext
 from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
-
-
-def sort_table(table: pa.Table, keys: tuple[SortSpec, ...]) -> pa.Table:
-    if table.num_rows <= 1:
-        return table
-    indices = pc.sort_indices(table, sort_keys=[k.arrow() for k in keys])
-    return table.take(indices)
+from shoal.sorting import sort_table
 
 
 @dataclass(frozen=True)

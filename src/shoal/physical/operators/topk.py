@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from shoal.physical.context import TaskContext
-from shoal.physical.operators.sort import sort_table
 from shoal.physical.partitioning import SINGLE, Distribution, Partitioning, SinglePartition
 from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
+from shoal.sorting import sort_table
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class TopKExec(PhysicalPlan):
 
     @property
     def k(self) -> int | None:
-        return None if self.limit is None else self.limit + self.offset
+        # LIMIT and OFFSET are each a BIGINT; their sum need not be (a slice's length is).
+        return None if self.limit is None else min(self.limit + self.offset, (1 << 63) - 1)
 
     def children(self) -> tuple[PhysicalPlan, ...]:
         return (self.input,)
