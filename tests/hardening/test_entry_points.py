@@ -116,6 +116,13 @@ def test_a_table_with_no_columns_is_refused(con: shoal.Connection) -> None:
 PUBLIC_CONNECTION = [
     "register_parquet",
     "register_csv",
+    "register_ipc",
+    "restrict_writes",
+    "writes_allowed",
+    "parameter_count",
+    "stream",
+    "run_prepared",
+    "interrupt",
     "register_arrow",
     "unregister",
     "tables",
