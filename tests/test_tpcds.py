@@ -15,35 +15,11 @@ from support.tpcds import ALL_QUERIES, assert_matches_answer, query_text, tpcds_
 
 #: Queries that do not give the reference answer yet, and why (the first error met).
 EXPECTED_FAILURES: dict[int, str] = {
-    5: "concat() is not supported",
     10: "EXISTS under OR is not supported",
-    12: "window functions",
-    14: "GROUP BY ROLLUP",
-    17: "stddev_samp() is not supported",
-    18: "GROUP BY ROLLUP",
-    20: "window functions",
-    22: "GROUP BY ROLLUP",
     35: "EXISTS under OR is not supported",
-    36: "window functions",
-    39: "stddev_samp() is not supported",
     41: "correlated scalar subquery with a non-equality condition",
-    44: "window functions",
     45: "IN (subquery) under OR is not supported",
-    47: "window functions",
-    49: "window functions",
-    51: "window functions",
-    53: "window functions",
-    57: "window functions",
-    63: "window functions",
-    67: "window functions",
-    70: "window functions",
-    77: "GROUP BY ROLLUP",
-    80: "concat() is not supported",
-    84: "concat() is not supported",
     85: "join order crosses the two customer_demographics copies first: runs out of memory",
-    86: "window functions",
-    89: "window functions",
-    98: "window functions",
 }
 
 #: Expected failures that must not even be started (they would exhaust the machine's

@@ -875,14 +875,9 @@ class Unsupported:
 
 UNSUPPORTED: list[Unsupported] = [
     Unsupported(
-        "window_row_number",
-        "SELECT id, ROW_NUMBER() OVER (PARTITION BY k ORDER BY id) FROM tiny",
-        ("window", "over"),
-    ),
-    Unsupported(
-        "window_aggregate_over_join",
-        "SELECT a.id, SUM(b.w) OVER (ORDER BY a.id) FROM jl a JOIN jr b ON a.k = b.k",
-        ("window", "over"),
+        "window_ignore_nulls",
+        "SELECT id, FIRST_VALUE(v IGNORE NULLS) OVER (ORDER BY id) FROM jl",
+        ("ignore nulls",),
     ),
     Unsupported(
         "lateral_subquery",
@@ -890,14 +885,9 @@ UNSUPPORTED: list[Unsupported] = [
         ("lateral",),
     ),
     Unsupported(
-        "group_by_rollup",
-        "SELECT k, g, SUM(v) FROM jl GROUP BY ROLLUP (k, g)",
+        "rollup_inside_grouping_sets",
+        "SELECT k, g, SUM(v) FROM jl GROUP BY GROUPING SETS (ROLLUP (k, g), (g))",
         ("rollup",),
-    ),
-    Unsupported(
-        "group_by_grouping_sets",
-        "SELECT k, g, SUM(v) FROM jl GROUP BY GROUPING SETS ((k), (g), ())",
-        ("grouping",),
     ),
     Unsupported(
         "pivot_in_from",

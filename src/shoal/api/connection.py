@@ -29,6 +29,7 @@ from shoal.physical.context import Settings
 from shoal.physical.planner import PhysicalPlanner
 from shoal.physical.rules.encoded_keys import keep_group_keys_encoded
 from shoal.physical.rules.enforce_distribution import enforce_distribution
+from shoal.physical.rules.enforce_sorting import enforce_sorting
 from shoal.physical.rules.sanity_check import sanity_check
 from shoal.physical.rules.share_scans import share_scans
 from shoal.runtime.local import LocalRuntime
@@ -95,6 +96,7 @@ class Connection:
         logical = optimize(Binder(self.catalog).bind_statement(statement))
         physical = PhysicalPlanner(self.settings).plan(logical.plan)
         physical = enforce_distribution(physical, self.settings)
+        physical = enforce_sorting(physical)
         physical = keep_group_keys_encoded(share_scans(physical, self.settings))
         physical = sanity_check(physical)
         return PreparedQuery(logical, build_stage_graph(physical))

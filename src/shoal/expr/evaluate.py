@@ -433,6 +433,12 @@ def _concat(e: Call, args: list[Value]) -> Value:
     return pc.binary_join_element_wise(*parts, pa.scalar(""))
 
 
+def _concat_ws(e: Call, args: list[Value]) -> Value:
+    # concat_ws(sep, ...): NULL arguments are skipped; a NULL separator gives NULL.
+    parts = [pc.cast(a, pa.string()) for a in args[1:]]
+    return pc.binary_join_element_wise(*parts, pc.cast(args[0], pa.string()), null_handling="skip")
+
+
 def _substring(e: Call, args: list[Value]) -> Value:
     start, length = e.options
     if start < 0:
@@ -566,12 +572,14 @@ _FUNCTIONS: dict[str, Callable[[Call, list[Value]], Any]] = {
     "coalesce": _coalesce,
     "like": _like,
     "concat": _concat,
+    "concat_ws": _concat_ws,
     "substring": _substring,
     "upper": _unary("utf8_upper"),
     "lower": _unary("utf8_lower"),
     "length": _unary("utf8_length"),
     "trim": _trim,
     "abs": _unary("abs_checked"),
+    "sqrt": _unary("sqrt"),
     "round": _round,
     "extract": _extract,
     "date_add_days": _date_add_days,

@@ -20,6 +20,7 @@ from shoal.catalog.sources import ParquetSource, TableSource, parquet_footer
 from shoal.expr.nodes import COMPARISONS, Call, ColumnRef, Expr, InList, Literal, conjoin, conjuncts
 from shoal.logical.plan import (
     Aggregate,
+    Expand,
     Filter,
     Join,
     Limit,
@@ -28,6 +29,7 @@ from shoal.logical.plan import (
     Scan,
     UnionAll,
     Values,
+    Window,
 )
 
 
@@ -67,8 +69,10 @@ def estimate_rows(plan: LogicalPlan) -> float:
         return float(len(plan.rows))
     if isinstance(plan, Filter):
         return max(1.0, estimate_rows(plan.input) * selectivity(plan.predicate))
-    if isinstance(plan, Project):
+    if isinstance(plan, Project | Window):
         return estimate_rows(plan.input)
+    if isinstance(plan, Expand):
+        return estimate_rows(plan.input) * len(plan.projections)
     if isinstance(plan, Aggregate):
         if not plan.keys:
             return 1.0

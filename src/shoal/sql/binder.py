@@ -31,8 +31,10 @@ from shoal.logical.plan import (
 )
 from shoal.sql import typing as t
 from shoal.sql.expressions import AggregateContext, ExpressionBinder, contains_aggregate
+from shoal.sql.grouping import GroupingSets, expand_group_by, has_grouping_sets
 from shoal.sql.scope import NameGenerator, Scope, ScopeColumn
 from shoal.sql.subqueries import PlanBuilder, SubqueryBinder, ast_conjuncts
+from shoal.sql.windows import WindowBinder
 
 
 @dataclass
@@ -243,14 +245,14 @@ class Binder:
     # --------------------------------------------------------------- SELECT
 
     def _select(self, node: exp.Select, outer: Scope | None) -> tuple[LogicalPlan, list[str]]:
-        for unsupported in ("windows", "qualify", "laterals", "pivots"):
+        for unsupported in ("laterals", "pivots"):
             if node.args.get(unsupported):
                 raise UnsupportedError(unsupported.upper())
-        if any(isinstance(e, exp.Window) for e in node.find_all(exp.Window)):
-            raise UnsupportedError("window functions (OVER)")
         builder, scope = self.from_where(node, outer)
         subqueries = SubqueryBinder(self, builder)
-        binder = ExpressionBinder(scope, subquery=subqueries.bind)
+        windows = WindowBinder.for_select(node, self.names)
+        binder = ExpressionBinder(scope, subquery=subqueries.bind, window=windows.bind)
+        qualify = node.args.get("qualify")
 
         # Expand the select list (stars) into (user name, sqlglot node) pairs.
         items = self._select_items(node, scope)
@@ -268,17 +270,26 @@ class Binder:
             # Scalar subqueries in SELECT / HAVING join above the aggregation.
             builder.defer_joins()
             agg = AggregateContext(self.names)
+            grouping = GroupingSets(self.names)
+            agg.grouping = lambda n, b: grouping.bind_grouping(n, b, agg)
             key_nodes = list(group.expressions) if group is not None else []
+            if has_grouping_sets(group):
+                assert group is not None
+                key_nodes, grouping.sets = expand_group_by(group)
             if group is not None and group.args.get("all"):
                 # GROUP BY ALL: every select item without an aggregate is a key.
                 key_nodes = [n for _, n in items if not contains_aggregate(n)]
             for key_node in key_nodes:
                 key_node = _group_key_node(key_node, items, scope)
                 key = binder.bind(key_node)
-                if agg.key_ref(key) is None:
+                ref = agg.key_ref(key)
+                if ref is None:
                     label = key_node.name if isinstance(key_node, exp.Column) else "key"
                     agg.keys.append((self.names.fresh(label), key))
-            post = ExpressionBinder(scope, agg, subquery=subqueries.bind)
+                    grouping.key_positions.append(len(agg.keys) - 1)
+                else:
+                    grouping.key_positions.append([n for n, _ in agg.keys].index(ref.name))
+            post = ExpressionBinder(scope, agg, subquery=subqueries.bind, window=windows.bind)
             bound_items = [(name, post.bind(n)) for name, n in items]
             having_pred = (
                 post.bind(_with_select_aliases(having.this, items, scope))
@@ -286,7 +297,15 @@ class Binder:
                 else None
             )
             order_keys = self._order_keys(order, items, bound_items, post)
-            builder.plan = Aggregate(builder.plan, tuple(agg.keys), tuple(agg.aggregates))
+            qualify_pred = (
+                post.bind(_with_select_aliases(qualify.this, items, scope))
+                if qualify is not None
+                else None
+            )
+            if grouping.sets:
+                builder.plan = grouping.aggregate(builder.plan, agg)
+            else:
+                builder.plan = Aggregate(builder.plan, tuple(agg.keys), tuple(agg.aggregates))
             plan = builder.apply_deferred()
             if having_pred is not None:
                 _require_boolean(having_pred, "HAVING")
@@ -294,7 +313,17 @@ class Binder:
         else:
             bound_items = [(name, binder.bind(n)) for name, n in items]
             order_keys = self._order_keys(order, items, bound_items, binder)
+            qualify_pred = (
+                binder.bind(_with_select_aliases(qualify.this, items, scope))
+                if qualify is not None
+                else None
+            )
             plan = builder.plan
+        # Windows see the rows after WHERE / GROUP BY / HAVING; QUALIFY filters on them.
+        plan = windows.apply(plan)
+        if qualify_pred is not None:
+            _require_boolean(qualify_pred, "QUALIFY")
+            plan = Filter(plan, qualify_pred)
 
         # Project the select list plus any ORDER BY expressions it lacks.
         exprs: list[tuple[str, Expr]] = [(self.names.fresh(name), e) for name, e in bound_items]

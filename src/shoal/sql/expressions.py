@@ -20,6 +20,7 @@ from shoal.logical.plan import AggCall
 from shoal.sql import typing as t
 from shoal.sql.parameters import parameter_literal
 from shoal.sql.scope import NameGenerator, Scope
+from shoal.sql.variance import Spread, spread
 from shoal.types import (
     is_decimal,
     is_integer,
@@ -35,6 +36,11 @@ AGGREGATE_NODES: dict[type[exp.Expr], str] = {
     exp.Avg: "avg",
     exp.Min: "min",
     exp.Max: "max",
+    exp.Stddev: "stddev_samp",
+    exp.StddevSamp: "stddev_samp",
+    exp.StddevPop: "stddev_pop",
+    exp.Variance: "var_samp",
+    exp.VariancePop: "var_pop",
 }
 
 
@@ -43,9 +49,24 @@ def is_aggregate(node: exp.Expr) -> bool:
 
 
 def contains_aggregate(node: exp.Expr) -> bool:
-    # Aggregates inside a subquery belong to the subquery.
-    for n in node.walk(prune=lambda x: isinstance(x, exp.Subquery | exp.Select) and x is not node):
-        if is_aggregate(n):
+    # Aggregates inside a subquery belong to the subquery; a window function's own
+    # aggregate (SUM(x) OVER ...) belongs to the window, but its arguments and keys
+    # may hold real aggregates (SUM(SUM(x)) OVER ...).
+    def prune(x: exp.Expr) -> bool:
+        return isinstance(x, exp.Window) or (
+            isinstance(x, exp.Subquery | exp.Select) and x is not node
+        )
+
+    for n in node.walk(prune=prune):
+        if isinstance(n, exp.Window):
+            func = n.this.this if isinstance(n.this, exp.RespectNulls) else n.this
+            parts = [*func.args.values(), *(n.args.get("partition_by") or [])]
+            if n.args.get("order") is not None:
+                parts.append(n.args["order"])
+            if any(isinstance(p, exp.Expr) and contains_aggregate(p) for p in parts):
+                return True
+            continue
+        if is_aggregate(n) or isinstance(n, exp.Grouping):
             return True
     return False
 
@@ -61,6 +82,8 @@ class AggregateContext:
     names: NameGenerator
     keys: list[tuple[str, Expr]] = field(default_factory=list)
     aggregates: list[tuple[str, AggCall]] = field(default_factory=list)
+    #: Binds GROUPING(...) (provided by sql/grouping.py).
+    grouping: Callable[[exp.Grouping, ExpressionBinder], Expr] | None = None
 
     def key_ref(self, e: Expr) -> ColumnRef | None:
         for name, k in self.keys:
@@ -79,6 +102,9 @@ class AggregateContext:
 
 # Subquery binding is provided by the query binder (it needs plans, not just expressions).
 SubqueryHook = Callable[[exp.Expr, Scope], Expr]
+# Window binding is provided by sql/windows.py; it binds the window's parts with the
+# ExpressionBinder it is handed and returns a reference to the window's result column.
+WindowHook = Callable[[exp.Window, "ExpressionBinder"], Expr]
 
 
 class ExpressionBinder:
@@ -87,10 +113,12 @@ class ExpressionBinder:
         scope: Scope,
         agg: AggregateContext | None = None,
         subquery: SubqueryHook | None = None,
+        window: WindowHook | None = None,
     ):
         self.scope = scope
         self.agg = agg
         self.subquery = subquery
+        self.window = window
 
     def pre_aggregate(self) -> ExpressionBinder:
         return ExpressionBinder(self.scope, None, self.subquery)
@@ -98,6 +126,17 @@ class ExpressionBinder:
     # ------------------------------------------------------------------ entry
 
     def bind(self, node: exp.Expr) -> Expr:
+        if isinstance(node, exp.Window):
+            if self.window is None:
+                raise UnsupportedError(f"window function here: {node.sql()[:60]}")
+            return self.window(node, self)
+        if isinstance(node, exp.Grouping):
+            if self.agg is None or self.agg.grouping is None:
+                raise UserError(f"{node.sql()} is only allowed in a query with GROUP BY")
+            return self.agg.grouping(node, self)
+        if self.agg is not None and self.window is not None and contains_window(node):
+            # Bind structurally: the pre-aggregate form cannot hold a window.
+            return self._bind(node)
         if self.agg is not None and contains_subquery(node):
             # Bind structurally: trying the pre-aggregate form first would bind
             # (and join) the subquery twice.
@@ -137,8 +176,6 @@ class ExpressionBinder:
             return self.subquery(node, self.scope)
         if isinstance(node, exp.Anonymous):
             raise UnsupportedError(f"function {node.name}()")
-        if isinstance(node, exp.Window):
-            raise UnsupportedError(f"window function {node.this.sql()[:40]} OVER (...)")
         if isinstance(node, exp.Func):
             raise UnsupportedError(f"function {node.sql_name()}()")
         raise UnsupportedError(f"expression {node.key.upper()}: {node.sql()[:60]}")
@@ -371,6 +408,20 @@ class ExpressionBinder:
         args = [t.coerce(a, pa.string()) for a in args]
         return t.call("concat", args, pa.string())
 
+    def _concat_function(self, node: exp.Concat) -> Expr:
+        # concat(): NULL arguments count as empty strings (DuckDB), unlike ||.
+        args = [t.coerce(self.bind(a), pa.string()) for a in node.expressions]
+        if not args:
+            raise UserError("concat() needs at least one argument")
+        parts = [t.call("coalesce", [a, Literal("", pa.string())], pa.string()) for a in args]
+        return t.call("concat", parts, pa.string())
+
+    def _concat_ws(self, node: exp.ConcatWs) -> Expr:
+        args = [t.coerce(self.bind(a), pa.string()) for a in node.expressions]
+        if len(args) < 2:
+            raise UserError("concat_ws() needs a separator and at least one argument")
+        return t.call("concat_ws", args, pa.string())
+
     def _substring(self, node: exp.Substring) -> Expr:
         arg = t.require_string(self.bind(node.this), "SUBSTRING")
         if node.args.get("start") is None:
@@ -461,6 +512,16 @@ class ExpressionBinder:
         arg = pre.bind(inner)
         if pa.types.is_null(arg.type):
             arg = Literal(None, pa.int32())
+        if fn in _SPREADS:
+            if distinct:
+                raise UnsupportedError(f"{fn.upper()}(DISTINCT ...)")
+            agg = self.agg
+
+            def plain(name: str, x: Expr) -> Expr:
+                typ = pa.int64() if name == "count" else sum_type(x.type)
+                return agg.add_aggregate(AggCall(name, x, typ), f"{name}({x})")
+
+            return spread(Spread(fn), arg, plain)
         if fn == "count":
             call = AggCall("count", arg, pa.int64(), distinct)
         elif fn == "sum":
@@ -471,6 +532,15 @@ class ExpressionBinder:
         else:
             call = AggCall(fn, arg, arg.type, distinct)
         return self.agg.add_aggregate(call, label)
+
+
+_SPREADS = frozenset(s.value for s in Spread)
+
+
+def contains_window(node: exp.Expr) -> bool:
+    """Whether ``node`` holds a window function outside any subquery."""
+    prune = lambda x: isinstance(x, exp.Subquery | exp.Select) and x is not node  # noqa: E731
+    return any(isinstance(n, exp.Window) for n in node.walk(prune=prune))
 
 
 def _filtered_aggregate(node: exp.Filter) -> exp.Expr:
@@ -582,6 +652,8 @@ _HANDLERS: dict[type[exp.Expr], Callable[[ExpressionBinder, exp.Expr], Expr]] = 
     exp.Coalesce: B._coalesce,  # type: ignore[dict-item]
     exp.Nullif: B._nullif,  # type: ignore[dict-item]
     exp.DPipe: B._concat,  # type: ignore[dict-item]
+    exp.Concat: B._concat_function,  # type: ignore[dict-item]
+    exp.ConcatWs: B._concat_ws,  # type: ignore[dict-item]
     exp.Substring: B._substring,  # type: ignore[dict-item]
     exp.Abs: B._abs,  # type: ignore[dict-item]
     exp.Round: B._round,  # type: ignore[dict-item]
@@ -599,4 +671,10 @@ for _node in _ARITH:
 for _node in _COMPARE:
     _HANDLERS[_node] = B._compare  # type: ignore[assignment]
 
-__all__ = ["AggregateContext", "ExpressionBinder", "contains_aggregate", "is_aggregate"]
+__all__ = [
+    "AggregateContext",
+    "ExpressionBinder",
+    "contains_aggregate",
+    "contains_window",
+    "is_aggregate",
+]

@@ -89,7 +89,7 @@ def enforce_distribution(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan
         gathered = ExchangeExec(partial_limit, ExchangeSpec(GATHER, 1))
         return LimitExec(gathered, "final", plan.limit, plan.offset)
 
-    if isinstance(plan, SortExec) and not _single(plan.input):
+    if isinstance(plan, SortExec) and not plan.preserve_partitioning and not _single(plan.input):
         # Sort each partition, then k-way merge the sorted streams into one.
         return ExchangeExec(plan, ExchangeSpec(MERGE, 1, sort_keys=plan.keys))
 
