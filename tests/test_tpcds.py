@@ -14,17 +14,11 @@ import pytest
 from support.tpcds import ALL_QUERIES, assert_matches_answer, query_text, tpcds_connection
 
 #: Queries that do not give the reference answer yet, and why (the first error met).
-EXPECTED_FAILURES: dict[int, str] = {
-    10: "EXISTS under OR is not supported",
-    35: "EXISTS under OR is not supported",
-    41: "correlated scalar subquery with a non-equality condition",
-    45: "IN (subquery) under OR is not supported",
-    85: "join order crosses the two customer_demographics copies first: runs out of memory",
-}
+EXPECTED_FAILURES: dict[int, str] = {}
 
 #: Expected failures that must not even be started (they would exhaust the machine's
 #: memory); a subset of EXPECTED_FAILURES.
-NOT_RUN: frozenset[int] = frozenset({85})
+NOT_RUN: frozenset[int] = frozenset()
 
 PARTITIONS: list[int] = [1, 4]
 

@@ -138,6 +138,35 @@ def key_distinct(plan: LogicalPlan, key: Expr) -> float:
     return estimate_rows(plan)
 
 
+def distinct_is_estimated(plan: LogicalPlan, key: Expr) -> bool:
+    """Whether :func:`key_distinct` has more than a row count to go on for ``key``: it
+    comes from an integer or date column of a table (min/max span) or is an aggregate's
+    output. A string column's distinct count is unknown (TPC-DS q85's marital status
+    has 5 values, not one per row)."""
+    if not isinstance(key, ColumnRef):
+        return False
+    return _origin_estimated(plan, key.name)
+
+
+def _origin_estimated(plan: LogicalPlan, name: str) -> bool:
+    if isinstance(plan, Scan):
+        if name not in plan.names:
+            return False
+        column = plan.columns[plan.names.index(name)]
+        return integer_span(plan.source, column) is not None
+    if isinstance(plan, Aggregate):
+        return name in {f.name for f in plan.schema}
+    if isinstance(plan, Project):
+        for n, e in plan.exprs:
+            if n == name:
+                return isinstance(e, ColumnRef) and _origin_estimated(plan.input, e.name)
+        return False
+    for child in plan.children():
+        if name in child.schema.names:
+            return _origin_estimated(child, name)
+    return False
+
+
 def _origin_rows(plan: LogicalPlan, name: str) -> float | None:
     if isinstance(plan, Scan):
         if name not in plan.names:
