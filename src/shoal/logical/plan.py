@@ -155,6 +155,9 @@ class Aggregate(LogicalPlan):
     input: LogicalPlan
     keys: tuple[tuple[str, Expr], ...]
     aggregates: tuple[tuple[str, AggCall], ...]
+    #: Key values of a group that exists even when no row has them: the grand total
+    #: of GROUPING SETS with an empty set (one row, as over no rows SUM is NULL).
+    always_group: tuple[Any, ...] | None = None
 
     def children(self) -> tuple[LogicalPlan, ...]:
         return (self.input,)

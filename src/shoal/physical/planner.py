@@ -79,7 +79,9 @@ class PhysicalPlanner:
                 if a.distinct:
                     raise UnsupportedError(f"{a.fn.upper()}(DISTINCT ...)")
             aggs = tuple(AggSpec(n, a.fn, a.arg, a.type) for n, a in node.aggregates)
-            return HashAggregateExec(self.plan(node.input), SINGLE_MODE, node.keys, aggs)
+            return HashAggregateExec(
+                self.plan(node.input), SINGLE_MODE, node.keys, aggs, node.always_group
+            )
         if isinstance(node, Limit):
             if isinstance(node.input, Sort) and node.limit is not None:
                 sort = node.input

@@ -164,4 +164,13 @@ class GroupingSets:
         ]
         keys += [(name, ColumnRef(name, pa.int64())) for _, name in self.calls]
         keys.append((set_name, ColumnRef(set_name, pa.int64())))
-        return Aggregate(expand, tuple(keys), tuple(agg.aggregates))
+        always: tuple[object, ...] | None = None
+        for number, chosen in enumerate(key_sets):
+            if not chosen:
+                # The grand total has a row even over no input rows.
+                grouping_values = [
+                    int("".join("1" for _ in positions) or "0", 2) for positions, _ in self.calls
+                ]
+                always = (None,) * len(agg.keys) + tuple(grouping_values) + (number,)
+                break
+        return Aggregate(expand, tuple(keys), tuple(agg.aggregates), always)

@@ -73,7 +73,9 @@ def enforce_distribution(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan
         partial = HashAggregateExec(child, PARTIAL, plan.keys, plan.aggs)
         final_keys = tuple((name, ColumnRef(name, e.type)) for name, e in plan.keys)
         spec = ExchangeSpec(HASH, n, plan.key_names) if plan.keys else ExchangeSpec(GATHER, 1)
-        return HashAggregateExec(ExchangeExec(partial, spec), FINAL, final_keys, plan.aggs)
+        return HashAggregateExec(
+            ExchangeExec(partial, spec), FINAL, final_keys, plan.aggs, plan.always_group
+        )
 
     if isinstance(plan, TopKExec) and plan.mode == "single":
         if _single(plan.input):
