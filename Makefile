@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data
 SF ?= 0.1
 
-.PHONY: setup run test test-fast lint typecheck bench clean
+.PHONY: setup run test test-fast lint typecheck bench bench-tpcds clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,9 @@ typecheck: setup
 
 bench: setup
 	$(BIN)/python bench/tpch.py --sf 1 --runs 5
+
+bench-tpcds: setup
+	$(BIN)/python bench/tpcds.py --sf 1 --runs 1
 
 clean:
 	rm -rf $(VENV) build *.egg-info

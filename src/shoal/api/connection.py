@@ -21,7 +21,7 @@ from shoal.api.result import Result
 from shoal.api.stream import QueryStream
 from shoal.catalog.catalog import Catalog
 from shoal.catalog.sources import TableSource
-from shoal.errors import UserError
+from shoal.errors import CatalogError, UnsupportedError, UserError
 from shoal.logical.plan import LogicalQuery
 from shoal.metrics.query import QueryMetrics
 from shoal.optimizer.optimizer import optimize
@@ -37,6 +37,14 @@ from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
 from shoal.sql.parameters import bind_parameters
 from shoal.sql.parser import parse_sql
+from shoal.sql.statements import (
+    StatementKind,
+    classify,
+    create,
+    describe_table,
+    describe_target,
+    drop,
+)
 from shoal.stages.explain import analyze_dict, explain_graph
 from shoal.stages.graph import StageGraph, build_stage_graph
 from shoal.storage.writer import WriteSummary, write_hash_partitioned
@@ -125,7 +133,41 @@ class Connection:
             return Result(_text_table(explain_graph(self.prepare(body, params).graph)))
         if is_copy(stripped):
             return self._copy(text)
-        return self.stream(text, params, timeout=timeout).result()
+        statement = bind_parameters(parse_sql(text), params)
+        kind = classify(statement)
+        if kind == StatementKind.QUERY:
+            return self._start(statement, timeout).result()
+        return self._run_statement(kind, statement, timeout)
+
+    def _run_statement(
+        self, kind: StatementKind, statement: exp.Expr, timeout: float | None
+    ) -> Result:
+        """Every statement kind but a query (sql/statements.py says which it is)."""
+        if kind in (StatementKind.CREATE_VIEW, StatementKind.CREATE_TABLE_AS):
+            assert isinstance(statement, exp.Create)
+            spec = create(statement)
+            if kind == StatementKind.CREATE_VIEW:
+                # Bound now so that a view over an unknown table fails here, not later.
+                self._prepare_statement(spec.query)
+                self.catalog.create_view(spec.name, spec.query, spec.replace)
+            elif not (spec.if_not_exists and spec.name.lower() in map(str.lower, self.tables())):
+                if spec.name.lower() in map(str.lower, self.tables()) and not spec.replace:
+                    raise CatalogError(f"table '{spec.name}' already exists")
+                table = self._start(spec.query, timeout).result().to_arrow()
+                self.catalog.register_arrow(spec.name, table)
+            return Result(pa.table({"Count": pa.array([0], pa.int64())}).slice(0, 0))
+        if kind == StatementKind.DROP:
+            assert isinstance(statement, exp.Drop)
+            spec_drop = drop(statement)
+            for name in spec_drop.names:
+                self.catalog.drop(name, spec_drop.view, spec_drop.if_exists)
+            return Result(pa.table({"Count": pa.array([0], pa.int64())}).slice(0, 0))
+        if kind == StatementKind.SHOW_TABLES:
+            return Result(pa.table({"name": pa.array(self.tables(), pa.string())}))
+        assert kind == StatementKind.DESCRIBE and isinstance(statement, exp.Describe)
+        prepared = self._prepare_statement(describe_target(statement))
+        schema = prepared.logical.plan.schema
+        return Result(describe_table(list(prepared.logical.output_names), schema))
 
     def stream(
         self,
@@ -139,8 +181,16 @@ class Connection:
         The query runs while the stream is read; ``QueryStream.cancel()`` stops it from
         any thread, and a reader that stops reading holds it back (bounded buffers).
         """
+        statement = bind_parameters(parse_sql(text), params)
+        if classify(statement) != StatementKind.QUERY:
+            raise UnsupportedError(
+                f"streaming the result of a {classify(statement).value} statement"
+            )
+        return self._start(statement, timeout)
+
+    def _start(self, statement: exp.Expr, timeout: float | None) -> QueryStream:
         _check_timeout(timeout)
-        prepared = self.prepare(text, params)
+        prepared = self._prepare_statement(statement)
         graph = prepared.graph
         run = LocalRuntime(self.settings).start(graph, timeout)
 

@@ -13,6 +13,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from shoal.catalog.catalog import Catalog
+from shoal.catalog.sources import TableSource
 from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import ColumnRef, Expr, Literal, conjoin
 from shoal.logical.plan import (
@@ -33,6 +34,7 @@ from shoal.sql import typing as t
 from shoal.sql.expressions import AggregateContext, ExpressionBinder, contains_aggregate
 from shoal.sql.grouping import GroupingSets, expand_group_by, has_grouping_sets
 from shoal.sql.scope import NameGenerator, Scope, ScopeColumn
+from shoal.sql.statements import file_source, looks_like_file
 from shoal.sql.subqueries import PlanBuilder, SubqueryBinder, ast_conjuncts
 from shoal.sql.windows import WindowBinder
 
@@ -163,10 +165,11 @@ class Binder:
                 if node.args.get(arg):
                     raise UnsupportedError(construct)
         if isinstance(node, exp.Table):
-            if isinstance(node.this, exp.Func | exp.Anonymous) or node.args.get("db"):
-                if node.args.get("db"):
-                    raise UnsupportedError(f"qualified table name {node.sql()}")
-                raise UnsupportedError(f"table function {node.this.sql()}")
+            if node.args.get("db"):
+                raise UnsupportedError(f"qualified table name {node.sql()}")
+            if isinstance(node.this, exp.Func | exp.Anonymous):
+                # read_parquet('...') / read_csv('...')
+                return self._scan(file_source(node.this), node.alias or "", outer)
             cte = self._find_cte(node.name)
             if cte is not None:
                 if id(cte) in self._binding_ctes:
@@ -179,16 +182,14 @@ class Binder:
                 out_names = _alias_columns(cte, out_names)
                 qualifier = (node.alias or node.name).lower()
                 return BoundRelation(plan, Scope(_scope_of(plan, out_names, qualifier), outer))
+            view = self.catalog.view(node.name)
+            if view is not None:
+                return self._view(node, view, outer)
+            if node.this.args.get("quoted") and looks_like_file(node.name):
+                if node.name.lower() not in {n.lower() for n in self.catalog.names()}:
+                    return self._scan(file_source(node.this), node.alias or "", outer)
             source = self.catalog.get(node.name)
-            alias = (node.alias or node.name).lower()
-            columns = tuple(f.name for f in source.schema)
-            names = tuple(self.names.fresh(c) for c in columns)
-            scan = Scan(source.name, source, columns, names)
-            scope = [
-                ScopeColumn(alias, c, n, f.type)
-                for c, n, f in zip(columns, names, source.schema, strict=True)
-            ]
-            return BoundRelation(scan, Scope(scope, outer))
+            return self._scan(source, (node.alias or node.name).lower(), outer)
         if isinstance(node, exp.Subquery):
             plan, out_names = self.bind_query(node.this, outer)
             sub_alias = node.alias.lower() if node.alias else None
@@ -198,6 +199,30 @@ class Binder:
             rel, _ = self._values(node)
             return BoundRelation(rel.plan, Scope(rel.scope.columns, outer))
         raise UnsupportedError(f"FROM {node.key.upper()}")
+
+    def _scan(self, source: TableSource, alias: str, outer: Scope | None) -> BoundRelation:
+        columns = tuple(f.name for f in source.schema)
+        names = tuple(self.names.fresh(c) for c in columns)
+        scan = Scan(source.name, source, columns, names)
+        scope = [
+            ScopeColumn(alias.lower() or None, c, n, f.type)
+            for c, n, f in zip(columns, names, source.schema, strict=True)
+        ]
+        return BoundRelation(scan, Scope(scope, outer))
+
+    def _view(self, node: exp.Table, query: exp.Expr, outer: Scope | None) -> BoundRelation:
+        """A view is bound where it is used, in a scope of its own (no outer CTEs)."""
+        if id(query) in self._binding_ctes:
+            raise UserError(f"view '{node.name}' refers to itself")
+        self._binding_ctes.add(id(query))
+        saved, self.ctes = self.ctes, []
+        try:
+            plan, out_names = self.bind_query(query, None)
+        finally:
+            self.ctes = saved
+            self._binding_ctes.discard(id(query))
+        qualifier = (node.alias or node.name).lower()
+        return BoundRelation(plan, Scope(_scope_of(plan, out_names, qualifier), outer))
 
     def _find_cte(self, name: str) -> exp.CTE | None:
         for frame in reversed(self.ctes):
