@@ -37,6 +37,7 @@ from shoal.sql.binder import Binder
 from shoal.sql.copy import is_copy, parse_copy
 from shoal.sql.parameters import bind_parameters
 from shoal.sql.parser import parse_sql
+from shoal.sql.source_text import sql_text
 from shoal.sql.statements import (
     StatementKind,
     classify,
@@ -98,7 +99,8 @@ class Connection:
     # ----------------------------------------------------------------- queries
 
     def prepare(self, text: str, params: Sequence[Any] | None = None) -> PreparedQuery:
-        return self._prepare_statement(bind_parameters(parse_sql(text), params))
+        with sql_text(text):
+            return self._prepare_statement(bind_parameters(parse_sql(text), params))
 
     def _prepare_statement(self, statement: exp.Expr) -> PreparedQuery:
         logical = optimize(Binder(self.catalog).bind_statement(statement))
@@ -136,8 +138,11 @@ class Connection:
         statement = bind_parameters(parse_sql(text), params)
         kind = classify(statement)
         if kind == StatementKind.QUERY:
-            return self._start(statement, timeout).result()
-        return self._run_statement(kind, statement, timeout)
+            with sql_text(text):
+                stream = self._start(statement, timeout)
+            return stream.result()
+        with sql_text(text):
+            return self._run_statement(kind, statement, timeout)
 
     def _run_statement(
         self, kind: StatementKind, statement: exp.Expr, timeout: float | None
@@ -186,7 +191,8 @@ class Connection:
             raise UnsupportedError(
                 f"streaming the result of a {classify(statement).value} statement"
             )
-        return self._start(statement, timeout)
+        with sql_text(text):
+            return self._start(statement, timeout)
 
     def _start(self, statement: exp.Expr, timeout: float | None) -> QueryStream:
         _check_timeout(timeout)

@@ -20,6 +20,7 @@ from shoal.logical.plan import AggCall
 from shoal.sql import typing as t
 from shoal.sql.parameters import parameter_literal
 from shoal.sql.scope import NameGenerator, Scope
+from shoal.sql.source_text import written
 from shoal.sql.variance import Spread, spread
 from shoal.types import (
     is_decimal,
@@ -174,10 +175,13 @@ class ExpressionBinder:
             if self.subquery is None:
                 raise UnsupportedError(f"subquery here: {node.sql()[:60]}")
             return self.subquery(node, self.scope)
+        where = written(node)
         if isinstance(node, exp.Anonymous):
-            raise UnsupportedError(f"function {node.name}()")
+            raise UnsupportedError(f"function {where or node.name + '()'}")
+        if isinstance(node, exp.Func) and where is not None:
+            raise UnsupportedError(f"function {where}: {node.sql(dialect='duckdb')[:60]}")
         if isinstance(node, exp.Func):
-            raise UnsupportedError(f"function {node.sql_name()}()")
+            raise UnsupportedError(f"function {node.sql(dialect='duckdb')[:60]}")
         raise UnsupportedError(f"expression {node.key.upper()}: {node.sql()[:60]}")
 
     def _column(self, node: exp.Column) -> Expr:
