@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from shoal.arrays import decimal128_from_unscaled, unscaled_int64
 from shoal.errors import ExecutionError
+from shoal.expr.functions import FUNCTION_KERNELS
 from shoal.expr.nodes import Call, Case, Cast, ColumnRef, Expr, InList, Literal, conjuncts
 from shoal.types import MAX_DECIMAL_PRECISION, is_decimal, is_float, is_integer
 
@@ -580,6 +581,7 @@ _FUNCTIONS: dict[str, Callable[[Call, list[Value]], Any]] = {
     "trim": _trim,
     "abs": _unary("abs_checked"),
     "sqrt": _unary("sqrt"),
+    **FUNCTION_KERNELS,
     "round": _round,
     "extract": _extract,
     "date_add_days": _date_add_days,

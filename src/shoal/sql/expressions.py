@@ -18,6 +18,7 @@ from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Case, Cast, ColumnRef, Expr, InList, Literal
 from shoal.logical.plan import AggCall
 from shoal.sql import typing as t
+from shoal.sql.functions import FUNCTION_HANDLERS, NAMED_HANDLERS
 from shoal.sql.parameters import parameter_literal
 from shoal.sql.scope import NameGenerator, Scope
 from shoal.sql.source_text import written
@@ -175,6 +176,11 @@ class ExpressionBinder:
             if self.subquery is None:
                 raise UnsupportedError(f"subquery here: {node.sql()[:60]}")
             return self.subquery(node, self.scope)
+        function = FUNCTION_HANDLERS.get(type(node))
+        if isinstance(node, exp.Anonymous):
+            function = NAMED_HANDLERS.get(str(node.name).lower())
+        if function is not None:
+            return function(self, node)
         where = written(node)
         if isinstance(node, exp.Anonymous):
             raise UnsupportedError(f"function {where or node.name + '()'}")
