@@ -87,8 +87,6 @@ UNSUPPORTED_FUNCTIONS = [
     "array_agg(x)",
     "mode(x)",
     "approx_count_distinct(x)",
-    "bool_and(flag)",
-    "count_if(flag)",
     "corr(x, i)",
     "covar_pop(x, i)",
     "make_date(2020, 1, 1)",

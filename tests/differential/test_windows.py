@@ -388,6 +388,41 @@ OTHER: list[Case] = [
         SELECT id, i IN (SELECT qty FROM sales WHERE qty IS NOT NULL AND qty < 3) FROM tiny""",
     ),
     u("in_subquery_value_empty", "SELECT id, i IN (SELECT qty FROM sales_empty) FROM tiny"),
+    # ------------------------------------------------- boolean and counting aggregates
+    u(
+        "bool_and_or_count_if",
+        """
+        SELECT store, bool_and(is_returned), bool_or(is_returned), count_if(is_returned),
+               count_if(qty > 40)
+        FROM sales GROUP BY store""",
+    ),
+    u("count_if_all_null_group", "SELECT k, count_if(flag), bool_or(flag) FROM tiny GROUP BY k"),
+    # ------------------------------------------------------ INTERSECT / EXCEPT ALL
+    u(
+        "intersect_all",
+        """
+        SELECT store, status FROM sales WHERE qty < 30
+        INTERSECT ALL SELECT store, status FROM sales WHERE qty > 20""",
+    ),
+    u(
+        "except_all",
+        """
+        SELECT store, status FROM sales WHERE qty < 30
+        EXCEPT ALL SELECT store, status FROM sales WHERE qty > 20""",
+    ),
+    u("except_all_nulls", "SELECT k, i FROM tiny EXCEPT ALL SELECT k, i FROM tiny WHERE id > 6"),
+    # --------------------------------------------------------------- DISTINCT ON
+    o(
+        "distinct_on_first_by_order",
+        """
+        SELECT DISTINCT ON (store) store, id, qty FROM sales
+        ORDER BY store NULLS FIRST, qty DESC NULLS LAST, id""",
+    ),
+    o(
+        "distinct_on_expression_hidden_order",
+        """
+        SELECT DISTINCT ON (region) region, id FROM sales ORDER BY region, price DESC, id""",
+    ),
     # ------------------------------------------ correlation repeated in OR branches
     u(
         "correlated_scalar_or_factored",

@@ -17,6 +17,7 @@ from shoal.catalog.sources import TableSource
 from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import ColumnRef, Expr, Literal, conjoin
 from shoal.logical.plan import (
+    WHOLE_PARTITION,
     Aggregate,
     Filter,
     Join,
@@ -29,6 +30,9 @@ from shoal.logical.plan import (
     SortKey,
     UnionAll,
     Values,
+    Window,
+    WindowCall,
+    WindowFunction,
 )
 from shoal.sql import typing as t
 from shoal.sql.expressions import AggregateContext, ExpressionBinder, contains_aggregate
@@ -322,6 +326,7 @@ class Binder:
                 else None
             )
             order_keys = self._order_keys(order, items, bound_items, post)
+            on_keys = self._order_keys(_distinct_on(node), items, bound_items, post)
             qualify_pred = (
                 post.bind(_with_select_aliases(qualify.this, items, scope))
                 if qualify is not None
@@ -338,6 +343,7 @@ class Binder:
         else:
             bound_items = [(name, binder.bind(n)) for name, n in items]
             order_keys = self._order_keys(order, items, bound_items, binder)
+            on_keys = self._order_keys(_distinct_on(node), items, bound_items, binder)
             qualify_pred = (
                 binder.bind(_with_select_aliases(qualify.this, items, scope))
                 if qualify is not None
@@ -354,21 +360,34 @@ class Binder:
         exprs: list[tuple[str, Expr]] = [(self.names.fresh(name), e) for name, e in bound_items]
         visible = len(exprs)
         sort_keys: list[SortKey] = []
-        for okey in order_keys:
+        on_columns: list[str] = []
+        for okey in [*order_keys, *on_keys]:
             target = _find_output(okey.expr, bound_items, exprs)
             if target is None:
-                if node.args.get("distinct"):
+                if node.args.get("distinct") and not on_keys:
                     raise UserError(
                         "for SELECT DISTINCT, ORDER BY expressions must appear in the select list"
                     )
                 hidden = self.names.fresh("sort_key")
                 exprs.append((hidden, okey.expr))
                 target = ColumnRef(hidden, okey.expr.type)
-            sort_keys.append(SortKey(target, okey.ascending, okey.nulls_first))
+            if len(sort_keys) < len(order_keys):
+                sort_keys.append(SortKey(target, okey.ascending, okey.nulls_first))
+            else:
+                on_columns.append(target.name)
         plan = Project(plan, tuple(exprs))
-        if node.args.get("distinct"):
-            if node.args["distinct"].args.get("on"):
-                raise UnsupportedError("DISTINCT ON")
+        if on_keys:
+            # DISTINCT ON (keys): the first row of each key group in ORDER BY order.
+            first = self.names.fresh("first_row")
+            call = WindowCall(WindowFunction.ROW_NUMBER, None, pa.int64(), WHOLE_PARTITION)
+            plan = Window(
+                plan, tuple(dict.fromkeys(on_columns)), tuple(sort_keys), ((first, call),)
+            )
+            plan = Filter(
+                plan, t.comparison("equal", ColumnRef(first, pa.int64()), Literal(1, pa.int64()))
+            )
+            plan = Project(plan, tuple((n, ColumnRef(n, e.type)) for n, e in exprs))
+        elif node.args.get("distinct"):
             plan = Aggregate(plan, tuple((n, ColumnRef(n, e.type)) for n, e in exprs), ())
         plan = self._order_limit(node, plan, sort_keys)
         if len(exprs) > visible:
@@ -461,8 +480,6 @@ class Binder:
         self, node: exp.SetOperation, outer: Scope | None
     ) -> tuple[LogicalPlan, list[str]]:
         distinct = bool(node.args.get("distinct"))
-        if not isinstance(node, exp.Union) and not distinct:
-            raise UnsupportedError(f"{node.key.upper()} ALL")
         left, left_names = self.bind_query(node.left, outer)
         right, right_names = self.bind_query(node.right, outer)
         if len(left.schema) != len(right.schema):
@@ -506,7 +523,26 @@ class Binder:
                 ]
             )
             kind = "semi" if isinstance(node, exp.Intersect) else "anti"
-            plan = Join(_distinct(left_in), right_in, kind, cond, null_equal=True)
+            if distinct:
+                plan = Join(_distinct(left_in), right_in, kind, cond, null_equal=True)
+            else:
+                # INTERSECT ALL / EXCEPT ALL: the k-th copy of a row on the left meets the
+                # k-th copy on the right (copies numbered among equal rows), so a row comes
+                # out min(l, r) / max(l - r, 0) times.
+                left_n, right_n = self.names.fresh("copy"), self.names.fresh("copy")
+                numbered = [
+                    _number_copies(side, copy_name)
+                    for side, copy_name in ((left_in, left_n), (right_in, right_n))
+                ]
+                same_copy = t.comparison(
+                    "equal", ColumnRef(left_n, pa.int64()), ColumnRef(right_n, pa.int64())
+                )
+                cond = conjoin([c for c in (cond, same_copy) if c is not None])
+                joined = Join(numbered[0], numbered[1], kind, cond, null_equal=True)
+                plan = Project(
+                    joined,
+                    tuple((n, ColumnRef(n, typ)) for n, typ in zip(names, types, strict=True)),
+                )
         # ORDER BY / LIMIT on the whole set operation.
         order = node.args.get("order")
         sort_keys: list[SortKey] = []
@@ -525,6 +561,23 @@ class Binder:
 
 
 # ------------------------------------------------------------------- helpers
+
+
+def _distinct_on(node: exp.Select) -> exp.Order | None:
+    """DISTINCT ON's keys as an ORDER BY list (bound like ORDER BY keys: positions,
+    select-list aliases, expressions)."""
+    distinct = node.args.get("distinct")
+    on = distinct.args.get("on") if distinct is not None else None
+    if on is None:
+        return None
+    keys = on.expressions if isinstance(on, exp.Tuple) else [on]
+    return exp.Order(expressions=[exp.Ordered(this=k.copy()) for k in keys])
+
+
+def _number_copies(plan: LogicalPlan, name: str) -> LogicalPlan:
+    """``plan`` plus ``name``: 1, 2, … over the rows equal in every column."""
+    call = WindowCall(WindowFunction.ROW_NUMBER, None, pa.int64(), WHOLE_PARTITION)
+    return Window(plan, tuple(f.name for f in plan.schema), (), ((name, call),))
 
 
 def _distinct(plan: LogicalPlan) -> LogicalPlan:

@@ -43,6 +43,9 @@ AGGREGATE_NODES: dict[type[exp.Expr], str] = {
     exp.StddevPop: "stddev_pop",
     exp.Variance: "var_samp",
     exp.VariancePop: "var_pop",
+    exp.LogicalAnd: "bool_and",
+    exp.LogicalOr: "bool_or",
+    exp.CountIf: "count_if",
 }
 
 
@@ -532,6 +535,22 @@ class ExpressionBinder:
                 return agg.add_aggregate(AggCall(name, x, typ), f"{name}({x})")
 
             return spread(Spread(fn), arg, plain)
+        if fn in ("bool_and", "bool_or", "count_if"):
+            if not (pa.types.is_boolean(arg.type) or pa.types.is_null(arg.type)):
+                raise TypeMismatchError(f"{fn.upper()} needs a BOOLEAN, got {arg}")
+            if distinct:
+                raise UnsupportedError(f"{fn.upper()}(DISTINCT ...)")
+            if fn == "count_if":
+                # The rows where the condition holds; NULL when it is NULL on every row
+                # (DuckDB).
+                one = Case(((arg, Literal(1, pa.int32())),), Literal(None, pa.int32()), pa.int32())
+                holds = self.agg.add_aggregate(AggCall("count", one, pa.int64()), label)
+                known = self.agg.add_aggregate(AggCall("count", arg, pa.int64()), f"count({arg})")
+                none = t.comparison("equal", known, Literal(0, pa.int64()))
+                return Case(((none, Literal(None, pa.int64())),), holds, pa.int64())
+            # Over booleans false < true: AND is the minimum, OR the maximum.
+            minmax = "min" if fn == "bool_and" else "max"
+            return self.agg.add_aggregate(AggCall(minmax, arg, pa.bool_()), label)
         if fn == "count":
             call = AggCall("count", arg, pa.int64(), distinct)
         elif fn == "sum":
