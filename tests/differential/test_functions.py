@@ -83,7 +83,6 @@ def test_functions(case: Case, shoal_connections, diff_data) -> None:
 
 #: Still unsupported: (as the user writes it, in a SELECT over ``tiny``).
 UNSUPPORTED_FUNCTIONS = [
-    "median(x)",
     "array_agg(x)",
     "mode(x)",
     "approx_count_distinct(x)",
@@ -111,8 +110,6 @@ def test_unsupported_function_is_named_as_written(call: str, shoal_connections) 
 UNSUPPORTED_UNPOSITIONED = [
     ("string_agg(s, ',')", "LISTAGG"),
     ("arg_min(s, x)", "ARG_MIN"),
-    ("quantile_disc(x, 0.5)", "QUANTILE_DISC"),
-    ("quantile_cont(x, 0.5)", "QUANTILE_CONT"),
     ("try_cast(s AS INTEGER)", "TRY_CAST"),
     ("current_date", "CURRENT_DATE"),
 ]

@@ -397,6 +397,26 @@ OTHER: list[Case] = [
         FROM sales GROUP BY store""",
     ),
     u("count_if_all_null_group", "SELECT k, count_if(flag), bool_or(flag) FROM tiny GROUP BY k"),
+    # ------------------------------------------------------------------ quantiles
+    u(
+        "median_types",
+        "SELECT store, median(qty), median(price), median(weight) FROM sales GROUP BY store",
+    ),
+    u(
+        "quantiles_cont_disc",
+        """
+        SELECT status, quantile_cont(qty, 0.25), quantile_disc(qty, 0.9), quantile(price, 0.1),
+               quantile_cont(price, 0.37), quantile_disc(order_date, 0.5), count(*), sum(qty)
+        FROM sales GROUP BY status""",
+    ),
+    u("median_global_and_empty", "SELECT median(qty), quantile_cont(weight, 0.75) FROM sales"),
+    u("median_empty_input", "SELECT median(qty) FROM sales_empty"),
+    u(
+        "median_expression_keys",
+        """
+        SELECT store % 3, median(qty * 2), avg(qty) FROM sales GROUP BY store % 3""",
+    ),
+    u("median_tiny_nulls", "SELECT k, median(i), quantile_disc(x, 0.5) FROM tiny GROUP BY k"),
     # ------------------------------------------------------ INTERSECT / EXCEPT ALL
     u(
         "intersect_all",

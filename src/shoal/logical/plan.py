@@ -365,6 +365,10 @@ class WindowFunction(Enum):
     AVG = "avg"
     MIN = "min"
     MAX = "max"
+    #: Holistic aggregates over the whole partition, its rows sorted by the argument
+    #: (NULLS LAST); how median / quantile_cont / quantile_disc are computed.
+    QUANTILE_CONT = "quantile_cont"
+    QUANTILE_DISC = "quantile_disc"
 
 
 #: Functions that read a frame (the others read only the partition and the peer groups).
@@ -398,6 +402,8 @@ class WindowCall:
     frame: WindowFrame
     offset: int = 1
     default: Expr | None = None
+    #: The quantile (0..1) of QUANTILE_CONT / QUANTILE_DISC.
+    fraction: float = 0.0
 
     def __str__(self) -> str:
         args = [] if self.arg is None else [str(self.arg)]
@@ -407,6 +413,8 @@ class WindowCall:
             args.append(str(self.offset))
         if self.default is not None:
             args.append(str(self.default))
+        if self.fn in (WindowFunction.QUANTILE_CONT, WindowFunction.QUANTILE_DISC):
+            args.append(str(self.fraction))
         name = "count" if self.fn == WindowFunction.COUNT_STAR else self.fn.value
         text = f"{name}({', '.join(args) or ('*' if self.fn == WindowFunction.COUNT_STAR else '')})"
         if self.fn in FRAMED_FUNCTIONS:

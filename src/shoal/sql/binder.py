@@ -34,6 +34,7 @@ from shoal.logical.plan import (
     WindowCall,
     WindowFunction,
 )
+from shoal.sql import quantiles
 from shoal.sql import typing as t
 from shoal.sql.expressions import AggregateContext, ExpressionBinder, contains_aggregate
 from shoal.sql.grouping import GroupingSets, expand_group_by, has_grouping_sets
@@ -332,6 +333,10 @@ class Binder:
                 if qualify is not None
                 else None
             )
+            if agg.quantiles:
+                if grouping.sets:
+                    raise UnsupportedError("median / quantiles with GROUPING SETS / ROLLUP / CUBE")
+                builder.plan = quantiles.apply(builder.plan, agg.keys, agg.quantiles, self.names)
             if grouping.sets:
                 builder.plan = grouping.aggregate(builder.plan, agg)
             else:

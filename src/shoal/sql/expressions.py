@@ -17,9 +17,11 @@ from sqlglot import exp
 from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Case, Cast, ColumnRef, Expr, InList, Literal
 from shoal.logical.plan import AggCall
+from shoal.sql import quantiles
 from shoal.sql import typing as t
 from shoal.sql.functions import FUNCTION_HANDLERS, NAMED_HANDLERS
 from shoal.sql.parameters import parameter_literal
+from shoal.sql.quantiles import QuantileRequest
 from shoal.sql.scope import NameGenerator, Scope
 from shoal.sql.source_text import written
 from shoal.sql.variance import Spread, spread
@@ -46,6 +48,10 @@ AGGREGATE_NODES: dict[type[exp.Expr], str] = {
     exp.LogicalAnd: "bool_and",
     exp.LogicalOr: "bool_or",
     exp.CountIf: "count_if",
+    exp.Median: "quantile",
+    exp.PercentileCont: "quantile",
+    exp.PercentileDisc: "quantile",
+    exp.Quantile: "quantile",
 }
 
 
@@ -89,6 +95,8 @@ class AggregateContext:
     aggregates: list[tuple[str, AggCall]] = field(default_factory=list)
     #: Binds GROUPING(...) (provided by sql/grouping.py).
     grouping: Callable[[exp.Grouping, ExpressionBinder], Expr] | None = None
+    #: median / quantiles, computed by windows below the Aggregate (sql/quantiles.py).
+    quantiles: list[QuantileRequest] = field(default_factory=list)
 
     def key_ref(self, e: Expr) -> ColumnRef | None:
         for name, k in self.keys:
@@ -504,6 +512,14 @@ class ExpressionBinder:
         if isinstance(node, exp.Filter):
             return self._aggregate(_filtered_aggregate(node))
         fn = AGGREGATE_NODES[type(node)]
+        if fn == "quantile":
+            if isinstance(node.this, exp.Distinct):
+                raise UnsupportedError(f"DISTINCT in {node.sql()}")
+            if contains_aggregate(node.this):
+                raise UserError(f"aggregate function calls cannot be nested: {label}")
+            arg = self.pre_aggregate().bind(node.this)
+            wanted = quantiles.request(node, arg, self.agg.names, self.agg.quantiles)
+            return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
         extra = [k for k, v in node.args.items() if k not in ("this", "big_int") and v]
         if extra:
             raise UserError(f"{fn.upper()} takes one argument: {node.sql()}")
