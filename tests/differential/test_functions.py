@@ -108,7 +108,6 @@ def test_unsupported_function_is_named_as_written(call: str, shoal_connections) 
 
 #: Still unsupported, sqlglot keeps no position: named in DuckDB's spelling.
 UNSUPPORTED_UNPOSITIONED = [
-    ("string_agg(s, ',')", "LISTAGG"),
     ("arg_min(s, x)", "ARG_MIN"),
     ("try_cast(s AS INTEGER)", "TRY_CAST"),
     ("current_date", "CURRENT_DATE"),

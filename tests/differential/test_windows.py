@@ -417,6 +417,18 @@ OTHER: list[Case] = [
         SELECT store % 3, median(qty * 2), avg(qty) FROM sales GROUP BY store % 3""",
     ),
     u("median_tiny_nulls", "SELECT k, median(i), quantile_disc(x, 0.5) FROM tiny GROUP BY k"),
+    u(
+        "string_agg_ordered",
+        """
+        SELECT store, string_agg(status, ',' ORDER BY id), listagg(region, '|' ORDER BY id DESC),
+               median(qty)
+        FROM sales WHERE id < 400 GROUP BY store""",
+    ),
+    u(
+        "string_agg_global_nulls",
+        "SELECT string_agg(s, '-' ORDER BY id), string_agg(k ORDER BY id) FROM tiny",
+    ),
+    u("string_agg_numbers", "SELECT k, group_concat(i, ';' ORDER BY id) FROM tiny GROUP BY k"),
     # ------------------------------------------------------ INTERSECT / EXCEPT ALL
     u(
         "intersect_all",

@@ -369,6 +369,8 @@ class WindowFunction(Enum):
     #: (NULLS LAST); how median / quantile_cont / quantile_disc are computed.
     QUANTILE_CONT = "quantile_cont"
     QUANTILE_DISC = "quantile_disc"
+    #: The partition's non-NULL strings in window order, joined by ``separator``.
+    STRING_AGG = "string_agg"
 
 
 #: Functions that read a frame (the others read only the partition and the peer groups).
@@ -404,6 +406,8 @@ class WindowCall:
     default: Expr | None = None
     #: The quantile (0..1) of QUANTILE_CONT / QUANTILE_DISC.
     fraction: float = 0.0
+    #: STRING_AGG's separator.
+    separator: str = ","
 
     def __str__(self) -> str:
         args = [] if self.arg is None else [str(self.arg)]

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Case, Cast, ColumnRef, Expr, InList, Literal
-from shoal.logical.plan import AggCall
+from shoal.logical.plan import AggCall, SortKey
 from shoal.sql import quantiles
 from shoal.sql import typing as t
 from shoal.sql.functions import FUNCTION_HANDLERS, NAMED_HANDLERS
@@ -52,6 +52,7 @@ AGGREGATE_NODES: dict[type[exp.Expr], str] = {
     exp.PercentileCont: "quantile",
     exp.PercentileDisc: "quantile",
     exp.Quantile: "quantile",
+    exp.GroupConcat: "string_agg",
 }
 
 
@@ -506,12 +507,38 @@ class ExpressionBinder:
 
     # ------------------------------------------------------------ aggregates
 
+    def _string_agg(self, node: exp.Expr, label: str) -> Expr:
+        assert self.agg is not None
+        value, ordered = _string_agg_parts(node)
+        if isinstance(value, exp.Distinct):
+            raise UnsupportedError(f"DISTINCT in {node.sql()}")
+        if value is None or contains_aggregate(value):
+            raise UserError(f"STRING_AGG needs a plain value: {node.sql()}")
+        pre = self.pre_aggregate()
+        separator_node = node.args.get("separator")
+        separator = ","
+        if separator_node is not None:
+            bound = pre.bind(separator_node)
+            if not (isinstance(bound, Literal) and isinstance(bound.value, str)):
+                raise UnsupportedError(f"STRING_AGG with a non-constant separator: {node.sql()}")
+            separator = bound.value
+        order = tuple(
+            SortKey(pre.bind(o.this), not o.args.get("desc"), bool(o.args.get("nulls_first")))
+            for o in ordered
+        )
+        wanted = quantiles.string_agg_request(
+            pre.bind(value), separator, order, self.agg.names, self.agg.quantiles
+        )
+        return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
+
     def _aggregate(self, node: exp.Expr) -> Expr:
         assert self.agg is not None
         label = node.sql(dialect="duckdb").lower()
         if isinstance(node, exp.Filter):
             return self._aggregate(_filtered_aggregate(node))
         fn = AGGREGATE_NODES[type(node)]
+        if fn == "string_agg":
+            return self._string_agg(node, label)
         if fn == "quantile":
             if isinstance(node.this, exp.Distinct):
                 raise UnsupportedError(f"DISTINCT in {node.sql()}")
@@ -586,6 +613,14 @@ def contains_window(node: exp.Expr) -> bool:
     """Whether ``node`` holds a window function outside any subquery."""
     prune = lambda x: isinstance(x, exp.Subquery | exp.Select) and x is not node  # noqa: E731
     return any(isinstance(n, exp.Window) for n in node.walk(prune=prune))
+
+
+def _string_agg_parts(node: exp.Expr) -> tuple[exp.Expr, list[exp.Ordered]]:
+    """string_agg's value and its ORDER BY items (sqlglot nests them as an Order)."""
+    inner = node.this
+    if isinstance(inner, exp.Order):
+        return inner.this, list(inner.expressions)
+    return inner, []
 
 
 def _filtered_aggregate(node: exp.Filter) -> exp.Expr:

@@ -1,4 +1,5 @@
-"""median / quantile_cont / quantile_disc / quantile as aggregates, through a window.
+"""median / quantile_cont / quantile_disc / quantile / string_agg as aggregates, through a
+window.
 
 A quantile needs a group's values in order, which no partial / final state merges. So
 ``median(x) … GROUP BY k`` is bound as a ``Window`` below the ``Aggregate``: partitioned
@@ -7,7 +8,9 @@ every row; the aggregate then takes ``min`` of that column (one value per group)
 window's exchange and sort are where the ordering work happens (EnforceDistribution /
 EnforceSorting). Result types follow DuckDB: quantile_cont / median of integers and
 doubles are DOUBLE, of decimals the decimal type (interpolated, rounded to its scale);
-quantile_disc / quantile keep the argument's type.
+quantile_disc / quantile keep the argument's type. ``string_agg(x, sep [ORDER BY …])``
+(listagg, group_concat) is the same shape: its window is sorted by the ORDER BY keys
+(any order without them) and joins the group's non-NULL strings.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ QUANTILE_NODES: dict[type[exp.Expr], WindowFunction] = {
     exp.PercentileCont: WindowFunction.QUANTILE_CONT,
     exp.PercentileDisc: WindowFunction.QUANTILE_DISC,
     exp.Quantile: WindowFunction.QUANTILE_DISC,
+    exp.GroupConcat: WindowFunction.STRING_AGG,
 }
 
 
@@ -48,6 +52,9 @@ class QuantileRequest:
     arg: Expr
     fraction: float
     type: pa.DataType
+    separator: str = ","
+    #: The order the window sorts by (quantiles: the argument).
+    order: tuple[SortKey, ...] = ()
 
 
 def quantile_fraction(node: exp.Expr) -> float:
@@ -66,6 +73,8 @@ def request(
     node: exp.Expr, arg: Expr, names: NameGenerator, existing: list[QuantileRequest]
 ) -> QuantileRequest:
     fn = QUANTILE_NODES[type(node)]
+    if fn == WindowFunction.STRING_AGG:
+        raise AssertionError("string_agg is bound by string_agg_request")
     if fn == WindowFunction.QUANTILE_CONT:
         t.require_numeric(arg, node.key.upper())
         out = arg.type if is_decimal(arg.type) else pa.float64()
@@ -75,7 +84,36 @@ def request(
     for r in existing:
         if (r.fn, r.arg, r.fraction) == (fn, arg, fraction):
             return r
-    made = QuantileRequest(names.fresh(fn.value), fn, arg, fraction, out)
+    made = QuantileRequest(names.fresh(fn.value), fn, arg, fraction, out, order=(SortKey(arg),))
+    existing.append(made)
+    return made
+
+
+def string_agg_request(
+    arg: Expr,
+    separator: str,
+    order: tuple[SortKey, ...],
+    names: NameGenerator,
+    existing: list[QuantileRequest],
+) -> QuantileRequest:
+    arg = t.coerce(arg, pa.string())
+    for r in existing:
+        if (r.fn, r.arg, r.separator, r.order) == (
+            WindowFunction.STRING_AGG,
+            arg,
+            separator,
+            order,
+        ):
+            return r
+    made = QuantileRequest(
+        names.fresh("string_agg"),
+        WindowFunction.STRING_AGG,
+        arg,
+        0.0,
+        pa.string(),
+        separator,
+        order,
+    )
     existing.append(made)
     return made
 
@@ -107,19 +145,33 @@ def apply(
         return ColumnRef(name, e.type)
 
     partition = tuple(dict.fromkeys(column(k, "quantile_key").name for _, k in keys))
-    by_arg: dict[str, list[QuantileRequest]] = {}
+    # Requests sorted alike share one window: (order as columns) -> [(request, arg column)].
+    by_order: dict[tuple[SortKey, ...], list[tuple[QuantileRequest, ColumnRef]]] = {}
     for r in requests:
         if isinstance(r.arg, Literal):
             raise UnsupportedError(f"{r.fn.value} of a constant")
-        by_arg.setdefault(column(r.arg, "quantile_arg").name, []).append(r)
+        arg_ref = column(r.arg, "quantile_arg")
+        order = tuple(
+            SortKey(column(k.expr, "quantile_order"), k.ascending, k.nulls_first) for k in r.order
+        )
+        by_order.setdefault(order, []).append((r, arg_ref))
     if computed:
         passthrough = tuple((f.name, ColumnRef(f.name, f.type)) for f in plan.schema)
         plan = Project(plan, passthrough + tuple(computed))
-    for arg_name, group in by_arg.items():
-        arg_ref = ColumnRef(arg_name, plan.schema.field(arg_name).type)
+    for order, group in by_order.items():
         calls = tuple(
-            (r.column, WindowCall(r.fn, arg_ref, r.type, WHOLE_PARTITION, fraction=r.fraction))
-            for r in group
+            (
+                r.column,
+                WindowCall(
+                    r.fn,
+                    arg_ref,
+                    r.type,
+                    WHOLE_PARTITION,
+                    fraction=r.fraction,
+                    separator=r.separator,
+                ),
+            )
+            for r, arg_ref in group
         )
-        plan = Window(plan, partition, (SortKey(arg_ref, True, False),), calls)
+        plan = Window(plan, partition, order, calls)
     return plan

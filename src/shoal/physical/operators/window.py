@@ -191,6 +191,8 @@ def _evaluate(
         return pa.array(fe - fs, pa.int64())
     if fn in (WindowFunction.QUANTILE_CONT, WindowFunction.QUANTILE_DISC):
         return _quantile(call, arg, b)
+    if fn == WindowFunction.STRING_AGG:
+        return _string_agg(call, arg, b)
     assert arg is not None
     valid = np.asarray(arg.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     counts = _frame_total(valid.astype(np.int64), fs, fe)
@@ -397,6 +399,20 @@ def _quantile(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Arra
     hi = np.asarray(pc.cast(_take(arg, high, has), pa.float64()).fill_null(0.0).to_numpy())
     out = pa.array(lo + (hi - lo) * frac, pa.float64(), mask=~has)
     return out.cast(call.type, safe=False)
+
+
+def _string_agg(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Array:
+    """Each partition's non-NULL strings, in row order, joined; NULL when there are none."""
+    assert arg is not None
+    valid = np.asarray(arg.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    rows = np.flatnonzero(valid)
+    parts = int(b.part_id[-1]) + 1 if b.n else 0
+    offsets = np.searchsorted(b.part_id[rows], np.arange(parts + 1)).astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), arg.take(pa.array(rows)).cast(pa.string()))
+    joined = pc.binary_join(lists, call.separator)
+    counts = np.diff(offsets)
+    joined = pc.if_else(pa.array(counts > 0), joined, pa.scalar(None, pa.string()))
+    return joined.take(pa.array(b.part_id)).cast(call.type)
 
 
 def _frame_total(values: npt.NDArray[Any], fs: Ints, fe: Ints) -> npt.NDArray[Any]:
