@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data
 SF ?= 0.1
 
-.PHONY: setup chromium run test test-fast test-ray lint typecheck bench bench-materialized bench-ray proto clean
+.PHONY: setup chromium run test test-fast test-ray lint typecheck bench bench-materialized bench-ray proto bench-tpcds clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -67,6 +67,10 @@ bench-ray: setup
 # src/shoal/server/flight_sql.proto (protobuf's own compiler, from grpcio-tools).
 proto: setup
 	cd src/shoal/server && ../../../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. flight_sql.proto
+
+# TPC-DS SF 1: the 99 queries side by side with DuckDB in one run.
+bench-tpcds: setup
+	$(BIN)/python bench/tpcds.py --sf 1 --runs 1
 
 clean:
 	rm -rf $(VENV) build *.egg-info

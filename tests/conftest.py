@@ -1,7 +1,8 @@
-"""Shared fixtures: TPC-H data at SF 0.1 and SF 1, and the example reservations table.
+"""Shared fixtures: TPC-H and TPC-DS data at SF 0.1 and SF 1, and the example reservations
+table.
 
-TPC-H data is generated once by ``tpchgen-cli`` into a cache folder and reused across
-runs: ``$SHOAL_DATA_DIR`` if set, else ``<repo>/data`` (gitignored).
+TPC-H (``tpchgen-cli``) and TPC-DS (``tpcgen-cli``) data are generated once into a cache
+folder and reused across runs: ``$SHOAL_DATA_DIR`` if set, else ``<repo>/data`` (gitignored).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from support.runtime import runtime_under_test, start_test_ray
 from support.tpch import tpch_connection
 
-from shoal.datagen import ensure_tpch, write_reservations
+from shoal.datagen import ensure_tpcds, ensure_tpch, write_reservations
 
 __all__ = ["tpch_connection"]
 
@@ -44,6 +45,18 @@ def tpch_sf01_dir(data_cache_dir: Path) -> Path:
 def tpch_sf1_dir(data_cache_dir: Path) -> Path:
     """TPC-H SF 1 (4 parts per table): the folder holding one sub-folder per table."""
     return ensure_tpch(1, data_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tpcds_sf01_dir(data_cache_dir: Path) -> Path:
+    """TPC-DS SF 0.1 (4 parts where dsdgen splits): one sub-folder per table."""
+    return ensure_tpcds(0.1, data_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tpcds_sf1_dir(data_cache_dir: Path) -> Path:
+    """TPC-DS SF 1: one sub-folder per table."""
+    return ensure_tpcds(1, data_cache_dir)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
-"""Test and benchmark data: TPC-H via ``tpchgen-cli``, and the example "reservations" table.
+"""Test and benchmark data: TPC-H via ``tpchgen-cli``, TPC-DS via ``tpcgen-cli``, and the
+example "reservations" table.
 
-:func:`ensure_tpch` generates (once) the TPC-H tables at a scale factor into a cache
-folder, as one sub-folder of Parquet files per table, ready for
+:func:`ensure_tpch` / :func:`ensure_tpcds` generate (once) the tables at a scale factor into
+a cache folder, as one sub-folder of Parquet files per table, ready for
 ``Connection.register_parquet``. :func:`write_reservations` writes the small, sharded,
 deterministic table that the example report in the documentation and tests runs on.
 """
@@ -27,9 +28,12 @@ import pyarrow.parquet as pq
 __all__ = [
     "RESERVATIONS_REPORT_DAY",
     "RESERVATIONS_SCHEMA",
+    "TPCDS_TABLES",
     "TPCH_TABLES",
+    "ensure_tpcds",
     "ensure_tpch",
     "find_tpchgen",
+    "tpcds_tables",
     "tpch_tables",
     "write_reservations",
 ]
@@ -46,32 +50,62 @@ TPCH_TABLES: tuple[str, ...] = (
     "region",
 )
 
+#: The 24 TPC-DS tables (``tpcgen-cli`` also writes ``dbgen_version``, which no query reads).
+TPCDS_TABLES: tuple[str, ...] = (
+    "call_center",
+    "catalog_page",
+    "catalog_returns",
+    "catalog_sales",
+    "customer",
+    "customer_address",
+    "customer_demographics",
+    "date_dim",
+    "household_demographics",
+    "income_band",
+    "inventory",
+    "item",
+    "promotion",
+    "reason",
+    "ship_mode",
+    "store",
+    "store_returns",
+    "store_sales",
+    "time_dim",
+    "warehouse",
+    "web_page",
+    "web_returns",
+    "web_sales",
+    "web_site",
+)
+
 #: Name of the file written into a generated TPC-H folder once it is complete.
 COMPLETE_MARKER = ".shoal-complete.json"
 
 _TPCHGEN = "tpchgen-cli"
+_TPCGEN = "tpcgen-cli"
 
 
 # ----------------------------------------------------------------------------- TPC-H
 
 
-def find_tpchgen() -> Path:
-    """Locate the ``tpchgen-cli`` executable: beside ``sys.executable`` first, then PATH.
+def find_tpchgen(program: str = _TPCHGEN) -> Path:
+    """Locate a generator executable (``tpchgen-cli`` unless ``program`` names another):
+    beside ``sys.executable`` first, then PATH.
 
     Raises:
         FileNotFoundError: if it is in neither place (``pip install tpchgen-cli``).
     """
     bindir = Path(sys.executable).parent
-    for name in (_TPCHGEN, f"{_TPCHGEN}.exe"):
+    for name in (program, f"{program}.exe"):
         candidate = bindir / name
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    found = shutil.which(_TPCHGEN)
+    found = shutil.which(program)
     if found:
         return Path(found)
     raise FileNotFoundError(
-        f"{_TPCHGEN} not found beside {sys.executable} or on PATH; "
-        "install it with `pip install tpchgen-cli`"
+        f"{program} not found beside {sys.executable} or on PATH; "
+        f"install it with `pip install {program}`"
     )
 
 
@@ -86,11 +120,11 @@ def _table_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.parquet") if p.is_file())
 
 
-def _is_complete(directory: Path) -> bool:
+def _is_complete(directory: Path, tables: tuple[str, ...] = TPCH_TABLES) -> bool:
     """True if ``directory`` holds a finished generation (marker plus every table)."""
     if not (directory / COMPLETE_MARKER).is_file():
         return False
-    return all(_table_files(directory / name) for name in TPCH_TABLES)
+    return all(_table_files(directory / name) for name in tables)
 
 
 @contextlib.contextmanager
@@ -109,14 +143,14 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _to_folder_layout(directory: Path) -> None:
+def _to_folder_layout(directory: Path, tables: tuple[str, ...] = TPCH_TABLES) -> None:
     """Move single-file tables (``<table>.parquet``) into ``<table>/<table>.parquet``.
 
     tpchgen-cli writes ``<table>/<table>.<n>.parquet`` when given ``--parts`` (4.0 does so
     for nation and region too, as a single part), and ``<table>.parquet`` without it; this
     makes every table a folder either way.
     """
-    for name in TPCH_TABLES:
+    for name in tables:
         single = directory / f"{name}.parquet"
         folder = directory / name
         if single.is_file():
@@ -143,17 +177,43 @@ def ensure_tpch(scale_factor: float, root: Path, parts: int = 4) -> Path:
         The folder holding one ``<table>/`` sub-folder of Parquet files per table; see
         :func:`tpch_tables`.
     """
+    return _ensure_generated(_TPCHGEN, [], TPCH_TABLES, scale_factor, Path(root), parts)
+
+
+def ensure_tpcds(scale_factor: float, root: Path, parts: int = 4) -> Path:
+    """Generate the TPC-DS tables at ``scale_factor`` under ``root / "tpcds"`` unless there.
+
+    Runs ``tpcgen-cli tpcds parquet -s SF --parts N --output-dir DIR`` the way
+    :func:`ensure_tpch` runs its generator (temporary folder, marker, atomic rename, lock),
+    into ``root/tpcds/sf<SF>``. Strings are written as ``string_view``; scans read them as
+    ``string``.
+
+    Returns:
+        The folder holding one ``<table>/`` sub-folder per table; see :func:`tpcds_tables`.
+    """
+    return _ensure_generated(
+        _TPCGEN, ["tpcds"], TPCDS_TABLES, scale_factor, Path(root) / "tpcds", parts
+    )
+
+
+def _ensure_generated(
+    program: str,
+    subcommand: list[str],
+    tables: tuple[str, ...],
+    scale_factor: float,
+    root: Path,
+    parts: int,
+) -> Path:
     if parts < 1:
         raise ValueError(f"parts must be >= 1, got {parts}")
     label = _sf_label(scale_factor)
-    root = Path(root)
     target = root / f"sf{label}"
-    if _is_complete(target):
+    if _is_complete(target, tables):
         return target
 
     root.mkdir(parents=True, exist_ok=True)
     with _exclusive_lock(root / f".sf{label}.lock"):
-        if _is_complete(target):  # another process finished while we waited
+        if _is_complete(target, tables):  # another process finished while we waited
             return target
         tmp_prefix = f".sf{label}.tmp-"
         # Under the lock, any temporary folder for this scale factor is a leftover.
@@ -161,9 +221,10 @@ def ensure_tpch(scale_factor: float, root: Path, parts: int = 4) -> Path:
             shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix, dir=root))
         try:
-            exe = find_tpchgen()
+            exe = find_tpchgen(program)
             cmd = [
                 str(exe),
+                *subcommand,
                 "parquet",
                 "-s",
                 label,
@@ -179,8 +240,8 @@ def ensure_tpch(scale_factor: float, root: Path, parts: int = 4) -> Path:
                     f"{' '.join(cmd)} failed with exit code {proc.returncode}:\n"
                     f"{proc.stderr.strip() or proc.stdout.strip()}"
                 )
-            _to_folder_layout(tmp)
-            missing = [name for name in TPCH_TABLES if not _table_files(tmp / name)]
+            _to_folder_layout(tmp, tables)
+            missing = [name for name in tables if not _table_files(tmp / name)]
             if missing:
                 raise RuntimeError(f"{' '.join(cmd)} wrote no Parquet files for {missing}")
             version = subprocess.run(
@@ -191,7 +252,7 @@ def ensure_tpch(scale_factor: float, root: Path, parts: int = 4) -> Path:
                 "parts": parts,
                 "generator": version or str(exe),
                 "seconds": round(time.monotonic() - started, 2),
-                "files": {name: len(_table_files(tmp / name)) for name in TPCH_TABLES},
+                "files": {name: len(_table_files(tmp / name)) for name in tables},
             }
             (tmp / COMPLETE_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
             if target.exists():  # incomplete leftover (no marker): replace it
@@ -201,6 +262,11 @@ def ensure_tpch(scale_factor: float, root: Path, parts: int = 4) -> Path:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def tpcds_tables(directory: Path) -> dict[str, Path]:
+    """Map each of the 24 TPC-DS table names to its data in ``directory``."""
+    return _tables_in(directory, TPCDS_TABLES, "TPC-DS")
 
 
 def tpch_tables(directory: Path) -> dict[str, Path]:
@@ -213,9 +279,13 @@ def tpch_tables(directory: Path) -> dict[str, Path]:
     Raises:
         FileNotFoundError: if a table is missing.
     """
+    return _tables_in(directory, TPCH_TABLES, "TPC-H")
+
+
+def _tables_in(directory: Path, names: tuple[str, ...], benchmark: str) -> dict[str, Path]:
     directory = Path(directory)
     tables: dict[str, Path] = {}
-    for name in TPCH_TABLES:
+    for name in names:
         folder = directory / name
         single = directory / f"{name}.parquet"
         if folder.is_dir() and _table_files(folder):
@@ -223,7 +293,7 @@ def tpch_tables(directory: Path) -> dict[str, Path]:
         elif single.is_file():
             tables[name] = single
         else:
-            raise FileNotFoundError(f"TPC-H table {name!r} not found in {directory}")
+            raise FileNotFoundError(f"{benchmark} table {name!r} not found in {directory}")
     return tables
 
 

@@ -10,6 +10,7 @@ threads whose C stack is large enough for that limit.
 
 from __future__ import annotations
 
+import contextvars
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -72,8 +73,10 @@ def call_deep(fn: Callable[..., T], *args: Any) -> T:
         except BaseException as err:  # noqa: BLE001 - handed to the caller as it is
             outcome.append((False, err))
 
+    # The caller's context variables (the SQL text errors quote) go along.
+    context = contextvars.copy_context()
     with deep_recursion():
-        start_thread(run, (), "shoal-plan").join()
+        start_thread(context.run, (run,), "shoal-plan").join()
     ok, value = outcome[0]
     if not ok:
         raise value

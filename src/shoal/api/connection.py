@@ -25,7 +25,7 @@ from shoal.api.stream import QueryStream
 from shoal.catalog.catalog import Catalog
 from shoal.catalog.files import within
 from shoal.catalog.sources import TableSource
-from shoal.errors import AccessDeniedError, UserError
+from shoal.errors import AccessDeniedError, CatalogError, UserError
 from shoal.exchange_spec import RetryPolicy
 from shoal.logical.plan import LogicalQuery
 from shoal.metrics.progress import ProgressListener, ProgressTracker, QueryProgress
@@ -44,6 +44,15 @@ from shoal.sql.copy import is_copy, parse_copy
 from shoal.sql.explain import ExplainFormat, explain_format, parse_explain
 from shoal.sql.parameters import bind_parameters, parameter_count
 from shoal.sql.parser import parse_sql
+from shoal.sql.source_text import sql_text
+from shoal.sql.statements import (
+    StatementKind,
+    classify,
+    create,
+    describe_table,
+    describe_target,
+    drop,
+)
 from shoal.stages.explain import analyze_dict, explain_graph, graph_dict
 from shoal.stages.graph import StageGraph, build_stage_graph
 from shoal.storage.writer import WriteSummary, write_hash_partitioned
@@ -208,7 +217,8 @@ class Connection:
     ) -> PreparedQuery:
         settings = self._query_settings(retry_policy)
         # Parsing, binding and planning recurse over the query's trees: a big stack.
-        return call_deep(self._parse_and_prepare, text, params, settings)
+        with sql_text(text):
+            return call_deep(self._parse_and_prepare, text, params, settings)
 
     def _parse_and_prepare(
         self, text: str, params: Sequence[Any] | None, settings: Settings
@@ -302,6 +312,11 @@ class Connection:
             return Result(pa.table({explain.format.value: [document]}))
         if is_copy(text.lstrip()):
             return self._copy(text)
+        with sql_text(text):
+            statement = call_deep(lambda: bind_parameters(parse_sql(text), params))
+            kind = classify(statement)
+            if kind is not StatementKind.QUERY:
+                return self._run_statement(kind, statement, timeout)
         return self.stream(
             text,
             params,
@@ -310,6 +325,39 @@ class Connection:
             faults=faults,
             progress=progress,
         ).result()
+
+    def _run_statement(
+        self, kind: StatementKind, statement: exp.Expr, timeout: float | None
+    ) -> Result:
+        """Every statement kind but a query (sql/statements.py says which it is)."""
+        settings = self._query_settings(None)
+        if kind in (StatementKind.CREATE_VIEW, StatementKind.CREATE_TABLE_AS):
+            assert isinstance(statement, exp.Create)
+            spec = create(statement)
+            if kind is StatementKind.CREATE_VIEW:
+                # Bound now so that a view over an unknown table fails here, not later.
+                call_deep(self._prepare_statement, spec.query, settings)
+                self.catalog.create_view(spec.name, spec.query, spec.replace)
+            elif not (spec.if_not_exists and spec.name.lower() in map(str.lower, self.tables())):
+                if spec.name.lower() in map(str.lower, self.tables()) and not spec.replace:
+                    raise CatalogError(f"table '{spec.name}' already exists")
+                prepared = call_deep(self._prepare_statement, spec.query, settings)
+                table = self._start(prepared, timeout).read_all()
+                table = table.rename_columns(list(prepared.logical.output_names))
+                self.catalog.register_arrow(spec.name, table)
+            return Result(pa.table({"Count": pa.array([0], pa.int64())}).slice(0, 0))
+        if kind is StatementKind.DROP:
+            assert isinstance(statement, exp.Drop)
+            spec_drop = drop(statement)
+            for name in spec_drop.names:
+                self.catalog.drop(name, spec_drop.view, spec_drop.if_exists)
+            return Result(pa.table({"Count": pa.array([0], pa.int64())}).slice(0, 0))
+        if kind is StatementKind.SHOW_TABLES:
+            return Result(pa.table({"name": pa.array(self.tables(), pa.string())}))
+        assert kind is StatementKind.DESCRIBE and isinstance(statement, exp.Describe)
+        prepared = call_deep(self._prepare_statement, describe_target(statement), settings)
+        schema = prepared.logical.plan.schema
+        return Result(describe_table(list(prepared.logical.output_names), schema))
 
     @entry_point
     def stream(

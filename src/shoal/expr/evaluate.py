@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from shoal.arrays import decimal128_from_unscaled, unscaled_int64
 from shoal.errors import ExecutionError, InvalidDataError
 from shoal.expr import floats
+from shoal.expr.functions import FUNCTION_KERNELS
 from shoal.expr.nodes import Call, Case, Cast, ColumnRef, Expr, InList, Literal, conjuncts
 from shoal.types import MAX_DECIMAL_PRECISION, is_decimal, is_float, is_integer, sql_type_name
 
@@ -464,6 +465,12 @@ def _concat(e: Call, args: list[Value]) -> Value:
     return pc.binary_join_element_wise(*parts, pa.scalar(""))
 
 
+def _concat_ws(e: Call, args: list[Value]) -> Value:
+    # concat_ws(sep, ...): NULL arguments are skipped; a NULL separator gives NULL.
+    parts = [pc.cast(a, pa.string()) for a in args[1:]]
+    return pc.binary_join_element_wise(*parts, pc.cast(args[0], pa.string()), null_handling="skip")
+
+
 def _substring(e: Call, args: list[Value]) -> Value:
     start, length = e.options
     if start < 0:
@@ -589,12 +596,15 @@ _FUNCTIONS: dict[str, Callable[[Call, list[Value]], Any]] = {
     "coalesce": _coalesce,
     "like": _like,
     "concat": _concat,
+    "concat_ws": _concat_ws,
     "substring": _substring,
     "upper": _unary("utf8_upper"),
     "lower": _unary("utf8_lower"),
     "length": _unary("utf8_length"),
     "trim": _trim,
     "abs": _abs,
+    "sqrt": _unary("sqrt"),
+    **FUNCTION_KERNELS,
     "round": _round,
     "extract": _extract,
     "date_add_days": _date_add_days,

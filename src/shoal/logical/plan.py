@@ -9,6 +9,7 @@ on ``LogicalQuery.output_names``. Nodes compute their schema once
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from functools import cached_property
 from typing import Any
 
@@ -154,6 +155,9 @@ class Aggregate(LogicalPlan):
     input: LogicalPlan
     keys: tuple[tuple[str, Expr], ...]
     aggregates: tuple[tuple[str, AggCall], ...]
+    #: Key values of a group that exists even when no row has them: the grand total
+    #: of GROUPING SETS with an empty set (one row, as over no rows SUM is NULL).
+    always_group: tuple[Any, ...] | None = None
 
     def children(self) -> tuple[LogicalPlan, ...]:
         return (self.input,)
@@ -287,3 +291,187 @@ class Join(LogicalPlan):
         cond = f" on {self.condition}" if self.condition is not None else ""
         flags = " null_aware" if self.null_aware else ""
         return f"Join[{self.kind}]{cond}{flags}"
+
+
+# ------------------------------------------------------------------ windows
+
+
+class FrameUnit(Enum):
+    """How a window frame's offsets count: physical rows, or distance in the ORDER BY value."""
+
+    ROWS = "ROWS"
+    RANGE = "RANGE"
+
+
+class BoundKind(Enum):
+    UNBOUNDED_PRECEDING = "UNBOUNDED PRECEDING"
+    PRECEDING = "PRECEDING"
+    CURRENT_ROW = "CURRENT ROW"
+    FOLLOWING = "FOLLOWING"
+    UNBOUNDED_FOLLOWING = "UNBOUNDED FOLLOWING"
+
+
+@dataclass(frozen=True)
+class FrameBound:
+    """One end of a frame; ``offset`` (a non-negative number) for n PRECEDING / FOLLOWING.
+    A RANGE offset over a DATE key counts days."""
+
+    kind: BoundKind
+    offset: Any = None
+
+    def __str__(self) -> str:
+        if self.kind in (BoundKind.PRECEDING, BoundKind.FOLLOWING):
+            return f"{self.offset} {self.kind.value}"
+        return self.kind.value
+
+
+@dataclass(frozen=True)
+class WindowFrame:
+    unit: FrameUnit
+    start: FrameBound
+    end: FrameBound
+
+    def __str__(self) -> str:
+        return f"{self.unit.value} BETWEEN {self.start} AND {self.end}"
+
+
+#: The frame SQL gives a window with ORDER BY and no frame clause.
+DEFAULT_ORDERED_FRAME = WindowFrame(
+    FrameUnit.RANGE, FrameBound(BoundKind.UNBOUNDED_PRECEDING), FrameBound(BoundKind.CURRENT_ROW)
+)
+#: The whole partition (a window without ORDER BY and no frame clause).
+WHOLE_PARTITION = WindowFrame(
+    FrameUnit.ROWS,
+    FrameBound(BoundKind.UNBOUNDED_PRECEDING),
+    FrameBound(BoundKind.UNBOUNDED_FOLLOWING),
+)
+
+
+class WindowFunction(Enum):
+    ROW_NUMBER = "row_number"
+    RANK = "rank"
+    DENSE_RANK = "dense_rank"
+    PERCENT_RANK = "percent_rank"
+    CUME_DIST = "cume_dist"
+    NTILE = "ntile"
+    LAG = "lag"
+    LEAD = "lead"
+    FIRST_VALUE = "first_value"
+    LAST_VALUE = "last_value"
+    NTH_VALUE = "nth_value"
+    COUNT_STAR = "count_star"
+    COUNT = "count"
+    SUM = "sum"
+    AVG = "avg"
+    MIN = "min"
+    MAX = "max"
+    #: Holistic aggregates over the whole partition, its rows sorted by the argument
+    #: (NULLS LAST); how median / quantile_cont / quantile_disc are computed.
+    QUANTILE_CONT = "quantile_cont"
+    QUANTILE_DISC = "quantile_disc"
+    #: The partition's non-NULL strings in window order, joined by ``separator``.
+    STRING_AGG = "string_agg"
+
+
+#: Functions that read a frame (the others read only the partition and the peer groups).
+FRAMED_FUNCTIONS = frozenset(
+    {
+        WindowFunction.FIRST_VALUE,
+        WindowFunction.LAST_VALUE,
+        WindowFunction.NTH_VALUE,
+        WindowFunction.COUNT_STAR,
+        WindowFunction.COUNT,
+        WindowFunction.SUM,
+        WindowFunction.AVG,
+        WindowFunction.MIN,
+        WindowFunction.MAX,
+    }
+)
+
+
+@dataclass(frozen=True)
+class WindowCall:
+    """One window function over the input's columns.
+
+    ``arg`` is a column of the input (None for row_number, rank, ..., count(*));
+    ``default`` (lag/lead) is a column or literal of the result type; ``offset`` is
+    lag/lead's distance, ntile's bucket count or nth_value's position.
+    """
+
+    fn: WindowFunction
+    arg: Expr | None
+    type: pa.DataType
+    frame: WindowFrame
+    offset: int = 1
+    default: Expr | None = None
+    #: The quantile (0..1) of QUANTILE_CONT / QUANTILE_DISC.
+    fraction: float = 0.0
+    #: STRING_AGG's separator.
+    separator: str = ","
+
+    def __str__(self) -> str:
+        args = [] if self.arg is None else [str(self.arg)]
+        if self.fn in (WindowFunction.LAG, WindowFunction.LEAD, WindowFunction.NTILE):
+            args.append(str(self.offset))
+        if self.fn == WindowFunction.NTH_VALUE:
+            args.append(str(self.offset))
+        if self.default is not None:
+            args.append(str(self.default))
+        if self.fn in (WindowFunction.QUANTILE_CONT, WindowFunction.QUANTILE_DISC):
+            args.append(str(self.fraction))
+        name = "count" if self.fn == WindowFunction.COUNT_STAR else self.fn.value
+        text = f"{name}({', '.join(args) or ('*' if self.fn == WindowFunction.COUNT_STAR else '')})"
+        if self.fn in FRAMED_FUNCTIONS:
+            text += f" {self.frame}"
+        return text
+
+
+@dataclass(frozen=True)
+class Window(LogicalPlan):
+    """Window functions sharing one PARTITION BY / ORDER BY; output = input columns then
+    one column per call. Partition and order keys are columns of the input."""
+
+    input: LogicalPlan
+    partition_by: tuple[str, ...]
+    order_by: tuple[SortKey, ...]
+    calls: tuple[tuple[str, WindowCall], ...]
+
+    def children(self) -> tuple[LogicalPlan, ...]:
+        return (self.input,)
+
+    def with_children(self, children: tuple[LogicalPlan, ...]) -> LogicalPlan:
+        return replace(self, input=children[0])
+
+    @cached_property
+    def schema(self) -> pa.Schema:
+        fields = list(self.input.schema)
+        fields += [pa.field(n, c.type) for n, c in self.calls]
+        return pa.schema(fields)
+
+    def describe(self) -> str:
+        part = ", ".join(self.partition_by)
+        order = ", ".join(str(k) for k in self.order_by)
+        calls = ", ".join(f"{c} AS {n}" for n, c in self.calls)
+        return f"Window partition=[{part}] order=[{order}] [{calls}]"
+
+
+@dataclass(frozen=True)
+class Expand(LogicalPlan):
+    """Each input row comes out once per projection list (all lists have the same names
+    and types): GROUPING SETS read their input once and aggregate every set at once."""
+
+    input: LogicalPlan
+    projections: tuple[tuple[tuple[str, Expr], ...], ...]
+
+    def children(self) -> tuple[LogicalPlan, ...]:
+        return (self.input,)
+
+    def with_children(self, children: tuple[LogicalPlan, ...]) -> LogicalPlan:
+        return replace(self, input=children[0])
+
+    @cached_property
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(n, e.type) for n, e in self.projections[0]])
+
+    def describe(self) -> str:
+        return f"Expand x{len(self.projections)} [{', '.join(self.schema.names)}]"

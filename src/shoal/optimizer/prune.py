@@ -11,6 +11,7 @@ from dataclasses import replace
 from shoal.expr.nodes import ColumnRef, Expr
 from shoal.logical.plan import (
     Aggregate,
+    Expand,
     Filter,
     Join,
     Limit,
@@ -20,6 +21,7 @@ from shoal.logical.plan import (
     Sort,
     UnionAll,
     Values,
+    Window,
 )
 
 
@@ -63,6 +65,19 @@ def _prune(plan: LogicalPlan, needed: set[str]) -> LogicalPlan:
         return replace(plan, input=_prune(plan.input, child_needs), aggregates=aggs)
     if isinstance(plan, Sort):
         return replace(plan, input=_prune(plan.input, needed | _cols([k.expr for k in plan.keys])))
+    if isinstance(plan, Expand):
+        kept = [i for i, (n, _) in enumerate(plan.projections[0]) if n in needed] or [0]
+        projections = tuple(tuple(p[i] for i in kept) for p in plan.projections)
+        child_needs = _cols([e for p in projections for _, e in p])
+        return replace(plan, input=_prune(plan.input, child_needs), projections=projections)
+    if isinstance(plan, Window):
+        calls = tuple((n, c) for n, c in plan.calls if n in needed)
+        if not calls:  # nobody reads the window's results
+            return _prune(plan.input, needed)
+        child_needs = (needed - {n for n, _ in plan.calls}) | set(plan.partition_by)
+        child_needs |= _cols([k.expr for k in plan.order_by])
+        child_needs |= _cols([e for _, c in calls for e in (c.arg, c.default) if e is not None])
+        return replace(plan, input=_prune(plan.input, child_needs), calls=calls)
     if isinstance(plan, Limit):
         return replace(plan, input=_prune(plan.input, needed))
     if isinstance(plan, UnionAll):

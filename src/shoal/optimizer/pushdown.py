@@ -22,6 +22,7 @@ from shoal.logical.plan import (
     Scan,
     Sort,
     UnionAll,
+    Window,
 )
 from shoal.optimizer.statistics import estimate_rows
 
@@ -125,6 +126,13 @@ def _push(plan: LogicalPlan, preds: list[Expr]) -> LogicalPlan:
         above = [p for p in preds if not any(p is b for b in below)]
         child = _push(plan.input, [rename_columns(p, key_map) for p in below])
         return _wrap(replace(plan, input=child), above)
+    if isinstance(plan, Window):
+        # A filter on the PARTITION BY keys keeps or drops whole partitions: the
+        # windows of the rows it keeps are unchanged, so it may run first.
+        keys = set(plan.partition_by)
+        below = [p for p in preds if keys and p.columns() <= keys]
+        above = [p for p in preds if not any(p is x for x in below)]
+        return _wrap(replace(plan, input=_push(plan.input, below)), above)
     if isinstance(plan, Join):
         return _push_join(plan, preds)
     # Anything else (Limit, Values): filters stay above it; push into children fresh.

@@ -19,6 +19,7 @@ from shoal.catalog.sources import ParquetSource, TableSource
 from shoal.expr.nodes import COMPARISONS, Call, ColumnRef, Expr, InList, Literal, conjoin, conjuncts
 from shoal.logical.plan import (
     Aggregate,
+    Expand,
     Filter,
     Join,
     Limit,
@@ -27,6 +28,7 @@ from shoal.logical.plan import (
     Scan,
     UnionAll,
     Values,
+    Window,
 )
 
 
@@ -66,8 +68,10 @@ def estimate_rows(plan: LogicalPlan) -> float:
         return float(len(plan.rows))
     if isinstance(plan, Filter):
         return max(1.0, estimate_rows(plan.input) * selectivity(plan.predicate))
-    if isinstance(plan, Project):
+    if isinstance(plan, Project | Window):
         return estimate_rows(plan.input)
+    if isinstance(plan, Expand):
+        return estimate_rows(plan.input) * len(plan.projections)
     if isinstance(plan, Aggregate):
         if not plan.keys:
             return 1.0
@@ -131,6 +135,35 @@ def key_distinct(plan: LogicalPlan, key: Expr) -> float:
         if origin is not None:
             return origin
     return estimate_rows(plan)
+
+
+def distinct_is_estimated(plan: LogicalPlan, key: Expr) -> bool:
+    """Whether :func:`key_distinct` has more than a row count to go on for ``key``: it
+    comes from an integer or date column of a table (min/max span) or is an aggregate's
+    output. A string column's distinct count is unknown (TPC-DS q85's marital status
+    has 5 values, not one per row)."""
+    if not isinstance(key, ColumnRef):
+        return False
+    return _origin_estimated(plan, key.name)
+
+
+def _origin_estimated(plan: LogicalPlan, name: str) -> bool:
+    if isinstance(plan, Scan):
+        if name not in plan.names:
+            return False
+        column = plan.columns[plan.names.index(name)]
+        return integer_span(plan.source, column) is not None
+    if isinstance(plan, Aggregate):
+        return name in {f.name for f in plan.schema}
+    if isinstance(plan, Project):
+        for n, e in plan.exprs:
+            if n == name:
+                return isinstance(e, ColumnRef) and _origin_estimated(plan.input, e.name)
+        return False
+    for child in plan.children():
+        if name in child.schema.names:
+            return _origin_estimated(child, name)
+    return False
 
 
 def _origin_rows(plan: LogicalPlan, name: str) -> float | None:

@@ -44,7 +44,20 @@ class PhysicalPlan:
         return tuple(ANY for _ in self.children())
 
     def maintains_input_order(self) -> bool:
-        return True
+        """Whether each output partition keeps its (first) input partition's row order.
+        False unless an operator says so: order is only relied on where it is declared."""
+        return False
+
+    def required_input_orderings(self) -> tuple[tuple[SortSpec, ...], ...]:
+        """The order each input's partitions must be in (empty: any order)."""
+        return tuple(() for _ in self.children())
+
+    def output_ordering(self) -> tuple[SortSpec, ...]:
+        """The order every output partition's rows are in (empty: none known)."""
+        children = self.children()
+        if children and self.maintains_input_order():
+            return children[0].output_ordering()
+        return ()
 
     def explain_params(self) -> dict[str, str]:
         return {}
@@ -76,4 +89,9 @@ def replace_nodes(plan: PhysicalPlan, replacements: Mapping[int, PhysicalPlan]) 
     return plan.with_children(tuple(replace_nodes(c, replacements) for c in children))
 
 
-__all__ = ["PhysicalPlan", "SortSpec", "replace_nodes", "sort_specs_str"]
+def ordering_satisfies(have: tuple[SortSpec, ...], need: tuple[SortSpec, ...]) -> bool:
+    """Rows sorted by ``have`` are sorted by ``need`` when ``need`` is a prefix of it."""
+    return len(need) <= len(have) and have[: len(need)] == need
+
+
+__all__ = ["PhysicalPlan", "SortSpec", "ordering_satisfies", "replace_nodes", "sort_specs_str"]

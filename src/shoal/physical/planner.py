@@ -11,6 +11,7 @@ from shoal.errors import UnsupportedError
 from shoal.expr.nodes import ColumnRef, Expr, conjoin, conjuncts
 from shoal.logical.plan import (
     Aggregate,
+    Expand,
     Filter,
     Join,
     Limit,
@@ -21,10 +22,12 @@ from shoal.logical.plan import (
     SortKey,
     UnionAll,
     Values,
+    Window,
 )
 from shoal.optimizer.statistics import equi_pairs, estimate_bytes, estimate_rows
 from shoal.physical.context import Settings
 from shoal.physical.operators.aggregate import SINGLE_MODE, AggSpec, HashAggregateExec
+from shoal.physical.operators.expand import ExpandExec
 from shoal.physical.operators.filter import FilterExec
 from shoal.physical.operators.hash_join import HashJoinExec, JoinEstimates
 from shoal.physical.operators.limit import LimitExec
@@ -35,6 +38,7 @@ from shoal.physical.operators.sort import SortExec
 from shoal.physical.operators.topk import TopKExec
 from shoal.physical.operators.union import UnionExec
 from shoal.physical.operators.values import ValuesExec
+from shoal.physical.operators.window import WindowExec
 from shoal.physical.plan import PhysicalPlan, SortSpec
 
 
@@ -75,7 +79,9 @@ class PhysicalPlanner:
                 if a.distinct:
                     raise UnsupportedError(f"{a.fn.upper()}(DISTINCT ...)")
             aggs = tuple(AggSpec(n, a.fn, a.arg, a.type) for n, a in node.aggregates)
-            return HashAggregateExec(self.plan(node.input), SINGLE_MODE, node.keys, aggs)
+            return HashAggregateExec(
+                self.plan(node.input), SINGLE_MODE, node.keys, aggs, node.always_group
+            )
         if isinstance(node, Limit):
             if isinstance(node.input, Sort) and node.limit is not None:
                 sort = node.input
@@ -85,6 +91,12 @@ class PhysicalPlanner:
             return LimitExec(self.plan(node.input), "single", node.limit, node.offset)
         if isinstance(node, Sort):
             return SortExec(self.plan(node.input), sort_specs(node.keys))
+        if isinstance(node, Expand):
+            return ExpandExec(self.plan(node.input), node.projections)
+        if isinstance(node, Window):
+            return WindowExec(
+                self.plan(node.input), node.partition_by, sort_specs(node.order_by), node.calls
+            )
         if isinstance(node, UnionAll):
             return UnionExec(tuple(self.plan(c) for c in node.inputs))
         if isinstance(node, Join):

@@ -13,9 +13,11 @@ import pyarrow as pa
 from sqlglot import exp
 
 from shoal.catalog.catalog import Catalog
+from shoal.catalog.sources import TableSource
 from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import ColumnRef, Expr, Literal, conjoin
 from shoal.logical.plan import (
+    WHOLE_PARTITION,
     Aggregate,
     Filter,
     Join,
@@ -28,11 +30,18 @@ from shoal.logical.plan import (
     SortKey,
     UnionAll,
     Values,
+    Window,
+    WindowCall,
+    WindowFunction,
 )
+from shoal.sql import quantiles
 from shoal.sql import typing as t
 from shoal.sql.expressions import AggregateContext, ExpressionBinder, contains_aggregate
+from shoal.sql.grouping import GroupingSets, expand_group_by, has_grouping_sets
 from shoal.sql.scope import NameGenerator, Scope, ScopeColumn
+from shoal.sql.statements import file_source, looks_like_file
 from shoal.sql.subqueries import PlanBuilder, SubqueryBinder, ast_conjuncts
+from shoal.sql.windows import WindowBinder
 
 
 @dataclass
@@ -161,10 +170,11 @@ class Binder:
                 if node.args.get(arg):
                     raise UnsupportedError(construct)
         if isinstance(node, exp.Table):
-            if isinstance(node.this, exp.Func | exp.Anonymous) or node.args.get("db"):
-                if node.args.get("db"):
-                    raise UnsupportedError(f"qualified table name {node.sql()}")
-                raise UnsupportedError(f"table function {node.this.sql()}")
+            if node.args.get("db"):
+                raise UnsupportedError(f"qualified table name {node.sql()}")
+            if isinstance(node.this, exp.Func | exp.Anonymous):
+                # read_parquet('...') / read_csv('...')
+                return self._scan(file_source(node.this), node.alias or "", outer)
             cte = self._find_cte(node.name)
             if cte is not None:
                 if id(cte) in self._binding_ctes:
@@ -177,16 +187,14 @@ class Binder:
                 out_names = _alias_columns(cte, out_names)
                 qualifier = (node.alias or node.name).lower()
                 return BoundRelation(plan, Scope(_scope_of(plan, out_names, qualifier), outer))
+            view = self.catalog.view(node.name)
+            if view is not None:
+                return self._view(node, view, outer)
+            if node.this.args.get("quoted") and looks_like_file(node.name):
+                if node.name.lower() not in {n.lower() for n in self.catalog.names()}:
+                    return self._scan(file_source(node.this), node.alias or "", outer)
             source = self.catalog.get(node.name)
-            alias = (node.alias or node.name).lower()
-            columns = tuple(f.name for f in source.schema)
-            names = tuple(self.names.fresh(c) for c in columns)
-            scan = Scan(source.name, source, columns, names)
-            scope = [
-                ScopeColumn(alias, c, n, f.type)
-                for c, n, f in zip(columns, names, source.schema, strict=True)
-            ]
-            return BoundRelation(scan, Scope(scope, outer))
+            return self._scan(source, (node.alias or node.name).lower(), outer)
         if isinstance(node, exp.Subquery):
             plan, out_names = self.bind_query(node.this, outer)
             sub_alias = node.alias.lower() if node.alias else None
@@ -196,6 +204,30 @@ class Binder:
             rel, _ = self._values(node)
             return BoundRelation(rel.plan, Scope(rel.scope.columns, outer))
         raise UnsupportedError(f"FROM {node.key.upper()}")
+
+    def _scan(self, source: TableSource, alias: str, outer: Scope | None) -> BoundRelation:
+        columns = tuple(f.name for f in source.schema)
+        names = tuple(self.names.fresh(c) for c in columns)
+        scan = Scan(source.name, source, columns, names)
+        scope = [
+            ScopeColumn(alias.lower() or None, c, n, f.type)
+            for c, n, f in zip(columns, names, source.schema, strict=True)
+        ]
+        return BoundRelation(scan, Scope(scope, outer))
+
+    def _view(self, node: exp.Table, query: exp.Expr, outer: Scope | None) -> BoundRelation:
+        """A view is bound where it is used, in a scope of its own (no outer CTEs)."""
+        if id(query) in self._binding_ctes:
+            raise UserError(f"view '{node.name}' refers to itself")
+        self._binding_ctes.add(id(query))
+        saved, self.ctes = self.ctes, []
+        try:
+            plan, out_names = self.bind_query(query, None)
+        finally:
+            self.ctes = saved
+            self._binding_ctes.discard(id(query))
+        qualifier = (node.alias or node.name).lower()
+        return BoundRelation(plan, Scope(_scope_of(plan, out_names, qualifier), outer))
 
     def _find_cte(self, name: str) -> exp.CTE | None:
         for frame in reversed(self.ctes):
@@ -243,14 +275,14 @@ class Binder:
     # --------------------------------------------------------------- SELECT
 
     def _select(self, node: exp.Select, outer: Scope | None) -> tuple[LogicalPlan, list[str]]:
-        for unsupported in ("windows", "qualify", "laterals", "pivots"):
+        for unsupported in ("laterals", "pivots"):
             if node.args.get(unsupported):
                 raise UnsupportedError(unsupported.upper())
-        if any(isinstance(e, exp.Window) for e in node.find_all(exp.Window)):
-            raise UnsupportedError("window functions (OVER)")
         builder, scope = self.from_where(node, outer)
         subqueries = SubqueryBinder(self, builder)
-        binder = ExpressionBinder(scope, subquery=subqueries.bind)
+        windows = WindowBinder.for_select(node, self.names)
+        binder = ExpressionBinder(scope, subquery=subqueries.bind, window=windows.bind)
+        qualify = node.args.get("qualify")
 
         # Expand the select list (stars) into (user name, sqlglot node) pairs.
         items = self._select_items(node, scope)
@@ -268,17 +300,26 @@ class Binder:
             # Scalar subqueries in SELECT / HAVING join above the aggregation.
             builder.defer_joins()
             agg = AggregateContext(self.names)
+            grouping = GroupingSets(self.names)
+            agg.grouping = lambda n, b: grouping.bind_grouping(n, b, agg)
             key_nodes = list(group.expressions) if group is not None else []
+            if has_grouping_sets(group):
+                assert group is not None
+                key_nodes, grouping.sets = expand_group_by(group)
             if group is not None and group.args.get("all"):
                 # GROUP BY ALL: every select item without an aggregate is a key.
                 key_nodes = [n for _, n in items if not contains_aggregate(n)]
             for key_node in key_nodes:
                 key_node = _group_key_node(key_node, items, scope)
                 key = binder.bind(key_node)
-                if agg.key_ref(key) is None:
+                ref = agg.key_ref(key)
+                if ref is None:
                     label = key_node.name if isinstance(key_node, exp.Column) else "key"
                     agg.keys.append((self.names.fresh(label), key))
-            post = ExpressionBinder(scope, agg, subquery=subqueries.bind)
+                    grouping.key_positions.append(len(agg.keys) - 1)
+                else:
+                    grouping.key_positions.append([n for n, _ in agg.keys].index(ref.name))
+            post = ExpressionBinder(scope, agg, subquery=subqueries.bind, window=windows.bind)
             bound_items = [(name, post.bind(n)) for name, n in items]
             having_pred = (
                 post.bind(_with_select_aliases(having.this, items, scope))
@@ -286,7 +327,20 @@ class Binder:
                 else None
             )
             order_keys = self._order_keys(order, items, bound_items, post)
-            builder.plan = Aggregate(builder.plan, tuple(agg.keys), tuple(agg.aggregates))
+            on_keys = self._order_keys(_distinct_on(node), items, bound_items, post)
+            qualify_pred = (
+                post.bind(_with_select_aliases(qualify.this, items, scope))
+                if qualify is not None
+                else None
+            )
+            if agg.quantiles:
+                if grouping.sets:
+                    raise UnsupportedError("median / quantiles with GROUPING SETS / ROLLUP / CUBE")
+                builder.plan = quantiles.apply(builder.plan, agg.keys, agg.quantiles, self.names)
+            if grouping.sets:
+                builder.plan = grouping.aggregate(builder.plan, agg)
+            else:
+                builder.plan = Aggregate(builder.plan, tuple(agg.keys), tuple(agg.aggregates))
             plan = builder.apply_deferred()
             if having_pred is not None:
                 _require_boolean(having_pred, "HAVING")
@@ -294,27 +348,51 @@ class Binder:
         else:
             bound_items = [(name, binder.bind(n)) for name, n in items]
             order_keys = self._order_keys(order, items, bound_items, binder)
+            on_keys = self._order_keys(_distinct_on(node), items, bound_items, binder)
+            qualify_pred = (
+                binder.bind(_with_select_aliases(qualify.this, items, scope))
+                if qualify is not None
+                else None
+            )
             plan = builder.plan
+        # Windows see the rows after WHERE / GROUP BY / HAVING; QUALIFY filters on them.
+        plan = windows.apply(plan)
+        if qualify_pred is not None:
+            _require_boolean(qualify_pred, "QUALIFY")
+            plan = Filter(plan, qualify_pred)
 
         # Project the select list plus any ORDER BY expressions it lacks.
         exprs: list[tuple[str, Expr]] = [(self.names.fresh(name), e) for name, e in bound_items]
         visible = len(exprs)
         sort_keys: list[SortKey] = []
-        for okey in order_keys:
+        on_columns: list[str] = []
+        for okey in [*order_keys, *on_keys]:
             target = _find_output(okey.expr, bound_items, exprs)
             if target is None:
-                if node.args.get("distinct"):
+                if node.args.get("distinct") and not on_keys:
                     raise UserError(
                         "for SELECT DISTINCT, ORDER BY expressions must appear in the select list"
                     )
                 hidden = self.names.fresh("sort_key")
                 exprs.append((hidden, okey.expr))
                 target = ColumnRef(hidden, okey.expr.type)
-            sort_keys.append(SortKey(target, okey.ascending, okey.nulls_first))
+            if len(sort_keys) < len(order_keys):
+                sort_keys.append(SortKey(target, okey.ascending, okey.nulls_first))
+            else:
+                on_columns.append(target.name)
         plan = Project(plan, tuple(exprs))
-        if node.args.get("distinct"):
-            if node.args["distinct"].args.get("on"):
-                raise UnsupportedError("DISTINCT ON")
+        if on_keys:
+            # DISTINCT ON (keys): the first row of each key group in ORDER BY order.
+            first = self.names.fresh("first_row")
+            call = WindowCall(WindowFunction.ROW_NUMBER, None, pa.int64(), WHOLE_PARTITION)
+            plan = Window(
+                plan, tuple(dict.fromkeys(on_columns)), tuple(sort_keys), ((first, call),)
+            )
+            plan = Filter(
+                plan, t.comparison("equal", ColumnRef(first, pa.int64()), Literal(1, pa.int64()))
+            )
+            plan = Project(plan, tuple((n, ColumnRef(n, e.type)) for n, e in exprs))
+        elif node.args.get("distinct"):
             plan = Aggregate(plan, tuple((n, ColumnRef(n, e.type)) for n, e in exprs), ())
         plan = self._order_limit(node, plan, sort_keys)
         if len(exprs) > visible:
@@ -407,8 +485,6 @@ class Binder:
         self, node: exp.SetOperation, outer: Scope | None
     ) -> tuple[LogicalPlan, list[str]]:
         distinct = bool(node.args.get("distinct"))
-        if not isinstance(node, exp.Union) and not distinct:
-            raise UnsupportedError(f"{node.key.upper()} ALL")
         left, left_names = self.bind_query(node.left, outer)
         right, right_names = self.bind_query(node.right, outer)
         if len(left.schema) != len(right.schema):
@@ -452,7 +528,26 @@ class Binder:
                 ]
             )
             kind = "semi" if isinstance(node, exp.Intersect) else "anti"
-            plan = Join(_distinct(left_in), right_in, kind, cond, null_equal=True)
+            if distinct:
+                plan = Join(_distinct(left_in), right_in, kind, cond, null_equal=True)
+            else:
+                # INTERSECT ALL / EXCEPT ALL: the k-th copy of a row on the left meets the
+                # k-th copy on the right (copies numbered among equal rows), so a row comes
+                # out min(l, r) / max(l - r, 0) times.
+                left_n, right_n = self.names.fresh("copy"), self.names.fresh("copy")
+                numbered = [
+                    _number_copies(side, copy_name)
+                    for side, copy_name in ((left_in, left_n), (right_in, right_n))
+                ]
+                same_copy = t.comparison(
+                    "equal", ColumnRef(left_n, pa.int64()), ColumnRef(right_n, pa.int64())
+                )
+                cond = conjoin([c for c in (cond, same_copy) if c is not None])
+                joined = Join(numbered[0], numbered[1], kind, cond, null_equal=True)
+                plan = Project(
+                    joined,
+                    tuple((n, ColumnRef(n, typ)) for n, typ in zip(names, types, strict=True)),
+                )
         # ORDER BY / LIMIT on the whole set operation.
         order = node.args.get("order")
         sort_keys: list[SortKey] = []
@@ -471,6 +566,23 @@ class Binder:
 
 
 # ------------------------------------------------------------------- helpers
+
+
+def _distinct_on(node: exp.Select) -> exp.Order | None:
+    """DISTINCT ON's keys as an ORDER BY list (bound like ORDER BY keys: positions,
+    select-list aliases, expressions)."""
+    distinct = node.args.get("distinct")
+    on = distinct.args.get("on") if distinct is not None else None
+    if on is None:
+        return None
+    keys = on.expressions if isinstance(on, exp.Tuple) else [on]
+    return exp.Order(expressions=[exp.Ordered(this=k.copy()) for k in keys])
+
+
+def _number_copies(plan: LogicalPlan, name: str) -> LogicalPlan:
+    """``plan`` plus ``name``: 1, 2, … over the rows equal in every column."""
+    call = WindowCall(WindowFunction.ROW_NUMBER, None, pa.int64(), WHOLE_PARTITION)
+    return Window(plan, tuple(f.name for f in plan.schema), (), ((name, call),))
 
 
 def _distinct(plan: LogicalPlan) -> LogicalPlan:

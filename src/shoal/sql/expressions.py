@@ -16,11 +16,16 @@ from sqlglot import exp
 
 from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Case, Cast, ColumnRef, Expr, InList, Literal
-from shoal.logical.plan import AggCall
+from shoal.logical.plan import AggCall, SortKey
+from shoal.sql import quantiles
 from shoal.sql import typing as t
+from shoal.sql.functions import FUNCTION_HANDLERS, NAMED_HANDLERS
 from shoal.sql.like import arrow_pattern
 from shoal.sql.parameters import parameter_literal
+from shoal.sql.quantiles import QuantileRequest
 from shoal.sql.scope import NameGenerator, Scope
+from shoal.sql.source_text import written
+from shoal.sql.variance import Spread, spread
 from shoal.types import (
     is_decimal,
     is_integer,
@@ -36,6 +41,19 @@ AGGREGATE_NODES: dict[type[exp.Expr], str] = {
     exp.Avg: "avg",
     exp.Min: "min",
     exp.Max: "max",
+    exp.Stddev: "stddev_samp",
+    exp.StddevSamp: "stddev_samp",
+    exp.StddevPop: "stddev_pop",
+    exp.Variance: "var_samp",
+    exp.VariancePop: "var_pop",
+    exp.LogicalAnd: "bool_and",
+    exp.LogicalOr: "bool_or",
+    exp.CountIf: "count_if",
+    exp.Median: "quantile",
+    exp.PercentileCont: "quantile",
+    exp.PercentileDisc: "quantile",
+    exp.Quantile: "quantile",
+    exp.GroupConcat: "string_agg",
 }
 
 
@@ -44,9 +62,24 @@ def is_aggregate(node: exp.Expr) -> bool:
 
 
 def contains_aggregate(node: exp.Expr) -> bool:
-    # Aggregates inside a subquery belong to the subquery.
-    for n in node.walk(prune=lambda x: isinstance(x, exp.Subquery | exp.Select) and x is not node):
-        if is_aggregate(n):
+    # Aggregates inside a subquery belong to the subquery; a window function's own
+    # aggregate (SUM(x) OVER ...) belongs to the window, but its arguments and keys
+    # may hold real aggregates (SUM(SUM(x)) OVER ...).
+    def prune(x: exp.Expr) -> bool:
+        return isinstance(x, exp.Window) or (
+            isinstance(x, exp.Subquery | exp.Select) and x is not node
+        )
+
+    for n in node.walk(prune=prune):
+        if isinstance(n, exp.Window):
+            func = n.this.this if isinstance(n.this, exp.RespectNulls) else n.this
+            parts = [*func.args.values(), *(n.args.get("partition_by") or [])]
+            if n.args.get("order") is not None:
+                parts.append(n.args["order"])
+            if any(isinstance(p, exp.Expr) and contains_aggregate(p) for p in parts):
+                return True
+            continue
+        if is_aggregate(n) or isinstance(n, exp.Grouping):
             return True
     return False
 
@@ -62,6 +95,10 @@ class AggregateContext:
     names: NameGenerator
     keys: list[tuple[str, Expr]] = field(default_factory=list)
     aggregates: list[tuple[str, AggCall]] = field(default_factory=list)
+    #: Binds GROUPING(...) (provided by sql/grouping.py).
+    grouping: Callable[[exp.Grouping, ExpressionBinder], Expr] | None = None
+    #: median / quantiles, computed by windows below the Aggregate (sql/quantiles.py).
+    quantiles: list[QuantileRequest] = field(default_factory=list)
 
     def key_ref(self, e: Expr) -> ColumnRef | None:
         for name, k in self.keys:
@@ -80,6 +117,9 @@ class AggregateContext:
 
 # Subquery binding is provided by the query binder (it needs plans, not just expressions).
 SubqueryHook = Callable[[exp.Expr, Scope], Expr]
+# Window binding is provided by sql/windows.py; it binds the window's parts with the
+# ExpressionBinder it is handed and returns a reference to the window's result column.
+WindowHook = Callable[[exp.Window, "ExpressionBinder"], Expr]
 
 
 class ExpressionBinder:
@@ -88,10 +128,12 @@ class ExpressionBinder:
         scope: Scope,
         agg: AggregateContext | None = None,
         subquery: SubqueryHook | None = None,
+        window: WindowHook | None = None,
     ):
         self.scope = scope
         self.agg = agg
         self.subquery = subquery
+        self.window = window
 
     def pre_aggregate(self) -> ExpressionBinder:
         return ExpressionBinder(self.scope, None, self.subquery)
@@ -99,6 +141,17 @@ class ExpressionBinder:
     # ------------------------------------------------------------------ entry
 
     def bind(self, node: exp.Expr) -> Expr:
+        if isinstance(node, exp.Window):
+            if self.window is None:
+                raise UnsupportedError(f"window function here: {node.sql()[:60]}")
+            return self.window(node, self)
+        if isinstance(node, exp.Grouping):
+            if self.agg is None or self.agg.grouping is None:
+                raise UserError(f"{node.sql()} is only allowed in a query with GROUP BY")
+            return self.agg.grouping(node, self)
+        if self.agg is not None and self.window is not None and contains_window(node):
+            # Bind structurally: the pre-aggregate form cannot hold a window.
+            return self._bind(node)
         if self.agg is not None and contains_subquery(node):
             # Bind structurally: trying the pre-aggregate form first would bind
             # (and join) the subquery twice.
@@ -136,12 +189,18 @@ class ExpressionBinder:
             if self.subquery is None:
                 raise UnsupportedError(f"subquery here: {node.sql()[:60]}")
             return self.subquery(node, self.scope)
+        function = FUNCTION_HANDLERS.get(type(node))
         if isinstance(node, exp.Anonymous):
-            raise UnsupportedError(f"function {node.name}()")
-        if isinstance(node, exp.Window):
-            raise UnsupportedError(f"window function {node.this.sql()[:40]} OVER (...)")
+            function = NAMED_HANDLERS.get(str(node.name).lower())
+        if function is not None:
+            return function(self, node)
+        where = written(node)
+        if isinstance(node, exp.Anonymous):
+            raise UnsupportedError(f"function {where or node.name + '()'}")
+        if isinstance(node, exp.Func) and where is not None:
+            raise UnsupportedError(f"function {where}: {node.sql(dialect='duckdb')[:60]}")
         if isinstance(node, exp.Func):
-            raise UnsupportedError(f"function {node.sql_name()}()")
+            raise UnsupportedError(f"function {node.sql(dialect='duckdb')[:60]}")
         raise UnsupportedError(f"expression {node.key.upper()}: {node.sql()[:60]}")
 
     def _column(self, node: exp.Column) -> Expr:
@@ -399,6 +458,20 @@ class ExpressionBinder:
         args = [t.coerce(a, pa.string()) for a in args]
         return t.call("concat", args, pa.string())
 
+    def _concat_function(self, node: exp.Concat) -> Expr:
+        # concat(): NULL arguments count as empty strings (DuckDB), unlike ||.
+        args = [t.coerce(self.bind(a), pa.string()) for a in node.expressions]
+        if not args:
+            raise UserError("concat() needs at least one argument")
+        parts = [t.call("coalesce", [a, Literal("", pa.string())], pa.string()) for a in args]
+        return t.call("concat", parts, pa.string())
+
+    def _concat_ws(self, node: exp.ConcatWs) -> Expr:
+        args = [t.coerce(self.bind(a), pa.string()) for a in node.expressions]
+        if len(args) < 2:
+            raise UserError("concat_ws() needs a separator and at least one argument")
+        return t.call("concat_ws", args, pa.string())
+
     def _substring(self, node: exp.Substring) -> Expr:
         arg = t.require_string(self.bind(node.this), "SUBSTRING")
         if node.args.get("start") is None:
@@ -462,12 +535,46 @@ class ExpressionBinder:
 
     # ------------------------------------------------------------ aggregates
 
+    def _string_agg(self, node: exp.Expr, label: str) -> Expr:
+        assert self.agg is not None
+        value, ordered = _string_agg_parts(node)
+        if isinstance(value, exp.Distinct):
+            raise UnsupportedError(f"DISTINCT in {node.sql()}")
+        if value is None or contains_aggregate(value):
+            raise UserError(f"STRING_AGG needs a plain value: {node.sql()}")
+        pre = self.pre_aggregate()
+        separator_node = node.args.get("separator")
+        separator = ","
+        if separator_node is not None:
+            bound = pre.bind(separator_node)
+            if not (isinstance(bound, Literal) and isinstance(bound.value, str)):
+                raise UnsupportedError(f"STRING_AGG with a non-constant separator: {node.sql()}")
+            separator = bound.value
+        order = tuple(
+            SortKey(pre.bind(o.this), not o.args.get("desc"), bool(o.args.get("nulls_first")))
+            for o in ordered
+        )
+        wanted = quantiles.string_agg_request(
+            pre.bind(value), separator, order, self.agg.names, self.agg.quantiles
+        )
+        return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
+
     def _aggregate(self, node: exp.Expr) -> Expr:
         assert self.agg is not None
         label = node.sql(dialect="duckdb").lower()
         if isinstance(node, exp.Filter):
             return self._aggregate(_filtered_aggregate(node))
         fn = AGGREGATE_NODES[type(node)]
+        if fn == "string_agg":
+            return self._string_agg(node, label)
+        if fn == "quantile":
+            if isinstance(node.this, exp.Distinct):
+                raise UnsupportedError(f"DISTINCT in {node.sql()}")
+            if contains_aggregate(node.this):
+                raise UserError(f"aggregate function calls cannot be nested: {label}")
+            arg = self.pre_aggregate().bind(node.this)
+            wanted = quantiles.request(node, arg, self.agg.names, self.agg.quantiles)
+            return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
         extra = [k for k, v in node.args.items() if k not in ("this", "big_int") and v]
         if extra:
             raise UserError(f"{fn.upper()} takes one argument: {node.sql()}")
@@ -489,6 +596,32 @@ class ExpressionBinder:
         arg = pre.bind(inner)
         if pa.types.is_null(arg.type):
             arg = Literal(None, pa.int32())
+        if fn in _SPREADS:
+            if distinct:
+                raise UnsupportedError(f"{fn.upper()}(DISTINCT ...)")
+            agg = self.agg
+
+            def plain(name: str, x: Expr) -> Expr:
+                typ = pa.int64() if name == "count" else sum_type(x.type)
+                return agg.add_aggregate(AggCall(name, x, typ), f"{name}({x})")
+
+            return spread(Spread(fn), arg, plain)
+        if fn in ("bool_and", "bool_or", "count_if"):
+            if not (pa.types.is_boolean(arg.type) or pa.types.is_null(arg.type)):
+                raise TypeMismatchError(f"{fn.upper()} needs a BOOLEAN, got {arg}")
+            if distinct:
+                raise UnsupportedError(f"{fn.upper()}(DISTINCT ...)")
+            if fn == "count_if":
+                # The rows where the condition holds; NULL when it is NULL on every row
+                # (DuckDB).
+                one = Case(((arg, Literal(1, pa.int32())),), Literal(None, pa.int32()), pa.int32())
+                holds = self.agg.add_aggregate(AggCall("count", one, pa.int64()), label)
+                known = self.agg.add_aggregate(AggCall("count", arg, pa.int64()), f"count({arg})")
+                none = t.comparison("equal", known, Literal(0, pa.int64()))
+                return Case(((none, Literal(None, pa.int64())),), holds, pa.int64())
+            # Over booleans false < true: AND is the minimum, OR the maximum.
+            minmax = "min" if fn == "bool_and" else "max"
+            return self.agg.add_aggregate(AggCall(minmax, arg, pa.bool_()), label)
         if fn == "count":
             call = AggCall("count", arg, pa.int64(), distinct)
         elif fn == "sum":
@@ -499,6 +632,23 @@ class ExpressionBinder:
         else:
             call = AggCall(fn, arg, arg.type, distinct)
         return self.agg.add_aggregate(call, label)
+
+
+_SPREADS = frozenset(s.value for s in Spread)
+
+
+def contains_window(node: exp.Expr) -> bool:
+    """Whether ``node`` holds a window function outside any subquery."""
+    prune = lambda x: isinstance(x, exp.Subquery | exp.Select) and x is not node  # noqa: E731
+    return any(isinstance(n, exp.Window) for n in node.walk(prune=prune))
+
+
+def _string_agg_parts(node: exp.Expr) -> tuple[exp.Expr, list[exp.Ordered]]:
+    """string_agg's value and its ORDER BY items (sqlglot nests them as an Order)."""
+    inner = node.this
+    if isinstance(inner, exp.Order):
+        return inner.this, list(inner.expressions)
+    return inner, []
 
 
 def _filtered_aggregate(node: exp.Filter) -> exp.Expr:
@@ -633,6 +783,8 @@ _HANDLERS: dict[type[exp.Expr], Callable[[ExpressionBinder, exp.Expr], Expr]] = 
     exp.Coalesce: B._coalesce,  # type: ignore[dict-item]
     exp.Nullif: B._nullif,  # type: ignore[dict-item]
     exp.DPipe: B._concat,  # type: ignore[dict-item]
+    exp.Concat: B._concat_function,  # type: ignore[dict-item]
+    exp.ConcatWs: B._concat_ws,  # type: ignore[dict-item]
     exp.Substring: B._substring,  # type: ignore[dict-item]
     exp.Abs: B._abs,  # type: ignore[dict-item]
     exp.Round: B._round,  # type: ignore[dict-item]
@@ -650,4 +802,10 @@ for _node in _ARITH:
 for _node in _COMPARE:
     _HANDLERS[_node] = B._compare  # type: ignore[assignment]
 
-__all__ = ["AggregateContext", "ExpressionBinder", "contains_aggregate", "is_aggregate"]
+__all__ = [
+    "AggregateContext",
+    "ExpressionBinder",
+    "contains_aggregate",
+    "contains_window",
+    "is_aggregate",
+]

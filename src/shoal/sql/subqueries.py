@@ -8,8 +8,9 @@
     (SELECT agg(v) FROM … WHERE inner.k = outer.k)  correlated  -> left join to
                   (SELECT k, agg(v) FROM … GROUP BY k) on k = outer.k   (COUNT -> coalesce 0)
 
-EXISTS / IN become joins only as top-level AND-ed conjuncts of WHERE; scalar
-subqueries work anywhere an expression does.
+EXISTS / IN as top-level AND-ed conjuncts of WHERE become semi / anti joins; elsewhere
+(under OR, in SELECT) they become mark joins (sql/mark_joins.py). Scalar subqueries work
+anywhere an expression does.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from shoal.expr.nodes import Case, ColumnRef, Expr, Literal, conjoin
 from shoal.logical.plan import Join, LogicalPlan
 from shoal.sql import typing as t
 from shoal.sql.expressions import ExpressionBinder, contains_aggregate
+from shoal.sql.mark_joins import exists_mark, in_mark
 from shoal.sql.scope import Scope
 
 if TYPE_CHECKING:
@@ -71,8 +73,11 @@ class SubqueryBinder:
         """A subquery met inside an expression: only scalar subqueries fit here."""
         if isinstance(node, exp.Subquery):
             return self._scalar(node, scope)
-        what = "EXISTS" if isinstance(node, exp.Exists) else "IN (subquery)"
-        raise UnsupportedError(f"{what} outside a top-level AND of WHERE")
+        # EXISTS / IN as a value (under OR, in SELECT): a left join that marks rows.
+        if isinstance(node, exp.Exists):
+            return exists_mark(self, node, scope)
+        assert isinstance(node, exp.In)
+        return in_mark(self, node, scope)
 
     # ---------------------------------------------------------------- WHERE
 
@@ -241,6 +246,10 @@ class SubqueryBinder:
 
     # --------------------------------------------------------------- helpers
 
+    def correlation_pair(self, conj: exp.Expr, inner: Scope) -> tuple[exp.Expr, exp.Expr] | None:
+        """(inner side, outer side) of a correlation ``inner_expr = outer_expr``, else None."""
+        return _correlation_pair(conj, inner)
+
     def _bind_uncorrelated(
         self, query: exp.Expr, scope: Scope, what: str
     ) -> tuple[LogicalPlan, list[str]]:
@@ -263,7 +272,7 @@ class SubqueryBinder:
         inner_scope = self.binder._from(select, None).scope
         local: list[exp.Expr] = []
         correlated: list[exp.Expr] = []
-        for conj in ast_conjuncts(where.this):
+        for conj in _factor_or(ast_conjuncts(where.this)):
             (local if _is_local(conj, inner_scope) else correlated).append(conj)
         return local, correlated
 
@@ -280,6 +289,37 @@ def ast_conjuncts(node: exp.Expr) -> list[exp.Expr]:
         node = node.this
     if isinstance(node, exp.And):
         return ast_conjuncts(node.left) + ast_conjuncts(node.right)
+    return [node]
+
+
+def _factor_or(conjuncts: list[exp.Expr]) -> list[exp.Expr]:
+    """``(a AND b) OR (a AND c)`` as ``a AND (b OR c)``, so that a correlation every
+    branch repeats (TPC-DS q41's ``i_manufact = i1.i_manufact``) becomes a conjunct."""
+    out: list[exp.Expr] = []
+    for conj in conjuncts:
+        branches = _disjuncts(conj)
+        if len(branches) < 2:
+            out.append(conj)
+            continue
+        parts = [ast_conjuncts(b) for b in branches]
+        texts = [{p.sql() for p in branch} for branch in parts]
+        common = [p for p in parts[0] if all(p.sql() in other for other in texts[1:])]
+        if not common:
+            out.append(conj)
+            continue
+        shared = {p.sql() for p in common}
+        rests = [[p for p in branch if p.sql() not in shared] for branch in parts]
+        out += [p.copy() for p in common]
+        if all(rests):
+            out.append(exp.or_(*[exp.paren(exp.and_(*r), copy=True) for r in rests], copy=True))
+    return out
+
+
+def _disjuncts(node: exp.Expr) -> list[exp.Expr]:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Or):
+        return _disjuncts(node.left) + _disjuncts(node.right)
     return [node]
 
 

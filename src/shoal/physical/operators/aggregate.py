@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,6 +26,7 @@ import pyarrow.compute as pc
 from shoal.expr import floats
 from shoal.expr.evaluate import Memo, evaluate_array, evaluate_column
 from shoal.expr.nodes import ColumnRef, Expr
+from shoal.hashing import partition_ids
 from shoal.physical.context import TaskContext
 from shoal.physical.operators.dense_grouping import dense_group_by
 from shoal.physical.operators.sum_overflow import narrow_sum, widen_risky_sums
@@ -118,6 +120,10 @@ class HashAggregateExec(PhysicalPlan):
     mode: str
     keys: tuple[tuple[str, Expr], ...]
     aggs: tuple[AggSpec, ...]
+    #: Key values of a group the final / single aggregate emits even when no row has
+    #: them (GROUPING SETS' grand total over an empty input); the task its key hashes
+    #: to emits it.
+    always_group: tuple[Any, ...] | None = None
 
     @property
     def label(self) -> str:  # type: ignore[override]
@@ -127,7 +133,7 @@ class HashAggregateExec(PhysicalPlan):
         return (self.input,)
 
     def with_children(self, children: tuple[PhysicalPlan, ...]) -> PhysicalPlan:
-        return HashAggregateExec(children[0], self.mode, self.keys, self.aggs)
+        return HashAggregateExec(children[0], self.mode, self.keys, self.aggs, self.always_group)
 
     @property
     def key_names(self) -> tuple[str, ...]:
@@ -212,8 +218,39 @@ class HashAggregateExec(PhysicalPlan):
         if not states:
             return
         merged = states[0] if len(states) == 1 and self.mode != FINAL else self._merge(states)
+        if self.always_group is not None and self.mode != PARTIAL:
+            merged = self._with_always_group(merged, ctx)
         metrics.peak_state_rows = max(metrics.peak_state_rows, merged.num_rows)
         yield from self._emit(merged if self.mode == PARTIAL else self._finish(merged), ctx)
+
+    def _with_always_group(self, merged: pa.Table, ctx: TaskContext) -> pa.Table:
+        """``merged`` plus the ``always_group`` state row (counts 0, the rest NULL) when
+        no input row made it and it belongs to this task."""
+        assert self.always_group is not None
+        values = self.always_group
+        keys = [pa.array([v], e.type) for v, (_, e) in zip(values, self.keys, strict=True)]
+        n = self.input.output_partitioning().num_partitions
+        if n > 1 and int(partition_ids(keys, n)[0]) != ctx.partition:
+            return merged
+        if merged.num_rows:
+            present = None
+            for value, (name, _) in zip(values, self.keys, strict=True):
+                col = merged.column(name)
+                same = (
+                    pc.is_null(col) if value is None else pc.fill_null(pc.equal(col, value), False)
+                )
+                present = same if present is None else pc.and_(present, same)
+            if present is not None and pc.any(present).as_py():
+                return merged
+        row = []
+        for field in merged.schema:
+            if field.name in self.key_names:
+                row.append(keys[self.key_names.index(field.name)].cast(field.type))
+            elif field.name.rsplit("$", 1)[-1] == "count":
+                row.append(pa.array([0], field.type))
+            else:
+                row.append(pa.nulls(1, field.type))
+        return pa.concat_tables([merged, pa.Table.from_arrays(row, schema=merged.schema)])
 
     def _emit(self, out: pa.Table, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
         out = out.cast(self.schema) if out.schema != self.schema else out

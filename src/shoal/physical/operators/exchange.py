@@ -83,6 +83,10 @@ class ExchangeExec(PhysicalPlan):
     def maintains_input_order(self) -> bool:
         return self.spec.kind == MERGE
 
+    def output_ordering(self) -> tuple[SortSpec, ...]:
+        # Only an ordered merge delivers sorted rows; every other kind interleaves.
+        return self.spec.sort_keys if self.spec.kind == MERGE else ()
+
     def explain_params(self) -> dict[str, str]:
         return {"": self.spec.describe()}
 

@@ -23,6 +23,9 @@ class FilterExec(PhysicalPlan):
 
     label = "Filter"
 
+    def maintains_input_order(self) -> bool:
+        return True
+
     def children(self) -> tuple[PhysicalPlan, ...]:
         return (self.input,)
 

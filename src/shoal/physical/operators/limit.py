@@ -25,6 +25,9 @@ class LimitExec(PhysicalPlan):
     limit: int | None
     offset: int = 0
 
+    def maintains_input_order(self) -> bool:
+        return True
+
     @property
     def label(self) -> str:  # type: ignore[override]
         return f"Limit[{self.mode}]"

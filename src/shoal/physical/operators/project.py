@@ -7,7 +7,7 @@ when they pass through as plain columns (else Unknown). Keeps order. Streams.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
@@ -15,7 +15,7 @@ from shoal.expr.evaluate import Memo, evaluate_column
 from shoal.expr.nodes import ColumnRef, Expr
 from shoal.physical.context import TaskContext
 from shoal.physical.partitioning import HashPartitioned, Partitioning, UnknownPartitioning
-from shoal.physical.plan import PhysicalPlan
+from shoal.physical.plan import PhysicalPlan, SortSpec
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,19 @@ class ProjectExec(PhysicalPlan):
                 return HashPartitioned(tuple(renamed[k] for k in p.keys), p.num_partitions)
             return UnknownPartitioning(p.num_partitions)
         return p
+
+    def maintains_input_order(self) -> bool:
+        return True
+
+    def output_ordering(self) -> tuple[SortSpec, ...]:
+        # The input's order, under the output names, as far as its keys pass through.
+        renamed = {e.name: n for n, e in self.exprs if isinstance(e, ColumnRef)}
+        out: list[SortSpec] = []
+        for key in self.input.output_ordering():
+            if key.column not in renamed:
+                break
+            out.append(replace(key, column=renamed[key.column]))
+        return tuple(out)
 
     def explain_params(self) -> dict[str, str]:
         return {"": ", ".join(n if str(e) == n else f"{e} AS {n}" for n, e in self.exprs)}

@@ -1,8 +1,11 @@
 """Sort: orders each partition by its keys.
 
 Needs: any distribution. Gives: its input's partitioning, each partition sorted
-(a global order comes from an ordered-merge exchange above it, or from running
-on a single partition). Holds its whole partition in memory; does not spill yet.
+(``output_ordering`` = its keys). An ORDER BY sort (``preserve_partitioning`` False)
+is made global by EnforceDistribution: an ordered-merge exchange above it, unless it
+already runs on one partition. A sort placed by EnforceSorting for an operator that
+needs sorted partitions (a window) keeps its partitioning and is never merged. Holds
+its whole partition in memory; does not spill yet.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from shoal.sorting import sort_table
 class SortExec(PhysicalPlan):
     input: PhysicalPlan
     keys: tuple[SortSpec, ...]
+    preserve_partitioning: bool = False
 
     label = "Sort"
 
@@ -28,14 +32,20 @@ class SortExec(PhysicalPlan):
         return (self.input,)
 
     def with_children(self, children: tuple[PhysicalPlan, ...]) -> PhysicalPlan:
-        return SortExec(children[0], self.keys)
+        return SortExec(children[0], self.keys, self.preserve_partitioning)
+
+    def output_ordering(self) -> tuple[SortSpec, ...]:
+        return self.keys
 
     @property
     def schema(self) -> pa.Schema:
         return self.input.schema
 
     def explain_params(self) -> dict[str, str]:
-        return {"keys": sort_specs_str(self.keys)}
+        params = {"keys": sort_specs_str(self.keys)}
+        if self.preserve_partitioning:
+            params["per"] = "partition"
+        return params
 
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
         batches = list(ctx.run(self.input))

@@ -58,6 +58,9 @@ class TopKExec(PhysicalPlan):
     def output_partitioning(self) -> Partitioning:
         return self.input.output_partitioning() if self.mode == "partial" else SINGLE
 
+    def output_ordering(self) -> tuple[SortSpec, ...]:
+        return self.keys
+
     def explain_params(self) -> dict[str, str]:
         params = {
             "keys": sort_specs_str(self.keys),

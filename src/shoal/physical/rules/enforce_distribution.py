@@ -73,7 +73,9 @@ def enforce_distribution(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan
         partial = HashAggregateExec(child, PARTIAL, plan.keys, plan.aggs)
         final_keys = tuple((name, ColumnRef(name, e.type)) for name, e in plan.keys)
         spec = ExchangeSpec(HASH, n, plan.key_names) if plan.keys else ExchangeSpec(GATHER, 1)
-        return HashAggregateExec(ExchangeExec(partial, spec), FINAL, final_keys, plan.aggs)
+        return HashAggregateExec(
+            ExchangeExec(partial, spec), FINAL, final_keys, plan.aggs, plan.always_group
+        )
 
     if isinstance(plan, TopKExec) and plan.mode == "single":
         if _single(plan.input):
@@ -89,7 +91,7 @@ def enforce_distribution(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan
         gathered = ExchangeExec(partial_limit, ExchangeSpec(GATHER, 1))
         return LimitExec(gathered, "final", plan.limit, plan.offset)
 
-    if isinstance(plan, SortExec) and not _single(plan.input):
+    if isinstance(plan, SortExec) and not plan.preserve_partitioning and not _single(plan.input):
         # Sort each partition, then k-way merge the sorted streams into one.
         return ExchangeExec(plan, ExchangeSpec(MERGE, 1, sort_keys=plan.keys))
 

@@ -12,6 +12,7 @@ from shoal.physical.context import Settings
 from shoal.physical.plan import PhysicalPlan
 from shoal.physical.rules.encoded_keys import keep_group_keys_encoded
 from shoal.physical.rules.enforce_distribution import enforce_distribution
+from shoal.physical.rules.enforce_sorting import enforce_sorting
 from shoal.physical.rules.sanity_check import sanity_check
 from shoal.physical.rules.share_scans import share_scans
 
@@ -24,6 +25,12 @@ RULES: tuple[tuple[str, Rule, str], ...] = (
         enforce_distribution,
         "first: the only rule that inserts exchanges (and runtime filters); the rules "
         "below need the final operator tree",
+    ),
+    (
+        "enforce_sorting",
+        lambda plan, settings: enforce_sorting(plan),
+        "after enforce_distribution: a sort that keeps its partitioning goes above the "
+        "exchange that gives the partitioning a window needs, so the exchanges must be placed",
     ),
     (
         "share_scans",
@@ -40,7 +47,7 @@ RULES: tuple[tuple[str, Rule, str], ...] = (
     (
         "sanity_check",
         lambda plan, settings: sanity_check(plan),
-        "last: changes nothing, rejects a plan whose distribution needs are unmet",
+        "last: changes nothing, rejects a plan whose distribution or order needs are unmet",
     ),
 )
 

@@ -6,7 +6,7 @@ from shoal.errors import PlanError
 from shoal.physical.operators.exchange import MERGE, ExchangeExec
 from shoal.physical.operators.sort import SortExec
 from shoal.physical.partitioning import Replicated, satisfies
-from shoal.physical.plan import PhysicalPlan
+from shoal.physical.plan import PhysicalPlan, ordering_satisfies, sort_specs_str
 
 
 def sanity_check(plan: PhysicalPlan) -> PhysicalPlan:
@@ -17,6 +17,12 @@ def sanity_check(plan: PhysicalPlan) -> PhysicalPlan:
             if not satisfies(have, need):
                 raise PlanError(
                     f"{node.explain_line()} needs {need} from its input, which has {have}"
+                )
+        for child, order in zip(children, node.required_input_orderings(), strict=True):
+            if not ordering_satisfies(child.output_ordering(), order):
+                raise PlanError(
+                    f"{node.explain_line()} needs its input sorted by {sort_specs_str(order)}, "
+                    f"which is sorted by {sort_specs_str(child.output_ordering())}"
                 )
         counts = {
             c.output_partitioning().num_partitions

@@ -1,0 +1,239 @@
+"""Kernels of the scalar functions beyond the core set (``sql/functions.py`` binds them).
+
+Each kernel takes the bound ``Call`` (its type and constant options) and its evaluated
+arguments (arrays or scalars) and returns the result in the call's type, with DuckDB's
+semantics. All are pyarrow compute kernels over whole arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shoal.expr.nodes import Call
+
+Value = Any  # pa.Array | pa.ChunkedArray | pa.Scalar
+
+
+def _as(e: Call, out: Value) -> Value:
+    return out if out.type == e.type else pc.cast(out, e.type)
+
+
+def _float_unary(kernel: str) -> Callable[[Call, list[Value]], Value]:
+    def run(e: Call, args: list[Value]) -> Value:
+        return _as(e, pc.call_function(kernel, [pc.cast(args[0], pa.float64())]))
+
+    return run
+
+
+def _rounding(kernel: str) -> Callable[[Call, list[Value]], Value]:
+    # floor / ceil / trunc: decimals keep exact digits (DECIMAL(p, 0)); others are DOUBLE.
+    def run(e: Call, args: list[Value]) -> Value:
+        arg = args[0]
+        if pa.types.is_decimal(arg.type):
+            return _as(e, pc.call_function(kernel, [arg]))
+        return _as(e, pc.call_function(kernel, [pc.cast(arg, pa.float64())]))
+
+    return run
+
+
+def _power(e: Call, args: list[Value]) -> Value:
+    return _as(e, pc.power(pc.cast(args[0], pa.float64()), pc.cast(args[1], pa.float64())))
+
+
+def _log(e: Call, args: list[Value]) -> Value:
+    # log(b, x) = ln(x) / ln(b); log(x) is log10 (options carry the base).
+    (base,) = e.options
+    value = pc.cast(args[0], pa.float64())
+    if base == 10:
+        return _as(e, pc.log10(value))
+    return _as(e, pc.divide(pc.ln(value), pc.ln(pa.scalar(float(base)))))
+
+
+def _sign(e: Call, args: list[Value]) -> Value:
+    return _as(e, pc.sign(args[0]))
+
+
+def _extreme(kernel: str) -> Callable[[Call, list[Value]], Value]:
+    # greatest / least skip NULLs, as in DuckDB (NULL only when every argument is).
+    def run(e: Call, args: list[Value]) -> Value:
+        return _as(
+            e, pc.call_function(kernel, args, pc.ElementWiseAggregateOptions(skip_nulls=True))
+        )
+
+    return run
+
+
+def _left(e: Call, args: list[Value]) -> Value:
+    (n,) = e.options
+    return pc.utf8_slice_codeunits(args[0], 0, n)
+
+
+def _right(e: Call, args: list[Value]) -> Value:
+    (n,) = e.options
+    if n == 0:
+        return pc.utf8_slice_codeunits(args[0], 0, 0)
+    # right(s, -k) drops the first k characters.
+    return pc.utf8_slice_codeunits(args[0], -n if n > 0 else -n)
+
+
+def _pad(e: Call, args: list[Value]) -> Value:
+    width, fill, left = e.options
+    kernel = pc.utf8_lpad if left else pc.utf8_rpad
+    padded = kernel(args[0], width=width, padding=fill)
+    # Longer strings are cut to the width (DuckDB), from the left end for both.
+    return pc.utf8_slice_codeunits(padded, 0, width)
+
+
+def _repeat(e: Call, args: list[Value]) -> Value:
+    # A negative count repeats nothing; a NULL count gives NULL.
+    times = pc.max_element_wise(
+        pc.cast(args[1], pa.int64()),
+        pa.scalar(0, pa.int64()),
+        options=pc.ElementWiseAggregateOptions(skip_nulls=False),
+    )
+    return pc.binary_repeat(args[0], times)
+
+
+def _replace(e: Call, args: list[Value]) -> Value:
+    pattern, replacement = e.options
+    return pc.replace_substring(args[0], pattern=pattern, replacement=replacement)
+
+
+def _strpos(e: Call, args: list[Value]) -> Value:
+    # 1-based character position (0 when absent); find_substring counts bytes.
+    (needle,) = e.options
+    found = pc.find_substring(args[0], pattern=needle)
+    positions = pc.if_else(pc.less(found, 0), pa.scalar(-1, found.type), found)
+    chars = _char_offsets(args[0], positions)
+    return _as(e, chars)
+
+
+def _char_offsets(strings: Value, byte_positions: Value) -> Value:
+    """1-based character positions of byte offsets (-1 -> 0)."""
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    if isinstance(byte_positions, pa.ChunkedArray):
+        byte_positions = byte_positions.combine_chunks()
+    if isinstance(strings, pa.Scalar):
+        text = strings.as_py()
+        pos = byte_positions.as_py()
+        if text is None or pos is None:
+            return pa.scalar(None, pa.int64())
+        return pa.scalar(0 if pos < 0 else len(text.encode()[:pos].decode()) + 1, pa.int64())
+    ascii_only = pc.all(pc.string_is_ascii(strings)).as_py()
+    plus_one = pc.add(pc.cast(byte_positions, pa.int64()), 1)
+    if ascii_only is not False:
+        return pc.max_element_wise(
+            plus_one,
+            pa.scalar(0, pa.int64()),
+            options=pc.ElementWiseAggregateOptions(skip_nulls=False),
+        )
+    # Non-ASCII text: count the characters of each prefix.
+    out: list[int | None] = []
+    for text, pos in zip(strings.to_pylist(), byte_positions.to_pylist(), strict=True):
+        if text is None or pos is None:
+            out.append(None)
+        else:
+            out.append(0 if pos < 0 else len(text.encode()[:pos].decode()) + 1)
+    return pa.array(out, pa.int64())
+
+
+def _match(kernel: str) -> Callable[[Call, list[Value]], Value]:
+    def run(e: Call, args: list[Value]) -> Value:
+        (pattern,) = e.options
+        return pc.call_function(kernel, [args[0]], pc.MatchSubstringOptions(pattern))
+
+    return run
+
+
+def _regexp_replace(e: Call, args: list[Value]) -> Value:
+    pattern, replacement, every = e.options
+    return pc.replace_substring_regex(
+        args[0],
+        pattern=pattern,
+        replacement=replacement,
+        max_replacements=None if every else 1,
+    )
+
+
+def _split_part(e: Call, args: list[Value]) -> Value:
+    # The n-th piece (1-based), or '' when there are fewer pieces.
+    separator, n = e.options
+    pieces = pc.split_pattern(args[0], pattern=separator)
+    return pc.binary_join(pc.list_slice(pieces, n - 1, n), "")
+
+
+_TRUNC_UNITS = {
+    "year": "year",
+    "quarter": "quarter",
+    "month": "month",
+    "week": "week",
+    "day": "day",
+    "hour": "hour",
+    "minute": "minute",
+    "second": "second",
+}
+
+
+def _date_trunc(e: Call, args: list[Value]) -> Value:
+    (unit,) = e.options
+    value = args[0]
+    if pa.types.is_date(value.type):
+        value = pc.cast(value, pa.timestamp("us"))
+    floored = pc.floor_temporal(value, unit=_TRUNC_UNITS[unit], week_starts_monday=True)
+    return _as(e, floored)
+
+
+def _date_diff(e: Call, args: list[Value]) -> Value:
+    # Boundaries crossed from the first date to the second, as DuckDB counts them.
+    (unit,) = e.options
+    start, end = args
+    if unit in ("day", "week"):
+        days = pc.days_between(start, end)
+        if unit == "day":
+            return _as(e, days)
+        return _as(e, pc.divide(pc.cast(days, pa.int64()), 7))
+
+    def index(d: Value) -> Value:
+        year = pc.cast(pc.year(d), pa.int64())
+        if unit == "year":
+            return year
+        month = pc.cast(pc.month(d), pa.int64())
+        if unit == "quarter":
+            return pc.add(pc.multiply(year, 4), pc.divide(pc.subtract(month, 1), 3))
+        return pc.add(pc.multiply(year, 12), month)
+
+    return _as(e, pc.subtract(index(end), index(start)))
+
+
+FUNCTION_KERNELS: dict[str, Callable[[Call, list[Value]], Value]] = {
+    "floor": _rounding("floor"),
+    "ceil": _rounding("ceil"),
+    "trunc": _rounding("trunc"),
+    "ln": _float_unary("ln"),
+    "exp": _float_unary("exp"),
+    "log": _log,
+    "power": _power,
+    "sign": _sign,
+    "greatest": _extreme("max_element_wise"),
+    "least": _extreme("min_element_wise"),
+    "left": _left,
+    "right": _right,
+    "pad": _pad,
+    "repeat": _repeat,
+    "reverse": lambda e, args: pc.utf8_reverse(args[0]),
+    "replace": _replace,
+    "strpos": _strpos,
+    "starts_with": _match("starts_with"),
+    "ends_with": _match("ends_with"),
+    "contains": _match("match_substring"),
+    "regexp_matches": _match("match_substring_regex"),
+    "regexp_replace": _regexp_replace,
+    "split_part": _split_part,
+    "date_trunc": _date_trunc,
+    "date_diff": _date_diff,
+}

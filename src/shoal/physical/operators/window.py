@@ -1,0 +1,540 @@
+"""Window: evaluates window functions over sorted partitions.
+
+Needs: its input hash-distributed on the PARTITION BY keys (one partition when there
+are none) and each partition sorted by the PARTITION BY keys then the ORDER BY keys
+(EnforceSorting places that sort; a window over the output of another window with the
+same or a longer sort requirement needs none). Gives: its input's partitioning and
+order, with one column appended per call. Holds its whole task partition in memory
+(it ignores the memory budget; a partition larger than memory is not spilled).
+
+Every function is computed for all rows at once with numpy over the partition, peer
+group and frame boundaries (index arrays): ranks from boundary positions, lag / lead
+and first / last / nth value as ``take`` at shifted indices, frame aggregates from
+prefix sums (exact in integers for integer and decimal sums, long double for floats)
+and frame MIN / MAX from a sparse table over dense ranks of the values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shoal.arrays import as_int64, decimal128_from_unscaled, integer_like, unscaled_int64
+from shoal.errors import ExecutionError
+from shoal.expr.nodes import ColumnRef, Literal
+from shoal.logical.plan import BoundKind, FrameBound, FrameUnit, WindowCall, WindowFunction
+from shoal.physical.context import TaskContext
+from shoal.physical.partitioning import Distribution, HashDistributed, SinglePartition
+from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
+
+Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class WindowExec(PhysicalPlan):
+    input: PhysicalPlan
+    partition_by: tuple[str, ...]
+    order_by: tuple[SortSpec, ...]
+    calls: tuple[tuple[str, WindowCall], ...]
+
+    label = "Window"
+
+    def children(self) -> tuple[PhysicalPlan, ...]:
+        return (self.input,)
+
+    def with_children(self, children: tuple[PhysicalPlan, ...]) -> PhysicalPlan:
+        return WindowExec(children[0], self.partition_by, self.order_by, self.calls)
+
+    @property
+    def schema(self) -> pa.Schema:
+        fields = list(self.input.schema)
+        fields += [pa.field(n, c.type) for n, c in self.calls]
+        return pa.schema(fields)
+
+    @property
+    def sort_keys(self) -> tuple[SortSpec, ...]:
+        return tuple(SortSpec(k) for k in self.partition_by) + self.order_by
+
+    def required_input_distributions(self) -> tuple[Distribution, ...]:
+        if self.partition_by:
+            return (HashDistributed(self.partition_by),)
+        return (SinglePartition(),)
+
+    def required_input_orderings(self) -> tuple[tuple[SortSpec, ...], ...]:
+        return (self.sort_keys,)
+
+    def maintains_input_order(self) -> bool:
+        return True
+
+    def explain_params(self) -> dict[str, str]:
+        return {
+            "partition": "[" + ", ".join(self.partition_by) + "]",
+            "order": sort_specs_str(self.order_by),
+            "calls": "[" + ", ".join(f"{c} AS {n}" for n, c in self.calls) + "]",
+        }
+
+    def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
+        batches = list(ctx.run(self.input))
+        if not batches:
+            return
+        ctx.operator_metrics(self).peak_state_rows = sum(b.num_rows for b in batches)
+        table = pa.Table.from_batches(batches, self.input.schema).combine_chunks()
+        bounds = _Boundaries.of(table, self.partition_by, [k.column for k in self.order_by])
+        columns = list(table.columns)
+        for _, call in self.calls:
+            ctx.check_cancelled()
+            columns.append(_evaluate(call, table, bounds, self.order_by))
+        out = pa.Table.from_arrays(columns, schema=self.schema)
+        yield from out.to_batches(max_chunksize=ctx.settings.batch_rows)
+
+
+# ------------------------------------------------------------------ boundaries
+
+
+def _changes(table: pa.Table, columns: list[str]) -> Bools:
+    """True at row i when some column differs from row i-1 (NULL equals NULL); row 0 True."""
+    n = table.num_rows
+    flags = np.zeros(n, dtype=bool)
+    if n:
+        flags[0] = True
+    if n < 2:
+        return flags
+    for name in columns:
+        col = table.column(name).combine_chunks()
+        if pa.types.is_dictionary(col.type):
+            col = col.dictionary_decode()
+        a, b = col.slice(1), col.slice(0, n - 1)
+        ne = pc.fill_null(pc.not_equal(a, b), False)
+        if col.null_count:
+            ne = pc.or_(ne, pc.xor(a.is_null(), b.is_null()))
+        flags[1:] |= np.asarray(ne.to_numpy(zero_copy_only=False), dtype=bool)
+    return flags
+
+
+@dataclass
+class _Boundaries:
+    """Per row: its partition's [start, end) and its peer group's [start, end)."""
+
+    n: int
+    index: Ints
+    part_id: Ints
+    part_start: Ints
+    part_end: Ints
+    peer_id: Ints
+    peer_start: Ints
+    peer_end: Ints
+
+    @classmethod
+    def of(cls, table: pa.Table, partition: tuple[str, ...], order: list[str]) -> _Boundaries:
+        n = table.num_rows
+        part_flags = _changes(table, list(partition))
+        peer_flags = part_flags | _changes(table, order)
+        part_id, part_start, part_end = _segments(part_flags, n)
+        peer_id, peer_start, peer_end = _segments(peer_flags, n)
+        index = np.arange(n, dtype=np.int64)
+        return cls(n, index, part_id, part_start, part_end, peer_id, peer_start, peer_end)
+
+    @property
+    def size(self) -> Ints:
+        return self.part_end - self.part_start
+
+
+def _segments(flags: Bools, n: int) -> tuple[Ints, Ints, Ints]:
+    seg_id = np.cumsum(flags, dtype=np.int64) - 1
+    starts = np.flatnonzero(flags).astype(np.int64)
+    ends = np.append(starts[1:], n).astype(np.int64)
+    return seg_id, starts[seg_id], ends[seg_id]
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def _evaluate(
+    call: WindowCall, table: pa.Table, b: _Boundaries, order: tuple[SortSpec, ...]
+) -> pa.Array:
+    fn = call.fn
+    if fn == WindowFunction.ROW_NUMBER:
+        return pa.array(b.index - b.part_start + 1, pa.int64())
+    if fn == WindowFunction.RANK:
+        return pa.array(b.peer_start - b.part_start + 1, pa.int64())
+    if fn == WindowFunction.DENSE_RANK:
+        return pa.array(b.peer_id - b.peer_id[b.part_start] + 1, pa.int64())
+    if fn == WindowFunction.PERCENT_RANK:
+        size = b.size
+        rank = (b.peer_start - b.part_start).astype(np.float64)
+        out = np.where(size > 1, rank / np.maximum(size - 1, 1), 0.0)
+        return pa.array(out, pa.float64())
+    if fn == WindowFunction.CUME_DIST:
+        return pa.array((b.peer_end - b.part_start) / b.size, pa.float64())
+    if fn == WindowFunction.NTILE:
+        return pa.array(_ntile(b, call.offset), pa.int64())
+    arg = _argument(call, table)
+    if fn in (WindowFunction.LAG, WindowFunction.LEAD):
+        return _lag_lead(call, arg, table, b)
+    fs, fe = _frame(call, table, b, order)
+    if fn == WindowFunction.FIRST_VALUE:
+        return _take(arg, fs, fs < fe)
+    if fn == WindowFunction.LAST_VALUE:
+        return _take(arg, fe - 1, fs < fe)
+    if fn == WindowFunction.NTH_VALUE:
+        pos = fs + call.offset - 1
+        return _take(arg, pos, pos < fe)
+    if fn == WindowFunction.COUNT_STAR:
+        return pa.array(fe - fs, pa.int64())
+    if fn in (WindowFunction.QUANTILE_CONT, WindowFunction.QUANTILE_DISC):
+        return _quantile(call, arg, b)
+    if fn == WindowFunction.STRING_AGG:
+        return _string_agg(call, arg, b)
+    assert arg is not None
+    valid = np.asarray(arg.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    counts = _frame_total(valid.astype(np.int64), fs, fe)
+    if fn == WindowFunction.COUNT:
+        return pa.array(counts, pa.int64())
+    if fn in (WindowFunction.SUM, WindowFunction.AVG):
+        return _sum_avg(call, arg, valid, counts, fs, fe)
+    if fn in (WindowFunction.MIN, WindowFunction.MAX):
+        return _min_max(call, arg, valid, counts, fs, fe, b)
+    raise ExecutionError(f"window function {fn.value} has no kernel")
+
+
+def _argument(call: WindowCall, table: pa.Table) -> pa.Array | None:
+    if call.arg is None:
+        return None
+    assert isinstance(call.arg, ColumnRef), "the binder projects window arguments to columns"
+    col = table.column(call.arg.name).combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    return col
+
+
+def _ntile(b: _Boundaries, buckets: int) -> Ints:
+    # The first (size % buckets) buckets hold one row more than the others.
+    r = b.index - b.part_start
+    size = b.size
+    q = size // buckets
+    rem = size % buckets
+    big = rem * (q + 1)
+    small = rem + (r - big) // np.maximum(q, 1)
+    return np.where(r < big, r // (q + 1), small) + 1
+
+
+def _take(arg: pa.Array | None, positions: Ints, valid: Bools) -> pa.Array:
+    assert arg is not None
+    indices = pa.array(np.where(valid, positions, 0), pa.int64(), mask=~valid)
+    return arg.take(indices)
+
+
+def _lag_lead(call: WindowCall, arg: pa.Array | None, table: pa.Table, b: _Boundaries) -> pa.Array:
+    assert arg is not None
+    shift = -call.offset if call.fn == WindowFunction.LAG else call.offset
+    pos = b.index + shift
+    valid = (pos >= b.part_start) & (pos < b.part_end)
+    out = _take(arg, pos, valid)
+    default = call.default
+    if default is None or valid.all():
+        return out
+    if isinstance(default, Literal):
+        if default.value is None:
+            return out
+        fill_values = pa.repeat(pa.scalar(default.value, call.type), b.n)
+    else:
+        assert isinstance(default, ColumnRef)
+        fill_values = table.column(default.name).combine_chunks()
+    fill = pa.array(~valid)
+    return pc.if_else(fill, fill_values, out)
+
+
+# ------------------------------------------------------------------ frames
+
+
+def _frame(
+    call: WindowCall, table: pa.Table, b: _Boundaries, order: tuple[SortSpec, ...]
+) -> tuple[Ints, Ints]:
+    """Each row's frame as [start, end) row positions, clipped to its partition."""
+    frame = call.frame
+    if frame.unit == FrameUnit.ROWS:
+        fs = _rows_bound(frame.start, b, True)
+        fe = _rows_bound(frame.end, b, False)
+    else:
+        search = _RangeSearch.of(table, b, order) if _has_offset(frame.start, frame.end) else None
+        fs = _range_bound(frame.start, b, search, True)
+        fe = _range_bound(frame.end, b, search, False)
+    fs = np.clip(fs, b.part_start, b.part_end)
+    fe = np.clip(fe, b.part_start, b.part_end)
+    return fs, np.maximum(fe, fs)
+
+
+def _has_offset(*bounds: FrameBound) -> bool:
+    return any(x.kind in (BoundKind.PRECEDING, BoundKind.FOLLOWING) for x in bounds)
+
+
+def _rows_bound(bound: FrameBound, b: _Boundaries, start: bool) -> Ints:
+    # Frame starts are inclusive, ends exclusive (hence the +1 on end bounds).
+    extra = 0 if start else 1
+    if bound.kind == BoundKind.UNBOUNDED_PRECEDING:
+        return b.part_start
+    if bound.kind == BoundKind.UNBOUNDED_FOLLOWING:
+        return b.part_end
+    if bound.kind == BoundKind.CURRENT_ROW:
+        return b.index + extra
+    offset = int(bound.offset)
+    if bound.kind == BoundKind.PRECEDING:
+        return b.index - offset + extra
+    return b.index + offset + extra
+
+
+def _range_bound(
+    bound: FrameBound, b: _Boundaries, search: _RangeSearch | None, start: bool
+) -> Ints:
+    if bound.kind == BoundKind.UNBOUNDED_PRECEDING:
+        return b.part_start
+    if bound.kind == BoundKind.UNBOUNDED_FOLLOWING:
+        return b.part_end
+    if bound.kind == BoundKind.CURRENT_ROW:
+        return b.peer_start if start else b.peer_end
+    assert search is not None
+    delta = -1 if bound.kind == BoundKind.PRECEDING else 1
+    return search.find(bound.offset, delta, start, b)
+
+
+@dataclass
+class _RangeSearch:
+    """RANGE offsets over one numeric / date ORDER BY key, for all rows at once.
+
+    Within a partition the key runs ascending after flipping a DESC key's sign; each
+    row's key is given a code (its rank among the distinct keys), and the sorted rows
+    get a composite code ``partition * M + code`` (NULL keys below or above every
+    value, as the sort placed them). A frame bound is then one ``searchsorted`` of
+    ``partition * M + code(key ± offset)`` over those composite codes.
+    """
+
+    values: npt.NDArray[Any]
+    valid: Bools
+    distinct: npt.NDArray[Any]
+    composite: Ints
+    width: int
+    scale: int
+
+    @classmethod
+    def of(cls, table: pa.Table, b: _Boundaries, order: tuple[SortSpec, ...]) -> _RangeSearch:
+        key = order[0]
+        col = table.column(key.column).combine_chunks()
+        valid = np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        scale = 0
+        values: npt.NDArray[Any]
+        if pa.types.is_decimal(col.type):
+            unscaled = unscaled_int64(col)
+            if unscaled is None:
+                values = np.asarray(pc.cast(col, pa.float64()).fill_null(0).to_numpy())
+            else:
+                values, scale = unscaled, col.type.scale
+        elif integer_like(col.type):
+            values = as_int64(col)
+        else:
+            values = np.asarray(pc.cast(col, pa.float64()).fill_null(0).to_numpy())
+        if not key.ascending:
+            values = -values
+        distinct = np.unique(values[valid])
+        width = len(distinct) + 2
+        code = np.searchsorted(distinct, values) + 1
+        null_code = 0 if key.nulls_first else width - 1
+        code = np.where(valid, code, null_code)
+        composite = b.part_id * width + code
+        return cls(values, valid, distinct, composite, width, scale)
+
+    def find(self, offset: Any, delta: int, start: bool, b: _Boundaries) -> Ints:
+        step = Decimal(offset) * (10**self.scale)
+        amount: Any = int(step) if step == step.to_integral_value() else float(step)
+        if self.values.dtype.kind == "f":
+            amount = float(amount)
+        target = self.values + delta * amount
+        # Starts: the first row whose key >= target; ends: the first whose key > target.
+        if start:
+            code = np.searchsorted(self.distinct, target, side="left") + 1
+        else:
+            code = np.searchsorted(self.distinct, target, side="right") + 1
+        pos = np.searchsorted(self.composite, b.part_id * self.width + code, side="left")
+        # A NULL key's frame is its peer group (the other NULLs).
+        return np.where(self.valid, pos, b.peer_start if start else b.peer_end)
+
+
+# ------------------------------------------------------------------ aggregates
+
+
+def _quantile(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Array:
+    """The partition's quantile; its rows are sorted by the argument, NULLs last.
+
+    As DuckDB: quantile_disc takes the value at ``ceil(n·q) − 1``; quantile_cont
+    interpolates at ``(n − 1)·q``, a decimal result truncated to its scale.
+    """
+    assert arg is not None
+    valid = np.asarray(arg.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    prefix = np.concatenate([[0], np.cumsum(valid, dtype=np.int64)])
+    count = prefix[b.part_end] - prefix[b.part_start]
+    has = count > 0
+    if call.fn == WindowFunction.QUANTILE_DISC:
+        rank = np.maximum(np.ceil(count * call.fraction).astype(np.int64) - 1, 0)
+        return _take(arg, b.part_start + rank, has)
+    position = np.maximum(count - 1, 0) * call.fraction
+    low = b.part_start + np.floor(position).astype(np.int64)
+    high = b.part_start + np.ceil(position).astype(np.int64)
+    frac = position - np.floor(position)
+    if pa.types.is_decimal(arg.type):
+        unscaled = unscaled_int64(arg)
+        if unscaled is not None:
+            lo_u, hi_u = unscaled[np.where(has, low, 0)], unscaled[np.where(has, high, 0)]
+            exact = lo_u + (hi_u - lo_u) * frac
+            # Truncated toward zero; the tolerance keeps 2.9999999 from becoming 2.
+            value = np.trunc(exact + np.sign(exact) * 1e-9).astype(np.int64)
+            return decimal128_from_unscaled(value, arg.type.scale, has).cast(call.type)
+    lo = np.asarray(pc.cast(_take(arg, low, has), pa.float64()).fill_null(0.0).to_numpy())
+    hi = np.asarray(pc.cast(_take(arg, high, has), pa.float64()).fill_null(0.0).to_numpy())
+    out = pa.array(lo + (hi - lo) * frac, pa.float64(), mask=~has)
+    return out.cast(call.type, safe=False)
+
+
+def _string_agg(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Array:
+    """Each partition's non-NULL strings, in row order, joined; NULL when there are none."""
+    assert arg is not None
+    valid = np.asarray(arg.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    rows = np.flatnonzero(valid)
+    parts = int(b.part_id[-1]) + 1 if b.n else 0
+    offsets = np.searchsorted(b.part_id[rows], np.arange(parts + 1)).astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), arg.take(pa.array(rows)).cast(pa.string()))
+    joined = pc.binary_join(lists, call.separator)
+    counts = np.diff(offsets)
+    joined = pc.if_else(pa.array(counts > 0), joined, pa.scalar(None, pa.string()))
+    return joined.take(pa.array(b.part_id)).cast(call.type)
+
+
+def _frame_total(values: npt.NDArray[Any], fs: Ints, fe: Ints) -> npt.NDArray[Any]:
+    prefix = np.concatenate([np.zeros(1, dtype=values.dtype), np.cumsum(values)])
+    return prefix[fe] - prefix[fs]
+
+
+def _sum_avg(
+    call: WindowCall, arg: pa.Array, valid: Bools, counts: Ints, fs: Ints, fe: Ints
+) -> pa.Array:
+    has = counts > 0
+    is_avg = call.fn == WindowFunction.AVG
+    t = arg.type
+    if pa.types.is_decimal(t) or integer_like(t):
+        scale = t.scale if pa.types.is_decimal(t) else 0
+        ints = unscaled_int64(arg) if pa.types.is_decimal(t) else as_int64(arg)
+        if ints is not None:
+            ints = np.where(valid, ints, 0)
+            # int64 prefix sums are exact while the largest possible one fits.
+            peak = int(np.abs(ints).max()) * len(ints) if len(ints) else 0
+            if peak < 2**62:
+                totals = _frame_total(ints, fs, fe)
+                if is_avg:
+                    avg = totals / np.maximum(counts, 1) / (10.0**scale)
+                    return pa.array(avg, pa.float64(), mask=~has)
+                return decimal128_from_unscaled(totals, scale, has).cast(call.type)
+        # Wider than int64 can carry: exact Python integers (rare).
+        py = [0 if v is None else int(Decimal(v).scaleb(scale)) for v in arg.to_pylist()]
+        obj = np.array(py, dtype=object)
+        totals_obj = _frame_total(obj, fs, fe)
+        if is_avg:
+            means = [
+                float(Decimal(v).scaleb(-scale)) / c if c else 0.0
+                for v, c in zip(totals_obj, counts, strict=True)
+            ]
+            return pa.array(means, pa.float64(), mask=~has)
+        return pa.array(
+            [
+                Decimal(v).scaleb(-scale) if h else None
+                for v, h in zip(totals_obj, has, strict=True)
+            ],
+            call.type,
+        )
+    floats = np.asarray(pc.cast(arg, pa.float64()).fill_null(0.0).to_numpy(), dtype=np.float64)
+    floats = np.where(valid, floats, 0.0)
+    nan = np.isnan(floats)
+    pos_inf = np.isposinf(floats)
+    neg_inf = np.isneginf(floats)
+    finite = np.where(nan | pos_inf | neg_inf, 0.0, floats).astype(np.longdouble)
+    totals_f = _frame_total(finite, fs, fe).astype(np.float64)
+    n_nan = _frame_total(nan.astype(np.int64), fs, fe)
+    n_pos = _frame_total(pos_inf.astype(np.int64), fs, fe)
+    n_neg = _frame_total(neg_inf.astype(np.int64), fs, fe)
+    totals_f = np.where(n_pos > 0, np.inf, totals_f)
+    totals_f = np.where(n_neg > 0, -np.inf, totals_f)
+    totals_f = np.where((n_nan > 0) | ((n_pos > 0) & (n_neg > 0)), np.nan, totals_f)
+    if is_avg:
+        totals_f = totals_f / np.maximum(counts, 1)
+    return pa.array(totals_f, pa.float64(), mask=~has)
+
+
+def _min_max(
+    call: WindowCall,
+    arg: pa.Array,
+    valid: Bools,
+    counts: Ints,
+    fs: Ints,
+    fe: Ints,
+    b: _Boundaries,
+) -> pa.Array:
+    has = counts > 0
+    n = len(arg)
+    # Dense ranks of the values (1..U); NULLs get a rank no MIN / MAX can pick.
+    ranks = np.asarray(
+        pc.rank(arg, sort_keys="ascending", tiebreaker="dense"),
+        dtype=np.int64,
+    )
+    is_max = call.fn == WindowFunction.MAX
+    blank = 0 if is_max else np.int64(n + 2)
+    codes = np.where(valid, ranks, blank)
+    # Empty frames (their result is NULL) are given one row so every lookup is in range.
+    fs_in = np.minimum(fs, max(n - 1, 0))
+    best = _range_extreme(codes, fs_in, np.maximum(fe, fs_in + 1), is_max, b)
+    # Back from rank to a row holding that value.
+    row_of_rank = np.zeros(n + 3, dtype=np.int64)
+    row_of_rank[codes[::-1]] = np.arange(n - 1, -1, -1, dtype=np.int64)
+    rows = row_of_rank[np.clip(best, 0, n + 2)]
+    return _take(arg, rows, has & valid[rows]).cast(call.type)
+
+
+def _range_extreme(codes: Ints, fs: Ints, fe: Ints, is_max: bool, b: _Boundaries) -> Ints:
+    """MIN (or MAX) of ``codes[fs[i]:fe[i]]`` for every row, frames non-empty."""
+    reduce = np.maximum if is_max else np.minimum
+    n = len(codes)
+    if n == 0:
+        return codes
+    if np.array_equal(fs, b.part_start) and np.array_equal(fe, b.part_end):
+        starts = np.flatnonzero(np.diff(b.part_id, prepend=-1))
+        return reduce.reduceat(codes, starts)[b.part_id]
+    if np.array_equal(fs, b.part_start):
+        # Running frames: a cumulative extreme that restarts at each partition,
+        # made one pass by lifting each partition's codes past all earlier ones.
+        lift = b.part_id * np.int64(n + 3)
+        lifted = codes + lift if is_max else codes - lift
+        running = reduce.accumulate(lifted)
+        return (running - lift if is_max else running + lift)[fe - 1]
+    # General frames: a sparse table (level k holds extremes of windows of 2**k rows).
+    length = fe - fs
+    top = int(np.floor(np.log2(max(int(length.max()), 1))))
+    levels = [codes]
+    for k in range(1, top + 1):
+        prev = levels[-1]
+        half = 1 << (k - 1)
+        levels.append(reduce(prev[:-half], prev[half:]))
+    k_of = np.floor(np.log2(np.maximum(length, 1))).astype(np.int64)
+    out = np.empty(n, dtype=np.int64)
+    for k in range(top + 1):
+        rows = np.flatnonzero(k_of == k)
+        if not len(rows):
+            continue
+        level = levels[k]
+        left = level[fs[rows]]
+        right = level[fe[rows] - (1 << k)]
+        out[rows] = reduce(left, right)
+    return out

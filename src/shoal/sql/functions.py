@@ -1,0 +1,270 @@
+"""Binding the scalar functions beyond the core set, with DuckDB's result types.
+
+One handler per sqlglot node (or per name, for functions sqlglot leaves anonymous): it
+binds the arguments with the expression binder it is handed, checks their types and
+constant options, and returns a typed ``Call`` whose kernel is in
+``expr/functions.py``. ``sql/expressions.py`` looks handlers up here before it gives
+up on a node; nothing here calls back into it except through that binder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+from sqlglot import exp
+
+from shoal.errors import TypeMismatchError, UnsupportedError, UserError
+from shoal.expr.nodes import Expr, Literal
+from shoal.sql import typing as t
+from shoal.types import is_decimal, is_string, sql_type_name
+
+if TYPE_CHECKING:
+    from shoal.sql.expressions import ExpressionBinder
+
+Handler = Callable[["ExpressionBinder", exp.Expr], Expr]
+
+
+def _constant(b: ExpressionBinder, node: exp.Expr | None, kind: type, what: str) -> object:
+    if node is None:
+        raise UserError(f"{what} is missing")
+    value = b.bind(node)
+    if not (isinstance(value, Literal) and isinstance(value.value, kind)):
+        raise UnsupportedError(f"{what} that is not a constant {kind.__name__}: {node.sql()}")
+    return value.value
+
+
+def _text(b: ExpressionBinder, node: exp.Expr | None, what: str) -> str:
+    return str(_constant(b, node, str, what))
+
+
+def _int(b: ExpressionBinder, node: exp.Expr | None, what: str) -> int:
+    value = _constant(b, node, int, what)
+    assert isinstance(value, int)
+    return value
+
+
+def _numeric(b: ExpressionBinder, node: exp.Expr, what: str) -> Expr:
+    arg = b.bind(node)
+    if pa.types.is_null(arg.type):
+        return Literal(None, pa.float64())
+    t.require_numeric(arg, what)
+    return arg
+
+
+def _string(b: ExpressionBinder, node: exp.Expr, what: str) -> Expr:
+    return t.require_string(b.bind(node), what)
+
+
+# ------------------------------------------------------------------ numbers
+
+
+def _rounding(fn: str) -> Handler:
+    def run(b: ExpressionBinder, node: exp.Expr) -> Expr:
+        arg = _numeric(b, node.this, fn.upper())
+        if node.args.get("decimals") is not None:
+            raise UnsupportedError(f"{fn.upper()} with a number of digits: {node.sql()}")
+        out = pa.decimal128(arg.type.precision, 0) if is_decimal(arg.type) else pa.float64()
+        return t.call(fn, [arg], out)
+
+    return run
+
+
+def _double(fn: str) -> Handler:
+    def run(b: ExpressionBinder, node: exp.Expr) -> Expr:
+        return t.call(fn, [_numeric(b, node.this, fn.upper())], pa.float64())
+
+    return run
+
+
+def _log(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    # log(x) is the base-10 logarithm in DuckDB; log(b, x) the base-b one.
+    if node.args.get("expression") is None:
+        return t.call("log", [_numeric(b, node.this, "LOG")], pa.float64(), (10,))
+    base = _constant(b, node.this, int | float, "LOG base")  # type: ignore[arg-type]
+    return t.call("log", [_numeric(b, node.expression, "LOG")], pa.float64(), (base,))
+
+
+def _power(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    args = [_numeric(b, node.this, "POWER"), _numeric(b, node.expression, "POWER")]
+    return t.call("power", args, pa.float64())
+
+
+def _sign(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    return t.call("sign", [_numeric(b, node.this, "SIGN")], pa.int8())
+
+
+def _extreme(fn: str) -> Handler:
+    def run(b: ExpressionBinder, node: exp.Expr) -> Expr:
+        args = [b.bind(node.this), *[b.bind(a) for a in node.expressions]]
+        unified, target = t.unify(args, fn.upper())
+        return t.call(fn, unified, target)
+
+    return run
+
+
+# ------------------------------------------------------------------ strings
+
+
+def _left_right(fn: str) -> Handler:
+    def run(b: ExpressionBinder, node: exp.Expr) -> Expr:
+        arg = _string(b, node.this, fn.upper())
+        n = _int(b, node.expression, f"{fn.upper()} length")
+        return t.call(fn, [arg], pa.string(), (n,))
+
+    return run
+
+
+def _pad(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    left = bool(node.args.get("is_left"))
+    name = "LPAD" if left else "RPAD"
+    arg = _string(b, node.this, name)
+    width = _int(b, node.expression, f"{name} width")
+    fill = _text(b, node.args.get("fill_pattern"), f"{name} fill")
+    if len(fill) != 1:
+        raise UnsupportedError(f"{name} with a fill of {len(fill)} characters: {node.sql()}")
+    return t.call("pad", [arg], pa.string(), (max(width, 0), fill, left))
+
+
+def _repeat(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    arg = _string(b, node.this, "REPEAT")
+    times = b.bind(node.args["times"])
+    if not (pa.types.is_integer(times.type) or pa.types.is_null(times.type)):
+        raise TypeMismatchError(f"REPEAT needs a whole number of times, got {times}")
+    return t.call("repeat", [arg, times], pa.string())
+
+
+def _reverse(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    return t.call("reverse", [_string(b, node.this, "REVERSE")], pa.string())
+
+
+def _replace(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    arg = _string(b, node.this, "REPLACE")
+    pattern = _text(b, node.expression, "REPLACE pattern")
+    replacement = _text(b, node.args.get("replacement"), "REPLACE replacement")
+    return t.call("replace", [arg], pa.string(), (pattern, replacement))
+
+
+def _strpos(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    arg = _string(b, node.this, "STRPOS")
+    needle = _text(b, node.args.get("substr"), "STRPOS substring")
+    if node.args.get("position") is not None or node.args.get("occurrence") is not None:
+        raise UnsupportedError(f"STRPOS with a start position: {node.sql()}")
+    return t.call("strpos", [arg], pa.int64(), (needle,))
+
+
+def _match(fn: str) -> Handler:
+    def run(b: ExpressionBinder, node: exp.Expr) -> Expr:
+        arg = _string(b, node.this, fn.upper())
+        pattern = _text(b, node.expression, f"{fn.upper()} pattern")
+        if node.args.get("flag") is not None:
+            raise UnsupportedError(f"{fn.upper()} options: {node.sql()}")
+        return t.call(fn, [arg], pa.bool_(), (pattern,))
+
+    return run
+
+
+def _regexp_replace(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    arg = _string(b, node.this, "REGEXP_REPLACE")
+    pattern = _text(b, node.expression, "REGEXP_REPLACE pattern")
+    replacement = _text(b, node.args.get("replacement"), "REGEXP_REPLACE replacement")
+    modifiers = node.args.get("modifiers")
+    flags = _text(b, modifiers, "REGEXP_REPLACE options") if modifiers is not None else ""
+    if set(flags) - {"g"}:
+        raise UnsupportedError(f"REGEXP_REPLACE options '{flags}' (only 'g')")
+    return t.call("regexp_replace", [arg], pa.string(), (pattern, replacement, "g" in flags))
+
+
+def _split_part(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    arg = _string(b, node.this, "SPLIT_PART")
+    separator = _text(b, node.args.get("delimiter"), "SPLIT_PART separator")
+    n = _int(b, node.args.get("part_index"), "SPLIT_PART index")
+    if n < 1 or not separator:
+        raise UnsupportedError(f"SPLIT_PART with index {n} or an empty separator")
+    return t.call("split_part", [arg], pa.string(), (separator, n))
+
+
+# -------------------------------------------------------------------- dates
+
+_DATE_UNITS = ("year", "quarter", "month", "week", "day")
+
+
+def _unit(node: exp.Expr | None, what: str, allowed: tuple[str, ...]) -> str:
+    text = (node.name if node is not None else "").lower().rstrip("s")
+    if text not in allowed:
+        raise UnsupportedError(f"{what} unit '{text}' (one of {', '.join(allowed)})")
+    return text
+
+
+def _temporal(b: ExpressionBinder, node: exp.Expr, what: str) -> Expr:
+    arg = b.bind(node)
+    if is_string(arg.type) and isinstance(arg, Literal):
+        arg = t.literal_as(arg, pa.date32())
+    if not (pa.types.is_date(arg.type) or pa.types.is_timestamp(arg.type)):
+        raise TypeMismatchError(f"{what} needs a DATE or TIMESTAMP, got {sql_type_name(arg.type)}")
+    return arg
+
+
+def _date_trunc(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    arg = _temporal(b, node.this, "DATE_TRUNC")
+    units = (
+        _DATE_UNITS if pa.types.is_date(arg.type) else (*_DATE_UNITS, "hour", "minute", "second")
+    )
+    unit = _unit(node.args.get("unit"), "DATE_TRUNC", units)
+    return t.call("date_trunc", [arg], pa.timestamp("us"), (unit,))
+
+
+def _date_diff(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    # sqlglot: DateDiff(this=end, expression=start) for date_diff(unit, start, end).
+    end = _temporal(b, node.this, "DATE_DIFF")
+    start = _temporal(b, node.expression, "DATE_DIFF")
+    if not (pa.types.is_date(start.type) and pa.types.is_date(end.type)):
+        raise UnsupportedError("DATE_DIFF of TIMESTAMP values")
+    unit = _unit(node.args.get("unit"), "DATE_DIFF", _DATE_UNITS)
+    return t.call("date_diff", [start, end], pa.int64(), (unit,))
+
+
+def _date_part(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    args = list(node.expressions)
+    if len(args) != 2:
+        raise UserError(f"DATE_PART needs a part and a date: {node.sql()}")
+    part = _text(b, args[0], "DATE_PART part").lower()
+    part = {"dayofweek": "dow", "dayofyear": "doy", "years": "year"}.get(part, part)
+    if part not in ("year", "month", "day", "quarter", "dow", "doy", "week"):
+        raise UnsupportedError(f"DATE_PART('{part}')")
+    return t.call("extract", [_temporal(b, args[1], "DATE_PART")], pa.int64(), (part,))
+
+
+FUNCTION_HANDLERS: dict[type[exp.Expr], Handler] = {
+    exp.Floor: _rounding("floor"),
+    exp.Ceil: _rounding("ceil"),
+    exp.Trunc: _rounding("trunc"),
+    exp.Ln: _double("ln"),
+    exp.Sqrt: _double("sqrt"),
+    exp.Exp: _double("exp"),
+    exp.Log: _log,
+    exp.Pow: _power,
+    exp.Sign: _sign,
+    exp.Greatest: _extreme("greatest"),
+    exp.Least: _extreme("least"),
+    exp.Left: _left_right("left"),
+    exp.Right: _left_right("right"),
+    exp.Pad: _pad,
+    exp.Repeat: _repeat,
+    exp.Reverse: _reverse,
+    exp.Replace: _replace,
+    exp.StrPosition: _strpos,
+    exp.StartsWith: _match("starts_with"),
+    exp.EndsWith: _match("ends_with"),
+    exp.Contains: _match("contains"),
+    exp.RegexpLike: _match("regexp_matches"),
+    exp.RegexpReplace: _regexp_replace,
+    exp.SplitPart: _split_part,
+    exp.TimestampTrunc: _date_trunc,
+    exp.DateTrunc: _date_trunc,
+    exp.DateDiff: _date_diff,
+}
+
+#: Functions sqlglot leaves as ``Anonymous``, by lower-cased name.
+NAMED_HANDLERS: dict[str, Handler] = {"date_part": _date_part}

@@ -1,0 +1,163 @@
+"""Statements other than queries: what a parsed statement asks for, decided in one place.
+
+:func:`classify` names the kind of every parsed statement; the connection runs each
+kind (``api/connection.py``). Views live in the catalog as their parsed query and are
+bound where they are used (``sql/binder.py``), like a common table expression. Files
+named in FROM (``FROM 'data/*.parquet'``, ``read_parquet(...)``, ``read_csv(...)``)
+become table sources here (:func:`file_source`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import pyarrow as pa
+from sqlglot import exp
+
+from shoal.catalog.sources import CsvSource, ParquetSource, TableSource
+from shoal.errors import UnsupportedError, UserError
+from shoal.types import sql_type_name
+
+
+class StatementKind(Enum):
+    QUERY = "query"
+    CREATE_VIEW = "create view"
+    CREATE_TABLE_AS = "create table as"
+    DROP = "drop"
+    SHOW_TABLES = "show tables"
+    DESCRIBE = "describe"
+
+
+@dataclass(frozen=True)
+class Create:
+    """CREATE [OR REPLACE] [TEMP] VIEW / TABLE name AS query."""
+
+    name: str
+    query: exp.Expr
+    replace: bool
+    if_not_exists: bool
+
+
+@dataclass(frozen=True)
+class Drop:
+    """DROP VIEW / TABLE [IF EXISTS] name, ..."""
+
+    names: tuple[str, ...]
+    view: bool
+    if_exists: bool
+
+
+def classify(node: exp.Expr) -> StatementKind:
+    """The kind of a parsed statement; an ``UnsupportedError`` naming any other."""
+    if isinstance(node, exp.Query | exp.Values):
+        return StatementKind.QUERY
+    if isinstance(node, exp.Create):
+        kind = str(node.args.get("kind") or "").upper()
+        if kind == "VIEW":
+            return StatementKind.CREATE_VIEW
+        if kind == "TABLE":
+            if node.args.get("expression") is None:
+                raise UnsupportedError(
+                    "CREATE TABLE without AS SELECT (register data with register_arrow / "
+                    "register_parquet, or CREATE TABLE ... AS SELECT)"
+                )
+            return StatementKind.CREATE_TABLE_AS
+        raise UnsupportedError(f"CREATE {kind or '?'}")
+    if isinstance(node, exp.Drop):
+        kind = str(node.args.get("kind") or "").upper()
+        if kind not in ("VIEW", "TABLE"):
+            raise UnsupportedError(f"DROP {kind or '?'}")
+        return StatementKind.DROP
+    if isinstance(node, exp.Show):
+        if str(node.name).upper() == "TABLES":
+            return StatementKind.SHOW_TABLES
+        raise UnsupportedError(f"SHOW {node.name}")
+    if isinstance(node, exp.Describe):
+        return StatementKind.DESCRIBE
+    raise UnsupportedError(f"statement {node.key.upper()}")
+
+
+def create(node: exp.Create) -> Create:
+    table = node.this
+    if isinstance(table, exp.Schema):
+        raise UnsupportedError(f"column list in CREATE {node.args.get('kind')} {table.sql()}")
+    if not isinstance(table, exp.Table) or table.args.get("db"):
+        raise UnsupportedError(f"CREATE of {table.sql()} (a plain name is needed)")
+    query = node.args["expression"]
+    return Create(table.name, query, bool(node.args.get("replace")), bool(node.args.get("exists")))
+
+
+def drop(node: exp.Drop) -> Drop:
+    names = []
+    for table in node.args.get("tables") or [node.this]:
+        if not isinstance(table, exp.Table) or table.args.get("db"):
+            raise UnsupportedError(f"DROP of {table.sql()} (a plain name is needed)")
+        names.append(table.name)
+    view = str(node.args.get("kind")).upper() == "VIEW"
+    return Drop(tuple(names), view, bool(node.args.get("exists")))
+
+
+def describe_target(node: exp.Describe) -> exp.Expr:
+    """The query whose columns DESCRIBE lists: ``SELECT * FROM t`` for a table name."""
+    target = node.this
+    if isinstance(target, exp.Table):
+        return exp.select("*").from_(target.copy())
+    if isinstance(target, exp.Query):
+        return target
+    raise UnsupportedError(f"DESCRIBE {target.sql()}")
+
+
+def describe_table(names: list[str], schema: pa.Schema) -> pa.Table:
+    """DESCRIBE's result: one row per column (name, SQL type, whether it may be NULL)."""
+    return pa.table(
+        {
+            "column_name": pa.array(names, pa.string()),
+            "column_type": pa.array([sql_type_name(f.type) for f in schema], pa.string()),
+            "null": pa.array(["YES" if f.nullable else "NO" for f in schema], pa.string()),
+        }
+    )
+
+
+# ---------------------------------------------------------------- files as tables
+
+_PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
+_CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
+def looks_like_file(name: str) -> bool:
+    """A quoted FROM name that is a path (``'data/*.parquet'``), not a table name."""
+    lowered = name.lower().rstrip("/*")
+    return any(lowered.endswith(s) for s in _PARQUET_SUFFIXES + _CSV_SUFFIXES) or "/" in name
+
+
+def file_source(node: exp.Expr) -> TableSource:
+    """A table source for ``'path'``, ``read_parquet('path')`` or ``read_csv('path', ...)``."""
+    if isinstance(node, exp.Identifier):
+        path = node.name
+        if any(path.lower().endswith(s) for s in _CSV_SUFFIXES):
+            return CsvSource(path, path)
+        return ParquetSource(path, path)
+    if isinstance(node, exp.ReadParquet):
+        args = list(node.expressions)
+        path = _string_argument(args[0] if args else None, "read_parquet")
+        if len(args) > 1:
+            raise UnsupportedError(f"read_parquet options: {node.sql()}")
+        return ParquetSource(path, path)
+    if isinstance(node, exp.ReadCSV):
+        path = _string_argument(node.this, "read_csv")
+        delimiter = ","
+        for option in node.expressions:
+            if isinstance(option, exp.EQ) and option.left.name.lower() in ("delim", "sep"):
+                delimiter = _string_argument(option.right, "read_csv delim")
+            else:
+                raise UnsupportedError(f"read_csv option {option.sql()}")
+        return CsvSource(path, path, delimiter)
+    name = node.name if isinstance(node, exp.Anonymous) else node.sql()
+    raise UnsupportedError(f"table function {name}")
+
+
+def _string_argument(node: exp.Expr | None, what: str) -> str:
+    if isinstance(node, exp.Literal) and node.is_string:
+        return str(node.this)
+    raise UserError(f"{what} needs a constant string path, got {node.sql() if node else 'nothing'}")

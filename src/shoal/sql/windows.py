@@ -1,0 +1,321 @@
+"""Binding window functions (``f(...) OVER (...)``, named windows, QUALIFY) to ``Window`` nodes.
+
+The expression binder hands every ``exp.Window`` it meets to :meth:`WindowBinder.bind`,
+which binds the function's arguments and the PARTITION BY / ORDER BY keys with that same
+binder (so ``rank() OVER (ORDER BY sum(x))`` reads the aggregate's output), and returns a
+reference to the window's result column. :meth:`WindowBinder.apply` then puts the windows
+on the plan: one ``Project`` computing the non-column arguments and keys, and one
+``Window`` node per distinct (PARTITION BY, ORDER BY), the longest sort requirement
+lowest, so that a window whose requirement is a prefix of the one below needs no sort of
+its own. Calls go one way: ``binder`` → this module → ``expressions`` (through the
+``ExpressionBinder`` it is handed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+from sqlglot import exp
+
+from shoal.errors import TypeMismatchError, UnsupportedError, UserError
+from shoal.expr.nodes import ColumnRef, Expr, Literal
+from shoal.logical.plan import (
+    DEFAULT_ORDERED_FRAME,
+    WHOLE_PARTITION,
+    BoundKind,
+    FrameBound,
+    FrameUnit,
+    LogicalPlan,
+    Project,
+    SortKey,
+    Window,
+    WindowCall,
+    WindowFrame,
+    WindowFunction,
+)
+from shoal.sql import typing as t
+from shoal.sql.scope import NameGenerator
+from shoal.types import is_decimal, is_float, is_integer, sql_type_name, sum_type
+
+if TYPE_CHECKING:
+    from shoal.sql.expressions import ExpressionBinder
+
+_RANKING: dict[type[exp.Expr], WindowFunction] = {
+    exp.RowNumber: WindowFunction.ROW_NUMBER,
+    exp.Rank: WindowFunction.RANK,
+    exp.DenseRank: WindowFunction.DENSE_RANK,
+    exp.PercentRank: WindowFunction.PERCENT_RANK,
+    exp.CumeDist: WindowFunction.CUME_DIST,
+}
+_AGGREGATES: dict[type[exp.Expr], WindowFunction] = {
+    exp.Count: WindowFunction.COUNT,
+    exp.Sum: WindowFunction.SUM,
+    exp.Avg: WindowFunction.AVG,
+    exp.Min: WindowFunction.MIN,
+    exp.Max: WindowFunction.MAX,
+}
+_VALUES: dict[type[exp.Expr], WindowFunction] = {
+    exp.FirstValue: WindowFunction.FIRST_VALUE,
+    exp.LastValue: WindowFunction.LAST_VALUE,
+    exp.NthValue: WindowFunction.NTH_VALUE,
+    exp.Lag: WindowFunction.LAG,
+    exp.Lead: WindowFunction.LEAD,
+}
+
+
+@dataclass(frozen=True)
+class _Spec:
+    partition_by: tuple[str, ...]
+    order_by: tuple[SortKey, ...]
+
+
+@dataclass
+class WindowBinder:
+    """Collects the window calls of one SELECT and puts them on its plan."""
+
+    names: NameGenerator
+    #: ``WINDOW w AS (...)`` definitions by lower-cased name.
+    named: dict[str, exp.Window] = field(default_factory=dict)
+    computed: list[tuple[str, Expr]] = field(default_factory=list)
+    groups: dict[_Spec, list[tuple[str, WindowCall]]] = field(default_factory=dict)
+
+    @classmethod
+    def for_select(cls, node: exp.Select, names: NameGenerator) -> WindowBinder:
+        named: dict[str, exp.Window] = {}
+        for w in node.args.get("windows") or []:
+            named[w.name.lower()] = w
+        return cls(names, named)
+
+    def bind(self, node: exp.Window, binder: ExpressionBinder) -> Expr:
+        """A window function call: bind its parts, return a reference to its result."""
+        node = self._resolve_named(node)
+        func = node.this
+        if isinstance(func, exp.RespectNulls):
+            func = func.this
+        if isinstance(func, exp.IgnoreNulls):
+            raise UnsupportedError(f"IGNORE NULLS in window function {func.this.sql()}")
+        partition = tuple(self._column(binder.bind(p)) for p in node.args.get("partition_by") or [])
+        order = node.args.get("order")
+        order_keys: list[SortKey] = []
+        for o in order.expressions if order is not None else []:
+            ref = self._column(binder.bind(o.this))
+            order_keys.append(SortKey(ref, not o.args.get("desc"), bool(o.args.get("nulls_first"))))
+        frame = _frame(node.args.get("spec"), order_keys)
+        call = self._call(func, binder, frame, order_keys)
+        spec = _Spec(tuple(p.name for p in partition), tuple(order_keys))
+        group = self.groups.setdefault(spec, [])
+        for name, existing in group:
+            if existing == call:
+                return ColumnRef(name, call.type)
+        name = self.names.fresh(call.fn.value)
+        group.append((name, call))
+        return ColumnRef(name, call.type)
+
+    def apply(self, plan: LogicalPlan) -> LogicalPlan:
+        """``plan`` with the computed arguments projected and the windows on top."""
+        if self.computed:
+            passthrough = tuple((f.name, ColumnRef(f.name, f.type)) for f in plan.schema)
+            plan = Project(plan, passthrough + tuple(self.computed))
+        # Longest sort requirement lowest: a window whose (partition, order) is a
+        # prefix of the one below it reads rows already in its order.
+        specs = sorted(
+            self.groups, key=lambda s: len(s.partition_by) + len(s.order_by), reverse=True
+        )
+        for spec in specs:
+            plan = Window(plan, spec.partition_by, spec.order_by, tuple(self.groups[spec]))
+        return plan
+
+    # ------------------------------------------------------------------ parts
+
+    def _resolve_named(self, node: exp.Window) -> exp.Window:
+        alias = node.args.get("alias")
+        if alias is None:
+            return node
+        base = self.named.get(alias.name.lower())
+        if base is None:
+            raise UserError(f"window '{alias.name}' is not defined (WINDOW {alias.name} AS ...)")
+        merged = node.copy()
+        merged.set("alias", None)
+        if node.args.get("partition_by"):
+            raise UserError(f"a window based on '{alias.name}' cannot add PARTITION BY")
+        merged.set("partition_by", [p.copy() for p in base.args.get("partition_by") or []])
+        if not node.args.get("order") and base.args.get("order") is not None:
+            merged.set("order", base.args["order"].copy())
+        if not node.args.get("spec") and base.args.get("spec") is not None:
+            merged.set("spec", base.args["spec"].copy())
+        return merged
+
+    def _column(self, e: Expr) -> ColumnRef:
+        """A column holding ``e``: itself, or a computed column projected below."""
+        if isinstance(e, ColumnRef):
+            return e
+        for name, existing in self.computed:
+            if existing == e:
+                return ColumnRef(name, e.type)
+        name = self.names.fresh("window_arg")
+        self.computed.append((name, e))
+        return ColumnRef(name, e.type)
+
+    def _call(
+        self,
+        func: exp.Expr,
+        binder: ExpressionBinder,
+        frame: WindowFrame,
+        order: list[SortKey],
+    ) -> WindowCall:
+        label = func.sql(dialect="duckdb")
+        kind = type(func)
+        if kind in _RANKING:
+            return WindowCall(_RANKING[kind], None, _ranking_type(_RANKING[kind]), frame)
+        if isinstance(func, exp.Ntile):
+            n = _positive_int(binder.bind(func.this) if func.this is not None else None, label)
+            return WindowCall(WindowFunction.NTILE, None, pa.int64(), frame, offset=n)
+        if kind in _AGGREGATES:
+            fn = _AGGREGATES[kind]
+            inner = func.this
+            if isinstance(inner, exp.Distinct):
+                raise UnsupportedError(f"DISTINCT in window function {label}")
+            extra = [k for k, v in func.args.items() if k not in ("this", "big_int") and v]
+            if extra:
+                raise UserError(f"{fn.value.upper()} takes one argument: {label}")
+            if fn == WindowFunction.COUNT and (inner is None or isinstance(inner, exp.Star)):
+                return WindowCall(WindowFunction.COUNT_STAR, None, pa.int64(), frame)
+            if inner is None:
+                raise UserError(f"{fn.value.upper()} needs an argument: {label}")
+            arg = binder.bind(inner)
+            if pa.types.is_null(arg.type):
+                arg = Literal(None, pa.int32())
+            if fn == WindowFunction.COUNT:
+                out = pa.int64()
+            elif fn == WindowFunction.SUM:
+                out = sum_type(arg.type)
+            elif fn == WindowFunction.AVG:
+                t.require_numeric(arg, "AVG")
+                out = pa.float64()
+            else:
+                out = arg.type
+            return WindowCall(fn, self._column(arg), out, frame)
+        if kind in _VALUES:
+            fn = _VALUES[kind]
+            if func.this is None:
+                raise UserError(f"{fn.value.upper()} needs an argument: {label}")
+            arg = binder.bind(func.this)
+            if fn in (WindowFunction.LAG, WindowFunction.LEAD):
+                offset_node = func.args.get("offset")
+                offset = (
+                    _non_negative_int(binder.bind(offset_node), label)
+                    if offset_node is not None
+                    else 1
+                )
+                default_node = func.args.get("default")
+                default: Expr | None = None
+                if default_node is not None:
+                    unified, _ = t.unify([arg, binder.bind(default_node)], label)
+                    arg, default = unified
+                    if not isinstance(default, Literal):
+                        default = self._column(default)
+                return WindowCall(fn, self._column(arg), arg.type, frame, offset, default)
+            if fn == WindowFunction.NTH_VALUE:
+                offset_node = func.args.get("offset")
+                n = _positive_int(binder.bind(offset_node) if offset_node else None, label)
+                return WindowCall(fn, self._column(arg), arg.type, frame, offset=n)
+            return WindowCall(fn, self._column(arg), arg.type, frame)
+        if isinstance(func, exp.Anonymous):
+            raise UnsupportedError(f"window function {func.name}()")
+        raise UnsupportedError(f"window function {label}")
+
+
+def _ranking_type(fn: WindowFunction) -> pa.DataType:
+    if fn in (WindowFunction.PERCENT_RANK, WindowFunction.CUME_DIST):
+        return pa.float64()
+    return pa.int64()
+
+
+def _positive_int(e: Expr | None, label: str) -> int:
+    if not (isinstance(e, Literal) and isinstance(e.value, int) and e.value > 0):
+        raise UserError(f"{label}: the count must be a positive whole constant")
+    return int(e.value)
+
+
+def _non_negative_int(e: Expr, label: str) -> int:
+    if not (isinstance(e, Literal) and isinstance(e.value, int) and e.value >= 0):
+        raise UserError(f"{label}: the offset must be a non-negative whole constant")
+    return int(e.value)
+
+
+def _frame(spec: exp.WindowSpec | None, order: list[SortKey]) -> WindowFrame:
+    if spec is None:
+        return DEFAULT_ORDERED_FRAME if order else WHOLE_PARTITION
+    if spec.args.get("exclude"):
+        raise UnsupportedError(f"window frame EXCLUDE in {spec.sql()}")
+    unit = FrameUnit.ROWS if str(spec.args.get("kind", "")).upper() == "ROWS" else FrameUnit.RANGE
+    start = _bound(spec.args.get("start"), spec.args.get("start_side"), unit, order, True)
+    end_node = spec.args.get("end")
+    end = (
+        _bound(end_node, spec.args.get("end_side"), unit, order, False)
+        if end_node is not None
+        else FrameBound(BoundKind.CURRENT_ROW)
+    )
+    if start.kind == BoundKind.UNBOUNDED_FOLLOWING or end.kind == BoundKind.UNBOUNDED_PRECEDING:
+        raise UserError(f"window frame {spec.sql()} is empty by definition")
+    return WindowFrame(unit, start, end)
+
+
+def _bound(
+    node: exp.Expr | str | None,
+    side: str | None,
+    unit: FrameUnit,
+    order: list[SortKey],
+    is_start: bool,
+) -> FrameBound:
+    text = node.upper() if isinstance(node, str) else None
+    side_text = (side or "").upper()
+    if text == "UNBOUNDED":
+        if side_text == "FOLLOWING":
+            return FrameBound(BoundKind.UNBOUNDED_FOLLOWING)
+        return FrameBound(BoundKind.UNBOUNDED_PRECEDING)
+    if text == "CURRENT ROW":
+        return FrameBound(BoundKind.CURRENT_ROW)
+    kind = BoundKind.FOLLOWING if side_text == "FOLLOWING" else BoundKind.PRECEDING
+    offset = _offset(node, unit, order)
+    return FrameBound(kind, offset)
+
+
+def _offset(node: exp.Expr | str | None, unit: FrameUnit, order: list[SortKey]) -> int | Decimal:
+    where = node.sql() if isinstance(node, exp.Expr) else str(node)
+    if unit == FrameUnit.RANGE:
+        if len(order) != 1:
+            raise UserError(
+                f"RANGE with an offset ({where}) needs exactly one ORDER BY key, got {len(order)}"
+            )
+        key_type = order[0].expr.type
+        if isinstance(node, exp.Interval):
+            if not pa.types.is_date(key_type):
+                raise TypeMismatchError(
+                    f"RANGE offset {where} needs a DATE ORDER BY key, got {sql_type_name(key_type)}"
+                )
+            unit_node = node.args.get("unit")
+            unit_name = unit_node.name.upper() if unit_node is not None else ""
+            if unit_name.rstrip("S") != "DAY":
+                raise UnsupportedError(f"RANGE offset {where} (only days)")
+            return _number(node.this, where, integral=True)
+        if not (is_integer(key_type) or is_decimal(key_type) or is_float(key_type)):
+            raise TypeMismatchError(
+                f"RANGE offset {where} needs a numeric ORDER BY key, got {sql_type_name(key_type)}"
+            )
+        return _number(node, where, integral=is_integer(key_type))
+    return _number(node, where, integral=True)
+
+
+def _number(node: exp.Expr | str | None, where: str, integral: bool) -> int | Decimal:
+    if isinstance(node, exp.Literal):
+        try:
+            value = Decimal(str(node.this))
+        except ArithmeticError:
+            value = Decimal(-1)
+        if value >= 0 and (not integral or value == value.to_integral_value()):
+            return int(value) if integral else value
+    raise UserError(f"window frame offset {where} must be a non-negative constant")
