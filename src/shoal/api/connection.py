@@ -25,7 +25,7 @@ from shoal.api.stream import QueryStream
 from shoal.catalog.catalog import Catalog
 from shoal.catalog.files import within
 from shoal.catalog.sources import TableSource
-from shoal.errors import AccessDeniedError, CatalogError, UserError
+from shoal.errors import AccessDeniedError, CatalogError, UnsupportedError, UserError
 from shoal.exchange_spec import RetryPolicy
 from shoal.logical.plan import LogicalQuery
 from shoal.metrics.progress import ProgressListener, ProgressTracker, QueryProgress
@@ -223,7 +223,14 @@ class Connection:
     def _parse_and_prepare(
         self, text: str, params: Sequence[Any] | None, settings: Settings
     ) -> PreparedQuery:
-        return self._prepare_statement(bind_parameters(parse_sql(text), params), settings)
+        statement = bind_parameters(parse_sql(text), params)
+        kind = classify(statement)
+        if kind is not StatementKind.QUERY:
+            raise UnsupportedError(
+                f"a {kind.value} statement here: only a query is prepared, streamed or explained"
+                " (Connection.sql runs the others)"
+            )
+        return self._prepare_statement(statement, settings)
 
     def _query_settings(self, retry_policy: RetryPolicy | str | None) -> Settings:
         """The connection's settings with this query's retry policy; a materialized

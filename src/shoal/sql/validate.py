@@ -46,6 +46,8 @@ def check_tokens(tokens: Sequence[Token]) -> None:
     """Raise ``SqlSyntaxError`` at the first construct DuckDB would not parse."""
     depth_of_last_comparison: dict[int, int] = {}  # paren depth -> token index
     depth = 0
+    # For each open parenthesis, the word before it: POSITION(x IN s) takes a bare IN.
+    opened_by: list[str] = []
     for i, tok in enumerate(tokens):
         kind = tok.token_type
         prev = tokens[i - 1].token_type if i else None
@@ -58,15 +60,19 @@ def check_tokens(tokens: Sequence[Token]) -> None:
                 _fail(tok, "SELECT clause without selection list")
         if kind in _TYPED_LITERAL and nxt == TokenType.NUMBER:
             _fail(tokens[i + 1], f"{tok.text.upper()} must be followed by a quoted string")
-        if kind == TokenType.IN and nxt not in (TokenType.L_PAREN, None):
+        in_position = bool(opened_by) and opened_by[-1] == "POSITION"
+        if kind == TokenType.IN and nxt not in (TokenType.L_PAREN, None) and not in_position:
             _fail(tokens[i + 1], "IN needs a parenthesized list or subquery")
         if kind == TokenType.STAR and prev in (TokenType.PLUS, TokenType.DASH):
             _fail(tok, "'*' is only allowed as a whole select item or inside count(*)")
         if kind == TokenType.L_PAREN:
             depth += 1
+            opened_by.append(tokens[i - 1].text.upper() if i else "")
         elif kind == TokenType.R_PAREN:
             depth_of_last_comparison.pop(depth, None)
             depth -= 1
+            if opened_by:
+                opened_by.pop()
         elif kind in _COMPARISONS:
             last = depth_of_last_comparison.get(depth)
             if last is not None and _one_operand(tokens, last + 1, i):
