@@ -4,8 +4,8 @@ One subprocess (``support/ray_cluster_run.py``) starts a simulated cluster — a
 with no CPUs and three 1-CPU worker nodes on 127.0.0.1 — and runs TPC-H Q9 and Q18
 at SF 0.1 while one task of the stage feeding the root sleeps (an injected slow
 fault): once a worker node holding committed outputs that stage still needs is
-removed without grace (the slow task's own node when it holds some), once the slow
-task's worker process is killed. The test reads every task attempt the driver
+removed without grace (another node than the slow task's when one does), once the
+slow task's worker process is killed. The test reads every task attempt the driver
 recorded.
 """
 
@@ -100,9 +100,11 @@ def test_node_lost_mid_query_reruns_only_its_tasks(
     tasks = _check_common(result)
     dead = result["lost"]["node"]
     lost_running = [r for runs in tasks.values() for r in runs if r["outcome"] == "worker lost"]
-    # Lost while running: the slow task if it was on that node (1 CPU: nothing else ran there).
-    expected = [(result["slow_stage"], 0)] if result["lost"]["slow_task_on_it"] else []
-    assert [(r["stage"], r["partition"]) for r in lost_running] == expected
+    # Lost while running: at most the one task the node's one CPU ran, the slow one if
+    # it was there.
+    assert len(lost_running) <= 1, lost_running
+    if result["lost"]["slow_task_on_it"]:
+        assert [(r["stage"], r["partition"]) for r in lost_running] == [(result["slow_stage"], 0)]
     reran = 0
     for key, runs in tasks.items():
         executions = [r for r in runs if r["outcome"] in RAN]

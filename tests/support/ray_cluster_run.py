@@ -182,8 +182,8 @@ def _lose_when_running(
 ) -> None:
     """Wait for the slow task's worker process (named after the task), then lose it:
     kill that process, or remove a node that holds committed outputs the slow task's
-    stage still needs — the slow task's own node when it holds some, else another
-    (placement is Ray's, so which nodes ran the inputs varies from run to run)."""
+    stage still needs — another node than the slow task's when one does (placement is
+    Ray's, so which nodes ran the inputs varies from run to run)."""
     # Ray names a worker process after the task it runs: shoal:<query>:s<S>:p<P>:a<A>.
     title = f":s{stage.id}:p0:a0"
     deadline = time.monotonic() + 60
@@ -216,9 +216,11 @@ def _lose_when_running(
                 for r in run.metrics.stages[producer].task_runs
                 if r.outcome == "ok"
             }
-            victim = slow_node
-            if slow_node.node_id not in holding:
-                victim = next(node for node in workers if node.node_id in holding)
+            # Prefer a node other than the slow task's: the stage then still needs the
+            # outputs when the driver next looks at which nodes are alive (every second),
+            # so they re-run whether or not Ray kept a copy elsewhere.
+            others = [n for n in workers if n is not slow_node and n.node_id in holding]
+            victim = others[0] if others else slow_node
             lost["kind"] = "node"
             lost["node"] = victim.node_id
             lost["slow_task_on_it"] = victim is slow_node
