@@ -1,7 +1,7 @@
 """Stopping queries: timeouts, cancel() from another thread, Ctrl-C, closing a stream.
 
 Each stops every task within a second, leaves no task thread behind, and the
-connection answers the next query.
+connection answers the next query — with pipelined and with materialized exchanges.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ ROWS = pa.table({"a": pa.array(range(3000), pa.int64())})
 
 
 def _task_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("shoal-s")]
+    return [t for t in threading.enumerate() if t.name.startswith("shoal-")]
 
 
-@pytest.fixture
-def con() -> shoal.Connection:
-    c = shoal.connect(partitions=2)
+@pytest.fixture(params=["none", "task"], ids=["pipelined", "materialized"])
+def con(request: pytest.FixtureRequest) -> shoal.Connection:
+    c = shoal.connect(partitions=2, retry_policy=request.param)
     c.register_arrow("t", ROWS)
     return c
 

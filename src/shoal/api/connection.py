@@ -299,6 +299,7 @@ class Connection:
         else:
             assert statement.query is not None
             prepared = self._prepare_statement(statement.query, self._query_settings(None))
+            # The connection's runtime and retry policy, as for any other query.
             table = self._start(prepared).read_all()
             table = table.rename_columns(list(prepared.logical.output_names))
         summary = write_hash_partitioned(
