@@ -2,10 +2,11 @@
 
 One subprocess (``support/ray_cluster_run.py``) starts a simulated cluster — a head
 with no CPUs and three 1-CPU worker nodes on 127.0.0.1 — and runs TPC-H Q9 and Q18
-at SF 0.1, each once losing a whole worker node without grace and once losing one
-worker process, while one task of the stage feeding the root sleeps (an injected
-slow fault) on the node or worker about to go. The test reads every task attempt
-the driver recorded.
+at SF 0.1 while one task of the stage feeding the root sleeps (an injected slow
+fault): once a worker node holding committed outputs that stage still needs is
+removed without grace (another node than the slow task's when one does), once the
+slow task's worker process is killed. The test reads every task attempt the driver
+recorded.
 """
 
 from __future__ import annotations
@@ -99,8 +100,11 @@ def test_node_lost_mid_query_reruns_only_its_tasks(
     tasks = _check_common(result)
     dead = result["lost"]["node"]
     lost_running = [r for runs in tasks.values() for r in runs if r["outcome"] == "worker lost"]
-    # The slow task was running on the node (1 CPU: nothing else could run there).
-    assert [(r["stage"], r["partition"]) for r in lost_running] == [(result["slow_stage"], 0)]
+    # Lost while running: at most the one task the node's one CPU ran, the slow one if
+    # it was there.
+    assert len(lost_running) <= 1, lost_running
+    if result["lost"]["slow_task_on_it"]:
+        assert [(r["stage"], r["partition"]) for r in lost_running] == [(result["slow_stage"], 0)]
     reran = 0
     for key, runs in tasks.items():
         executions = [r for r in runs if r["outcome"] in RAN]
@@ -110,14 +114,15 @@ def test_node_lost_mid_query_reruns_only_its_tasks(
         for earlier in executions[:-1]:
             # A task ran again only because what it had committed was on the dead node.
             assert earlier["outcome"] == "output lost", (key, runs)
-        if len(executions) > 1 or any(r["outcome"] == "worker lost" for r in runs):
+        if any(r["outcome"] == "output lost" for r in runs):
             reran += 1
         # Committed on a surviving node: never ran again.
         for r in executions:
             if r["node"] != dead:
                 assert r is executions[-1], (key, runs)
-    assert reran >= 2, "the lost node took committed outputs with it"
-    assert "worker lost" in result["explain"] and "output lost" in result["explain"]
+    # The node held committed outputs the slow task's stage still needed: they re-ran.
+    assert reran >= 1, "the lost node took committed outputs with it"
+    assert "output lost" in result["explain"]
 
 
 @pytest.mark.parametrize("query", [9, 18], ids=lambda q: f"q{q:02d}")

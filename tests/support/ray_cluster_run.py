@@ -125,18 +125,19 @@ def run(
         con.register_parquet(name, str(path))
     graph = con.prepare(query_text(query)).graph
     # The slow task: partition 0 of the stage that feeds the root, whose own inputs
-    # are committed (and partly on the node about to go) when it starts.
+    # are all committed when it starts. It sleeps long enough for the loss to happen
+    # while it runs; a worker killed or a node lost under it cuts the sleep short.
     slow_stage = graph.root.inputs[0]
-    fault = Fault(FaultKind.SLOW, stage=slow_stage, partition=0, attempt=0, seconds=60)
+    fault = Fault(FaultKind.SLOW, stage=slow_stage, partition=0, attempt=0, seconds=8)
     lost: dict[str, Any] = {}
+    run = con.stream(query_text(query), faults=[fault])
     watcher = threading.Thread(
         target=_lose_when_running,
-        args=(cluster, workers, slow_stage, lose, lost, psutil),
+        args=(cluster, workers, graph.stage(slow_stage), run, lose, lost, psutil),
         daemon=True,
     )
     watcher.start()
     started = time.perf_counter()
-    run = con.stream(query_text(query), faults=[fault])
     table = run.read_all()
     elapsed = time.perf_counter() - started
     watcher.join(timeout=5)
@@ -173,14 +174,18 @@ def run_explain(graph: Any, run: Any) -> str:
 def _lose_when_running(
     cluster: Any,
     workers: list[Any],
-    stage: int,
+    stage: Any,
+    run: Any,
     lose: str,
     lost: dict[str, Any],
     psutil: Any,
 ) -> None:
-    """Wait for the slow task's worker process (named after the task), then lose it."""
+    """Wait for the slow task's worker process (named after the task), then lose it:
+    kill that process, or remove a node that holds committed outputs the slow task's
+    stage still needs — another node than the slow task's when one does (placement is
+    Ray's, so which nodes ran the inputs varies from run to run)."""
     # Ray names a worker process after the task it runs: shoal:<query>:s<S>:p<P>:a<A>.
-    title = f":s{stage}:p0:a0"
+    title = f":s{stage.id}:p0:a0"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for proc in psutil.process_iter(["pid", "cmdline"]):
@@ -193,15 +198,34 @@ def _lose_when_running(
                 lost["kind"] = "worker"
                 return
             raylet = proc.parent()
-            for node in workers:
-                pids = [p.process.pid for p in node.all_processes.get("raylet", [])]
-                if raylet is not None and raylet.pid in pids:
-                    lost["kind"] = "node"
-                    lost["node"] = node.node_id
-                    cluster.remove_node(node, allow_graceful=False)
-                    workers.remove(node)
-                    return
-            lost["error"] = f"no worker node holds process {proc.info['pid']}"
+            slow_node = next(
+                (
+                    node
+                    for node in workers
+                    if raylet is not None
+                    and raylet.pid in [p.process.pid for p in node.all_processes.get("raylet", [])]
+                ),
+                None,
+            )
+            if slow_node is None:
+                lost["error"] = f"no worker node holds process {proc.info['pid']}"
+                return
+            holding = {
+                r.node
+                for producer in stage.inputs
+                for r in run.metrics.stages[producer].task_runs
+                if r.outcome == "ok"
+            }
+            # Prefer a node other than the slow task's: the stage then still needs the
+            # outputs when the driver next looks at which nodes are alive (every second),
+            # so they re-run whether or not Ray kept a copy elsewhere.
+            others = [n for n in workers if n is not slow_node and n.node_id in holding]
+            victim = others[0] if others else slow_node
+            lost["kind"] = "node"
+            lost["node"] = victim.node_id
+            lost["slow_task_on_it"] = victim is slow_node
+            cluster.remove_node(victim, allow_graceful=False)
+            workers.remove(victim)
             return
         time.sleep(0.05)
     lost["error"] = f"no process named {title} within 60 s"

@@ -484,6 +484,7 @@ class Connection:
             prepared = call_deep(
                 self._prepare_statement, statement.query, self._query_settings(None)
             )
+            # The connection's runtime and retry policy, as for any other query.
             table = self._start(prepared).read_all()
             table = table.rename_columns(list(prepared.logical.output_names))
         summary = write_hash_partitioned(
