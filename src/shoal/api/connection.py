@@ -7,6 +7,7 @@ SQL --parse--> AST --bind--> logical --optimize--> logical --plan--> physical
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import threading
@@ -23,6 +24,7 @@ from shoal.catalog.catalog import Catalog
 from shoal.catalog.sources import TableSource
 from shoal.errors import UserError
 from shoal.logical.plan import LogicalQuery
+from shoal.memory.size import parse_bytes
 from shoal.metrics.query import QueryMetrics
 from shoal.optimizer.optimizer import optimize
 from shoal.physical.context import Settings
@@ -59,6 +61,13 @@ class Connection:
                 f"unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
             )
         settings.setdefault("max_running_tasks", cores)
+        if settings.get("memory_limit") is not None:
+            settings["memory_limit"] = parse_bytes(settings["memory_limit"])
+        else:
+            settings.pop("memory_limit", None)  # the default: a share of physical memory
+        spill_dir = settings.get("spill_dir")
+        if spill_dir is not None:
+            settings["spill_dir"] = os.fspath(spill_dir)
         self.settings = Settings(partitions=partitions or cores, **settings)
         self.catalog = Catalog()
         # Queries running on this connection, for interrupt().
@@ -105,25 +114,28 @@ class Connection:
         params: Sequence[Any] | None = None,
         *,
         timeout: float | None = None,
+        memory_limit: int | str | None = None,
     ) -> Result:
         """Run one statement to completion.
 
         ``params`` are the values of its ``?`` (or ``$1``, ``$2`` …) placeholders,
         bound as typed values. ``timeout`` (seconds) stops the query with
         ``QueryTimeoutError``; Ctrl-C stops it with ``QueryInterruptedError``.
+        ``memory_limit`` ("512MiB", "1GiB" or bytes) replaces the connection's budget
+        for this query: past it operators spill, or fail with ``ResourceExhaustedError``.
         """
         stripped = text.lstrip()
         head = stripped[:16].upper()
         if head.startswith("EXPLAIN ANALYZE"):
             body = stripped[len("EXPLAIN ANALYZE") :]
-            result = self.sql(body, params, timeout=timeout)
+            result = self.sql(body, params, timeout=timeout, memory_limit=memory_limit)
             return Result(_text_table(result.explain_analyze()))
         if head.startswith("EXPLAIN"):
             body = stripped[len("EXPLAIN") :]
             return Result(_text_table(explain_graph(self.prepare(body, params).graph)))
         if is_copy(stripped):
             return self._copy(text)
-        return self.stream(text, params, timeout=timeout).result()
+        return self.stream(text, params, timeout=timeout, memory_limit=memory_limit).result()
 
     def stream(
         self,
@@ -131,6 +143,7 @@ class Connection:
         params: Sequence[Any] | None = None,
         *,
         timeout: float | None = None,
+        memory_limit: int | str | None = None,
     ) -> QueryStream:
         """Start a query and return its result as a stream of Arrow batches.
 
@@ -138,9 +151,12 @@ class Connection:
         any thread, and a reader that stops reading holds it back (bounded buffers).
         """
         _check_timeout(timeout)
+        settings = self.settings
+        if memory_limit is not None:
+            settings = dataclasses.replace(settings, memory_limit=parse_bytes(memory_limit))
         prepared = self.prepare(text, params)
         graph = prepared.graph
-        run = LocalRuntime(self.settings).start(graph, timeout)
+        run = LocalRuntime(settings).start(graph, timeout)
 
         def describe(metrics: QueryMetrics) -> tuple[str, dict[str, object]]:
             return explain_graph(graph, metrics), analyze_dict(graph, metrics)

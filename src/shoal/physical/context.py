@@ -1,7 +1,9 @@
 """What a running task can see: its partition, its inputs, its settings, its metrics.
 
 The runtime builds one ``TaskContext`` per task. Operators read exchange inputs
-through it and report metrics into it; they hold no other shared state.
+through it, report metrics into it, and take their memory reservations and spill
+files from the query's pool and spill folder through it; they hold no other
+shared state.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from shoal.errors import QueryCancelledError
+from shoal.memory.pool import MemoryPool, Reservation
+from shoal.memory.size import default_memory_limit
+from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
 
 if TYPE_CHECKING:
@@ -33,6 +38,11 @@ class Settings:
     # Row groups decoded by one scan and held for the other scans of the same source in
     # the query (operators/scan_share.py), at most this many bytes at a time; 0: off.
     scan_share_bytes: int = 256 << 20
+    # The query's memory budget in bytes (memory/pool.py); operators that hold state
+    # spill or fail with ResourceExhaustedError past it. Default: 60% of physical memory.
+    memory_limit: int = field(default_factory=default_memory_limit)
+    # Where spill folders go (one per query, removed when it ends); None: the temp folder.
+    spill_dir: str | None = None
 
 
 @dataclass
@@ -62,6 +72,23 @@ class TaskContext:
     # True when ``shared`` really is shared by all tasks of the stage: scans may then
     # hand out their splits on demand (a split queue) instead of a fixed share each.
     shares_across_tasks: bool = False
+    # The query's memory pool and spill folder (one each per query; without a runtime
+    # that carries them, an unlimited pool and a folder of this task's own).
+    memory: MemoryPool = field(default_factory=MemoryPool)
+    spill: SpillSpace = field(default_factory=SpillSpace)
+    # Every reservation taken through ``reserve``: the runtime frees them when the
+    # task ends, however it ends.
+    reservations: list[Reservation] = field(default_factory=list)
+
+    def reserve(self, op: PhysicalPlan) -> Reservation:
+        """A reservation of the query's pool held by ``op`` in this task."""
+        r = self.memory.reservation(op.label, self.stage_id, self.partition, self.operator_metrics(op))
+        self.reservations.append(r)
+        return r
+
+    def free_memory(self) -> None:
+        for r in self.reservations:
+            r.free()
 
     def operator_metrics(self, op: PhysicalPlan) -> OperatorMetrics:
         key = self.operator_ids.get(id(op), id(op))

@@ -17,12 +17,20 @@ threads are joined, and the first root cause is raised, naming stage and task.
 The caller can cancel too (``QueryRun.cancel``, a timeout, or Ctrl-C while it
 waits for the next batch); it then gets ``QueryCancelledError``,
 ``QueryTimeoutError`` or ``QueryInterruptedError``.
+
+Each query gets a memory pool of ``memory_limit`` bytes and a spill folder
+(memory/): operators, exchange buffers and the result channel reserve from the
+pool. When a task ends, however it ends, its reservations are freed; when the
+query ends, everything left in the pool is freed and the spill folder removed.
 """
 
 from __future__ import annotations
 
+import resource
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -36,6 +44,8 @@ from shoal.errors import (
 )
 from shoal.exchange.channel import Channel
 from shoal.exchange.local import LocalExchange
+from shoal.memory.pool import MemoryPool
+from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.query import QueryMetrics, StageMetrics
 from shoal.physical.context import Settings, TaskContext
@@ -83,8 +93,12 @@ class QueryRun:
         self.settings = settings
         self.timeout = timeout
         self.slots = TaskSlots(settings.max_running_tasks)
+        self.memory = MemoryPool(settings.memory_limit)
+        self.spill = SpillSpace(settings.spill_dir)
+        # A run dropped without being read or closed still leaves no spill files.
+        weakref.finalize(self, self.spill.remove)
         self.shared = SharedValues(self.slots)
-        self.filters = RuntimeFilters(self.slots)
+        self.filters = RuntimeFilters(self.slots, self.memory)
         self.cancel_event = threading.Event()
         # Why the caller stopped the query (cancel, timeout, Ctrl-C); None while it may run.
         self.stop_reason: QueryCancelledError | None = None
@@ -102,6 +116,7 @@ class QueryRun:
             root.num_partitions,
             self.cancel_event.is_set,
             self.slots,
+            self.memory.reservation("ResultBuffer", root.id),
         )
         for stage in graph.stages:
             self.metrics.stages[stage.id] = StageMetrics(stage.id, stage.num_partitions)
@@ -115,6 +130,7 @@ class QueryRun:
                     settings.exchange_buffer_bytes,
                     self.cancel_event.is_set,
                     self.slots,
+                    self.memory,
                 )
 
     @property
@@ -201,6 +217,14 @@ class QueryRun:
             if self._timer is not None:
                 self._timer.cancel()
             self.metrics.elapsed = time.perf_counter() - self._started_at
+            # Every task has ended: nothing can use the spill files or reservations.
+            self.spill.remove()
+            self.memory.free_all()
+            self.metrics.memory_limit_bytes = self.memory.limit
+            self.metrics.peak_reserved_bytes = self.memory.peak
+            self.metrics.spilled_bytes = self.spill.bytes
+            self.metrics.spill_files = self.spill.files
+            self.metrics.peak_rss_bytes = _peak_rss_bytes()
             self.metrics.result_buffer_high_water_bytes = self.results.high_water_bytes
             for sid, ex in self.exchanges.items():
                 self.metrics.exchanges[sid] = ex.finish_metrics()
@@ -225,6 +249,8 @@ class QueryRun:
                 fid, sources, self.cancel_event.is_set
             ),
             shares_across_tasks=True,
+            memory=self.memory,
+            spill=self.spill,
         )
         # Operators are keyed by their position in the fragment, so all tasks'
         # figures for one operator land together.
@@ -252,6 +278,7 @@ class QueryRun:
                 self.errors.append((stage, partition, err))
             self._cancel()
         finally:
+            ctx.free_memory()
             for filter_id in publishes:
                 self.filters.task_ended(filter_id, partition)
             if out is not None:
@@ -285,3 +312,9 @@ class QueryRun:
             raise err
         message = str(err) if isinstance(err, ExecutionError) else f"{type(err).__name__}: {err}"
         raise ExecutionError(message, stage=stage.id, partition=partition, attempt=0) from err
+
+
+def _peak_rss_bytes() -> int:
+    """The process's peak resident set so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)

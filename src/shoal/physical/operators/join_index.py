@@ -247,6 +247,14 @@ class JoinIndex:
         )
 
     @property
+    def nbytes(self) -> int:
+        """Bytes of the lookup structure (slot arrays, sorted codes, row orders); the
+        key columns belong to the build side and are not counted here."""
+        lookup = self._lookup
+        arrays = [getattr(lookup, a, None) for a in ("slots", "order", "offsets", "sorted_codes")]
+        return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+
+    @property
     def unique(self) -> bool:
         """At most one build row per key."""
         return self._lookup.unique

@@ -300,7 +300,11 @@ class ScanExec(PhysicalPlan):
         union = pa.schema([fields[c] for c in share.columns])
         own = list(self.columns)
         cache: DecodedSplitCache = ctx.shared(
-            ("scan-share", share.group), lambda: DecodedSplitCache(share)
+            ("scan-share", share.group),
+            # Lives as long as the query (shared by its tasks): not a task's reservation.
+            lambda: DecodedSplitCache(
+                share, ctx.memory.reservation(f"ScanShareCache[{share.group}]", ctx.stage_id)
+            ),
         )
         files: dict[str, pq.ParquetFile] = {}
 
