@@ -69,6 +69,8 @@ class TaskContext:
     publish_filter: Callable[[str, int, list[pa.Array]], None] = lambda fid, part, keys: None
     poll_filter: Callable[[str, int], Any] = lambda fid, sources: None
     wait_filter: Callable[[str, int], Any] = lambda fid, sources: None
+    # A publishing task that will not publish (its side spilled): the filter passes all.
+    withdraw_filter: Callable[[str, int], None] = lambda fid, part: None
     # True when ``shared`` really is shared by all tasks of the stage: scans may then
     # hand out their splits on demand (a split queue) instead of a fixed share each.
     shares_across_tasks: bool = False

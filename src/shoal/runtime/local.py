@@ -245,6 +245,7 @@ class QueryRun:
             shared_pending=self.shared.pending,
             publish_filter=self.filters.publish,
             poll_filter=self.filters.poll,
+            withdraw_filter=self.filters.task_ended,
             wait_filter=lambda fid, sources: self.filters.wait(
                 fid, sources, self.cancel_event.is_set
             ),
