@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from shoal.api.result import Result
 from shoal.errors import QueryCancelledError
+from shoal.memory.pool import MemoryPool
 from shoal.metrics.query import QueryMetrics
 
 if TYPE_CHECKING:
@@ -64,6 +65,17 @@ class QueryStream:
     def metrics(self) -> QueryMetrics:
         """The run's figures; complete once the stream has ended."""
         return self._run.metrics
+
+    @property
+    def memory(self) -> MemoryPool:
+        """The query's memory pool (its budget, what is reserved now, the peak)."""
+        return self._run.memory
+
+    @property
+    def spill_path(self) -> str | None:
+        """The query's spill folder while it exists (None before the first spill and
+        after the query ended)."""
+        return self._run.spill.path
 
     @property
     def finished(self) -> bool:

@@ -14,8 +14,8 @@ import pyarrow as pa
 
 from shoal.exchange.channel import Channel, Slots
 from shoal.exchange.merge import merge_sorted
-from shoal.memory.pool import MemoryPool, Reservation
 from shoal.hashing import partition_ids, split_by_partition
+from shoal.memory.pool import MemoryPool, Reservation
 from shoal.metrics.exchange import ExchangeMetrics
 from shoal.physical.operators.exchange import (
     BROADCAST,
@@ -52,13 +52,11 @@ class LocalExchange:
         if spec.kind == MERGE:
             # One channel per producer, all read by the single consumer.
             self.channels = [
-                Channel(budget_bytes, 1, cancelled, slots, reservation())
-                for _ in range(producers)
+                Channel(budget_bytes, 1, cancelled, slots, reservation()) for _ in range(producers)
             ]
         else:
             self.channels = [
-                Channel(budget_bytes, producers, cancelled, slots, reservation())
-                for _ in range(n)
+                Channel(budget_bytes, producers, cancelled, slots, reservation()) for _ in range(n)
             ]
         self.metrics = ExchangeMetrics(spec.kind, producer_stage, consumer_stage)
 

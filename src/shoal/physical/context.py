@@ -84,7 +84,9 @@ class TaskContext:
 
     def reserve(self, op: PhysicalPlan) -> Reservation:
         """A reservation of the query's pool held by ``op`` in this task."""
-        r = self.memory.reservation(op.label, self.stage_id, self.partition, self.operator_metrics(op))
+        r = self.memory.reservation(
+            op.label, self.stage_id, self.partition, self.operator_metrics(op)
+        )
         self.reservations.append(r)
         return r
 

@@ -27,8 +27,8 @@ from functools import cached_property
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shoal.expr.evaluate import Memo, evaluate_array, evaluate_column
 from shoal.errors import ResourceExhaustedError
+from shoal.expr.evaluate import Memo, evaluate_array, evaluate_column
 from shoal.expr.nodes import ColumnRef, Expr
 from shoal.memory.pool import Reservation
 from shoal.physical.context import TaskContext
@@ -222,6 +222,13 @@ class HashAggregateExec(PhysicalPlan):
             if pending:
                 states.append(fold(pending))
                 pending, pending_rows = [], 0
+            if not self.keys:
+                # One group: its state is one row, folded and kept (nothing to spill).
+                if len(states) > 1:
+                    states = [self._merge(states)]
+                state_rows = merged_rows = sum(t.num_rows for t in states)
+                res.resize(sum(t.nbytes for t in states))
+                return
             if self.mode == PARTIAL:
                 for state in states:
                     yield from self._emit(state, ctx)

@@ -199,7 +199,9 @@ class HashJoinExec(JoinShape, PhysicalPlan):
                 res.resize(0)
             build_batches.clear()
         if spill is not None:
-            yield from self._execute_grace(ctx, res, spill, stats, itertools.chain(read_ahead, probe))
+            yield from self._execute_grace(
+                ctx, res, spill, stats, itertools.chain(read_ahead, probe)
+            )
             return
         assert built is not None
         build, index = built
@@ -543,9 +545,7 @@ class _SideStats:
             self.has_null_key = any(batch.column(k).null_count for k in keys)
 
 
-def _blocks(
-    res: Reservation, batches: Iterator[pa.RecordBatch]
-) -> Iterator[list[pa.RecordBatch]]:
+def _blocks(res: Reservation, batches: Iterator[pa.RecordBatch]) -> Iterator[list[pa.RecordBatch]]:
     """Consecutive batches in groups that fit the pool (with room for a combined copy);
     at least one batch per group, whatever the pool says."""
     block: list[pa.RecordBatch] = []

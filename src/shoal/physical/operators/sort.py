@@ -105,9 +105,7 @@ class SortExec(PhysicalPlan):
         metrics = ctx.operator_metrics(self)
         # A merge round holds about one batch per run, plus its concatenation and the
         # sorted copy: three batches' worth per run.
-        batch_bytes = max(
-            1, max(r.data_bytes * _RUN_BATCH_ROWS // max(r.rows, 1) for r in runs)
-        )
+        batch_bytes = max(1, max(r.data_bytes * _RUN_BATCH_ROWS // max(r.rows, 1) for r in runs))
         fan_in = len(runs)
         while fan_in > 2 and not res.try_grow(3 * batch_bytes * fan_in):
             fan_in //= 2
