@@ -114,8 +114,7 @@ class SpillFile:
             return
         with pa.OSFile(self.path, "rb") as source:
             reader = pa.ipc.open_stream(source)
-            for batch in reader:
-                yield batch
+            yield from reader
 
     def delete(self) -> None:
         self.close()
