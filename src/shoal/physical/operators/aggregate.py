@@ -306,6 +306,7 @@ class HashAggregateExec(PhysicalPlan):
             if merged is not None:
                 metrics.peak_state_rows = max(metrics.peak_state_rows, merged.num_rows)
                 yield from self._emit(merged if self.mode == PARTIAL else self._finish(merged), ctx)
+                res.resize(0)  # emitted: the next grace partition starts from nothing
                 return
             if spill is None:
                 return
