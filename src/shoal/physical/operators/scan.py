@@ -625,7 +625,20 @@ def _open_parquet(path: str, columns: tuple[str, ...], target: pa.Schema) -> pq.
     metadata = parquet_footer(path)
     wanted = [c for c, f in zip(columns, target, strict=True) if pa.types.is_string(f.type)]
     dictionary = _low_cardinality_columns(metadata, tuple(wanted)) if wanted else []
-    return pq.ParquetFile(path, metadata=metadata, read_dictionary=dictionary or None)
+    # Pages are read through a small buffer instead of pre-buffering whole column
+    # chunks: a 1M-row row group of wide strings otherwise sits in memory raw and
+    # decompressed at once per task, outside any reservation (a scan of 1.5 GB of
+    # strings peaked at 1.8 GB RSS with pre-buffering, 0.4 GB without).
+    return pq.ParquetFile(
+        path,
+        metadata=metadata,
+        read_dictionary=dictionary or None,
+        pre_buffer=False,
+        buffer_size=_READ_BUFFER_BYTES,
+    )
+
+
+_READ_BUFFER_BYTES = 4 << 20
 
 
 # Keyed by the footer object itself, which ``parquet_footer`` keeps while the file
