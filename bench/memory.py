@@ -108,9 +108,7 @@ def make_data(root: Path, scale: float) -> dict[str, Path]:
 # ------------------------------------------------------------------------ cases
 
 GROUPBY = "SELECT k, count(*) AS c, sum(v) AS s FROM grouped GROUP BY k"
-JOIN = (
-    "SELECT pk, v, length(pad) AS len FROM probe JOIN build ON pk = bk"
-)
+JOIN = "SELECT pk, v, length(pad) AS len FROM probe JOIN build ON pk = bk"
 ORDERBY = "SELECT k, pad FROM ordered ORDER BY k"
 SELFJOIN = "SELECT count(*) AS pairs FROM lineitem a JOIN lineitem b ON a.l_suppkey = b.l_suppkey"
 
@@ -183,9 +181,7 @@ def child(case: str, engine: str, paths: dict[str, str], budget: str, partitions
         con = duckdb.connect()
         con.execute(f"SET threads = {partitions}")
         for name, path in paths.items():
-            con.execute(
-                f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}/**/*.parquet')"
-            )
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}/**/*.parquet')")
         if case == "orderby":
             reply["checksum"] = {}
         else:
@@ -312,8 +308,10 @@ def main() -> None:
         print(json.dumps(row), file=sys.stderr, flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "memory.json").write_text(json.dumps(rows, indent=2))
-    print("| case | budget | correct | shoal s | shoal peak RSS | bound | spilled | peak reserved"
-          " | DuckDB s | DuckDB peak RSS |")
+    print(
+        "| case | budget | correct | shoal s | shoal peak RSS | bound | spilled | peak reserved"
+        " | DuckDB s | DuckDB peak RSS |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         s, d = r["shoal"], r["duckdb"]

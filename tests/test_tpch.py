@@ -62,7 +62,9 @@ TIGHT_BUDGET = "24MiB"
 @pytest.mark.slow
 @pytest.mark.parametrize("q", QUERIES, ids=lambda q: f"q{q:02d}")
 def test_tpch_sf01_spilling(tpch_sf01_dir: Path, q: int, tmp_path: Path) -> None:
-    con = tpch_connection(tpch_sf01_dir, partitions=2, memory_limit=TIGHT_BUDGET, spill_dir=tmp_path)
+    con = tpch_connection(
+        tpch_sf01_dir, partitions=2, memory_limit=TIGHT_BUDGET, spill_dir=tmp_path
+    )
     result = con.sql(query_text(q))
     assert_matches_answer(result.to_arrow(), "0.1", q)
     assert list(tmp_path.iterdir()) == []
