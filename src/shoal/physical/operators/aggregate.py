@@ -274,9 +274,10 @@ class HashAggregateExec(PhysicalPlan):
                     res.resize(0)
                 elif state_rows >= max(chunk_rows, 2 * merged_rows) and len(states) > 1:
                     # Merge when the states have doubled: amortized, not quadratic. The
-                    # merge makes a copy: room for it first, else spill instead.
+                    # merge concatenates the states and Arrow's grouper builds a hash
+                    # table about as large: room for both first, else spill instead.
                     before = sum(t.nbytes for t in states)
-                    if not res.try_grow(before):
+                    if not res.try_grow(2 * before):
                         yield from make_room()
                         continue
                     states = [self._merge(states)]
@@ -293,7 +294,7 @@ class HashAggregateExec(PhysicalPlan):
             if spill is None and states:
                 if len(states) == 1 and (self.mode != FINAL or not raw):
                     merged = states[0]
-                elif res.try_grow(sum(t.nbytes for t in states)):  # room for the copy
+                elif res.try_grow(2 * sum(t.nbytes for t in states)):  # copy + hash table
                     merged = self._merge(states)
                     res.resize(merged.nbytes)
                 elif self.mode == PARTIAL:
