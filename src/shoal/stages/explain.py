@@ -4,7 +4,7 @@ Stages print root first; each shows its task count, where its output goes, and
 its fragment as an indented operator tree. With metrics, each operator line gets
 rows and time (and, where it held memory, its peak reservation and what it
 spilled), each exchange its bytes, buffer high-water mark, blocked/wait time and
-skew; a first line gives the query's peak reservation against its budget.
+skew; a last line gives the query's peak reservation against its budget.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 def explain_graph(graph: StageGraph, metrics: QueryMetrics | None = None) -> str:
     lines: list[str] = []
+    for stage in reversed(graph.stages):
+        lines.append(_stage_header(stage, metrics))
+        _fragment(stage, stage.fragment, 1, lines, metrics, [0])
     if metrics is not None and metrics.memory_limit_bytes:
         lines.append(
             f"Memory: peak_reserved={_human(metrics.peak_reserved_bytes)}"
@@ -27,9 +30,6 @@ def explain_graph(graph: StageGraph, metrics: QueryMetrics | None = None) -> str
             f" spilled={_human(metrics.spilled_bytes)} spill_files={metrics.spill_files}"
             f" process_peak_rss={_human(metrics.peak_rss_bytes)}"
         )
-    for stage in reversed(graph.stages):
-        lines.append(_stage_header(stage, metrics))
-        _fragment(stage, stage.fragment, 1, lines, metrics, [0])
     return "\n".join(lines)
 
 
