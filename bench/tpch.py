@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/tpch.py --sf 1 [--queries 1,6] [--runs 3] [--threads N]
      [--partitions P] [--engines shoal,duckdb[,polars,datafusion]] [--timeout 300]
-     [--data DIR] [--out bench/results]
+     [--memory-limit 1GiB] [--data DIR] [--out bench/results]
 
 Data come from :func:`shoal.datagen.ensure_tpch` (cached in ``--data``, else
 ``$SHOAL_DATA_DIR``, else ``<repo>/data``); the query texts and reference answers from
@@ -74,6 +74,8 @@ STARTUP_TIMEOUT = 120.0
 FALLBACK_REL_TOL = 1e-6
 
 OK = "ok"
+#: ``--memory-limit`` reaches the shoal worker (a spawned process) through this variable.
+MEMORY_LIMIT_ENV = "SHOAL_BENCH_MEMORY_LIMIT"
 
 
 # ------------------------------------------------------------------------- workers
@@ -128,6 +130,8 @@ def _make_runner(
             settings["max_running_tasks"] = threads
         if engine == "shoal-materialized":
             settings["retry_policy"] = "task"
+        if os.environ.get(MEMORY_LIMIT_ENV):
+            settings["memory_limit"] = os.environ[MEMORY_LIMIT_ENV]
         con = shoal.connect(partitions=partitions, **settings)
         for name, path in tables.items():
             con.register_parquet(name, str(path))
@@ -788,6 +792,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         " (missing ones are skipped)",
     )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per query run (300)")
+    p.add_argument(
+        "--memory-limit", default=None, help="shoal's memory_limit, e.g. 1GiB (default: its own)"
+    )
     p.add_argument("--data", type=Path, default=None, help="TPC-H cache folder")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     args = p.parse_args(argv)
@@ -795,6 +802,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error("--runs, --threads and --partitions must be positive")
     if args.partitions is None:
         args.partitions = args.threads
+    if args.memory_limit:
+        os.environ[MEMORY_LIMIT_ENV] = args.memory_limit
     return args
 
 
@@ -857,6 +866,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "warmup_runs": 1,
         "threads": args.threads,
         "partitions": args.partitions,
+        "memory_limit": args.memory_limit,
         "timeout_s": args.timeout,
         "engines": engines,
         "skipped_engines": skipped,

@@ -25,6 +25,7 @@ ARGS: dict[type[BaseException], tuple[tuple[object, ...], dict[str, object]]] = 
         ("boom", 1, 2, 0),
         {"attempts": 4, "worker": "local:shoal-s1-t2-a3"},
     ),
+    errors.ResourceExhaustedError: (("HashJoin", 100, 50, 80, 200), {"stage": 1, "task": 0}),
 }
 
 

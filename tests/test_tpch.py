@@ -69,3 +69,27 @@ def test_q5_explain_shows_join_strategies_and_estimates(tpch_sf01_dir: Path) -> 
     text2 = con2.explain(query_text(5))
     assert "strategy=partitioned" in text2 and "HashRepartition[" in text2
     assert con2.sql(query_text(5)).to_arrow().num_rows == con.sql(query_text(5)).to_arrow().num_rows
+
+
+#: A budget far below SF 0.1's working set: 15 of the 22 queries spill (aggregates,
+#: joins, sorts); the rest hold less than this.
+TIGHT_BUDGET = "3MiB"
+
+
+@pytest.mark.parametrize("q", QUERIES, ids=lambda q: f"q{q:02d}")
+def test_tpch_sf01_spilling(tpch_sf01_dir: Path, q: int, tmp_path: Path) -> None:
+    con = tpch_connection(
+        tpch_sf01_dir, partitions=2, memory_limit=TIGHT_BUDGET, spill_dir=tmp_path
+    )
+    result = con.sql(query_text(q))
+    assert_matches_answer(result.to_arrow(), "0.1", q)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("q", QUERIES, ids=lambda q: f"q{q:02d}")
+def test_tpch_sf1_under_1gib(tpch_sf1_dir: Path, q: int) -> None:
+    con = tpch_connection(tpch_sf1_dir, partitions=4, memory_limit="1GiB")
+    result = con.sql(query_text(q))
+    assert_matches_answer(result.to_arrow(), "1", q)
+    assert result.metrics.memory_limit_bytes == 1 << 30

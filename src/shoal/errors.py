@@ -240,6 +240,53 @@ class ResourceError(ExecutionError):
     """A memory budget could not be met and the operator cannot spill."""
 
 
+class ResourceExhaustedError(ResourceError):
+    """A memory budget could not be met and the operator cannot spill.
+
+    Names the operator, stage and task, the bytes it asked for, what it held, and
+    the query's budget (``memory_limit``).
+    """
+
+    def __init__(
+        self,
+        operator: str,
+        needed: int,
+        held: int,
+        reserved: int,
+        budget: int,
+        stage: int | None = None,
+        task: int | None = None,
+    ):
+        super().__init__(
+            f"{operator} needs {_bytes(needed)} more memory and cannot spill: it holds"
+            f" {_bytes(held)}, the query has {_bytes(reserved)} reserved of its budget"
+            f" memory_limit={_bytes(budget)}",
+            stage=stage,
+            partition=task,
+            attempt=0 if stage is not None else None,
+        )
+        self.operator = operator
+        self.needed = needed
+        self.held = held
+        self.reserved = reserved
+        self.budget = budget
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            type(self),
+            (self.operator, self.needed, self.held, self.reserved, self.budget)
+            + (self.stage, self.partition),
+        )
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return str(n)
+
+
 def _rebuild(
     cls: type[ShoalError], args: tuple[object, ...], state: dict[str, object]
 ) -> ShoalError:

@@ -91,16 +91,22 @@ def hash_columns(columns: Sequence[pa.Array | pa.ChunkedArray]) -> U64:
 
 
 def partition_ids(
-    columns: Sequence[pa.Array | pa.ChunkedArray], num_partitions: int
+    columns: Sequence[pa.Array | pa.ChunkedArray], num_partitions: int, seed: int = 0
 ) -> npt.NDArray[np.int32]:
     """Assign each row to a partition in ``[0, num_partitions)`` from its row hash.
 
     Uses the high 32 bits of the hash with a multiply-shift (``(h >> 32) * n >> 32``), so it
-    needs no division and does not lean on the low bits. Part of the layout contract.
+    needs no division and does not lean on the low bits. Part of the layout contract
+    (with ``seed=0``). A non-zero ``seed`` re-mixes the hash first: rows that one
+    partitioning put together (an exchange's partition, a spill partition) spread again
+    (grace aggregate and join spill partitions, one seed per recursion level).
     """
     if not 1 <= num_partitions < (1 << 31):
         raise ValueError(f"num_partitions must be in [1, 2**31), got {num_partitions}")
     h = hash_columns(columns)
+    if seed:
+        h ^= np.uint64((seed * int(_MIX2)) & _MASK64)
+        _splitmix(h)
     h >>= _S32
     h *= np.uint64(num_partitions)
     h >>= _S32

@@ -28,6 +28,7 @@ from shoal.catalog.sources import TableSource
 from shoal.errors import AccessDeniedError, CatalogError, UnsupportedError, UserError
 from shoal.exchange_spec import RetryPolicy
 from shoal.logical.plan import LogicalQuery
+from shoal.memory.size import parse_bytes
 from shoal.metrics.progress import ProgressListener, ProgressTracker, QueryProgress
 from shoal.metrics.query import QueryMetrics
 from shoal.optimizer.optimizer import optimize
@@ -127,6 +128,13 @@ class Connection:
         settings.setdefault("max_running_tasks", cores)
         settings.setdefault("retry_policy", DEFAULT_RETRY_POLICY)
         _check_retry_settings(settings)
+        if settings.get("memory_limit") is not None:
+            settings["memory_limit"] = parse_bytes(settings["memory_limit"])
+        else:
+            settings.pop("memory_limit", None)  # the default: a share of physical memory
+        spill_dir = settings.get("spill_dir")
+        if spill_dir is not None:
+            settings["spill_dir"] = os.fspath(spill_dir)
         self.settings = Settings(partitions=partitions or cores, **settings)
         if self.runtime is RuntimeKind.RAY:
             from shoal.scheduler.ray import RayRuntime
@@ -214,8 +222,9 @@ class Connection:
         params: Sequence[Any] | None = None,
         *,
         retry_policy: RetryPolicy | str | None = None,
+        memory_limit: int | str | None = None,
     ) -> PreparedQuery:
-        settings = self._query_settings(retry_policy)
+        settings = self._query_settings(retry_policy, memory_limit)
         # Parsing, binding and planning recurse over the query's trees: a big stack.
         with sql_text(text):
             return call_deep(self._parse_and_prepare, text, params, settings)
@@ -232,10 +241,14 @@ class Connection:
             )
         return self._prepare_statement(statement, settings)
 
-    def _query_settings(self, retry_policy: RetryPolicy | str | None) -> Settings:
-        """The connection's settings with this query's retry policy; a materialized
-        query has no runtime filters (the reason is in EXPLAIN)."""
+    def _query_settings(
+        self, retry_policy: RetryPolicy | str | None, memory_limit: int | str | None = None
+    ) -> Settings:
+        """The connection's settings with this query's retry policy and memory budget; a
+        materialized query has no runtime filters (the reason is in EXPLAIN)."""
         settings = self.settings
+        if memory_limit is not None:
+            settings = replace(settings, memory_limit=parse_bytes(memory_limit))
         if retry_policy is not None:
             settings = replace(settings, retry_policy=_retry_policy(retry_policy))
         if settings.retry_policy is RetryPolicy.TASK and settings.runtime_filters:
@@ -286,6 +299,7 @@ class Connection:
         retry_policy: RetryPolicy | str | None = None,
         faults: Sequence[Fault | str] = (),
         progress: Progress | None = None,
+        memory_limit: int | str | None = None,
     ) -> Result:
         """Run one statement to completion.
 
@@ -295,6 +309,8 @@ class Connection:
         ``retry_policy`` ("none" or "task") overrides the connection's for this query;
         ``faults`` injects failures (``Fault`` or ``"stage=1,partition=0,kind=transient"``).
         ``progress`` (default: the connection's) is told how the stages advance.
+        ``memory_limit`` ("512MiB", "1GiB" or bytes) replaces the connection's budget
+        for this query: past it operators spill, or fail with ``ResourceExhaustedError``.
         ``EXPLAIN [ANALYZE] [(FORMAT TEXT|JSON|HTML)] …`` returns the plan as a
         one-column table (``plan`` lines, or one ``json`` / ``html`` document).
         """
@@ -331,6 +347,7 @@ class Connection:
             retry_policy=retry_policy,
             faults=faults,
             progress=progress,
+            memory_limit=memory_limit,
         ).result()
 
     def _run_statement(
@@ -376,6 +393,7 @@ class Connection:
         retry_policy: RetryPolicy | str | None = None,
         faults: Sequence[Fault | str] = (),
         progress: Progress | None = None,
+        memory_limit: int | str | None = None,
     ) -> QueryStream:
         """Start a query and return its result as a stream of Arrow batches.
 
@@ -384,7 +402,7 @@ class Connection:
         """
         _check_timeout(timeout)
         injected = _faults(faults)
-        prepared = self.prepare(text, params, retry_policy=retry_policy)
+        prepared = self.prepare(text, params, retry_policy=retry_policy, memory_limit=memory_limit)
         return self.run_prepared(
             prepared, timeout=timeout, faults=injected, progress=progress, text=text
         )

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from shoal.api.result import Result
 from shoal.errors import QueryCancelledError
+from shoal.memory.pool import MemoryPool
 from shoal.metrics.query import QueryMetrics
 
 if TYPE_CHECKING:
@@ -66,6 +67,21 @@ class QueryStream:
     def metrics(self) -> QueryMetrics:
         """The run's figures; complete once the stream has ended."""
         return self._run.metrics
+
+    @property
+    def memory(self) -> MemoryPool | None:
+        """The query's memory pool (its budget, what is reserved now, the peak); None
+        where the query has no one pool (materialized tasks and Ray tasks each have
+        their own)."""
+        pool: MemoryPool | None = getattr(self._run, "memory", None)
+        return pool
+
+    @property
+    def spill_path(self) -> str | None:
+        """The query's spill folder while it exists (None before the first spill and
+        after the query ended)."""
+        spill = getattr(self._run, "spill", None)
+        return None if spill is None else spill.path
 
     @property
     def finished(self) -> bool:

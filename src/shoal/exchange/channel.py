@@ -6,6 +6,12 @@ still admitted when the buffer is empty, so progress is always possible.
 ``get`` blocks until a batch arrives or every producer has closed. A cancelled
 query wakes every waiter, which then raises ``QueryCancelledError``.
 
+With a ``Reservation`` of the query's memory pool, the buffered bytes are reserved
+too: a ``put`` that would take the pool past ``POOL_SHARE`` of its limit waits like
+one over the buffer's own budget, except into an empty buffer (admitted anyway, so
+the query progresses). Buffers are the first to give way under pressure: the
+operators that can spill keep the rest of the budget.
+
 While blocked, a task lends out its CPU slot (``Slots``). WARNING: the slot is
 taken back only after the channel's lock is released — holding the lock while
 waiting for a slot deadlocks against a producer that holds a slot and wants
@@ -23,9 +29,12 @@ from typing import Protocol
 import pyarrow as pa
 
 from shoal.errors import QueryCancelledError
+from shoal.memory.pool import Reservation
 
 # Waiters re-check cancellation at least this often (seconds).
 _POLL = 0.05
+# Buffered batches beyond the first may fill the query's pool up to this share.
+POOL_SHARE = 0.5
 
 
 class Slots(Protocol):
@@ -48,8 +57,10 @@ class Channel:
         producers: int,
         cancelled: Callable[[], bool],
         slots: Slots | None = None,
+        reservation: Reservation | None = None,
     ):
         self._budget = budget_bytes
+        self._reservation = reservation
         self._open_producers = producers
         self._cancelled = cancelled
         self._slots = slots or _NoSlots()
@@ -72,7 +83,9 @@ class Channel:
             while True:
                 with self._cond:
                     self._check_cancelled()
-                    if not self._bytes or self._bytes + size <= self._budget:
+                    if (not self._bytes or self._bytes + size <= self._budget) and self._admit(
+                        size
+                    ):
                         self._queue.append(batch)
                         self._bytes += size
                         self.high_water_bytes = max(self.high_water_bytes, self._bytes)
@@ -89,6 +102,15 @@ class Channel:
             if lent_at is not None:
                 self.put_blocked_seconds += time.perf_counter() - lent_at
                 self._slots.acquire()
+
+    def _admit(self, size: int) -> bool:
+        r = self._reservation
+        if r is None:
+            return True
+        if not self._bytes:
+            r.force_grow(size)
+            return True
+        return r.try_grow(size, POOL_SHARE)
 
     def close(self, failed: bool = False) -> None:
         """One producer is done — or, with ``failed``, gave up: the stream is then broken
@@ -112,6 +134,8 @@ class Channel:
                     if self._queue:
                         batch = self._queue.popleft()
                         self._bytes -= batch.nbytes
+                        if self._reservation is not None:
+                            self._reservation.shrink(batch.nbytes)
                         self._cond.notify_all()
                         return batch
                     if self._open_producers <= 0:

@@ -16,6 +16,7 @@ from shoal.exchange.channel import Channel, Slots
 from shoal.exchange.merge import merge_sorted
 from shoal.exchange_spec import ExchangeKind, ExchangeSpec
 from shoal.hashing import partition_ids, split_by_partition
+from shoal.memory.pool import MemoryPool, Reservation
 from shoal.metrics.exchange import ExchangeMetrics
 
 HASH, BROADCAST, GATHER, MERGE, ROUND_ROBIN = (
@@ -38,16 +39,26 @@ class LocalExchange:
         budget_bytes: int,
         cancelled: Callable[[], bool],
         slots: Slots | None = None,
+        pool: MemoryPool | None = None,
     ):
         self.spec = spec
         self.schema = schema
         self.producers = producers
         n = spec.num_partitions
+        owner = f"Exchange[{spec.kind}] from stage {producer_stage}"
+
+        def reservation() -> Reservation | None:
+            return None if pool is None else pool.reservation(owner, producer_stage)
+
         if spec.kind == MERGE:
             # One channel per producer, all read by the single consumer.
-            self.channels = [Channel(budget_bytes, 1, cancelled, slots) for _ in range(producers)]
+            self.channels = [
+                Channel(budget_bytes, 1, cancelled, slots, reservation()) for _ in range(producers)
+            ]
         else:
-            self.channels = [Channel(budget_bytes, producers, cancelled, slots) for _ in range(n)]
+            self.channels = [
+                Channel(budget_bytes, producers, cancelled, slots, reservation()) for _ in range(n)
+            ]
         self.metrics = ExchangeMetrics(spec.kind, producer_stage, consumer_stage)
 
     # ---------------------------------------------------------------- producer

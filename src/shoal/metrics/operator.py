@@ -21,6 +21,14 @@ class OperatorMetrics:
     decode_seconds: float = 0.0
     # Scans: row groups another scan of the query decoded for this one (ShareScans).
     row_groups_shared: int = 0
+    # Memory (memory/pool.py, memory/spill.py): the largest reservation one task held
+    # (summed over tasks when merged: an upper bound of what they held at once), and
+    # what went to disk.
+    peak_reserved_bytes: int = 0
+    spilled_bytes: int = 0
+    spill_files: int = 0
+    # Rounds that wrote spill files: grace partitioning levels, sorted-run merge passes.
+    spill_passes: int = 0
 
     def merge(self, other: OperatorMetrics) -> None:
         self.rows_out += other.rows_out
@@ -32,3 +40,7 @@ class OperatorMetrics:
         self.peak_state_rows = max(self.peak_state_rows, other.peak_state_rows)
         self.decode_seconds += other.decode_seconds
         self.row_groups_shared += other.row_groups_shared
+        self.peak_reserved_bytes += other.peak_reserved_bytes
+        self.spilled_bytes += other.spilled_bytes
+        self.spill_files += other.spill_files
+        self.spill_passes = max(self.spill_passes, other.spill_passes)

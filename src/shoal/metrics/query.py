@@ -39,3 +39,10 @@ class QueryMetrics:
     # Rows handed to the caller, and the peak bytes of result batches waiting for it.
     result_rows: int = 0
     result_buffer_high_water_bytes: int = 0
+    # Memory: the query's budget, the most its pool had reserved at once, what it
+    # spilled, and the process's peak RSS so far (the OS's figure, not the query's).
+    memory_limit_bytes: int = 0
+    peak_reserved_bytes: int = 0
+    spilled_bytes: int = 0
+    spill_files: int = 0
+    peak_rss_bytes: int = 0

@@ -1,7 +1,9 @@
 """What a running task can see: its partition, its inputs, its settings, its metrics.
 
 The runtime builds one ``TaskContext`` per task. Operators read exchange inputs
-through it and report metrics into it; they hold no other shared state.
+through it, report metrics into it, and take their memory reservations and spill
+files from the query's pool and spill folder through it; they hold no other
+shared state.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import pyarrow as pa
 
 from shoal.errors import QueryCancelledError
 from shoal.exchange_spec import RetryPolicy
+from shoal.memory.pool import MemoryPool, Reservation
+from shoal.memory.size import default_memory_limit
+from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
 
 if TYPE_CHECKING:
@@ -50,6 +55,12 @@ class Settings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "retry_policy", RetryPolicy(self.retry_policy))
 
+    # The query's memory budget in bytes (memory/pool.py); operators that hold state
+    # spill or fail with ResourceExhaustedError past it. Default: 60% of physical memory.
+    memory_limit: int = field(default_factory=default_memory_limit)
+    # Where spill folders go (one per query, removed when it ends); None: the temp folder.
+    spill_dir: str | None = None
+
 
 @dataclass
 class TaskContext:
@@ -75,9 +86,30 @@ class TaskContext:
     publish_filter: Callable[[str, int, list[pa.Array]], None] = lambda fid, part, keys: None
     poll_filter: Callable[[str, int], Any] = lambda fid, sources: None
     wait_filter: Callable[[str, int], Any] = lambda fid, sources: None
+    # A publishing task that will not publish (its side spilled): the filter passes all.
+    withdraw_filter: Callable[[str, int], None] = lambda fid, part: None
     # True when ``shared`` really is shared by all tasks of the stage: scans may then
     # hand out their splits on demand (a split queue) instead of a fixed share each.
     shares_across_tasks: bool = False
+    # The query's memory pool and spill folder (one each per query; without a runtime
+    # that carries them, an unlimited pool and a folder of this task's own).
+    memory: MemoryPool = field(default_factory=MemoryPool)
+    spill: SpillSpace = field(default_factory=SpillSpace)
+    # Every reservation taken through ``reserve``: the runtime frees them when the
+    # task ends, however it ends.
+    reservations: list[Reservation] = field(default_factory=list)
+
+    def reserve(self, op: PhysicalPlan) -> Reservation:
+        """A reservation of the query's pool held by ``op`` in this task."""
+        r = self.memory.reservation(
+            op.label, self.stage_id, self.partition, self.operator_metrics(op)
+        )
+        self.reservations.append(r)
+        return r
+
+    def free_memory(self) -> None:
+        for r in self.reservations:
+            r.free()
 
     def operator_metrics(self, op: PhysicalPlan) -> OperatorMetrics:
         key = self.operator_ids.get(id(op), id(op))

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from shoal.errors import QueryCancelledError
 from shoal.exchange.channel import Slots
+from shoal.memory.pool import MemoryPool
 from shoal.physical.operators.join_index import JoinIndex
 
 _POLL_SECONDS = 0.05
@@ -41,8 +42,11 @@ class PassAll:
 
 
 class RuntimeFilters:
-    def __init__(self, slots: Slots):
+    def __init__(self, slots: Slots, pool: MemoryPool | None = None):
         self._slots = slots
+        # The combined keys live as long as the query; past the budget the filter is
+        # dropped (a pass-all) rather than failing the query: it only saves work.
+        self._reservation = None if pool is None else pool.reservation("RuntimeFilter")
         self._cond = threading.Condition()
         # filter id -> partition -> its keys, or None when the task ended without them
         self._parts: dict[str, dict[int, list[pa.Array] | None]] = {}
@@ -73,8 +77,17 @@ class RuntimeFilters:
             if len(published) < len(parts):
                 combined = PassAll()
             else:
-                columns = zip(*published, strict=True)
-                combined = JoinIndex([pa.concat_arrays(list(chunks)) for chunks in columns])
+                columns = [list(chunks) for chunks in zip(*published, strict=True)]
+                size = sum(a.nbytes for chunks in columns for a in chunks)
+                r = self._reservation
+                if r is not None and not r.try_grow(size):
+                    combined = PassAll()
+                else:
+                    index = JoinIndex([pa.concat_arrays(chunks) for chunks in columns])
+                    if r is not None and not r.try_grow(index.nbytes):
+                        combined = PassAll()
+                    else:
+                        combined = index
             self._built[filter_id] = combined
             return combined
 

@@ -21,8 +21,11 @@ waits for the next batch); it then gets ``QueryCancelledError``,
 
 from __future__ import annotations
 
+import resource
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
@@ -40,6 +43,8 @@ from shoal.errors import (
 )
 from shoal.exchange.channel import Channel
 from shoal.exchange.local import LocalExchange
+from shoal.memory.pool import MemoryPool
+from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.progress import ProgressListener, StageShape
 from shoal.metrics.query import QueryMetrics, StageMetrics
@@ -91,9 +96,18 @@ class QueryRun:
         self.settings = settings
         self.timeout = timeout
         self.slots = TaskSlots(settings.max_running_tasks)
+        # The query's memory budget and spill folder (memory/): operators, exchange
+        # buffers and the result channel reserve from the pool; both are emptied when
+        # the query ends, however it ends.
+        self.memory = MemoryPool(settings.memory_limit)
+        self.spill = SpillSpace(settings.spill_dir)
+        # A run dropped without being read or closed still leaves no spill files.
+        weakref.finalize(self, self.spill.remove)
         self.shared = SharedValues(self.slots)
-        self.filters = RuntimeFilters(self.slots)
-        self.services = TaskServices(self.slots, self.shared, self.filters)
+        self.filters = RuntimeFilters(self.slots, self.memory)
+        self.services = TaskServices(
+            self.slots, self.shared, self.filters, memory=self.memory, spill=self.spill
+        )
         self.faults = tuple(faults)
         self.progress = progress
         self.cancel_event = threading.Event()
@@ -113,6 +127,7 @@ class QueryRun:
             root.num_partitions,
             self.cancel_event.is_set,
             self.slots,
+            self.memory.reservation("ResultBuffer", root.id),
         )
         for stage in graph.stages:
             self.metrics.stages[stage.id] = StageMetrics(stage.id, stage.num_partitions)
@@ -126,6 +141,7 @@ class QueryRun:
                     settings.exchange_buffer_bytes,
                     self.cancel_event.is_set,
                     self.slots,
+                    self.memory,
                 )
 
     @property
@@ -215,6 +231,14 @@ class QueryRun:
             self.metrics.result_buffer_high_water_bytes = self.results.high_water_bytes
             for sid, ex in self.exchanges.items():
                 self.metrics.exchanges[sid] = ex.finish_metrics()
+            # Every task has ended: nothing can use the spill files or reservations.
+            self.spill.remove()
+            self.memory.free_all()
+            self.metrics.memory_limit_bytes = self.memory.limit
+            self.metrics.peak_reserved_bytes = self.memory.peak
+            self.metrics.spilled_bytes = self.spill.bytes
+            self.metrics.spill_files = self.spill.files
+            self.metrics.peak_rss_bytes = _peak_rss_bytes()
             self._finished = True
             if self.progress is not None:
                 self.progress.query_finished()
@@ -323,3 +347,9 @@ class QueryRun:
 #: Exceptions that values in the data can provoke inside a kernel (an overflow, a
 #: string that does not cast, an out-of-range date): execution errors, not bugs.
 DATA_ERRORS = (pa.ArrowInvalid, pa.ArrowIndexError, OverflowError, MemoryError)
+
+
+def _peak_rss_bytes() -> int:
+    """The process's peak resident set so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)

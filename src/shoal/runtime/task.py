@@ -20,6 +20,8 @@ import pyarrow as pa
 from shoal.errors import QueryCancelledError
 from shoal.exchange.channel import Slots
 from shoal.exchange.spool import SpoolInput, SpoolWriter, read_spooled
+from shoal.memory.pool import MemoryPool
+from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
 from shoal.physical.context import Settings, TaskContext
 from shoal.physical.operators.hash_join import HashJoinExec
@@ -47,6 +49,10 @@ class TaskServices:
     slots: Slots
     shared: SharedValues
     filters: RuntimeFilters | None = None
+    # The query's memory pool and spill folder; None: each task has its own (a task in a
+    # process of its own, or a materialized attempt).
+    memory: MemoryPool | None = None
+    spill: SpillSpace | None = None
 
     @staticmethod
     def standalone(slots: Slots | None = None) -> TaskServices:
@@ -90,12 +96,17 @@ def run_fragment(
         shared_pending=services.shared.pending,
         shares_across_tasks=shares_across_tasks,
     )
+    if services.memory is not None:
+        ctx.memory = services.memory
+    if services.spill is not None:
+        ctx.spill = services.spill
     if metrics is not None:
         ctx.metrics = metrics
     if filters is not None:
         ctx.publish_filter = filters.publish
         ctx.poll_filter = filters.poll
         ctx.wait_filter = lambda fid, sources: filters.wait(fid, sources, cancelled)
+        ctx.withdraw_filter = filters.task_ended
     # Operators are keyed by their position in the fragment, so all tasks'
     # figures for one operator land together.
     ctx.operator_ids = {id(op): i for i, op in enumerate(stage.fragment.walk())}
@@ -130,6 +141,9 @@ def run_fragment(
             fault.before_output()
     finally:
         recursion.__exit__(None, None, None)
+        ctx.free_memory()
+        if services.spill is None:
+            ctx.spill.remove()  # the task's own spill folder, made for this attempt
         if filters is not None:
             for filter_id in publishes:
                 filters.task_ended(filter_id, partition)

@@ -2,8 +2,9 @@
 
 Stages print root first; each shows its task count, where its output goes, and
 its fragment as an indented operator tree. With metrics, each operator line gets
-rows and time, each exchange its bytes, buffer high-water mark, blocked/wait
-time and skew.
+rows and time (and, where it held memory, its peak reservation and what it
+spilled), each exchange its bytes, buffer high-water mark, blocked/wait time and
+skew; a last line gives the query's peak reservation against its budget.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ def explain_graph(graph: StageGraph, metrics: QueryMetrics | None = None) -> str
         _fragment(stage, stage.fragment, 1, lines, metrics, [0])
         if metrics is not None and stage.id in metrics.stages:
             lines.extend(_task_lines(metrics.stages[stage.id].task_runs))
+    if metrics is not None and metrics.memory_limit_bytes:
+        lines.append(
+            f"Memory: peak_reserved={_human(metrics.peak_reserved_bytes)}"
+            f" of memory_limit={_human(metrics.memory_limit_bytes)}"
+            f" spilled={_human(metrics.spilled_bytes)} spill_files={metrics.spill_files}"
+            f" process_peak_rss={_human(metrics.peak_rss_bytes)}"
+        )
     return "\n".join(lines)
 
 
@@ -98,6 +106,13 @@ def _fragment(
                 line += f" decode={om.decode_seconds * 1000:.1f}ms"
             if om.peak_state_rows:
                 line += f" peak_state_rows={om.peak_state_rows}"
+            if om.peak_reserved_bytes:
+                line += f" peak_reserved={_human(om.peak_reserved_bytes)}"
+            if om.spill_files:
+                line += (
+                    f" spilled={_human(om.spilled_bytes)} spill_files={om.spill_files}"
+                    f" spill_passes={om.spill_passes}"
+                )
             line += ")"
     lines.append(line)
     for child in node.children():
@@ -143,6 +158,10 @@ def graph_dict(graph: StageGraph, metrics: QueryMetrics | None = None) -> dict[s
                     "peak_state_rows": om.peak_state_rows if om else 0,
                     "decode_seconds": round(om.decode_seconds, 6) if om else 0.0,
                     "row_groups_shared": om.row_groups_shared if om else 0,
+                    "peak_reserved_bytes": om.peak_reserved_bytes if om else 0,
+                    "spilled_bytes": om.spilled_bytes if om else 0,
+                    "spill_files": om.spill_files if om else 0,
+                    "spill_passes": om.spill_passes if om else 0,
                 }
             )
         exchange = metrics.exchanges.get(stage.id) if metrics is not None else None
@@ -172,8 +191,20 @@ def graph_dict(graph: StageGraph, metrics: QueryMetrics | None = None) -> dict[s
                 "exchange": exchange.to_dict() if exchange is not None else None,
             }
         )
+    memory = (
+        {
+            "memory_limit_bytes": metrics.memory_limit_bytes,
+            "peak_reserved_bytes": metrics.peak_reserved_bytes,
+            "spilled_bytes": metrics.spilled_bytes,
+            "spill_files": metrics.spill_files,
+            "process_peak_rss_bytes": metrics.peak_rss_bytes,
+        }
+        if metrics is not None
+        else None
+    )
     return {
         "analyzed": metrics is not None,
+        "memory": memory,
         "seconds": round(metrics.elapsed, 6) if metrics is not None else 0.0,
         "exchange_mode": metrics.exchange_mode if metrics is not None else None,
         "notes": list(graph.notes),

@@ -7,7 +7,12 @@
 Needs: partial / single(co-located) any; final ``HashDistributed(keys)``, or
 ``SinglePartition`` without keys. Gives: final ``Hash(keys, n)``; partial
 ``Unknown(n)``. Holds one state row per group (the partial folds its input in
-chunks so it holds at most a chunk of raw rows plus the states). Does not spill yet.
+chunks so it holds at most a chunk of raw rows plus the states), reserved from the
+query's pool. Spills: past the budget a partial aggregate passes its states on
+early; final and single aggregates write their states to hash partitions (grace,
+``spill_partitions.py``), keep folding, and at the end merge and finish one
+partition at a time, partitioning a partition again (next hash seed) when its
+groups still do not fit.
 
 AVG is carried as (sum, count) and divided at the end, so the answer is exact up
 to the final division, as DuckDB's is.
@@ -23,12 +28,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shoal.errors import ResourceExhaustedError
 from shoal.expr import floats
 from shoal.expr.evaluate import Memo, evaluate_array, evaluate_column
 from shoal.expr.nodes import ColumnRef, Expr
 from shoal.hashing import partition_ids
+from shoal.memory.pool import Reservation
 from shoal.physical.context import TaskContext
 from shoal.physical.operators.dense_grouping import dense_group_by
+from shoal.physical.operators.spill_partitions import MAX_LEVELS, SpillPartitions
 from shoal.physical.operators.sum_overflow import narrow_sum, widen_risky_sums
 from shoal.physical.partitioning import (
     SINGLE,
@@ -183,6 +191,24 @@ class HashAggregateExec(PhysicalPlan):
     # ---------------------------------------------------------------- execute
 
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
+        res = ctx.reserve(self)
+        try:
+            prepared = (self._prepare(b) for b in ctx.run(self.input))
+            yield from self._aggregate(ctx, res, prepared, self.mode != FINAL, 0)
+        finally:
+            res.free()
+
+    def _aggregate(
+        self,
+        ctx: TaskContext,
+        res: Reservation,
+        batches: Iterator[pa.RecordBatch],
+        raw: bool,
+        level: int,
+    ) -> Iterator[pa.RecordBatch]:
+        """Fold ``batches`` (prepared raw rows, or states when not ``raw``) into states
+        and emit the results; past the budget, spill the states to hash partitions
+        (grace) and finish those one at a time, recursing with the next level."""
         metrics = ctx.operator_metrics(self)
         chunk_rows = ctx.settings.batch_rows * 4
         states: list[pa.Table] = []
@@ -191,37 +217,131 @@ class HashAggregateExec(PhysicalPlan):
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
         emitted = False
-        for batch in ctx.run(self.input):
-            metrics.rows_in += batch.num_rows
-            pending.append(self._prepare(batch))
-            pending_rows += batch.num_rows
-            if pending_rows < chunk_rows:
-                continue
-            states.append(self._fold(pending))
-            state_rows += states[-1].num_rows
-            pending, pending_rows = [], 0
-            metrics.peak_state_rows = max(metrics.peak_state_rows, state_rows)
-            if self.mode == PARTIAL and state_rows >= chunk_rows:
-                # Many groups: pass the states on as they are instead of growing them
-                # (memory stays bounded; merging is the final aggregate's job, and
-                # merging here too would group the same rows twice).
+        spill: SpillPartitions | None = None
+
+        def fold(batches: list[pa.RecordBatch]) -> pa.Table:
+            if raw:
+                return self._fold(batches)
+            return self._merge([pa.Table.from_batches(batches, self._state_schema)])
+
+        def make_room() -> Iterator[pa.RecordBatch]:
+            """Out of budget: a partial aggregate passes its states on, the others spill."""
+            nonlocal states, state_rows, merged_rows, pending, pending_rows, spill, emitted
+            if pending:
+                states.append(fold(pending))
+                pending, pending_rows = [], 0
+            if not self.keys:
+                # One group: its state is one row, folded and kept (nothing to spill).
+                if len(states) > 1:
+                    states = [self._merge(states)]
+                state_rows = merged_rows = sum(t.num_rows for t in states)
+                res.resize(sum(t.nbytes for t in states))
+                return
+            if self.mode == PARTIAL:
                 for state in states:
                     yield from self._emit(state, ctx)
-                states, state_rows, emitted = [], 0, True
-            elif state_rows >= max(chunk_rows, 2 * merged_rows) and len(states) > 1:
-                # Merge when the states have doubled: amortized, not quadratic.
-                states = [self._merge(states)]
-                state_rows = merged_rows = states[0].num_rows
-        if pending or not (states or emitted):
-            # (Also with no input at all: a global aggregate still has one row.)
-            states.append(self._fold(pending))
-        if not states:
-            return
-        merged = states[0] if len(states) == 1 and self.mode != FINAL else self._merge(states)
-        if self.always_group is not None and self.mode != PARTIAL:
-            merged = self._with_always_group(merged, ctx)
-        metrics.peak_state_rows = max(metrics.peak_state_rows, merged.num_rows)
-        yield from self._emit(merged if self.mode == PARTIAL else self._finish(merged), ctx)
+                emitted = True
+            else:
+                if spill is None:
+                    spill = SpillPartitions(
+                        ctx.spill, self._state_schema, self.key_names, level, metrics
+                    )
+                for state in states:
+                    spill.add(state)
+            states, state_rows, merged_rows = [], 0, 0
+            res.resize(0)
+
+        try:
+            for batch in batches:
+                metrics.rows_in += batch.num_rows
+                if not res.try_grow(batch.nbytes):
+                    yield from make_room()
+                    # The batch is in memory already; holding it alone is the least
+                    # any aggregate can do.
+                    res.force_grow(batch.nbytes)
+                pending.append(batch)
+                pending_rows += batch.num_rows
+                if pending_rows < chunk_rows:
+                    continue
+                held = sum(b.nbytes for b in pending)
+                states.append(fold(pending))
+                pending, pending_rows = [], 0
+                state_rows += states[-1].num_rows
+                res.shrink(held)
+                if not res.try_grow(states[-1].nbytes):
+                    yield from make_room()
+                    continue
+                metrics.peak_state_rows = max(metrics.peak_state_rows, state_rows)
+                if self.mode == PARTIAL and state_rows >= chunk_rows:
+                    # Many groups: pass the states on as they are instead of growing them
+                    # (memory stays bounded; merging is the final aggregate's job, and
+                    # merging here too would group the same rows twice).
+                    for state in states:
+                        yield from self._emit(state, ctx)
+                    states, state_rows, emitted = [], 0, True
+                    res.resize(0)
+                elif state_rows >= max(chunk_rows, 2 * merged_rows) and len(states) > 1:
+                    # Merge when the states have doubled: amortized, not quadratic. The
+                    # merge concatenates the states and Arrow's grouper builds a hash
+                    # table about as large: room for both first, else spill instead.
+                    before = sum(t.nbytes for t in states)
+                    if not res.try_grow(2 * before):
+                        yield from make_room()
+                        continue
+                    states = [self._merge(states)]
+                    state_rows = merged_rows = states[0].num_rows
+                    res.resize(states[0].nbytes)
+            if pending or not (states or emitted or spill):
+                # (Also with no input at all: a global aggregate still has one row.)
+                if raw:
+                    states.append(self._fold(pending))
+                elif pending:
+                    states.append(fold(pending))
+                pending, pending_rows = [], 0
+            merged: pa.Table | None = None
+            if spill is None and states:
+                if len(states) == 1 and (self.mode != FINAL or not raw):
+                    merged = states[0]
+                elif res.try_grow(2 * sum(t.nbytes for t in states)):  # copy + hash table
+                    merged = self._merge(states)
+                    res.resize(merged.nbytes)
+                elif self.mode == PARTIAL:
+                    for state in states:
+                        yield from self._emit(state, ctx)
+                    return
+                else:
+                    yield from make_room()
+                states = []
+            if self.always_group is not None and self.mode != PARTIAL and level == 0:
+                # Only an empty input lacks the grand-total group, and it never spills.
+                if merged is None and spill is None:
+                    merged = pa.Table.from_batches([], self._state_schema)
+                if merged is not None:
+                    merged = self._with_always_group(merged, ctx)
+            if merged is not None:
+                metrics.peak_state_rows = max(metrics.peak_state_rows, merged.num_rows)
+                yield from self._emit(merged if self.mode == PARTIAL else self._finish(merged), ctx)
+                res.resize(0)  # emitted: the next grace partition starts from nothing
+                return
+            if spill is None:
+                return
+            # Everything goes to the partitions; each is then finished on its own.
+            yield from make_room()
+            for part in spill.partitions():
+                if level + 1 >= MAX_LEVELS:
+                    raise ResourceExhaustedError(
+                        f"{self.label} (grace partition still too big after {level + 1} levels)",
+                        needed=part.data_bytes,
+                        held=res.size,
+                        reserved=res.pool.reserved,
+                        budget=res.pool.limit,
+                        stage=ctx.stage_id,
+                        task=ctx.partition,
+                    )
+                yield from self._aggregate(ctx, res, part.read(), False, level + 1)
+        finally:
+            if spill is not None:
+                spill.delete()
 
     def _with_always_group(self, merged: pa.Table, ctx: TaskContext) -> pa.Table:
         """``merged`` plus the ``always_group`` state row (counts 0, the rest NULL) when
@@ -251,6 +371,12 @@ class HashAggregateExec(PhysicalPlan):
             else:
                 row.append(pa.nulls(1, field.type))
         return pa.concat_tables([merged, pa.Table.from_arrays(row, schema=merged.schema)])
+
+    @cached_property
+    def _state_schema(self) -> pa.Schema:
+        fields = [pa.field(n, e.type) for n, e in self.keys]
+        fields += [pa.field(s, t) for a in self.aggs for s, _, t in a.states()]
+        return pa.schema(fields)
 
     def _emit(self, out: pa.Table, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
         out = out.cast(self.schema) if out.schema != self.schema else out

@@ -17,7 +17,15 @@ Needs, by strategy (chosen by EnforceDistribution from the estimates):
 Gives: the probe side's partitioning (partitioned: Hash(left_keys)); full joins Unknown;
 right joins the build side's partitioning (every output row carries a build row of its
 partition, matched or not).
-Holds the whole build side of its partition in memory; does not spill yet.
+Holds the build side of its partition and its index, reserved from the query's
+pool (a broadcast build side is shared by the tasks of a process but reserved by
+each: over-counted, never under). Spills: when the build side (or its index) does
+not fit, both sides are hash-partitioned to spill files (grace) and joined one
+partition pair at a time; a partition whose build rows still do not fit is
+partitioned again with the next hash seed, and one that no seed splits (a single
+hot key) is joined by a block nested loop over its spilled build rows. The same
+holds for ``build_left`` (the held side is the left). Output comes in batches of
+at most ``batch_rows`` pairs, however many build rows a probe batch matches.
 NULL keys never match (unless ``null_equal``); ``null_aware`` anti (NOT IN)
 returns nothing when the build side holds a NULL key, and drops NULL probe keys
 when the build side is not empty — which is only right when every task sees the
@@ -31,14 +39,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoal.expr.evaluate import evaluate_predicate
 from shoal.expr.nodes import Expr
+from shoal.memory.pool import Reservation
+from shoal.memory.spill import SpillFile
 from shoal.physical.context import TaskContext
 from shoal.physical.operators.join_index import JoinIndex
 from shoal.physical.operators.join_output import JoinEmitter, JoinShape
+from shoal.physical.operators.spill_partitions import MAX_LEVELS, SpillPartitions
 from shoal.physical.partitioning import (
     ANY,
     Broadcast,
@@ -139,32 +151,61 @@ class HashJoinExec(JoinShape, PhysicalPlan):
         return params
 
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
-        if self.build_left:
-            yield from self._execute_build_left(ctx)
-            return
+        res = ctx.reserve(self)
+        try:
+            if self.build_left:
+                yield from self._execute_build_left(ctx, res)
+            else:
+                yield from self._execute(ctx, res)
+        finally:
+            res.free()
+
+    # ------------------------------------------------------------ in memory
+
+    def _execute(self, ctx: TaskContext, res: Reservation) -> Iterator[pa.RecordBatch]:
         metrics = ctx.operator_metrics(self)
-        build_batches = list(ctx.run(self.right))  # every task drains its own input
-
-        def make_build() -> tuple[pa.Table, JoinIndex]:
-            table = pa.Table.from_batches(build_batches, self.right.schema).combine_chunks()
-            return table, JoinIndex([_key(table, k) for k in self.right_keys], self.null_equal)
-
+        build_batches: list[pa.RecordBatch] = []
+        spill, stats = self._collect(ctx, res, ctx.run(self.right), build_batches, self.right)
         probe = ctx.run(self.left)
         read_ahead: list[pa.RecordBatch] = []
-        if self.strategy == BROADCAST_JOIN:
-            # Every task got the same rows: build the table and index once per process.
-            key = ("hash-join-build", ctx.stage_id, ctx.operator_ids.get(id(self), id(self)))
-            # While another task builds them, read ahead on the probe side (decoding,
-            # filtering) instead of leaving this core idle; a few batches at most.
-            while len(read_ahead) < _READ_AHEAD_BATCHES and ctx.shared_pending(key):
-                batch = next(probe, None)
-                if batch is None:
-                    break
-                read_ahead.append(batch)
-            build, index = ctx.shared(key, make_build)
-        else:
-            build, index = make_build()
-        metrics.peak_state_rows = build.num_rows
+        built: tuple[pa.Table, JoinIndex] | None = None
+        if spill is None:
+
+            def make_build() -> tuple[pa.Table, JoinIndex]:
+                table = pa.Table.from_batches(build_batches, self.right.schema).combine_chunks()
+                return table, JoinIndex([_key(table, k) for k in self.right_keys], self.null_equal)
+
+            held = sum(b.nbytes for b in build_batches)
+            if self.strategy == BROADCAST_JOIN:
+                # Every task got the same rows: build the table and index once per process.
+                key = ("hash-join-build", ctx.stage_id, ctx.operator_ids.get(id(self), id(self)))
+                # While another task builds them, read ahead on the probe side (decoding,
+                # filtering) instead of leaving this core idle; a few batches at most.
+                while len(read_ahead) < _READ_AHEAD_BATCHES and ctx.shared_pending(key):
+                    batch = next(probe, None)
+                    if batch is None:
+                        break
+                    read_ahead.append(batch)
+                built = ctx.shared(key, make_build)
+            elif res.try_grow(held):  # combining the batches makes a copy
+                built = make_build()
+            if built is not None and not res.try_resize(built[0].nbytes + built[1].nbytes):
+                built = None
+            if built is None:
+                # The build side does not fit with its index: grace from here on.
+                spill = self._partitions(ctx, self.right, 0)
+                for b in build_batches:
+                    spill.add(b)
+                res.resize(0)
+            build_batches.clear()
+        if spill is not None:
+            yield from self._execute_grace(
+                ctx, res, spill, stats, itertools.chain(read_ahead, probe)
+            )
+            return
+        assert built is not None
+        build, index = built
+        metrics.peak_state_rows = max(metrics.peak_state_rows, build.num_rows)
         if self.null_aware and index.has_null_key:
             # x NOT IN (…, NULL, …) is never true: drain nothing, return nothing.
             return
@@ -172,47 +213,362 @@ class HashJoinExec(JoinShape, PhysicalPlan):
         drop_null_probe = self.null_aware and build.num_rows > 0
         for batch in itertools.chain(read_ahead, probe):
             metrics.rows_in += batch.num_rows
-            keys = [_key(batch, k) for k in self.left_keys]
-            pi, bi = index.probe(keys)
-            exclude = None
-            if drop_null_probe:
-                exclude = np.zeros(batch.num_rows, dtype=bool)
-                for k in keys:
-                    if k.null_count:
-                        exclude |= np.asarray(pc.is_null(k))
-            yield from emitter.emit(batch, pi, bi, exclude)
-        yield from emitter.finish()
+            yield from self._probe_batch(ctx, emitter, index, batch, drop_null_probe)
+        yield from emitter.finish(ctx.settings.batch_rows)
 
-    def _execute_build_left(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
+    def _probe_batch(
+        self,
+        ctx: TaskContext,
+        emitter: JoinEmitter,
+        index: JoinIndex,
+        batch: pa.RecordBatch,
+        drop_null_probe: bool,
+    ) -> Iterator[pa.RecordBatch]:
+        keys = [_key(batch, k) for k in self.left_keys]
+        pieces = index.probe_pieces(keys, ctx.settings.batch_rows)
+        yield from emitter.emit_pieces(batch, pieces, _null_rows(keys) if drop_null_probe else None)
+
+    def _collect(
+        self,
+        ctx: TaskContext,
+        res: Reservation,
+        batches: Iterator[pa.RecordBatch],
+        held: list[pa.RecordBatch],
+        side: PhysicalPlan,
+    ) -> tuple[SpillPartitions | None, _SideStats]:
+        """Hold ``batches`` in ``held`` while the pool allows; past it, move them all to
+        spill partitions (level 0) and return those."""
+        stats = _SideStats()
+        keys = self.right_keys if side is self.right else self.left_keys
+        spill: SpillPartitions | None = None
+        for batch in batches:
+            stats.note(batch, keys, self.null_equal)
+            if spill is None and res.try_grow(batch.nbytes):
+                held.append(batch)
+                continue
+            if spill is None:
+                spill = self._partitions(ctx, side, 0)
+                for b in held:
+                    spill.add(b)
+                held.clear()
+                res.resize(0)
+            spill.add(batch)
+        return spill, stats
+
+    def _partitions(self, ctx: TaskContext, side: PhysicalPlan, level: int) -> SpillPartitions:
+        keys = self.right_keys if side is self.right else self.left_keys
+        return SpillPartitions(ctx.spill, side.schema, keys, level, ctx.operator_metrics(self))
+
+    # ---------------------------------------------------------------- grace
+
+    def _execute_grace(
+        self,
+        ctx: TaskContext,
+        res: Reservation,
+        build: SpillPartitions,
+        stats: _SideStats,
+        probe: Iterator[pa.RecordBatch],
+    ) -> Iterator[pa.RecordBatch]:
+        """Both sides partitioned by key hash to spill files; partition i of the build
+        joins partition i of the probe side only."""
+        metrics = ctx.operator_metrics(self)
+        try:
+            if self.null_aware and stats.has_null_key:
+                return  # as in memory: NOT IN (…, NULL, …) is never true
+            probe_parts = self._partitions(ctx, self.left, 0)
+            try:
+                for batch in probe:
+                    metrics.rows_in += batch.num_rows
+                    probe_parts.add(batch)
+                drop_null_probe = self.null_aware and stats.rows > 0
+                yield from self._grace_level(ctx, res, build, probe_parts, 0, drop_null_probe)
+            finally:
+                probe_parts.delete()
+        finally:
+            build.delete()
+
+    def _grace_level(
+        self,
+        ctx: TaskContext,
+        res: Reservation,
+        build: SpillPartitions,
+        probe: SpillPartitions,
+        level: int,
+        drop_null_probe: bool,
+    ) -> Iterator[pa.RecordBatch]:
+        for build_file, probe_file in zip(build.partitions(), probe.partitions(), strict=True):
+            yield from self._join_files(ctx, res, build_file, probe_file, level, drop_null_probe)
+
+    def _join_files(
+        self,
+        ctx: TaskContext,
+        res: Reservation,
+        build_file: SpillFile,
+        probe_file: SpillFile,
+        level: int,
+        drop_null_probe: bool,
+    ) -> Iterator[pa.RecordBatch]:
+        """One spilled partition: in memory if its build rows fit, else partitioned
+        again with the next seed, else (one hot key) a block nested loop."""
+        kind = self.kind
+        if not build_file.rows and kind in ("inner", "semi", "right"):
+            return
+        if not probe_file.rows and kind in ("inner", "left", "semi", "anti"):
+            return
+        batches: list[pa.RecordBatch] = []
+        fits = True
+        for b in build_file.read():
+            if not res.try_grow(2 * b.nbytes):  # and room for the combined copy
+                fits = False
+                break
+            batches.append(b)
+        if fits:
+            table = pa.Table.from_batches(batches, self.right.schema).combine_chunks()
+            batches.clear()
+            index = JoinIndex([_key(table, k) for k in self.right_keys], self.null_equal)
+            fits = res.try_resize(table.nbytes + index.nbytes)
+        if fits:
+            emitter = JoinEmitter(self.kind, table, self.schema, self.left.schema, self.residual)
+            metrics = ctx.operator_metrics(self)
+            metrics.peak_state_rows = max(metrics.peak_state_rows, table.num_rows)
+            for batch in probe_file.read():
+                yield from self._probe_batch(ctx, emitter, index, batch, drop_null_probe)
+            yield from emitter.finish(ctx.settings.batch_rows)
+            res.resize(0)
+            return
+        batches.clear()
+        res.resize(0)
+        if level + 1 < MAX_LEVELS:
+            sub_build = self._partitions(ctx, self.right, level + 1)
+            for b in build_file.read():
+                sub_build.add(b)
+            sub_build.close()
+            if max(f.rows for f in sub_build.files) < build_file.rows:
+                sub_probe = self._partitions(ctx, self.left, level + 1)
+                try:
+                    for b in probe_file.read():
+                        sub_probe.add(b)
+                    yield from self._grace_level(
+                        ctx, res, sub_build, sub_probe, level + 1, drop_null_probe
+                    )
+                finally:
+                    sub_build.delete()
+                    sub_probe.delete()
+                return
+            # Every build row hashed alike again: one key, which no seed splits.
+            sub_build.delete()
+        yield from self._block_nested_loop(ctx, res, build_file, probe_file, drop_null_probe)
+
+    def _block_nested_loop(
+        self,
+        ctx: TaskContext,
+        res: Reservation,
+        build_file: SpillFile,
+        probe_file: SpillFile,
+        drop_null_probe: bool,
+    ) -> Iterator[pa.RecordBatch]:
+        """The build rows in blocks that fit, each joined with the whole (re-read)
+        probe partition; which probe rows matched is kept across blocks, so semi,
+        anti, left and full joins give each probe row once, at the end."""
+        kind = self.kind
+        batch_rows = ctx.settings.batch_rows
+        probe_side = kind in ("left", "full", "semi", "anti")
+        matched: list[npt.NDArray[np.bool_]] = []
+        for block in _blocks(res, build_file.read()):
+            table = pa.Table.from_batches(block, self.right.schema).combine_chunks()
+            block.clear()
+            index = JoinIndex([_key(table, k) for k in self.right_keys], self.null_equal)
+            res.force_grow(index.nbytes)
+            emitter = JoinEmitter(kind, table, self.schema, self.left.schema, self.residual)
+            for j, batch in enumerate(probe_file.read()):
+                ctx.check_cancelled()
+                if len(matched) <= j:
+                    matched.append(np.zeros(batch.num_rows, dtype=bool))
+                keys = [_key(batch, k) for k in self.left_keys]
+                for pi, bi in index.probe_pieces(keys, batch_rows):
+                    pi, bi, pairs = emitter.matches(batch, pi, bi)
+                    matched[j][pi] = True
+                    if kind not in ("semi", "anti") and len(pi):
+                        yield emitter.pair_rows(batch, pi, bi, pairs)
+            yield from emitter.finish(batch_rows)  # this block's unmatched build rows
+            res.resize(0)
+        if probe_side:
+            empty = self.right.schema.empty_table()
+            emitter = JoinEmitter(kind, empty, self.schema, self.left.schema, self.residual)
+            for j, batch in enumerate(probe_file.read()):
+                seen = matched[j] if j < len(matched) else np.zeros(batch.num_rows, dtype=bool)
+                keys = [_key(batch, k) for k in self.left_keys]
+                yield from emitter.probe_side(
+                    batch, seen, _null_rows(keys) if drop_null_probe else None
+                )
+
+    # ------------------------------------------------------------ build left
+
+    def _execute_build_left(self, ctx: TaskContext, res: Reservation) -> Iterator[pa.RecordBatch]:
         """Semi / anti join holding the left side: mark left rows some right row matches."""
         metrics = ctx.operator_metrics(self)
-        left = pa.Table.from_batches(list(ctx.run(self.left)), self.left.schema).combine_chunks()
-        metrics.peak_state_rows = left.num_rows
-        left_keys = [_key(left, k) for k in self.left_keys]
-        index = JoinIndex(left_keys, self.null_equal)
+        held: list[pa.RecordBatch] = []
+        spill, _ = self._collect(ctx, res, ctx.run(self.left), held, self.left)
+        left: pa.Table | None = None
+        index: JoinIndex | None = None
+        if spill is None and res.try_grow(sum(b.nbytes for b in held)):
+            left = pa.Table.from_batches(held, self.left.schema).combine_chunks()
+            index = JoinIndex([_key(left, k) for k in self.left_keys], self.null_equal)
+            if not res.try_resize(left.nbytes + index.nbytes):
+                left = index = None
+        if left is None or index is None:
+            if spill is None:
+                spill = self._partitions(ctx, self.left, 0)
+                for b in held:
+                    spill.add(b)
+            held.clear()
+            res.resize(0)
+            if self.publishes is not None:
+                # The keys will not be held at once: the right side's filter passes all.
+                ctx.withdraw_filter(self.publishes, ctx.partition)
+            right_parts = self._partitions(ctx, self.right, 0)
+            try:
+                for batch in ctx.run(self.right):
+                    metrics.rows_in += batch.num_rows
+                    right_parts.add(batch)
+                yield from self._held_left_level(ctx, res, spill, right_parts, 0)
+            finally:
+                spill.delete()
+                right_parts.delete()
+            return
+        held.clear()
+        metrics.peak_state_rows = max(metrics.peak_state_rows, left.num_rows)
         if self.publishes is not None:
             # The right side's runtime filter drops rows no left key can match.
+            left_keys = [_key(left, k) for k in self.left_keys]
             ctx.publish_filter(self.publishes, ctx.partition, left_keys)
         matched = np.zeros(left.num_rows, dtype=bool)
-        pair_schema = pa.schema(list(self.left.schema) + list(self.right.schema))
         for batch in ctx.run(self.right):
             metrics.rows_in += batch.num_rows
-            if not left.num_rows:
-                continue
-            ri, li = index.probe([_key(batch, k) for k in self.right_keys])
+            self._mark_left(ctx, left, index, batch, matched)
+        yield from self._left_result(ctx, left, matched)
+
+    def _mark_left(
+        self,
+        ctx: TaskContext,
+        left: pa.Table,
+        index: JoinIndex,
+        batch: pa.RecordBatch,
+        matched: npt.NDArray[np.bool_],
+    ) -> None:
+        if not left.num_rows:
+            return
+        keys = [_key(batch, k) for k in self.right_keys]
+        for ri, li in index.probe_pieces(keys, ctx.settings.batch_rows):
             if self.residual is not None and len(li):
                 left_part = left.take(pa.array(li, pa.int64()))
                 right_part = batch.take(pa.array(ri, pa.int64()))
                 pairs = pa.RecordBatch.from_arrays(
                     [c.combine_chunks() for c in left_part.columns] + list(right_part.columns),
-                    schema=pair_schema,
+                    schema=self._pair_schema,
                 )
-                keep = np.asarray(evaluate_predicate(self.residual, pairs))
-                li = li[keep]
+                li = li[np.asarray(evaluate_predicate(self.residual, pairs))]
             matched[li] = True
+
+    def _left_result(
+        self, ctx: TaskContext, left: pa.Table, matched: npt.NDArray[np.bool_]
+    ) -> Iterator[pa.RecordBatch]:
         mask = matched if self.kind == "semi" else ~matched
         out = left.filter(pa.array(mask))
         yield from out.to_batches(max_chunksize=ctx.settings.batch_rows)
+
+    @property
+    def _pair_schema(self) -> pa.Schema:
+        return pa.schema(list(self.left.schema) + list(self.right.schema))
+
+    def _held_left_level(
+        self,
+        ctx: TaskContext,
+        res: Reservation,
+        held: SpillPartitions,
+        streamed: SpillPartitions,
+        level: int,
+    ) -> Iterator[pa.RecordBatch]:
+        for held_file, streamed_file in zip(held.partitions(), streamed.partitions(), strict=True):
+            yield from self._held_left_files(ctx, res, held_file, streamed_file, level)
+
+    def _held_left_files(
+        self,
+        ctx: TaskContext,
+        res: Reservation,
+        held_file: SpillFile,
+        streamed_file: SpillFile,
+        level: int,
+    ) -> Iterator[pa.RecordBatch]:
+        if not held_file.rows:
+            return
+        if level + 1 < MAX_LEVELS and not res.fits(2 * held_file.data_bytes):
+            sub_held = self._partitions(ctx, self.left, level + 1)
+            for b in held_file.read():
+                sub_held.add(b)
+            sub_held.close()
+            if max(f.rows for f in sub_held.files) < held_file.rows:
+                sub_streamed = self._partitions(ctx, self.right, level + 1)
+                try:
+                    for b in streamed_file.read():
+                        sub_streamed.add(b)
+                    yield from self._held_left_level(ctx, res, sub_held, sub_streamed, level + 1)
+                finally:
+                    sub_held.delete()
+                    sub_streamed.delete()
+                return
+            sub_held.delete()
+        # In blocks that fit (one block when the partition fits; several for a hot key).
+        for block in _blocks(res, held_file.read()):
+            left = pa.Table.from_batches(block, self.left.schema).combine_chunks()
+            block.clear()
+            index = JoinIndex([_key(left, k) for k in self.left_keys], self.null_equal)
+            res.force_grow(index.nbytes)
+            matched = np.zeros(left.num_rows, dtype=bool)
+            for batch in streamed_file.read():
+                ctx.check_cancelled()
+                self._mark_left(ctx, left, index, batch, matched)
+            yield from self._left_result(ctx, left, matched)
+            res.resize(0)
+
+
+class _SideStats:
+    """What null-aware anti joins need to know of a whole build side."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.has_null_key = False
+
+    def note(self, batch: pa.RecordBatch, keys: tuple[str, ...], null_equal: bool) -> None:
+        self.rows += batch.num_rows
+        if not null_equal and not self.has_null_key:
+            self.has_null_key = any(batch.column(k).null_count for k in keys)
+
+
+def _blocks(res: Reservation, batches: Iterator[pa.RecordBatch]) -> Iterator[list[pa.RecordBatch]]:
+    """Consecutive batches in groups that fit the pool (with room for a combined copy);
+    at least one batch per group, whatever the pool says."""
+    block: list[pa.RecordBatch] = []
+    for b in batches:
+        if not res.try_grow(2 * b.nbytes):
+            if block:
+                yield block
+                block = []
+                res.resize(0)
+            res.force_grow(2 * b.nbytes)
+        block.append(b)
+    if block:
+        yield block
+
+
+def _null_rows(keys: list[pa.Array]) -> npt.NDArray[np.bool_] | None:
+    """Rows with a NULL in some key (None when there are none)."""
+    exclude = None
+    for k in keys:
+        if k.null_count:
+            nulls = np.asarray(pc.is_null(k))
+            exclude = nulls if exclude is None else exclude | nulls
+    return exclude
 
 
 def _key(data: pa.Table | pa.RecordBatch, name: str) -> pa.Array:

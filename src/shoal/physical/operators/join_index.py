@@ -21,12 +21,14 @@ Two lookups over codes:
 * **Sorted** — otherwise: codes sorted once; a probe sorts its codes and binary-searches
   runs of equal codes (sorted needles walk memory forwards).
 
-Holds the build keys, the codes' lookup structure and nothing per probe. NULL keys
-never match, unless ``null_equal`` (set operations).
+Holds the build keys, the codes' lookup structure and nothing per probe
+(``nbytes``). ``probe_pieces`` hands a probe batch's pairs out in pieces of at most
+``max_pairs``. NULL keys never match, unless ``null_equal`` (set operations).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +55,7 @@ _DENSE_MAX_SLOTS = 1 << 23
 _MAX_CODE_SPAN = 1 << 62
 
 _EMPTY = np.zeros(0, np.int64)
+_NO_LIMIT = 1 << 62
 
 
 def _valid_mask(columns: list[pa.Array]) -> npt.NDArray[np.bool_] | None:
@@ -136,6 +139,32 @@ def _expand(
     return probe_rows[run], build_order[starts[run] + offsets]
 
 
+def _expand_pieces(
+    probe_rows: Indices, starts: Indices, counts: Indices, build_order: Indices, max_pairs: int
+) -> Iterator[tuple[Indices, Indices]]:
+    """``_expand`` in pieces of at most ``max_pairs`` pairs; one probe row whose run is
+    longer than that (a hot key) is split across pieces too."""
+    total = int(counts.sum())
+    if total <= max_pairs:
+        if total:
+            yield _expand(probe_rows, starts, counts, build_order)
+        return
+    ends = np.cumsum(counts)
+    pos = 0
+    while pos < total:
+        hi = min(pos + max_pairs, total)
+        r0 = int(np.searchsorted(ends, pos, side="right"))
+        r1 = int(np.searchsorted(ends, hi - 1, side="right")) + 1
+        sub_starts = starts[r0:r1].copy()
+        sub_counts = counts[r0:r1].copy()
+        skip = pos - int(ends[r0] - counts[r0])  # pairs of the first run already given
+        sub_starts[0] += skip
+        sub_counts[0] -= skip
+        sub_counts[-1] -= int(ends[r1 - 1]) - hi  # pairs of the last run left for later
+        yield _expand(probe_rows[r0:r1], sub_starts, sub_counts, build_order)
+        pos = hi
+
+
 class _DenseLookup:
     """Direct addressing over integer codes in ``[0, span)``.
 
@@ -160,17 +189,20 @@ class _DenseLookup:
             self.offsets = np.append(first, len(ordered)).astype(np.int64)
             self.slots[ordered[first]] = np.arange(len(first), dtype=row_type)
 
-    def find(self, rows: Indices | None, codes: npt.NDArray[np.int64]) -> tuple[Indices, Indices]:
-        """Pairs for probe ``rows`` (None: all, in order) with these codes."""
+    def find(
+        self, rows: Indices | None, codes: npt.NDArray[np.int64], max_pairs: int
+    ) -> Iterator[tuple[Indices, Indices]]:
+        """Pairs for probe ``rows`` (None: all, in order) with these codes, in pieces."""
         found = self.slots[codes]
         hit = found >= 0
         probe_rows = np.flatnonzero(hit) if rows is None else rows[hit]
         if self.unique:
-            return probe_rows, found[hit].astype(np.int64)
+            yield probe_rows, found[hit].astype(np.int64)
+            return
         rank = found[hit]
         starts = self.offsets[rank]
         counts = self.offsets[rank + 1] - starts
-        return _expand(probe_rows, starts, counts, self.order)
+        yield from _expand_pieces(probe_rows, starts, counts, self.order, max_pairs)
 
 
 class _SortedLookup:
@@ -185,8 +217,10 @@ class _SortedLookup:
         )
         self._set: pa.Array | None = None
 
-    def find(self, rows: Indices | None, codes: Codes) -> tuple[Indices, Indices]:
-        """Pairs for probe ``rows`` (None: all, in order) with these codes."""
+    def find(
+        self, rows: Indices | None, codes: Codes, max_pairs: int
+    ) -> Iterator[tuple[Indices, Indices]]:
+        """Pairs for probe ``rows`` (None: all, in order) with these codes, in pieces."""
         if rows is None:
             rows = np.arange(len(codes), dtype=np.int64)
         n = len(self.sorted_codes)
@@ -204,9 +238,12 @@ class _SortedLookup:
             # At most one partner per probe row: no run expansion needed.
             found = lo < n
             found[found] = self.sorted_codes[lo[found]] == codes[found]
-            return rows[found], self.order[lo[found]]
+            yield rows[found], self.order[lo[found]]
+            return
         hi = np.searchsorted(self.sorted_codes, codes, side="right")
-        return _expand(rows, lo.astype(np.int64), (hi - lo).astype(np.int64), self.order)
+        yield from _expand_pieces(
+            rows, lo.astype(np.int64), (hi - lo).astype(np.int64), self.order, max_pairs
+        )
 
     def _code_set(self) -> pa.Array:
         if self._set is None:
@@ -248,28 +285,50 @@ class JoinIndex:
         )
 
     @property
+    def nbytes(self) -> int:
+        """Bytes of the lookup structure (slot arrays, sorted codes, row orders); the
+        key columns belong to the build side and are not counted here."""
+        lookup = self._lookup
+        arrays = [getattr(lookup, a, None) for a in ("slots", "order", "offsets", "sorted_codes")]
+        return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+
+    @property
     def unique(self) -> bool:
         """At most one build row per key."""
         return self._lookup.unique
 
     def probe(self, keys: list[pa.Array]) -> tuple[Indices, Indices]:
         """(probe row, build row) for every pair with equal keys (in no particular order)."""
+        pieces = list(self.probe_pieces(keys, _NO_LIMIT))
+        if not pieces:
+            return _EMPTY, _EMPTY
+        if len(pieces) == 1:
+            return pieces[0]
+        return np.concatenate([p for p, _ in pieces]), np.concatenate([b for _, b in pieces])
+
+    def probe_pieces(
+        self, keys: list[pa.Array], max_pairs: int
+    ) -> Iterator[tuple[Indices, Indices]]:
+        """The pairs of ``probe``, in pieces of at most ``max_pairs`` before equality
+        checks (so never more after them): a probe batch whose keys match many build
+        rows never makes one array of the whole product."""
         m = len(keys[0])
         if m == 0 or not self._matchable:
-            return _EMPTY, _EMPTY
+            return
         valid = None if self.null_equal else _valid_mask(keys)
         if self._codec is not None:
             rows, codes = self._codec.encode(keys, valid)
-            return self._lookup.find(rows, codes)
+            yield from self._lookup.find(rows, codes, max_pairs)
+            return
         assert isinstance(self._lookup, _SortedLookup)
         hashes = hash_columns(keys)
         rows = np.arange(m, dtype=np.int64) if valid is None else np.nonzero(valid)[0]
-        probe_rows, build_rows = self._lookup.find(rows, hashes[rows])
-        if len(probe_rows):
-            keep = self._equal(keys, probe_rows, build_rows)
-            if not keep.all():
-                probe_rows, build_rows = probe_rows[keep], build_rows[keep]
-        return probe_rows, build_rows
+        for probe_rows, build_rows in self._lookup.find(rows, hashes[rows], max_pairs):
+            if len(probe_rows):
+                keep = self._equal(keys, probe_rows, build_rows)
+                if not keep.all():
+                    probe_rows, build_rows = probe_rows[keep], build_rows[keep]
+            yield probe_rows, build_rows
 
     def contains(self, keys: list[pa.Array]) -> npt.NDArray[np.bool_]:
         """Per probe row: whether some build row may have its key (NULL keys: False).
@@ -284,13 +343,14 @@ class JoinIndex:
         valid = _valid_mask(keys)
         if self._codec is not None:
             rows, codes = self._codec.encode(keys, valid)
-            probe_rows, _ = self._lookup.find(rows, codes)
+            pieces = self._lookup.find(rows, codes, m)
         else:
             assert isinstance(self._lookup, _SortedLookup)
             hashes = hash_columns(keys)
             rows = None if valid is None else np.nonzero(valid)[0]
-            probe_rows, _ = self._lookup.find(rows, hashes if rows is None else hashes[rows])
-        mask[probe_rows] = True
+            pieces = self._lookup.find(rows, hashes if rows is None else hashes[rows], m)
+        for probe_rows, _ in pieces:
+            mask[probe_rows] = True
         return mask
 
     def _equal(self, keys: list[pa.Array], pi: Indices, bi: Indices) -> npt.NDArray[np.bool_]:

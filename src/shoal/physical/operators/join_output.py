@@ -94,6 +94,28 @@ class JoinEmitter:
         # The joined schema (probe + build) for residual evaluation in semi/anti joins.
         self.pair_schema = pa.schema(list(probe_schema) + list(build.schema))
 
+    def matches(
+        self, probe: pa.RecordBatch, pi: Indices, bi: Indices
+    ) -> tuple[Indices, Indices, pa.RecordBatch | None]:
+        """Candidate pairs through the residual: (probe rows, build rows, the pairs'
+        joined rows when the residual needed them). Marks the build rows matched."""
+        pairs = None
+        if self.residual is not None and len(pi):
+            pairs = combine(probe, self.build, pi, bi, self.pair_schema)
+            keep = np.asarray(evaluate_predicate(self.residual, pairs))
+            if not keep.all():
+                pi, bi = pi[keep], bi[keep]
+                pairs = pairs.filter(pa.array(keep))
+        if self.build_matched is not None and len(bi):
+            self.build_matched[bi] = True
+        return pi, bi, pairs
+
+    def pair_rows(
+        self, probe: pa.RecordBatch, pi: Indices, bi: Indices, pairs: pa.RecordBatch | None
+    ) -> pa.RecordBatch:
+        """The output rows of matched pairs (inner, left, right, full)."""
+        return pairs if pairs is not None else combine(probe, self.build, pi, bi, self.out_schema)
+
     def emit(
         self,
         probe: pa.RecordBatch,
@@ -102,47 +124,61 @@ class JoinEmitter:
         exclude: npt.NDArray[np.bool_] | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Output for one probe batch given its candidate pairs (before the residual)."""
-        pairs = None
-        if self.residual is not None and len(pi):
-            pairs = combine(probe, self.build, pi, bi, self.pair_schema)
-            keep = np.asarray(evaluate_predicate(self.residual, pairs))
-            if not keep.all():
-                pi, bi = pi[keep], bi[keep]
-                pairs = pairs.filter(pa.array(keep))
+        yield from self.emit_pieces(probe, iter([(pi, bi)]), exclude)
+
+    def emit_pieces(
+        self,
+        probe: pa.RecordBatch,
+        pieces: Iterator[tuple[Indices, Indices]],
+        exclude: npt.NDArray[np.bool_] | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Output for one probe batch given its candidate pairs in pieces: one output
+        batch per piece of pairs, so the output stays as bounded as the pieces."""
+        needs_probe_side = self.kind in ("left", "full", "semi", "anti")
+        matched = np.zeros(probe.num_rows, dtype=bool) if needs_probe_side else None
+        pair_output = self.kind not in ("semi", "anti")
+        for pi, bi in pieces:
+            pi, bi, pairs = self.matches(probe, pi, bi)
+            if matched is not None:
+                matched[pi] = True
+            if pair_output and len(pi):
+                yield self.pair_rows(probe, pi, bi, pairs)
+        if matched is not None:
+            yield from self.probe_side(probe, matched, exclude)
+
+    def probe_side(
+        self,
+        probe: pa.RecordBatch,
+        matched: npt.NDArray[np.bool_],
+        exclude: npt.NDArray[np.bool_] | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """What a probe batch gives besides its pairs, once all its matches are known:
+        semi its matched rows, anti the others (less ``exclude``), left / full the
+        unmatched rows padded with NULLs."""
         kind = self.kind
         if kind in ("semi", "anti"):
-            matched = np.zeros(probe.num_rows, dtype=bool)
-            matched[pi] = True
-            if kind == "anti":
-                matched = ~matched
-                if exclude is not None:
-                    matched &= ~exclude
-            if matched.all():
+            keep = matched if kind == "semi" else ~matched
+            if kind == "anti" and exclude is not None:
+                keep = keep & ~exclude
+            if keep.all():
                 yield probe
-            elif matched.any():
-                yield probe.filter(pa.array(matched))
+            elif keep.any():
+                yield probe.filter(pa.array(keep))
             return
-        if self.build_matched is not None and len(bi):
-            self.build_matched[bi] = True
-        if len(pi):
-            yield (
-                pairs if pairs is not None else combine(probe, self.build, pi, bi, self.out_schema)
-            )
-        if kind in ("left", "full"):
-            matched = np.zeros(probe.num_rows, dtype=bool)
-            matched[pi] = True
-            if not matched.all():
-                lonely = probe.filter(pa.array(~matched))
-                cols = list(lonely.columns) + _nulls_for(self.build.schema, lonely.num_rows)
-                yield pa.RecordBatch.from_arrays(cols, schema=self.out_schema)
+        if kind in ("left", "full") and not matched.all():
+            lonely = probe.filter(pa.array(~matched))
+            cols = list(lonely.columns) + _nulls_for(self.build.schema, lonely.num_rows)
+            yield pa.RecordBatch.from_arrays(cols, schema=self.out_schema)
 
-    def finish(self) -> Iterator[pa.RecordBatch]:
-        """Build rows that matched nothing (right / full joins)."""
+    def finish(self, batch_rows: int = 1 << 62) -> Iterator[pa.RecordBatch]:
+        """Build rows that matched nothing (right / full joins), in bounded batches."""
         if self.build_matched is None or self.build_matched.all():
             return
         rows = np.nonzero(~self.build_matched)[0]
-        lonely = self.build.take(pa.array(rows, pa.int64()))
-        cols = _nulls_for(self.probe_schema, len(rows)) + [
-            c.combine_chunks() for c in lonely.columns
-        ]
-        yield pa.RecordBatch.from_arrays(cols, schema=self.out_schema)
+        for start in range(0, len(rows), batch_rows):
+            part = rows[start : start + batch_rows]
+            lonely = self.build.take(pa.array(part, pa.int64()))
+            cols = _nulls_for(self.probe_schema, len(part)) + [
+                c.combine_chunks() for c in lonely.columns
+            ]
+            yield pa.RecordBatch.from_arrays(cols, schema=self.out_schema)

@@ -4,8 +4,10 @@ For joins with no equality to hash on (cross joins, ``a.x < b.y``) and for
 scalar subqueries (``single_row``: a left join to at most one row).
 Kinds: inner, left, semi, anti, full. Needs: build side Broadcast (or both single; full
 joins gather both sides, since only one task can know every unmatched row).
-Gives: the probe side's partitioning. Holds the build side in memory; pairs are
-formed a chunk of probe rows at a time so no more than ~1M pairs exist at once.
+Gives: the probe side's partitioning. Holds the build side in memory, reserved from
+the query's pool; does not spill (past the budget: ``ResourceExhaustedError``).
+Pairs are formed a chunk of probe rows at a time so no more than ~1M pairs exist
+at once.
 """
 
 from __future__ import annotations
@@ -54,7 +56,14 @@ class NestedLoopJoinExec(JoinShape, PhysicalPlan):
         return params
 
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
-        build = pa.Table.from_batches(list(ctx.run(self.right)), self.right.schema).combine_chunks()
+        res = ctx.reserve(self)
+        batches = []
+        for batch in ctx.run(self.right):
+            res.grow(2 * batch.nbytes)  # and the combined copy; nothing here spills
+            batches.append(batch)
+        build = pa.Table.from_batches(batches, self.right.schema).combine_chunks()
+        batches.clear()
+        res.resize(build.nbytes)
         if self.single_row and build.num_rows > 1:
             raise ExecutionError(
                 f"a scalar subquery returned {build.num_rows} rows; it must return at most one"

@@ -317,7 +317,11 @@ class ScanExec(PhysicalPlan):
         assert isinstance(source, ParquetSource)
         own = list(self.columns)
         cache: DecodedSplitCache = ctx.shared(
-            ("scan-share", share.group), lambda: DecodedSplitCache(share)
+            ("scan-share", share.group),
+            # Lives as long as the query (shared by its tasks): not a task's reservation.
+            lambda: DecodedSplitCache(
+                share, ctx.memory.reservation(f"ScanShareCache[{share.group}]", ctx.stage_id)
+            ),
         )
         files: dict[str, pq.ParquetFile] = {}
 
@@ -641,8 +645,21 @@ def _open_parquet(
     wanted = [c for c, f in zip(columns, target, strict=True) if pa.types.is_string(f.type)]
     dictionary = _low_cardinality_columns(metadata, tuple(wanted)) if wanted else []
     # Local files open by path as before; object-store files through a ranged reader.
+    # Pages are read through a small buffer instead of pre-buffering whole column
+    # chunks: a 1M-row row group of wide strings otherwise sits in memory raw and
+    # decompressed at once per task, outside any reservation (a scan of 1.5 GB of
+    # strings peaked at 1.8 GB RSS with pre-buffering, 0.4 GB without).
     handle = path if source.filesystem is None else source.open(path)
-    return pq.ParquetFile(handle, metadata=metadata, read_dictionary=dictionary or None)
+    return pq.ParquetFile(
+        handle,
+        metadata=metadata,
+        read_dictionary=dictionary or None,
+        pre_buffer=False,
+        buffer_size=_READ_BUFFER_BYTES,
+    )
+
+
+_READ_BUFFER_BYTES = 4 << 20
 
 
 # Keyed by the footer object itself, which ``parquet_footer`` keeps while the file

@@ -10,7 +10,8 @@ when every member pushes the same filter.
 
 ``DecodedSplitCache`` (one per group, query and process) holds a decoded row group
 until every member that reads it has taken it, within a byte budget
-(``Settings.scan_share_bytes``): past the budget a member simply decodes for itself.
+(``Settings.scan_share_bytes``) and within the query's memory pool (a reservation that
+fails keeps nothing): past either a member simply decodes for itself.
 The first member to ask for a row group decodes it; a member asking meanwhile waits
 for that decode rather than repeating it (the decoder is running, so the wait is
 short and cannot deadlock). Nothing spills.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from shoal.expr.nodes import Expr
+from shoal.memory.pool import Reservation
 
 #: A row group, as a cache key: (file path, row group indexes).
 SplitKey = tuple[str, tuple[int, ...]]
@@ -52,7 +54,8 @@ class _Entry:
 
 
 class DecodedSplitCache:
-    def __init__(self, share: ScanShare):
+    def __init__(self, share: ScanShare, reservation: Reservation | None = None):
+        self._reservation = reservation
         self._readers = dict(share.readers)
         self._budget = share.budget_bytes
         self._held = 0
@@ -84,6 +87,8 @@ class DecodedSplitCache:
                 if entry.remaining <= 0:
                     entry.batches = None
                     self._held -= entry.nbytes
+                    if self._reservation is not None:
+                        self._reservation.shrink(entry.nbytes)
         if kept is None:
             return decode(), False
         return kept, True
@@ -92,7 +97,11 @@ class DecodedSplitCache:
         size = sum(b.nbytes for b in decoded)
         with self._lock:
             others = self._readers.get(key, 1) - 1
-            if others > 0 and self._held + size <= self._budget:
+            if (
+                others > 0
+                and self._held + size <= self._budget
+                and (self._reservation is None or self._reservation.try_grow(size))
+            ):
                 entry.batches, entry.remaining, entry.nbytes = decoded, others, size
                 self._held += size
         entry.ready.set()

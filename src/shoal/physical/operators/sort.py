@@ -5,7 +5,10 @@ Needs: any distribution. Gives: its input's partitioning, each partition sorted
 is made global by EnforceDistribution: an ordered-merge exchange above it, unless it
 already runs on one partition. A sort placed by EnforceSorting for an operator that
 needs sorted partitions (a window) keeps its partitioning and is never merged. Holds
-its whole partition in memory; does not spill yet.
+its partition in memory while the query's pool allows (reserving twice the rows' bytes:
+sorting makes a copy). Spills: past the budget the rows held so far are sorted and
+written as a run, and at the end the runs are merged by the ordered-merge exchange's
+k-way merge (``exchange/merge.py``), at most ``fan_in`` at a time.
 """
 
 from __future__ import annotations
@@ -15,9 +18,15 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from shoal.exchange.merge import merge_sorted
+from shoal.memory.pool import Reservation
+from shoal.memory.spill import SpillFile
 from shoal.physical.context import TaskContext
 from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
 from shoal.sorting import sort_table
+
+# Rows per batch in a spilled run: the merge holds about one batch per run at once.
+_RUN_BATCH_ROWS = 1 << 14
 
 
 @dataclass(frozen=True)
@@ -48,9 +57,85 @@ class SortExec(PhysicalPlan):
         return params
 
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
-        batches = list(ctx.run(self.input))
-        if not batches:
-            return
-        ctx.operator_metrics(self).peak_state_rows = sum(b.num_rows for b in batches)
-        table = sort_table(pa.Table.from_batches(batches, self.input.schema), self.keys)
-        yield from table.to_batches(max_chunksize=ctx.settings.batch_rows)
+        metrics = ctx.operator_metrics(self)
+        res = ctx.reserve(self)
+        runs: list[SpillFile] = []
+        held: list[pa.RecordBatch] = []
+        rows = 0
+        try:
+            for batch in ctx.run(self.input):
+                rows += batch.num_rows
+                metrics.peak_state_rows = max(metrics.peak_state_rows, rows)
+                # Twice the batch: sorting what is held makes a copy of it.
+                if not res.try_grow(2 * batch.nbytes):
+                    if held:
+                        runs.append(self._spill_run(ctx, held, res))
+                        held, rows = [], batch.num_rows
+                    res.force_grow(2 * batch.nbytes)
+                held.append(batch)
+            if not runs:
+                if held:
+                    table = sort_table(pa.Table.from_batches(held, self.input.schema), self.keys)
+                    held = []
+                    yield from table.to_batches(max_chunksize=ctx.settings.batch_rows)
+                return
+            if held:
+                runs.append(self._spill_run(ctx, held, res))
+                held = []
+            metrics.spill_passes = 1
+            yield from self._merge_runs(ctx, runs, res)
+        finally:
+            for run in runs:
+                run.delete()
+
+    def _spill_run(
+        self, ctx: TaskContext, held: list[pa.RecordBatch], res: Reservation
+    ) -> SpillFile:
+        table = sort_table(pa.Table.from_batches(held, self.input.schema), self.keys)
+        held.clear()
+        run = ctx.spill.new_file(self.input.schema, ctx.operator_metrics(self))
+        for batch in table.to_batches(max_chunksize=_RUN_BATCH_ROWS):
+            run.write(batch)
+        run.close()
+        res.resize(0)
+        return run
+
+    def _merge_runs(
+        self, ctx: TaskContext, runs: list[SpillFile], res: Reservation
+    ) -> Iterator[pa.RecordBatch]:
+        metrics = ctx.operator_metrics(self)
+        # A merge round holds about one batch per run, plus its concatenation and the
+        # sorted copy: three batches' worth per run.
+        batch_bytes = max(1, max(r.data_bytes * _RUN_BATCH_ROWS // max(r.rows, 1) for r in runs))
+        fan_in = len(runs)
+        while fan_in > 2 and not res.try_grow(3 * batch_bytes * fan_in):
+            fan_in //= 2
+        if fan_in <= 2 and not res.size:
+            res.force_grow(3 * batch_bytes * 2)
+            fan_in = 2
+        while len(runs) > fan_in:
+            # Too many runs to merge at once: merge groups of them into longer runs.
+            metrics.spill_passes += 1
+            longer: list[SpillFile] = []
+            for start in range(0, len(runs), fan_in):
+                group = runs[start : start + fan_in]
+                if len(group) == 1:
+                    longer.append(group[0])
+                    continue
+                out = ctx.spill.new_file(self.input.schema, metrics)
+                for batch in merge_sorted([r.read() for r in group], self.keys, self.input.schema):
+                    ctx.check_cancelled()
+                    out.write(batch)
+                out.close()
+                for r in group:
+                    r.delete()
+                longer.append(out)
+            runs[:] = longer
+        rows = ctx.settings.batch_rows
+        for batch in merge_sorted([r.read() for r in runs], self.keys, self.input.schema):
+            # Merge rounds can be larger than batch_rows: bounded batches downstream.
+            if batch.num_rows <= rows:
+                yield batch
+            else:
+                for start in range(0, batch.num_rows, rows):
+                    yield batch.slice(start, rows)

@@ -5,7 +5,8 @@ final / single: the best rows of a single partition, then the offset and limit.
 
 Needs: partial any; final/single ``SinglePartition``. Gives: partial its input's
 partitioning; final a single sorted partition. Holds at most k rows plus one
-batch; never spills.
+batch, reserved from the query's pool; never spills: when the k rows do not fit
+the budget it raises ``ResourceExhaustedError``.
 """
 
 from __future__ import annotations
@@ -73,13 +74,17 @@ class TopKExec(PhysicalPlan):
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
         k = self.k
         best: pa.Table | None = None
+        res = ctx.reserve(self)
         for batch in ctx.run(self.input):
             table = pa.Table.from_batches([batch])
             if best is not None:
                 table = pa.concat_tables([best, table])
+            # The heap plus the new batch, and the sorted copy of both.
+            res.resize(2 * table.nbytes)
             best = sort_table(table, self.keys)
             if k is not None:
                 best = best.slice(0, k)
+            res.resize(best.nbytes)
         if best is None:
             return
         if self.mode != "partial":

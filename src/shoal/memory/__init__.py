@@ -1,0 +1,1 @@
+"""Memory budgets and spill: the per-query pool, reservations, and spill files."""

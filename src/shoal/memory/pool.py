@@ -1,0 +1,164 @@
+"""A query's memory budget: a pool that stateful structures reserve from.
+
+Every structure that holds data for longer than one batch — aggregate states, join
+build sides and their indexes, sort buffers, top-k heaps, exchange buffers, the
+scan-share cache, runtime filter keys, result batches waiting for the caller —
+takes a ``Reservation`` of the query's ``MemoryPool`` and grows it by the real
+``nbytes`` of the Arrow / numpy data it is about to keep:
+
+* ``try_grow`` answers False when the budget would be exceeded: the holder then
+  spills (aggregate, join, sort), waits (exchange buffers) or does without (the
+  scan-share cache, runtime filters);
+* ``grow`` raises ``ResourceExhaustedError`` naming the operator, stage, task, what
+  it needed and the budget — for what can neither spill nor wait;
+* ``force_grow`` admits the bytes anyway and is only for the one batch that must
+  move for the query to make progress (an exchange whose buffer is empty).
+
+One pool per query, shared by its tasks (thread-safe). The runtime frees every
+reservation a task still holds when the task ends, however it ends, so the pool
+is back at zero after every query.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from shoal.errors import ResourceExhaustedError
+from shoal.memory.size import human_bytes
+from shoal.metrics.operator import OperatorMetrics
+
+UNLIMITED = 1 << 62
+
+
+class MemoryPool:
+    def __init__(self, limit_bytes: int = UNLIMITED):
+        self.limit = limit_bytes
+        self._reserved = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+        self._reservations: list[Reservation] = []
+
+    @property
+    def reserved(self) -> int:
+        return self._reserved
+
+    @property
+    def available(self) -> int:
+        return max(0, self.limit - self._reserved)
+
+    def _take(self, n: int, force: bool, share: float = 1.0) -> bool:
+        with self._lock:
+            if not force and self._reserved + n > self.limit * share:
+                return False
+            self._reserved += n
+            if self._reserved > self.peak:
+                self.peak = self._reserved
+            return True
+
+    def _give(self, n: int) -> None:
+        with self._lock:
+            self._reserved -= n
+
+    def reservation(
+        self,
+        owner: str,
+        stage: int | None = None,
+        task: int | None = None,
+        metrics: OperatorMetrics | None = None,
+    ) -> Reservation:
+        r = Reservation(self, owner, stage, task, metrics)
+        with self._lock:
+            self._reservations.append(r)
+        return r
+
+    def free_all(self) -> None:
+        """The query ended: give back what anything still holds (shared caches, a
+        broadcast build side, runtime filter keys live as long as the query)."""
+        with self._lock:
+            held = list(self._reservations)
+            self._reservations.clear()
+        for r in held:
+            r.free()
+
+
+class Reservation:
+    """One holder's share of the pool (an operator in one task, one exchange buffer)."""
+
+    def __init__(
+        self,
+        pool: MemoryPool,
+        owner: str,
+        stage: int | None,
+        task: int | None,
+        metrics: OperatorMetrics | None,
+    ):
+        self.pool = pool
+        self.owner = owner
+        self.stage = stage
+        self.task = task
+        self.metrics = metrics
+        self.size = 0
+        self.peak = 0
+
+    def try_grow(self, n: int, share: float = 1.0) -> bool:
+        """Grow by ``n`` bytes if the pool stays within ``share`` of its limit."""
+        if n <= 0:
+            return True
+        if not self.pool._take(n, force=False, share=share):
+            return False
+        self._grew(n)
+        return True
+
+    def grow(self, n: int) -> None:
+        """Grow by ``n`` bytes or raise ``ResourceExhaustedError`` (nothing to spill)."""
+        if not self.try_grow(n):
+            raise ResourceExhaustedError(
+                self.owner,
+                needed=n,
+                held=self.size,
+                reserved=self.pool.reserved,
+                budget=self.pool.limit,
+                stage=self.stage,
+                task=self.task,
+            )
+
+    def force_grow(self, n: int) -> None:
+        if n > 0:
+            self.pool._take(n, force=True)
+            self._grew(n)
+
+    def try_resize(self, n: int) -> bool:
+        """Hold exactly ``n`` bytes; False (and unchanged) if growing does not fit."""
+        if n >= self.size:
+            return self.try_grow(n - self.size)
+        self.shrink(self.size - n)
+        return True
+
+    def resize(self, n: int) -> None:
+        if n >= self.size:
+            self.grow(n - self.size)
+        else:
+            self.shrink(self.size - n)
+
+    def shrink(self, n: int) -> None:
+        n = min(n, self.size)
+        if n > 0:
+            self.size -= n
+            self.pool._give(n)
+
+    def free(self) -> None:
+        self.shrink(self.size)
+
+    def fits(self, n: int) -> bool:
+        """Whether growing by ``n`` would fit right now (reserves nothing)."""
+        return self.pool.reserved + n <= self.pool.limit
+
+    def _grew(self, n: int) -> None:
+        self.size += n
+        if self.size > self.peak:
+            self.peak = self.size
+            if self.metrics is not None and self.peak > self.metrics.peak_reserved_bytes:
+                self.metrics.peak_reserved_bytes = self.peak
+
+    def __repr__(self) -> str:
+        return f"Reservation({self.owner}, {human_bytes(self.size)})"
