@@ -122,25 +122,23 @@ def run_fragment(
     )
     fault = FaultPoint.of(faults, stage.id, partition, attempt) if faults else None
     # Evaluating a deeply nested expression recurses as deep as binding it did.
-    recursion = deep_recursion()
-    recursion.__enter__()
     try:
-        if fault is not None:
-            services.slots.release()  # a slow task sleeps without a CPU slot
-            try:
-                fault.before_start(cancelled)
-            finally:
-                services.slots.acquire()
-        for batch in ctx.run(stage.fragment):
-            if cancelled():
-                raise QueryCancelledError("query cancelled")
+        with deep_recursion():
+            if fault is not None:
+                services.slots.release()  # a slow task sleeps without a CPU slot
+                try:
+                    fault.before_start(cancelled)
+                finally:
+                    services.slots.acquire()
+            for batch in ctx.run(stage.fragment):
+                if cancelled():
+                    raise QueryCancelledError("query cancelled")
+                if fault is not None:
+                    fault.before_output()
+                write(batch)
             if fault is not None:
                 fault.before_output()
-            write(batch)
-        if fault is not None:
-            fault.before_output()
     finally:
-        recursion.__exit__(None, None, None)
         ctx.free_memory()
         if services.spill is None:
             ctx.spill.remove()  # the task's own spill folder, made for this attempt
