@@ -95,8 +95,30 @@ class ExchangeSpec:
         return label
 
 
+@dataclass(frozen=True)
+class InputSlice:
+    """Which part of a committed producer stage one consumer task reads.
+
+    ``destinations``: the producer's destination partitions it reads (one, or a
+    contiguous group when the scheduler coalesced small partitions; a broadcast's
+    batches reach every destination). ``segments``, when set, narrows the read of the
+    single destination to row ranges of single producers' slices: ``(producer
+    partition, first row, end row)`` — a sub-task of a split skewed partition.
+    ``everything`` reads every destination (a build side switched to broadcast).
+    """
+
+    destinations: tuple[int, ...]
+    segments: tuple[tuple[int, int, int], ...] | None = None
+    everything: bool = False
+
+    @staticmethod
+    def of(partition: int) -> InputSlice:
+        return InputSlice((partition,))
+
+
 __all__ = [
     "ExchangeKind",
+    "InputSlice",
     "ExchangeMode",
     "ExchangeSpec",
     "RetryPolicy",

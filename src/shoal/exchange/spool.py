@@ -35,7 +35,7 @@ import pyarrow.ipc as ipc
 
 from shoal.errors import TransientError
 from shoal.exchange.merge import merge_sorted
-from shoal.exchange_spec import ExchangeKind, ExchangeSpec
+from shoal.exchange_spec import ExchangeKind, ExchangeSpec, InputSlice
 from shoal.hashing import partition_ids, split_by_partition
 
 #: Destination of a batch every consumer task reads (broadcast).
@@ -242,16 +242,33 @@ def _read_index(fs: pafs.FileSystem, path: str) -> list[tuple[int, int, int]]:
 
 
 def _read_file(
-    fs: pafs.FileSystem, file: SpoolFile, destination: int | None
+    fs: pafs.FileSystem,
+    file: SpoolFile,
+    destination: int | None | frozenset[int],
+    rows: tuple[int, int] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """The batches of one committed attempt addressed to ``destination`` (None: all)."""
+    """The batches of one committed attempt addressed to ``destination`` (None: all; a
+    set: any of them); with ``rows``, only rows [first, end) of what it addressed there."""
     try:
         entries = _read_index(fs, file.index_path)
         wanted = [
             i
             for i, (dest, _, _) in enumerate(entries)
-            if destination is None or dest == destination or dest == ALL
+            if destination is None
+            or dest == ALL
+            or (dest in destination if isinstance(destination, frozenset) else dest == destination)
         ]
+        starts: dict[int, int] = {}
+        if rows is not None:
+            # Keep the batches that overlap the row range, and where each starts in it.
+            seen, kept = 0, []
+            for i in wanted:
+                n = entries[i][1]
+                if seen < rows[1] and seen + n > rows[0]:
+                    kept.append(i)
+                    starts[i] = seen
+                seen += n
+            wanted = kept
         if not wanted:
             return
         # A local file is memory-mapped: its batches are then read without a copy.
@@ -269,6 +286,10 @@ def _read_file(
                 batch = reader.get_batch(i)
             except OSError as err:
                 raise TransientError(f"cannot read spool file {file.data_path!r}: {err}") from err
+            if rows is not None:
+                first = max(0, rows[0] - starts[i])
+                end = min(batch.num_rows, rows[1] - starts[i])
+                batch = batch.slice(first, end - first)
             yield batch
 
 
@@ -285,6 +306,28 @@ def read_spooled(source: SpoolInput, consumer: int) -> Iterator[pa.RecordBatch]:
         yield from _read_file(fs, file, destination)
 
 
+def read_spooled_slice(source: SpoolInput, part: InputSlice) -> Iterator[pa.RecordBatch]:
+    """What a consumer task reads when the scheduler gave it ``part`` of a producer stage
+    (several coalesced destinations, row ranges of a split one, or everything)."""
+    spec = source.spec
+    if spec is None or spec.kind in (ExchangeKind.MERGE, ExchangeKind.GATHER):
+        yield from read_spooled(source, 0)
+        return
+    fs = source.location.filesystem()
+    if part.everything:
+        for file in source.files:
+            yield from _read_file(fs, file, None)
+        return
+    if part.segments is not None:
+        (destination,) = part.destinations
+        for producer, first, end in part.segments:
+            yield from _read_file(fs, source.files[producer], destination, (first, end))
+        return
+    wanted = frozenset(part.destinations)
+    for file in source.files:
+        yield from _read_file(fs, file, wanted)
+
+
 __all__ = [
     "ALL",
     "SpoolFile",
@@ -295,5 +338,6 @@ __all__ = [
     "create_query_folder",
     "open_spool_root",
     "read_spooled",
+    "read_spooled_slice",
     "remove_query_folder",
 ]

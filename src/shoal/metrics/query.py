@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from shoal.metrics.adaptive import AdaptiveDecision
 from shoal.metrics.exchange import ExchangeMetrics
 from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.task import TaskRun
@@ -46,3 +48,8 @@ class QueryMetrics:
     spilled_bytes: int = 0
     spill_files: int = 0
     peak_rss_bytes: int = 0
+    # Adaptive decisions taken while the query ran (materialized only), in order, and
+    # the stage graph as it ran when a decision changed its shape (a StageGraph; None:
+    # it ran as planned, task counts aside).
+    decisions: list[AdaptiveDecision] = field(default_factory=list)
+    ran_graph: Any = None

@@ -51,6 +51,20 @@ class Settings:
     spool: str | None = None
     # Runtime filters (rules/enforce_distribution.py); a materialized query has none.
     runtime_filters: bool = True
+    # Adaptive decisions of a materialized query (scheduler/adaptive.py), taken after a
+    # stage commits from its exchange's measured rows and bytes per destination:
+    # a repartition join whose build side measured below broadcast_threshold_bytes
+    # becomes a broadcast join (its probe side is then not shuffled);
+    adaptive_broadcast: bool = True
+    # consecutive small partitions are read by one task, about coalesce_target_bytes each;
+    adaptive_coalesce: bool = True
+    coalesce_target_bytes: int = 64 << 20
+    # a join partition whose probe side holds more than skew_factor x the median rows
+    # and at least skew_min_bytes is split into sub-tasks (each a slice of the probe side
+    # against the whole build partition).
+    skew_join: bool = True
+    skew_factor: float = 4.0
+    skew_min_bytes: int = 8 << 20
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "retry_policy", RetryPolicy(self.retry_policy))

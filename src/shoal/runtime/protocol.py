@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from shoal.exchange.spool import SpoolInput, SpoolLocation, SpoolWritten
+from shoal.exchange_spec import InputSlice
 from shoal.metrics.operator import OperatorMetrics
 from shoal.physical.context import Settings
 from shoal.runtime.faults import Fault
@@ -73,6 +74,10 @@ class TaskDescription:
     inputs: tuple[SpoolInput, ...] = ()
     output: SpoolLocation | None = None
     faults: tuple[Fault, ...] = ()
+    # Per input (same order as ``inputs``), the part of it this task reads when the
+    # scheduler re-planned the stage's tasks (scheduler/adaptive.py); empty: each input's
+    # destination ``partition``.
+    reads: tuple[InputSlice, ...] = ()
 
     @property
     def task_id(self) -> TaskId:

@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from shoal.errors import QueryCancelledError
 from shoal.exchange.channel import Slots
-from shoal.exchange.spool import SpoolInput, SpoolWriter, read_spooled
+from shoal.exchange.spool import SpoolInput, SpoolWriter, read_spooled, read_spooled_slice
+from shoal.exchange_spec import InputSlice
 from shoal.memory.pool import MemoryPool
 from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
@@ -164,7 +165,13 @@ def run_spooled_task(
     if task.output is None:
         raise ValueError("a spooled task needs an output location")
     started = time.perf_counter()
-    inputs = {source.stage: _reader(source, task.partition) for source in task.inputs}
+    if task.reads:
+        inputs = {
+            source.stage: _slice_reader(source, part)
+            for source, part in zip(task.inputs, task.reads, strict=True)
+        }
+    else:
+        inputs = {source.stage: _reader(source, task.partition) for source in task.inputs}
     writer = SpoolWriter(
         task.output,
         stage.id,
@@ -201,6 +208,10 @@ def run_spooled_task(
 
 def _reader(source: SpoolInput, partition: int) -> Callable[[], Iterator[pa.RecordBatch]]:
     return lambda: read_spooled(source, partition)
+
+
+def _slice_reader(source: SpoolInput, part: InputSlice) -> Callable[[], Iterator[pa.RecordBatch]]:
+    return lambda: read_spooled_slice(source, part)
 
 
 __all__ = ["TaskServices", "run_fragment", "run_spooled_task"]

@@ -62,6 +62,15 @@ from shoal.metrics.query import QueryMetrics, StageMetrics
 from shoal.physical.context import Settings
 from shoal.runtime.faults import Fault, faults_for
 from shoal.runtime.protocol import Executor, TaskDescription, TaskHandle, TaskReport
+from shoal.scheduler.adaptive import (
+    BroadcastCandidate,
+    ProducerFigures,
+    TaskPlan,
+    apply_broadcast,
+    broadcast_candidates,
+    plan_tasks,
+    should_switch,
+)
 from shoal.scheduler.retry import FailureKind, RetryRules, classify
 from shoal.stages.graph import Stage, StageGraph
 
@@ -78,6 +87,11 @@ class TaskBook:
 
     committed: dict[tuple[int, int], TaskReport] = field(default_factory=dict)
     attempts: dict[tuple[int, int], int] = field(default_factory=dict)
+    # stage -> tasks it runs, once the scheduler planned them (else its partitions)
+    counts: dict[int, int] = field(default_factory=dict)
+
+    def tasks(self, stage: Stage) -> int:
+        return self.counts.get(stage.id, stage.num_partitions)
 
     def next_attempt(self, stage: int, partition: int) -> int:
         n = self.attempts.get((stage, partition), 0)
@@ -95,11 +109,20 @@ class TaskBook:
         return (stage, partition) in self.committed
 
     def stage_committed(self, stage: Stage) -> bool:
-        return all((stage.id, p) in self.committed for p in range(stage.num_partitions))
+        return all((stage.id, p) in self.committed for p in range(self.tasks(stage)))
+
+    def figures(self, stage: Stage) -> ProducerFigures:
+        """What the committed stage sent, per task and destination (for adaptive plans)."""
+        written = [self.committed[(stage.id, p)].written for p in range(self.tasks(stage))]
+        return ProducerFigures(
+            stage.id,
+            tuple(tuple(w.rows_per_destination) for w in written if w is not None),
+            tuple(tuple(w.bytes_per_destination) for w in written if w is not None),
+        )
 
     def files(self, stage: Stage) -> tuple[SpoolFile, ...]:
         out = []
-        for p in range(stage.num_partitions):
+        for p in range(self.tasks(stage)):
             written = self.committed[(stage.id, p)].written
             assert written is not None
             out.append(written.file)
@@ -140,6 +163,11 @@ class MaterializedRun:
         for stage in graph.stages:
             self.metrics.stages[stage.id] = StageMetrics(stage.id, stage.num_partitions)
         self.book = TaskBook()
+        # Adaptive re-planning (scheduler/adaptive.py): the graph as planned, the joins
+        # that may still switch to broadcast (by probe stage), each started stage's tasks.
+        self.planned = graph
+        self.candidates: dict[int, BroadcastCandidate] = broadcast_candidates(graph, settings)
+        self.task_plans: dict[int, list[TaskPlan]] = {}
         self.location: SpoolLocation | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -303,12 +331,48 @@ class MaterializedRun:
 
     def _launch_ready(self) -> None:
         for stage in self.graph.stages:
-            if stage.id in self._started_stages:
+            if stage.id in self._started_stages or stage.fused_into is not None:
                 continue
+            candidate = self.candidates.get(stage.id)
+            if candidate is not None and not self.book.stage_committed(
+                self.graph.stage(candidate.build_stage)
+            ):
+                continue  # a probe side held back: its join may yet be broadcast
             if all(self.book.stage_committed(self.graph.stage(s)) for s in stage.inputs):
                 self._started_stages.add(stage.id)
-                for p in range(stage.num_partitions):
+                self.candidates.pop(stage.id, None)
+                figures = {s: self.book.figures(self.graph.stage(s)) for s in stage.inputs}
+                tasks, decisions = plan_tasks(stage, figures, self.settings)
+                self.task_plans[stage.id] = tasks
+                self.book.counts[stage.id] = len(tasks)
+                self.metrics.stages[stage.id].tasks = len(tasks)
+                self.metrics.decisions.extend(decisions)
+                for p in range(len(tasks)):
                     self._submit(stage, p)
+
+    def _maybe_broadcast(self, build: Stage) -> None:
+        """``build`` committed: switch the joins it builds for that turned out small."""
+        for probe, candidate in list(self.candidates.items()):
+            if candidate.build_stage != build.id:
+                continue
+            del self.candidates[probe]
+            figures = self.book.figures(build)
+            if probe in self._started_stages or not should_switch(
+                candidate, figures, self.settings
+            ):
+                continue
+            self.graph, decision = apply_broadcast(self.graph, candidate, figures.total_bytes)
+            self.metrics.decisions.append(decision)
+            self.metrics.ran_graph = self.graph
+            self.metrics.stages[probe].tasks = 0
+            fused = self.graph.stage(candidate.join_stage)
+            self.metrics.stages[fused.id].tasks = fused.num_partitions
+            # The fused stage is a new producer: look for candidates again.
+            self.candidates = {
+                p: c
+                for p, c in broadcast_candidates(self.graph, self.settings).items()
+                if p not in self._started_stages
+            }
 
     def _launch_due_retries(self) -> None:
         now = time.monotonic()
@@ -319,6 +383,7 @@ class MaterializedRun:
     def _submit(self, stage: Stage, partition: int) -> None:
         assert self.location is not None
         attempt = self.book.next_attempt(stage.id, partition)
+        plan = self.task_plans[stage.id][partition]
         inputs = tuple(
             SpoolInput(
                 sid,
@@ -338,6 +403,7 @@ class MaterializedRun:
             inputs,
             self.location,
             faults_for(self.faults, stage.id, partition, attempt),
+            plan.reads,
         )
         sm = self.metrics.stages[stage.id]
         sm.attempts += 1
@@ -401,6 +467,7 @@ class MaterializedRun:
     def _stage_committed(self, stage: Stage) -> None:
         if stage.output is not None:
             self.metrics.exchanges[stage.id] = self._exchange_metrics(stage)
+        self._maybe_broadcast(stage)
         self._launch_ready()
 
     def _exchange_metrics(self, stage: Stage) -> ExchangeMetrics:
@@ -410,7 +477,7 @@ class MaterializedRun:
         m = ExchangeMetrics(spec.kind, stage.id, stage.consumer, mode="materialized")
         m.rows_per_partition = [0] * destinations
         m.bytes_per_partition = [0] * destinations
-        for p in range(stage.num_partitions):
+        for p in range(self.book.tasks(stage)):
             written: SpoolWritten | None = self.book.committed[(stage.id, p)].written
             assert written is not None
             for d in range(destinations):

@@ -21,7 +21,19 @@ if TYPE_CHECKING:
 
 def explain_graph(graph: StageGraph, metrics: QueryMetrics | None = None) -> str:
     lines: list[str] = list(graph.notes)
-    for stage in reversed(graph.stages):
+    ran = _ran_graph(graph, metrics)
+    if metrics is not None and metrics.decisions:
+        # What the scheduler changed at run time, with the figures behind each change;
+        # the stages below are as they ran, the plan as planned follows them.
+        lines.append("Adaptive decisions:")
+        lines.extend(f"  {d.text}" for d in metrics.decisions)
+    for stage in reversed(ran.stages):
+        if stage.fused_into is not None:
+            lines.append(
+                f"Stage {stage.id}: fused into stage {stage.fused_into} at run time"
+                " (not run on its own)"
+            )
+            continue
         lines.append(_stage_header(stage, metrics))
         _fragment(stage, stage.fragment, 1, lines, metrics, [0])
         if metrics is not None and stage.id in metrics.stages:
@@ -33,7 +45,17 @@ def explain_graph(graph: StageGraph, metrics: QueryMetrics | None = None) -> str
             f" spilled={_human(metrics.spilled_bytes)} spill_files={metrics.spill_files}"
             f" process_peak_rss={_human(metrics.peak_rss_bytes)}"
         )
+    if ran is not graph:
+        lines.append("As planned:")
+        lines.extend("  " + line for line in explain_graph(graph).splitlines())
     return "\n".join(lines)
+
+
+def _ran_graph(graph: StageGraph, metrics: QueryMetrics | None) -> StageGraph:
+    """The graph as it ran: the planned one unless an adaptive decision changed it."""
+    if metrics is not None and isinstance(metrics.ran_graph, StageGraph):
+        return metrics.ran_graph
+    return graph
 
 
 def _task_lines(runs: list[TaskRun]) -> list[str]:
@@ -140,7 +162,8 @@ def graph_dict(graph: StageGraph, metrics: QueryMetrics | None = None) -> dict[s
     ``analyzed`` says whether the figures are real or only the plan.
     """
     stages = []
-    for stage in reversed(graph.stages):
+    ran = _ran_graph(graph, metrics)
+    for stage in reversed(ran.stages):
         sm = metrics.stages.get(stage.id) if metrics is not None else None
         operators = []
         for index, (node, depth) in enumerate(_walk_depth(stage.fragment, 0)):
@@ -177,6 +200,7 @@ def graph_dict(graph: StageGraph, metrics: QueryMetrics | None = None) -> dict[s
                     else None
                 ),
                 "consumer": stage.consumer,
+                "fused_into": stage.fused_into,
                 "inputs": list(stage.inputs),
                 "tasks": sm.tasks if sm else stage.num_partitions,
                 "attempts": sm.attempts if sm else 0,
@@ -209,6 +233,8 @@ def graph_dict(graph: StageGraph, metrics: QueryMetrics | None = None) -> dict[s
         "exchange_mode": metrics.exchange_mode if metrics is not None else None,
         "notes": list(graph.notes),
         "stages": stages,
+        "adaptive_decisions": [d.to_dict() for d in metrics.decisions] if metrics else [],
+        "planned": graph_dict(graph) if ran is not graph else None,
     }
 
 

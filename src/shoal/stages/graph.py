@@ -23,6 +23,9 @@ class Stage:
     inputs: tuple[int, ...]  # producer stage ids read by this fragment
     output: ExchangeSpec | None  # None for the root stage
     consumer: int | None = None
+    # Set on a producer stage the scheduler merged into its consumer's tasks at run
+    # time (an adaptive broadcast switch): it never runs on its own.
+    fused_into: int | None = None
 
 
 @dataclass

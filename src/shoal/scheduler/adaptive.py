@@ -1,0 +1,513 @@
+"""Adaptive re-planning between materialized stages, from what the exchanges measured.
+
+Shared by both materialized schedulers (``scheduler/materialized.py`` and the Ray
+driver ``scheduler/ray.py``): they hand in the committed producers' rows and bytes
+per (producer task, destination) and get back the tasks a consumer stage runs, or a
+rewritten stage graph. Nothing here runs anything or touches data.
+
+Three decisions, each with a setting to turn it off:
+
+**Broadcast switch** (``adaptive_broadcast``). A stage whose one join is a
+repartition hash join (inner, left, semi or anti with the right side built: the
+kinds whose build side is never emitted unmatched, so a task may see the whole
+build side) reads its probe side from one stage P and its build side from another
+stage B. The scheduler holds P back until B committed; if B measured below
+``broadcast_threshold_bytes``, P is *fused* into the join stage: the join stage's
+fragment gets P's fragment in place of its probe read, the join becomes a
+broadcast join whose build read takes every destination of B, and the stage runs
+with P's task count — P's rows are never shuffled. This is done only when the
+fused fragment still meets every operator's distribution need (the operators
+above the join may rely on the join's hash partitioning; then there is no
+switch) and the stage reads nothing but P and B. When P has already run (held
+back no longer, or not a candidate) nothing changes: both sides are already
+shuffled and co-partitioned, and reading the build whole would only add work.
+
+**Coalesce** (``adaptive_coalesce``). A stage whose inputs are all exchanges
+(no scan: a scan's splits are dealt by task count) and at least one hash or
+round-robin: consecutive destination partitions are grouped so each task reads
+about ``min(coalesce_target_bytes, total / max_running_tasks)`` (at least 1 MiB):
+no fewer tasks than there are CPU slots while the data lasts, no task of a few
+rows. Every input of the stage is read with the same grouping, so hash
+co-partitioning holds. Not done for a stage with an aggregate that emits a row for
+a group no input row made (``always_group``: it picks its task by partition id).
+
+**Skew split** (``skew_join``). In a stage whose one join is a repartition hash
+join of kind inner, left, semi or anti that streams its left (probe) side — the
+preserved side of left, the output side of semi and anti — a partition whose probe
+side holds more than ``skew_factor`` × the median rows and at least
+``skew_min_bytes`` runs as several sub-tasks. Each reads a contiguous slice of
+that partition's probe rows — whole producers' slices or row ranges inside one
+producer's slice, so a hot key from a single producer splits too — and the whole
+matching build partition. Each probe row meets every build row of its key in
+exactly one sub-task, which is all these kinds need. Not for right or full joins,
+a join that holds its left side (``build_left``), or when anything above the join
+in the stage needs whole partitions (only projections, filters, partial
+aggregates and broadcast joins streaming the join's output may be above it).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from shoal.errors import PlanError
+from shoal.exchange_spec import ExchangeKind, ExchangeSpec, InputSlice
+from shoal.metrics.adaptive import AdaptiveDecision, DecisionKind
+from shoal.physical.context import Settings
+from shoal.physical.operators.aggregate import HashAggregateExec
+from shoal.physical.operators.exchange import ExchangeReadExec
+from shoal.physical.operators.filter import FilterExec
+from shoal.physical.operators.hash_join import (
+    BROADCAST_JOIN,
+    PARTITIONED_JOIN,
+    HashJoinExec,
+)
+from shoal.physical.operators.project import ProjectExec
+from shoal.physical.plan import PhysicalPlan, replace_nodes
+from shoal.physical.rules.sanity_check import sanity_check
+from shoal.stages.graph import Stage, StageGraph
+
+# A coalesced task reads at least this much (unless the stage has less in all).
+_MIN_TASK_BYTES = 1 << 20
+# At most this many sub-tasks per split partition.
+_MAX_SPLIT = 32
+# The join kinds whose left (streamed) side may be split, or whose build side may be
+# broadcast: none emits build rows nothing matched.
+_STREAMED_KINDS = frozenset({"inner", "left", "semi", "anti"})
+
+
+@dataclass(frozen=True)
+class ProducerFigures:
+    """What one committed producer stage sent: ``rows[q][d]`` and ``bytes[q][d]`` are
+    what producer task ``q`` addressed to destination ``d`` (a broadcast counts its
+    rows at every destination)."""
+
+    stage: int
+    rows: tuple[tuple[int, ...], ...]
+    bytes: tuple[tuple[int, ...], ...]
+
+    def destination_rows(self, n: int) -> list[int]:
+        return [sum(r[d] for r in self.rows if d < len(r)) for d in range(n)]
+
+    def destination_bytes(self, n: int) -> list[int]:
+        return [sum(b[d] for b in self.bytes if d < len(b)) for d in range(n)]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(sum(b) for b in self.bytes)
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """One task of a stage as it will run: what it reads of each input, in
+    ``stage.inputs`` order, and which destination partitions that covers."""
+
+    index: int
+    reads: tuple[InputSlice, ...]
+    destinations: tuple[int, ...]
+
+
+def default_tasks(stage: Stage) -> list[TaskPlan]:
+    """The tasks as planned: task ``p`` reads destination ``p`` of every input."""
+    return [
+        TaskPlan(p, tuple(InputSlice.of(p) for _ in stage.inputs), (p,))
+        for p in range(stage.num_partitions)
+    ]
+
+
+# ---------------------------------------------------------------------- task plans
+
+
+def plan_tasks(
+    stage: Stage,
+    figures: Mapping[int, ProducerFigures],
+    settings: Settings,
+) -> tuple[list[TaskPlan], list[AdaptiveDecision]]:
+    """The tasks ``stage`` runs now that every input committed, and the decisions taken.
+
+    An input the fragment reads as a broadcast is read whole by every task (for a
+    build side switched to broadcast, whose producer wrote it hash-partitioned).
+    """
+    everything = frozenset(
+        op.stage_id
+        for op in stage.fragment.walk()
+        if isinstance(op, ExchangeReadExec) and op.spec.kind == ExchangeKind.BROADCAST
+    )
+    tasks = default_tasks(stage)
+    if everything:
+        tasks = [
+            replace(
+                t,
+                reads=tuple(
+                    InputSlice((), everything=True) if sid in everything else r
+                    for sid, r in zip(stage.inputs, t.reads, strict=True)
+                ),
+            )
+            for t in tasks
+        ]
+    reads = _exchange_reads(stage)
+    if reads is None or stage.num_partitions <= 1:
+        return tasks, []
+    hashed = [
+        r.stage_id
+        for r in reads
+        if r.spec.kind in (ExchangeKind.HASH, ExchangeKind.ROUND_ROBIN)
+        and r.stage_id not in everything
+    ]
+    if not hashed or any(
+        r.spec.num_partitions != stage.num_partitions for r in reads if r.stage_id in hashed
+    ):
+        return tasks, []
+    n = stage.num_partitions
+    decisions: list[AdaptiveDecision] = []
+    groups = [[d] for d in range(n)]
+    if settings.adaptive_coalesce and not any(
+        isinstance(op, HashAggregateExec) and op.always_group is not None
+        for op in stage.fragment.walk()
+    ):
+        sizes = [0] * n
+        for sid in hashed:
+            for d, b in enumerate(figures[sid].destination_bytes(n)):
+                sizes[d] += b
+        total = sum(sizes)
+        target = max(
+            min(
+                settings.coalesce_target_bytes,
+                math.ceil(total / max(1, settings.max_running_tasks)),
+            ),
+            _MIN_TASK_BYTES,
+        )
+        coalesced = _coalesce(sizes, target)
+        if len(coalesced) < n:
+            groups = coalesced
+            decisions.append(
+                AdaptiveDecision(
+                    DecisionKind.COALESCE,
+                    stage.id,
+                    f"stage {stage.id}: {n} partitions coalesced into {len(groups)} task{"s" if len(groups) != 1 else ""}"
+                    f" ({_human(total)} in all, about {_human(target)} per task)",
+                    {"partitions": n, "tasks": len(groups), "bytes": total, "target": target},
+                )
+            )
+    split = _skew_probe(stage) if settings.skew_join else None
+    plans: list[TaskPlan] = []
+    probe_rows: list[int] = []
+    median = 0.0
+    if split is not None:
+        probe = figures[split]
+        probe_rows = probe.destination_rows(n)
+        probe_bytes = probe.destination_bytes(n)
+        median = float(statistics.median(probe_rows))
+    for group in groups:
+        if split is not None and len(group) == 1:
+            d = group[0]
+            rows = probe_rows[d]
+            if (
+                rows > settings.skew_factor * median
+                and probe_bytes[d] >= settings.skew_min_bytes
+                and rows > 1
+            ):
+                k = max(2, min(_MAX_SPLIT, math.ceil(rows / max(median, 1.0))))
+                pieces = _row_pieces([r[d] if d < len(r) else 0 for r in figures[split].rows], k)
+                if len(pieces) > 1:
+                    decisions.append(
+                        AdaptiveDecision(
+                            DecisionKind.SKEW_SPLIT,
+                            stage.id,
+                            f"stage {stage.id} partition {d} split into {len(pieces)}:"
+                            f" {_count(rows)} rows vs median {_count(median)}"
+                            f" (probe side from stage {split}, {_human(probe_bytes[d])})",
+                            {
+                                "partition": d,
+                                "sub_tasks": len(pieces),
+                                "rows": rows,
+                                "median_rows": median,
+                                "bytes": probe_bytes[d],
+                            },
+                        )
+                    )
+                    for piece in pieces:
+                        plans.append(
+                            TaskPlan(
+                                len(plans),
+                                tuple(
+                                    InputSlice((d,), segments=piece)
+                                    if sid == split
+                                    else _group_slice(sid, (d,), everything)
+                                    for sid in stage.inputs
+                                ),
+                                (d,),
+                            )
+                        )
+                    continue
+        plans.append(
+            TaskPlan(
+                len(plans),
+                tuple(_group_slice(sid, tuple(group), everything) for sid in stage.inputs),
+                tuple(group),
+            )
+        )
+    if not decisions:
+        return tasks, []
+    return plans, decisions
+
+
+def _group_slice(sid: int, group: tuple[int, ...], everything: frozenset[int]) -> InputSlice:
+    return InputSlice((), everything=True) if sid in everything else InputSlice(group)
+
+
+def _coalesce(sizes: Sequence[int], target: int) -> list[list[int]]:
+    """Consecutive destinations grouped so no group passes ``target`` bytes (unless one
+    destination alone does)."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    held = 0
+    for d, size in enumerate(sizes):
+        if current and held + size > target:
+            groups.append(current)
+            current, held = [], 0
+        current.append(d)
+        held += size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _row_pieces(rows: Sequence[int], k: int) -> list[tuple[tuple[int, int, int], ...]]:
+    """The rows producers ``q`` sent (``rows[q]``), in producer order, cut into ``k``
+    contiguous pieces of about equal rows: each a list of (producer, first, end)."""
+    total = sum(rows)
+    size = math.ceil(total / k)
+    pieces: list[tuple[tuple[int, int, int], ...]] = []
+    current: list[tuple[int, int, int]] = []
+    room = size
+    for q, n in enumerate(rows):
+        first = 0
+        while first < n:
+            take = min(room, n - first)
+            current.append((q, first, first + take))
+            first += take
+            room -= take
+            if room == 0:
+                pieces.append(tuple(current))
+                current, room = [], size
+    if current:
+        pieces.append(tuple(current))
+    return pieces
+
+
+def _exchange_reads(stage: Stage) -> list[ExchangeReadExec] | None:
+    """The stage's exchange reads when every leaf is one and none is a gather or merge
+    (a stage that scans or reads a single stream keeps its tasks); else None."""
+    reads = []
+    for op in stage.fragment.walk():
+        if op.children():
+            continue
+        if not isinstance(op, ExchangeReadExec) or op.spec.kind in (
+            ExchangeKind.GATHER,
+            ExchangeKind.MERGE,
+        ):
+            return None
+        reads.append(op)
+    return reads
+
+
+def _only_join(fragment: PhysicalPlan) -> HashJoinExec | None:
+    joins = [
+        op
+        for op in fragment.walk()
+        if isinstance(op, HashJoinExec) and op.strategy != BROADCAST_JOIN
+    ]
+    if len(joins) != 1:
+        return None
+    join = joins[0]
+    if (
+        join.strategy != PARTITIONED_JOIN
+        or join.kind not in _STREAMED_KINDS
+        or join.build_left
+        or join.null_aware
+    ):
+        return None
+    return join
+
+
+def _streaming_read(side: PhysicalPlan) -> ExchangeReadExec | None:
+    """The one hash exchange read under ``side`` when only projections and filters sit
+    between them."""
+    node = side
+    while isinstance(node, ProjectExec | FilterExec):
+        node = node.children()[0]
+    if isinstance(node, ExchangeReadExec) and node.spec.kind == ExchangeKind.HASH:
+        return node
+    return None
+
+
+def _above_is_streaming(node: PhysicalPlan, join: HashJoinExec) -> bool:
+    """Whether everything on the path from ``node`` down to ``join`` handles any subset
+    of its input rows on its own (so a join partition may be cut into sub-tasks)."""
+    if node is join:
+        return True
+    if isinstance(node, ProjectExec | FilterExec) or (
+        isinstance(node, HashAggregateExec) and node.mode == "partial"
+    ):
+        return _above_is_streaming(node.children()[0], join)
+    if isinstance(node, HashJoinExec) and node.strategy == BROADCAST_JOIN and not node.build_left:
+        return node.kind in _STREAMED_KINDS and _above_is_streaming(node.left, join)
+    return False
+
+
+def _skew_probe(stage: Stage) -> int | None:
+    """The producer stage whose partitions may be split (the join's probe side), if any."""
+    join = _only_join(stage.fragment)
+    if join is None or not _above_is_streaming(stage.fragment, join):
+        return None
+    probe = _streaming_read(join.left)
+    if probe is None:
+        return None
+    # The probe stage must feed nothing else in this stage (it is read in slices).
+    if (
+        sum(1 for op in stage.fragment.walk() if getattr(op, "stage_id", None) == probe.stage_id)
+        != 1
+    ):
+        return None
+    return probe.stage_id
+
+
+# ---------------------------------------------------------------------- broadcast switch
+
+
+@dataclass(frozen=True)
+class BroadcastCandidate:
+    """A repartition join whose probe stage may be fused in if its build side is small."""
+
+    join_stage: int
+    probe_stage: int
+    build_stage: int
+    estimated_bytes: float
+    fused: Stage  # the join stage as it would run after the switch
+
+
+def broadcast_candidates(graph: StageGraph, settings: Settings) -> dict[int, BroadcastCandidate]:
+    """By probe stage: every join stage the switch could apply to (see the module doc)."""
+    out: dict[int, BroadcastCandidate] = {}
+    if not settings.adaptive_broadcast:
+        return out
+    for stage in graph.stages:
+        join = _only_join(stage.fragment)
+        if join is None or join.kind not in _STREAMED_KINDS:
+            continue
+        probe = _streaming_read(join.left)
+        build = _streaming_read(join.right)
+        if probe is None or build is None or probe.stage_id == build.stage_id:
+            continue
+        if set(stage.inputs) != {probe.stage_id, build.stage_id}:
+            continue
+        producer = graph.stage(probe.stage_id)
+        if producer.consumer != stage.id or producer.fused_into is not None:
+            continue
+        fused = _fuse(stage, producer, join, probe, build)
+        if fused is None:
+            continue
+        out[probe.stage_id] = BroadcastCandidate(
+            stage.id, probe.stage_id, build.stage_id, join.estimates.build_bytes, fused
+        )
+    return out
+
+
+def _fuse(
+    stage: Stage,
+    producer: Stage,
+    join: HashJoinExec,
+    probe: ExchangeReadExec,
+    build: ExchangeReadExec,
+) -> Stage | None:
+    n = producer.num_partitions
+    read_all = ExchangeReadExec(
+        build.stage_id, ExchangeSpec(ExchangeKind.BROADCAST, n), build.input_schema
+    )
+    new_right = replace_nodes(join.right, {id(build): read_all})
+    new_left = replace_nodes(join.left, {id(probe): producer.fragment})
+    switched = replace(
+        join,
+        left=new_left,
+        right=new_right,
+        strategy=BROADCAST_JOIN,
+        reason="switched at run time: build side measured small",
+    )
+    fragment = replace_nodes(stage.fragment, {id(join): switched})
+    try:
+        sanity_check(fragment)
+    except PlanError:
+        return None  # something above the join needs its hash partitioning
+    return Stage(
+        stage.id,
+        fragment,
+        n,
+        (*producer.inputs, build.stage_id),
+        stage.output,
+        stage.consumer,
+    )
+
+
+def apply_broadcast(
+    graph: StageGraph, candidate: BroadcastCandidate, measured_bytes: int
+) -> tuple[StageGraph, AdaptiveDecision]:
+    """The graph with ``candidate``'s probe stage fused into its join stage."""
+    stages = list(graph.stages)
+    p = stages[candidate.probe_stage]
+    stages[p.id] = replace(p, fused_into=candidate.join_stage)
+    stages[candidate.join_stage] = candidate.fused
+    for sid in p.inputs:
+        stages[sid] = replace(stages[sid], consumer=candidate.join_stage)
+    new = StageGraph(stages, graph.notes)
+    decision = AdaptiveDecision(
+        DecisionKind.BROADCAST,
+        candidate.join_stage,
+        f"join in stage {candidate.join_stage}: repartition → broadcast, build side"
+        f" {_human(measured_bytes)} measured vs {_human(candidate.estimated_bytes)} estimated"
+        f" (stage {candidate.build_stage}); probe stage {candidate.probe_stage} fused in,"
+        " not shuffled",
+        {
+            "measured_bytes": measured_bytes,
+            "estimated_bytes": candidate.estimated_bytes,
+            "build_stage": candidate.build_stage,
+            "probe_stage": candidate.probe_stage,
+        },
+    )
+    return new, decision
+
+
+def should_switch(
+    candidate: BroadcastCandidate, build: ProducerFigures, settings: Settings
+) -> bool:
+    return settings.adaptive_broadcast and build.total_bytes < settings.broadcast_threshold_bytes
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _count(n: float) -> str:
+    if n >= 1e6:
+        return f"{n / 1e6:.1f} M"
+    if n >= 1e4:
+        return f"{n / 1e3:.1f} k"
+    return f"{n:.0f}"
+
+
+__all__ = [
+    "BroadcastCandidate",
+    "ProducerFigures",
+    "TaskPlan",
+    "apply_broadcast",
+    "broadcast_candidates",
+    "default_tasks",
+    "plan_tasks",
+    "should_switch",
+]
