@@ -186,7 +186,7 @@ def plan_tasks(
                 AdaptiveDecision(
                     DecisionKind.COALESCE,
                     stage.id,
-                    f"stage {stage.id}: {n} partitions coalesced into {len(groups)} task{"s" if len(groups) != 1 else ""}"
+                    f"stage {stage.id}: {n} partitions coalesced into {_tasks(len(groups))}"
                     f" ({_human(total)} in all, about {_human(target)} per task)",
                     {"partitions": n, "tasks": len(groups), "bytes": total, "target": target},
                 )
@@ -491,6 +491,10 @@ def _human(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
+
+
+def _tasks(n: int) -> str:
+    return f"{n} task" if n == 1 else f"{n} tasks"
 
 
 def _count(n: float) -> str:
