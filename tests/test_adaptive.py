@@ -1,0 +1,278 @@
+"""Adaptive re-planning between materialized stages (scheduler/adaptive.py).
+
+Every answer is checked against DuckDB on the same generated data; the decisions are
+checked in EXPLAIN ANALYZE (text and JSON) and in the task counts the stages ran.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+from support.tpch import assert_matches_answer, query_text, tpch_connection
+
+import shoal
+from shoal.exchange_spec import InputSlice
+from shoal.metrics.adaptive import DecisionKind
+from shoal.scheduler.adaptive import _coalesce, _row_pieces
+
+# Every adaptive decision off: the plan runs as planned.
+ALL_OFF = {"adaptive_broadcast": False, "adaptive_coalesce": False, "skew_join": False}
+
+
+def _fact_dim(hot: bool = False) -> tuple[pa.Table, pa.Table]:
+    """A fact table (``k`` into ``dim``) and a dimension whose names a LIKE filter cuts
+    to a few rows (the estimator keeps about half of them)."""
+    rng = np.random.default_rng(7)
+    n = 250_000
+    keys = rng.integers(0, 20_000, n)
+    if hot:
+        # 80% of the rows on one key, all at the start: the first producer's split
+        # holds them (a hot key from a single producer).
+        keys[: int(n * 0.8)] = 77
+    fact = pa.table({"k": pa.array(keys, pa.int64()), "v": pa.array(rng.random(n))})
+    dim = pa.table(
+        {
+            "k": pa.array(np.arange(0, 20_000, dtype=np.int64)),
+            "name": pa.array([f"n{i}" for i in range(20_000)]),
+        }
+    )
+    return fact, dim
+
+
+def _connect(partitions: int, fact: pa.Table, dim: pa.Table, **settings: Any) -> shoal.Connection:
+    con = shoal.connect(partitions, retry_policy="task", **settings)
+    con.register_arrow("fact", fact)
+    con.register_arrow("dim", dim)
+    return con
+
+
+def _duck(sql: str, fact: pa.Table, dim: pa.Table) -> list[tuple[Any, ...]]:
+    db = duckdb.connect()
+    db.register("fact", fact)
+    db.register("dim", dim)
+    return sorted(db.sql(sql).fetchall(), key=repr)
+
+
+def _rows(result: Any) -> list[tuple[Any, ...]]:
+    return sorted(result.fetchall(), key=repr)
+
+
+def _close(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        for u, v in zip(x, y, strict=True):
+            if isinstance(u, float) and isinstance(v, float):
+                if not math.isclose(u, v, rel_tol=1e-9, abs_tol=1e-9):
+                    return False
+            elif u != v:
+                return False
+    return True
+
+
+def _kinds(result: Any) -> list[DecisionKind]:
+    return [d.kind for d in result.metrics.decisions]
+
+
+# ---------------------------------------------------------------------- pure parts
+
+
+def test_coalesce_groups_are_contiguous_and_bounded() -> None:
+    assert _coalesce([10, 10, 10, 10], 25) == [[0, 1], [2, 3]]
+    assert _coalesce([100, 1, 1, 100], 50) == [[0], [1, 2], [3]]
+    assert _coalesce([0, 0, 0], 1) == [[0, 1, 2]]
+
+
+def test_row_pieces_cut_inside_one_producer() -> None:
+    # All rows from producer 1: pieces are row ranges of that producer's slice.
+    pieces = _row_pieces([0, 90, 10], 4)
+    assert [sum(e - f for _, f, e in p) for p in pieces] == [25, 25, 25, 25]
+    assert pieces[0] == ((1, 0, 25),)
+    assert pieces[-1] == ((1, 75, 90), (2, 0, 10))
+    assert InputSlice.of(3) == InputSlice((3,))
+
+
+# ---------------------------------------------------------------------- broadcast switch
+
+JOIN_SQL = (
+    "SELECT d.name, count(*) AS c, sum(f.v) AS s FROM fact f JOIN dim d ON f.k = d.k"
+    " WHERE d.name LIKE '%777%' GROUP BY d.name"
+)
+
+
+@pytest.mark.parametrize("partitions", [2, 5])
+def test_overestimated_build_side_switches_to_broadcast(partitions: int) -> None:
+    fact, dim = _fact_dim()
+    # The estimate (~half of dim) is above the threshold, what the filter keeps below.
+    con = _connect(partitions, fact, dim, broadcast_threshold_bytes=64 << 10)
+    planned = con.explain(JOIN_SQL)
+    assert "strategy=partitioned" in planned
+    result = con.sql(JOIN_SQL)
+    assert _close(_rows(result), _duck(JOIN_SQL, fact, dim))
+    text = result.explain_analyze()
+    assert "repartition → broadcast, build side" in text, text
+    assert "measured vs" in text and "estimated" in text
+    assert "strategy=broadcast (switched at run time" in text
+    assert "fused into stage" in text and "As planned:" in text
+    data = json.loads(result.explain_analyze_json())
+    (switch,) = [d for d in data["adaptive_decisions"] if d["kind"] == "broadcast"]
+    assert switch["figures"]["measured_bytes"] < 64 << 10 < switch["figures"]["estimated_bytes"]
+    assert data["planned"] is not None
+    assert any(s["fused_into"] is not None for s in data["stages"])
+
+
+def test_broadcast_switch_off_keeps_the_repartition_join() -> None:
+    fact, dim = _fact_dim()
+    con = _connect(4, fact, dim, broadcast_threshold_bytes=64 << 10, adaptive_broadcast=False)
+    result = con.sql(JOIN_SQL)
+    assert _close(_rows(result), _duck(JOIN_SQL, fact, dim))
+    assert DecisionKind.BROADCAST not in _kinds(result)
+    text = result.explain_analyze()
+    assert "strategy=partitioned" in text and "fused into" not in text
+
+
+def test_no_switch_when_the_build_side_is_really_big() -> None:
+    fact, dim = _fact_dim()
+    sql = "SELECT count(*), sum(f.v) FROM fact f JOIN dim d ON f.k = d.k"
+    con = _connect(4, fact, dim, broadcast_threshold_bytes=1 << 10)
+    result = con.sql(sql)
+    assert _close(_rows(result), _duck(sql, fact, dim))
+    assert DecisionKind.BROADCAST not in _kinds(result)
+
+
+# ---------------------------------------------------------------------- coalesce
+
+
+@pytest.mark.parametrize("partitions", [8, 16])
+def test_small_partitions_are_coalesced(partitions: int) -> None:
+    fact, dim = _fact_dim()
+    sql = "SELECT k % 10 AS g, count(*), sum(v) FROM fact GROUP BY k % 10"
+    con = _connect(partitions, fact, dim, max_running_tasks=2)
+    result = con.sql(sql)
+    assert _close(_rows(result), _duck(sql, fact, dim))
+    assert DecisionKind.COALESCE in _kinds(result)
+    tasks = {s: m.tasks for s, m in result.metrics.stages.items()}
+    # The final aggregate reads ~1 MB: one task, not one per partition.
+    assert min(tasks.values()) == 1 and max(tasks.values()) < partitions
+    assert "partitions coalesced into" in result.explain_analyze()
+    off = _connect(partitions, fact, dim, adaptive_coalesce=False).sql(sql)
+    assert _close(_rows(off), _duck(sql, fact, dim))
+    assert DecisionKind.COALESCE not in _kinds(off)
+
+
+def test_tpch_at_64_partitions_runs_no_more_tasks_than_its_data_needs(
+    tpch_sf01_dir: Path,
+) -> None:
+    for q in (3, 5, 10, 18):
+        con = tpch_connection(tpch_sf01_dir, partitions=64, retry_policy="task")
+        result = con.sql(query_text(q))
+        assert_matches_answer(result.to_arrow(), "0.1", q)
+        m = result.metrics
+        for sid, sm in m.stages.items():
+            read = sum(
+                ex.bytes for ex in m.exchanges.values() if ex.consumer_stage == sid
+            )
+            # Stages that scan keep their split share; the others get a task per
+            # ~1 MiB at least (and no fewer than the CPU slots while data lasts).
+            scans = any(
+                "Scan" in op
+                for st in json.loads(result.explain_analyze_json())["stages"]
+                if st["stage"] == sid
+                for op in (o["operator"] for o in st["operators"])
+            )
+            if not scans and sm.tasks:
+                assert sm.tasks <= max(2, math.ceil(read / (1 << 20)) + 1), (q, sid, sm.tasks)
+
+
+# ---------------------------------------------------------------------- skew split
+
+SKEW_QUERIES = {
+    "inner": "SELECT d.name, count(*), sum(f.v) FROM fact f JOIN dim d ON f.k = d.k GROUP BY d.name",
+    "left": (
+        "SELECT f.k, d.name, f.v FROM fact f LEFT JOIN dim d ON f.k = d.k + 5000"
+        " WHERE f.v < 0.05"
+    ),
+    "semi": "SELECT count(*), sum(v) FROM fact WHERE k IN (SELECT k FROM dim WHERE k % 3 = 1)",
+    "anti": (
+        "SELECT count(*), sum(v) FROM fact f"
+        " WHERE NOT EXISTS (SELECT 1 FROM dim d WHERE d.k = f.k AND d.k % 3 = 1)"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SKEW_QUERIES))
+@pytest.mark.parametrize("partitions", [3, 8])
+def test_skewed_join_partition_is_split(kind: str, partitions: int) -> None:
+    fact, dim = _fact_dim(hot=True)
+    sql = SKEW_QUERIES[kind]
+    # Pinned repartitioned (threshold 0) and no coalescing, so only the split acts.
+    settings = {
+        "broadcast_threshold_bytes": 0,
+        "adaptive_coalesce": False,
+        "skew_min_bytes": 0,
+    }
+    con = _connect(partitions, fact, dim, **settings)
+    assert "strategy=partitioned" in con.explain(sql)
+    result = con.sql(sql)
+    assert _close(_rows(result), _duck(sql, fact, dim)), kind
+    splits = [d for d in result.metrics.decisions if d.kind is DecisionKind.SKEW_SPLIT]
+    assert splits, result.explain_analyze()
+    # The hot rows come from one producer mostly: it was cut by row ranges, into
+    # more sub-tasks than there are producers.
+    assert max(d.figures["sub_tasks"] for d in splits) > 2
+    assert "split into" in result.explain_analyze()
+    off = _connect(partitions, fact, dim, **settings, skew_join=False).sql(sql)
+    assert _close(_rows(off), _duck(sql, fact, dim))
+    assert not off.metrics.decisions
+
+
+def test_every_setting_off_runs_the_plan_as_planned() -> None:
+    fact, dim = _fact_dim(hot=True)
+    sql = SKEW_QUERIES["inner"]
+    con = _connect(8, fact, dim, broadcast_threshold_bytes=64 << 10, skew_min_bytes=0, **ALL_OFF)
+    result = con.sql(sql)
+    assert _close(_rows(result), _duck(sql, fact, dim))
+    assert not result.metrics.decisions and result.metrics.ran_graph is None
+    assert "Adaptive decisions" not in result.explain_analyze()
+    for stage in con.prepare(sql).graph.stages:
+        assert result.metrics.stages[stage.id].tasks == stage.num_partitions
+
+
+# ---------------------------------------------------------------------- on Ray
+
+
+@pytest.mark.ray
+def test_adaptive_decisions_on_ray(ray_session: Any) -> None:
+    fact, dim = _fact_dim(hot=True)
+    con = shoal.connect(
+        4, runtime="ray", broadcast_threshold_bytes=64 << 10, skew_min_bytes=0
+    )
+    con.register_arrow("fact", fact)
+    con.register_arrow("dim", dim)
+    switched = con.sql(JOIN_SQL)
+    assert _close(_rows(switched), _duck(JOIN_SQL, fact, dim))
+    assert DecisionKind.BROADCAST in _kinds(switched)
+    assert "repartition → broadcast" in switched.explain_analyze()
+    pinned = shoal.connect(
+        4, runtime="ray", broadcast_threshold_bytes=0, skew_min_bytes=0, adaptive_coalesce=False
+    )
+    pinned.register_arrow("fact", fact)
+    pinned.register_arrow("dim", dim)
+    for kind in ("inner", "anti"):
+        result = pinned.sql(SKEW_QUERIES[kind])
+        assert _close(_rows(result), _duck(SKEW_QUERIES[kind], fact, dim)), kind
+        assert DecisionKind.SKEW_SPLIT in _kinds(result), result.explain_analyze()
+    small = shoal.connect(8, runtime="ray")
+    small.register_arrow("fact", fact)
+    small.register_arrow("dim", dim)
+    sql = "SELECT k % 10 AS g, count(*), sum(v) FROM fact GROUP BY k % 10"
+    result = small.sql(sql)
+    assert _close(_rows(result), _duck(sql, fact, dim))
+    assert DecisionKind.COALESCE in _kinds(result)
