@@ -176,9 +176,7 @@ def test_tpch_at_64_partitions_runs_no_more_tasks_than_its_data_needs(
         assert_matches_answer(result.to_arrow(), "0.1", q)
         m = result.metrics
         for sid, sm in m.stages.items():
-            read = sum(
-                ex.bytes for ex in m.exchanges.values() if ex.consumer_stage == sid
-            )
+            read = sum(ex.bytes for ex in m.exchanges.values() if ex.consumer_stage == sid)
             # Stages that scan keep their split share; the others get a task per
             # ~1 MiB at least (and no fewer than the CPU slots while data lasts).
             scans = any(
@@ -196,8 +194,7 @@ def test_tpch_at_64_partitions_runs_no_more_tasks_than_its_data_needs(
 SKEW_QUERIES = {
     "inner": "SELECT d.name, count(*), sum(f.v) FROM fact f JOIN dim d ON f.k = d.k GROUP BY d.name",
     "left": (
-        "SELECT f.k, d.name, f.v FROM fact f LEFT JOIN dim d ON f.k = d.k + 5000"
-        " WHERE f.v < 0.05"
+        "SELECT f.k, d.name, f.v FROM fact f LEFT JOIN dim d ON f.k = d.k + 5000 WHERE f.v < 0.05"
     ),
     "semi": "SELECT count(*), sum(v) FROM fact WHERE k IN (SELECT k FROM dim WHERE k % 3 = 1)",
     "anti": (
@@ -251,9 +248,7 @@ def test_every_setting_off_runs_the_plan_as_planned() -> None:
 @pytest.mark.ray
 def test_adaptive_decisions_on_ray(ray_session: Any) -> None:
     fact, dim = _fact_dim(hot=True)
-    con = shoal.connect(
-        4, runtime="ray", broadcast_threshold_bytes=64 << 10, skew_min_bytes=0
-    )
+    con = shoal.connect(4, runtime="ray", broadcast_threshold_bytes=64 << 10, skew_min_bytes=0)
     con.register_arrow("fact", fact)
     con.register_arrow("dim", dim)
     switched = con.sql(JOIN_SQL)

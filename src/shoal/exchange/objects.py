@@ -99,16 +99,34 @@ def from_ipc(buffer: pa.Buffer | bytes) -> Iterator[pa.RecordBatch]:
 
 
 def read_objects(
-    spec: ExchangeSpec, schema: pa.Schema, buffers: Sequence[pa.Buffer | bytes]
+    spec: ExchangeSpec,
+    schema: pa.Schema,
+    buffers: Sequence[pa.Buffer | bytes],
+    ranges: Sequence[tuple[int, int] | None] = (),
 ) -> Iterator[pa.RecordBatch]:
     """The batches a consumer task reads from one input stage: ``buffers`` holds, in
     producer order, what each producer task sent it. A merge interleaves the
-    producers' sorted streams; every other kind reads them one after another."""
+    producers' sorted streams; every other kind reads them one after another.
+    ``ranges[i]``, when given and not None, keeps rows [first, end) of buffer ``i``
+    (a sub-task of a split skewed partition)."""
     if spec.kind == ExchangeKind.MERGE:
         yield from merge_sorted([from_ipc(b) for b in buffers], spec.sort_keys, schema)
         return
-    for buffer in buffers:
-        yield from from_ipc(buffer)
+    for i, buffer in enumerate(buffers):
+        rows = ranges[i] if i < len(ranges) else None
+        if rows is None:
+            yield from from_ipc(buffer)
+            continue
+        seen = 0
+        for batch in from_ipc(buffer):
+            n = batch.num_rows
+            if seen < rows[1] and seen + n > rows[0]:
+                first = max(0, rows[0] - seen)
+                end = min(n, rows[1] - seen)
+                yield batch.slice(first, end - first)
+            seen += n
+            if seen >= rows[1]:
+                break
 
 
 __all__ = ["ObjectOutput", "from_ipc", "object_count", "object_for", "read_objects", "to_ipc"]

@@ -61,10 +61,13 @@ def run_object_task(
     attempt: int,
     faults: tuple[Fault, ...],
     layout: tuple[int, ...],
+    ranges: tuple[tuple[int, int] | None, ...],
     *buffers: pa.Buffer,
 ) -> tuple[object, ...]:
     """Run ``stage`` for ``partition``; ``layout[i]`` buffers belong to ``stage.inputs[i]``
-    (one per producer task, in producer order)."""
+    (as the driver chose them: one per producer task in producer order, or what an
+    adaptive task plan reads); ``ranges`` keeps a row range of some buffers (or is
+    empty)."""
     import ray  # only ever called inside a Ray worker
 
     context = ray.get_runtime_context()
@@ -77,7 +80,9 @@ def run_object_task(
     inputs: dict[int, Callable[[], Iterator[pa.RecordBatch]]] = {}
     offset = 0
     for producer, n in zip(stage.inputs, layout, strict=True):
-        inputs[producer] = _reader(stage, producer, buffers[offset : offset + n])
+        inputs[producer] = _reader(
+            stage, producer, buffers[offset : offset + n], ranges[offset : offset + n]
+        )
         offset += n
     try:
         result.operators = run_fragment(
@@ -107,12 +112,15 @@ def run_object_task(
 
 
 def _reader(
-    stage: Stage, producer: int, buffers: tuple[pa.Buffer, ...]
+    stage: Stage,
+    producer: int,
+    buffers: tuple[pa.Buffer, ...],
+    ranges: tuple[tuple[int, int] | None, ...],
 ) -> Callable[[], Iterator[pa.RecordBatch]]:
     read = next(op for op in stage.fragment.walk() if getattr(op, "stage_id", None) == producer)
     spec = read.spec  # type: ignore[attr-defined]
     schema = read.schema
-    return lambda: read_objects(spec, schema, buffers)
+    return lambda: read_objects(spec, schema, buffers, ranges)
 
 
 def _portable(err: Exception) -> BaseException:

@@ -56,6 +56,15 @@ from shoal.physical.context import Settings
 from shoal.runtime.faults import Fault
 from shoal.runtime.ray_session import RaySession, import_ray
 from shoal.runtime.ray_task import ObjectTaskResult, run_object_task
+from shoal.scheduler.adaptive import (
+    BroadcastCandidate,
+    ProducerFigures,
+    TaskPlan,
+    apply_broadcast,
+    broadcast_candidates,
+    plan_tasks,
+    should_switch,
+)
 from shoal.scheduler.retry import FailureKind, RetryRules, classify
 from shoal.stages.graph import Stage, StageGraph
 
@@ -80,6 +89,7 @@ class _State(Enum):
 class _Task:
     stage: Stage
     partition: int
+    plan: TaskPlan | None = None  # what it reads (None: destination ``partition`` of each)
     attempt: int = 0  # of the running attempt, or of the next one
     retries: int = 0  # re-runs spent on failures of this task itself
     state: _State = _State.PENDING
@@ -132,9 +142,12 @@ class RayQueryRun:
         self.metrics = QueryMetrics(exchange_mode=str(ExchangeMode.MATERIALIZED))
         for stage in graph.stages:
             self.metrics.stages[stage.id] = StageMetrics(stage.id, stage.num_partitions)
-        self.tasks: dict[tuple[int, int], _Task] = {
-            (s.id, p): _Task(s, p) for s in graph.stages for p in range(s.num_partitions)
-        }
+        # A stage's tasks are made when it starts: adaptive re-planning
+        # (scheduler/adaptive.py) picks their number from what its inputs measured.
+        self.tasks: dict[tuple[int, int], _Task] = {}
+        self.counts: dict[int, int] = {}
+        self.planned = graph
+        self.candidates: dict[int, BroadcastCandidate] = broadcast_candidates(graph, settings)
         self.stop_reason: QueryCancelledError | None = None
         self.dead_nodes: set[str] = set()
         self._finished = False
@@ -199,11 +212,8 @@ class RayQueryRun:
 
     def _drive(self, deadline: float | None) -> Iterator[pa.RecordBatch]:
         ray = self.ray
-        root = self.graph.root
-        for stage in self.graph.stages:
-            # Driver-owned: one copy of each fragment for all of the stage's tasks.
-            self._stage_refs[stage.id] = ray.put(stage)
         while True:
+            root = self.graph.root
             if self.stop_reason is None and deadline is not None and time.perf_counter() > deadline:
                 self.stop_reason = QueryTimeoutError(
                     f"query stopped: it ran past its timeout of {self.timeout:g} s"
@@ -211,9 +221,7 @@ class RayQueryRun:
             if self.stop_reason is not None:
                 self._cancel_running()
                 raise self.stop_reason
-            if all(
-                self.tasks[(root.id, p)].state is _State.DONE for p in range(root.num_partitions)
-            ):
+            if self._stage_done(root.id):
                 return
             if time.monotonic() >= self._next_node_check:
                 self._look_for_dead_nodes()
@@ -240,36 +248,113 @@ class RayQueryRun:
         ]
         return max(0.001, min(waits, default=_POLL_SECONDS))
 
-    def _inputs_ready(self, stage: Stage) -> bool:
-        return all(
-            self.tasks[(producer, p)].state is _State.DONE
-            for producer in stage.inputs
-            for p in range(self.graph.stage(producer).num_partitions)
+    def _stage_done(self, stage_id: int) -> bool:
+        """Whether the stage started and all its tasks committed."""
+        n = self.counts.get(stage_id)
+        return n is not None and all(
+            self.tasks[(stage_id, p)].state is _State.DONE for p in range(n)
         )
+
+    def _inputs_ready(self, stage: Stage) -> bool:
+        return all(self._stage_done(producer) for producer in stage.inputs)
 
     def _submit_ready(self) -> None:
         now = time.monotonic()
         for stage in self.graph.stages:
-            if not self._inputs_ready(stage):
+            if stage.fused_into is not None or not self._inputs_ready(stage):
                 continue
-            for p in range(stage.num_partitions):
+            if stage.id not in self.counts and not self._start_stage(stage):
+                continue
+            for p in range(self.counts[stage.id]):
                 task = self.tasks[(stage.id, p)]
                 if task.state is _State.PENDING and task.not_before <= now:
                     self._submit(task)
 
-    def _submit(self, task: _Task) -> None:
+    def _start_stage(self, stage: Stage) -> bool:
+        """Plan ``stage``'s tasks from what its inputs measured; False: held back (a
+        probe side whose join may yet switch to broadcast)."""
+        candidate = self.candidates.get(stage.id)
+        if candidate is not None and not self._stage_done(candidate.build_stage):
+            return False
+        self.candidates.pop(stage.id, None)
+        figures = {s: self._figures(self.graph.stage(s)) for s in stage.inputs}
+        plans, decisions = plan_tasks(stage, figures, self.settings)
+        self.metrics.decisions.extend(decisions)
+        self.metrics.stages[stage.id].tasks = len(plans)
+        self.counts[stage.id] = len(plans)
+        for plan in plans:
+            self.tasks[(stage.id, plan.index)] = _Task(stage, plan.index, plan)
+        # Driver-owned: one copy of each fragment for all of the stage's tasks.
+        self._stage_refs[stage.id] = self.ray.put(stage)
+        return True
+
+    def _figures(self, stage: Stage) -> ProducerFigures:
+        results = [self.tasks[(stage.id, p)].result for p in range(self.counts[stage.id])]
+        return ProducerFigures(
+            stage.id,
+            tuple(tuple(r.rows) for r in results if r is not None),
+            tuple(tuple(r.bytes) for r in results if r is not None),
+        )
+
+    def _maybe_broadcast(self, build: Stage) -> None:
+        """``build`` committed: switch the joins it builds for that turned out small."""
+        for probe, candidate in list(self.candidates.items()):
+            if candidate.build_stage != build.id:
+                continue
+            del self.candidates[probe]
+            figures = self._figures(build)
+            if probe in self.counts or not should_switch(candidate, figures, self.settings):
+                continue
+            self.graph, decision = apply_broadcast(self.graph, candidate, figures.total_bytes)
+            self.metrics.decisions.append(decision)
+            self.metrics.ran_graph = self.graph
+            self.metrics.stages[probe].tasks = 0
+            self.candidates = {
+                p: c
+                for p, c in broadcast_candidates(self.graph, self.settings).items()
+                if p not in self.counts
+            }
+
+    def _input_args(self, task: _Task) -> tuple[list[Any], list[int], list[tuple[int, int] | None]]:
+        """The buffers ``task`` reads, per input in ``stage.inputs`` order, and the row
+        range kept of each (None: all of it)."""
         stage = task.stage
         args: list[Any] = []
         layout: list[int] = []
-        for producer_id in stage.inputs:
+        ranges: list[tuple[int, int] | None] = []
+        for i, producer_id in enumerate(stage.inputs):
             producer = self.graph.stage(producer_id)
             assert producer.output is not None
-            index = object_for(producer.output, task.partition)
-            refs = [
-                self.tasks[(producer_id, q)].outputs[index] for q in range(producer.num_partitions)
-            ]
-            args.extend(refs)
-            layout.append(len(refs))
+            spec = producer.output
+            n = self.counts[producer_id]
+            part = task.plan.reads[i] if task.plan is not None else None
+            before = len(args)
+            if part is None:
+                index = object_for(spec, task.partition)
+                args.extend(self.tasks[(producer_id, q)].outputs[index] for q in range(n))
+                ranges.extend([None] * n)
+            elif part.everything:
+                for q in range(n):
+                    outputs = self.tasks[(producer_id, q)].outputs
+                    args.extend(outputs)
+                    ranges.extend([None] * len(outputs))
+            elif part.segments is not None:
+                (d,) = part.destinations
+                for q, first, end in part.segments:
+                    args.append(self.tasks[(producer_id, q)].outputs[object_for(spec, d)])
+                    ranges.append((first, end))
+            else:
+                indexes = sorted({object_for(spec, d) for d in part.destinations})
+                for q in range(n):
+                    outputs = self.tasks[(producer_id, q)].outputs
+                    args.extend(outputs[j] for j in indexes)
+                    ranges.extend([None] * len(indexes))
+            layout.append(len(args) - before)
+        return args, layout, ranges
+
+    def _submit(self, task: _Task) -> None:
+        stage = task.stage
+        args, layout, ranges = self._input_args(task)
         faults = tuple(f for f in self.faults if f.matches(stage.id, task.partition, task.attempt))
         returns = 1 + object_count(stage.output)
         task.submitted_at = time.time()
@@ -285,6 +370,7 @@ class RayQueryRun:
             task.attempt,
             faults,
             tuple(layout),
+            tuple(ranges) if any(r is not None for r in ranges) else (),
             *args,
         )
         task.report = refs[0]
@@ -379,6 +465,8 @@ class RayQueryRun:
         if stage.output is not None:
             for ref in task.outputs:
                 self._producer_of[ref.hex()] = (stage.id, task.partition)
+            if self._stage_done(stage.id):
+                self._maybe_broadcast(stage)
             return
         # A root task: its output is (part of) the result; bring it here now.
         try:
@@ -437,13 +525,12 @@ class RayQueryRun:
                 self._lose(task)
 
     def _still_needed(self, task: _Task) -> bool:
-        consumer = task.stage.consumer
+        # The graph's stage, not the task's copy: a broadcast switch may have fused the
+        # consumer into its own consumer since.
+        consumer = self.graph.stage(task.stage.id).consumer
         if consumer is None:
             return False  # a root task's output is already with the driver
-        return any(
-            self.tasks[(consumer, p)].state is not _State.DONE
-            for p in range(self.graph.stage(consumer).num_partitions)
-        )
+        return not self._stage_done(consumer)
 
     def _lose(self, task: _Task) -> None:
         if task.state is not _State.DONE:
@@ -474,12 +561,13 @@ class RayQueryRun:
         self.metrics.elapsed = time.perf_counter() - self._started_at if self._started else 0.0
         for stage in self.graph.stages:
             sm = self.metrics.stages[stage.id]
+            count = self.counts.get(stage.id, 0)
             done = [
                 self.tasks[(stage.id, p)].result
-                for p in range(stage.num_partitions)
+                for p in range(count)
                 if self.tasks[(stage.id, p)].result is not None
             ]
-            for p in range(stage.num_partitions):
+            for p in range(count):
                 task = self.tasks[(stage.id, p)]
                 sm.attempts_per_task[p] = task.attempt + 1
                 if task.result is not None:
@@ -489,7 +577,7 @@ class RayQueryRun:
                 sm.elapsed = max(sm.elapsed, result.elapsed)
                 for key, m in result.operators.items():
                     sm.operators.setdefault(key, OperatorMetrics()).merge(m)
-            if stage.output is not None:
+            if stage.output is not None and count:
                 self.metrics.exchanges[stage.id] = _exchange_metrics(stage, done)  # type: ignore[arg-type]
         # Dropping the references frees the objects in the cluster's object stores.
         for task in self.tasks.values():
