@@ -271,3 +271,14 @@ def test_adaptive_decisions_on_ray(ray_session: Any) -> None:
     result = small.sql(sql)
     assert _close(_rows(result), _duck(sql, fact, dim))
     assert DecisionKind.COALESCE in _kinds(result)
+
+
+def test_adaptive_settings_are_checked() -> None:
+    with pytest.raises(shoal.UserError, match="skew_factor must be a number above 1"):
+        shoal.connect(2, skew_factor=0.5)
+    with pytest.raises(shoal.UserError, match="adaptive_coalesce must be True or False"):
+        shoal.connect(2, adaptive_coalesce="yes")
+    with pytest.raises(shoal.UserError, match="coalesce_target_bytes"):
+        shoal.connect(2, coalesce_target_bytes="lots")
+    con = shoal.connect(2, coalesce_target_bytes="16MiB", skew_min_bytes=0)
+    assert con.settings.coalesce_target_bytes == 16 << 20 and con.settings.skew_min_bytes == 0

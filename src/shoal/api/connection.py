@@ -128,6 +128,7 @@ class Connection:
         settings.setdefault("max_running_tasks", cores)
         settings.setdefault("retry_policy", DEFAULT_RETRY_POLICY)
         _check_retry_settings(settings)
+        _check_adaptive_settings(settings)
         if settings.get("memory_limit") is not None:
             settings["memory_limit"] = parse_bytes(settings["memory_limit"])
         else:
@@ -635,6 +636,26 @@ def _check_retry_settings(settings: dict[str, Any]) -> None:
         raise UserError(f"spool must be a folder or a filesystem URI, got {spool!r}")
     if spool is not None:
         settings["spool"] = os.fspath(spool)
+
+
+def _check_adaptive_settings(settings: dict[str, Any]) -> None:
+    """The adaptive settings (scheduler/adaptive.py): switches are booleans, sizes byte
+    counts (``"64MiB"`` accepted), the skew factor a number above 1."""
+    for name in ("adaptive_broadcast", "adaptive_coalesce", "skew_join"):
+        if name in settings and not isinstance(settings[name], bool):
+            raise UserError(f"{name} must be True or False, got {settings[name]!r}")
+    if "coalesce_target_bytes" in settings:
+        settings["coalesce_target_bytes"] = parse_bytes(
+            settings["coalesce_target_bytes"], "coalesce_target_bytes"
+        )
+    if "skew_min_bytes" in settings:
+        value = settings["skew_min_bytes"]
+        if value != 0:
+            settings["skew_min_bytes"] = parse_bytes(value, "skew_min_bytes")
+    if "skew_factor" in settings:
+        factor = settings["skew_factor"]
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor > 1:
+            raise UserError(f"skew_factor must be a number above 1, got {factor!r}")
 
 
 def _faults(faults: Sequence[Fault | str]) -> tuple[Fault, ...]:
