@@ -350,29 +350,34 @@ class MaterializedRun:
                 for p in range(len(tasks)):
                     self._submit(stage, p)
 
-    def _maybe_broadcast(self, build: Stage) -> None:
-        """``build`` committed: switch the joins it builds for that turned out small."""
-        for probe, candidate in list(self.candidates.items()):
-            if candidate.build_stage != build.id:
-                continue
-            del self.candidates[probe]
-            figures = self.book.figures(build)
-            if probe in self._started_stages or not should_switch(
-                candidate, figures, self.settings
-            ):
-                continue
-            self.graph, decision = apply_broadcast(self.graph, candidate, figures.total_bytes)
-            self.metrics.decisions.append(decision)
-            self.metrics.ran_graph = self.graph
-            self.metrics.stages[probe].tasks = 0
-            fused = self.graph.stage(candidate.join_stage)
-            self.metrics.stages[fused.id].tasks = fused.num_partitions
-            # The fused stage is a new producer: look for candidates again.
-            self.candidates = {
-                p: c
-                for p, c in broadcast_candidates(self.graph, self.settings).items()
-                if p not in self._started_stages
-            }
+    def _maybe_broadcast(self) -> None:
+        """Decide every held-back join whose build side has committed: switch it to
+        broadcast if that side turned out small (and look again: a fused stage is a new
+        producer, whose own consumer's join may now be a candidate)."""
+        changed = True
+        while changed:
+            changed = False
+            for probe, candidate in list(self.candidates.items()):
+                build = self.graph.stage(candidate.build_stage)
+                if not self.book.stage_committed(build):
+                    continue
+                del self.candidates[probe]
+                figures = self.book.figures(build)
+                if probe in self._started_stages or not should_switch(
+                    candidate, figures, self.settings
+                ):
+                    continue
+                self.graph, decision = apply_broadcast(self.graph, candidate, figures.total_bytes)
+                self.metrics.decisions.append(decision)
+                self.metrics.ran_graph = self.graph
+                self.metrics.stages[probe].tasks = 0
+                self.candidates = {
+                    p: c
+                    for p, c in broadcast_candidates(self.graph, self.settings).items()
+                    if p not in self._started_stages
+                }
+                changed = True
+                break
 
     def _launch_due_retries(self) -> None:
         now = time.monotonic()
@@ -467,7 +472,7 @@ class MaterializedRun:
     def _stage_committed(self, stage: Stage) -> None:
         if stage.output is not None:
             self.metrics.exchanges[stage.id] = self._exchange_metrics(stage)
-        self._maybe_broadcast(stage)
+        self._maybe_broadcast()
         self._launch_ready()
 
     def _exchange_metrics(self, stage: Stage) -> ExchangeMetrics:

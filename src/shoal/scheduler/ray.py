@@ -296,24 +296,30 @@ class RayQueryRun:
             tuple(tuple(r.bytes) for r in results if r is not None),
         )
 
-    def _maybe_broadcast(self, build: Stage) -> None:
-        """``build`` committed: switch the joins it builds for that turned out small."""
-        for probe, candidate in list(self.candidates.items()):
-            if candidate.build_stage != build.id:
-                continue
-            del self.candidates[probe]
-            figures = self._figures(build)
-            if probe in self.counts or not should_switch(candidate, figures, self.settings):
-                continue
-            self.graph, decision = apply_broadcast(self.graph, candidate, figures.total_bytes)
-            self.metrics.decisions.append(decision)
-            self.metrics.ran_graph = self.graph
-            self.metrics.stages[probe].tasks = 0
-            self.candidates = {
-                p: c
-                for p, c in broadcast_candidates(self.graph, self.settings).items()
-                if p not in self.counts
-            }
+    def _maybe_broadcast(self) -> None:
+        """Decide every held-back join whose build side has committed (as
+        ``MaterializedRun._maybe_broadcast``)."""
+        changed = True
+        while changed:
+            changed = False
+            for probe, candidate in list(self.candidates.items()):
+                if not self._stage_done(candidate.build_stage):
+                    continue
+                del self.candidates[probe]
+                figures = self._figures(self.graph.stage(candidate.build_stage))
+                if probe in self.counts or not should_switch(candidate, figures, self.settings):
+                    continue
+                self.graph, decision = apply_broadcast(self.graph, candidate, figures.total_bytes)
+                self.metrics.decisions.append(decision)
+                self.metrics.ran_graph = self.graph
+                self.metrics.stages[probe].tasks = 0
+                self.candidates = {
+                    p: c
+                    for p, c in broadcast_candidates(self.graph, self.settings).items()
+                    if p not in self.counts
+                }
+                changed = True
+                break
 
     def _input_args(self, task: _Task) -> tuple[list[Any], list[int], list[tuple[int, int] | None]]:
         """The buffers ``task`` reads, per input in ``stage.inputs`` order, and the row
@@ -466,7 +472,7 @@ class RayQueryRun:
             for ref in task.outputs:
                 self._producer_of[ref.hex()] = (stage.id, task.partition)
             if self._stage_done(stage.id):
-                self._maybe_broadcast(stage)
+                self._maybe_broadcast()
             return
         # A root task: its output is (part of) the result; bring it here now.
         try:
