@@ -35,7 +35,11 @@ a group no input row made (``always_group``: it picks its task by partition id).
 join of kind inner, left, semi or anti that streams its left (probe) side — the
 preserved side of left, the output side of semi and anti — a partition whose probe
 side holds more than ``skew_factor`` × the median rows and at least
-``skew_min_bytes`` runs as several sub-tasks. Each reads a contiguous slice of
+``skew_min_bytes`` runs as several sub-tasks: as many as it holds median
+partitions, at most 32, and no more than gives each about
+``min(coalesce_target_bytes, probe bytes / max_running_tasks)`` of probe rows
+(each sub-task also builds the whole build partition, so more would cost more
+than the split saves). Each reads a contiguous slice of
 that partition's probe rows — whole producers' slices or row ranges inside one
 producer's slice, so a hot key from a single producer splits too — and the whole
 matching build partition. Each probe row meets every build row of its key in
@@ -200,6 +204,13 @@ def plan_tasks(
         probe_rows = probe.destination_rows(n)
         probe_bytes = probe.destination_bytes(n)
         median = float(statistics.median(probe_rows))
+        share = max(
+            min(
+                settings.coalesce_target_bytes,
+                math.ceil(sum(probe_bytes) / max(1, settings.max_running_tasks)),
+            ),
+            _MIN_TASK_BYTES,
+        )
     for group in groups:
         if split is not None and len(group) == 1:
             d = group[0]
@@ -209,7 +220,14 @@ def plan_tasks(
                 and probe_bytes[d] >= settings.skew_min_bytes
                 and rows > 1
             ):
-                k = max(2, min(_MAX_SPLIT, math.ceil(rows / max(median, 1.0))))
+                # As many sub-tasks as the partition holds median partitions, but no
+                # more than gives each about a task's share of the probe side (every
+                # sub-task also reads and builds the whole build partition).
+                k = min(
+                    _MAX_SPLIT,
+                    math.ceil(rows / max(median, 1.0)),
+                    max(2, math.ceil(probe_bytes[d] / share)),
+                )
                 pieces = _row_pieces([r[d] if d < len(r) else 0 for r in figures[split].rows], k)
                 if len(pieces) > 1:
                     decisions.append(
