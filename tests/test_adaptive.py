@@ -18,7 +18,9 @@ import pytest
 from support.tpch import assert_matches_answer, query_text, tpch_connection
 
 import shoal
-from shoal.exchange_spec import InputSlice
+from shoal.exchange.objects import read_objects, to_ipc
+from shoal.exchange.rebatch import rebatch
+from shoal.exchange_spec import ExchangeKind, ExchangeSpec, InputSlice
 from shoal.metrics.adaptive import DecisionKind
 from shoal.scheduler.adaptive import _coalesce, _row_pieces
 
@@ -97,6 +99,23 @@ def test_row_pieces_cut_inside_one_producer() -> None:
     assert pieces[0] == ((1, 0, 25),)
     assert pieces[-1] == ((1, 75, 90), (2, 0, 10))
     assert InputSlice.of(3) == InputSlice((3,))
+
+
+def test_rebatch_joins_small_batches_in_order() -> None:
+    small = [pa.record_batch({"x": list(range(i * 10, i * 10 + 10))}) for i in range(7)]
+    big = pa.record_batch({"x": list(range(1000, 1100))})
+    out = list(rebatch([*small[:3], big, *small[3:]], min_rows=25))
+    assert [b.num_rows for b in out] == [30, 100, 30, 10]
+    joined = pa.Table.from_batches(out).column("x").to_pylist()
+    assert joined == pa.Table.from_batches([*small[:3], big, *small[3:]]).column("x").to_pylist()
+
+
+def test_object_reads_keep_only_the_row_range() -> None:
+    table = pa.table({"x": list(range(100))})
+    buffer = to_ipc(table.to_batches(max_chunksize=30), table.schema)
+    spec = ExchangeSpec(ExchangeKind.HASH, 2, ("x",))
+    got = pa.Table.from_batches(list(read_objects(spec, table.schema, [buffer], [(25, 65)])))
+    assert got.column("x").to_pylist() == list(range(25, 65))
 
 
 # ---------------------------------------------------------------------- broadcast switch

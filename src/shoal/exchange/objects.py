@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 import pyarrow as pa
 
 from shoal.exchange.merge import merge_sorted
+from shoal.exchange.rebatch import rebatch
 from shoal.exchange_spec import ExchangeKind, ExchangeSpec
 from shoal.hashing import partition_ids, split_by_partition
 
@@ -112,6 +113,12 @@ def read_objects(
     if spec.kind == ExchangeKind.MERGE:
         yield from merge_sorted([from_ipc(b) for b in buffers], spec.sort_keys, schema)
         return
+    yield from rebatch(_ranged(buffers, ranges))
+
+
+def _ranged(
+    buffers: Sequence[pa.Buffer | bytes], ranges: Sequence[tuple[int, int] | None]
+) -> Iterator[pa.RecordBatch]:
     for i, buffer in enumerate(buffers):
         rows = ranges[i] if i < len(ranges) else None
         if rows is None:

@@ -35,6 +35,7 @@ import pyarrow.ipc as ipc
 
 from shoal.errors import TransientError
 from shoal.exchange.merge import merge_sorted
+from shoal.exchange.rebatch import rebatch
 from shoal.exchange_spec import ExchangeKind, ExchangeSpec, InputSlice
 from shoal.hashing import partition_ids, split_by_partition
 
@@ -315,8 +316,7 @@ def read_spooled_slice(source: SpoolInput, part: InputSlice) -> Iterator[pa.Reco
         return
     fs = source.location.filesystem()
     if part.everything:
-        for file in source.files:
-            yield from _read_file(fs, file, None)
+        yield from rebatch(b for file in source.files for b in _read_file(fs, file, None))
         return
     if part.segments is not None:
         (destination,) = part.destinations
@@ -324,8 +324,8 @@ def read_spooled_slice(source: SpoolInput, part: InputSlice) -> Iterator[pa.Reco
             yield from _read_file(fs, source.files[producer], destination, (first, end))
         return
     wanted = frozenset(part.destinations)
-    for file in source.files:
-        yield from _read_file(fs, file, wanted)
+    # Many destinations: many small slices, joined so operators see fewer batches.
+    yield from rebatch(b for file in source.files for b in _read_file(fs, file, wanted))
 
 
 __all__ = [
