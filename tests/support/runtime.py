@@ -24,11 +24,12 @@ def runtime_kwargs() -> dict[str, Any]:
     """Keyword arguments for ``shoal.connect`` selecting the runtime under test.
 
     ``SHOAL_SKEW_STRESS=1`` also makes every eligible join partition a little above the
-    median split into sub-tasks (a materialized run then exercises the skew split on
-    every join of the suite)."""
+    median split into sub-tasks, with coalescing off (which would otherwise group these
+    small partitions): a materialized run then exercises the skew split on every
+    eligible join of the suite."""
     kwargs: dict[str, Any] = {"runtime": "ray"} if runtime_under_test() == "ray" else {}
     if os.environ.get("SHOAL_SKEW_STRESS", "") not in ("", "0"):
-        kwargs.update(skew_min_bytes=0, skew_factor=1.01)
+        kwargs.update(skew_min_bytes=0, skew_factor=1.01, adaptive_coalesce=False)
     return kwargs
 
 
