@@ -304,3 +304,23 @@ def test_adaptive_settings_are_checked() -> None:
         shoal.connect(2, coalesce_target_bytes="lots")
     con = shoal.connect(2, coalesce_target_bytes="16MiB", skew_min_bytes=0)
     assert con.settings.coalesce_target_bytes == 16 << 20 and con.settings.skew_min_bytes == 0
+
+
+def test_tpch_joins_split_at_every_partition_above_the_median(tpch_sf01_dir: Path) -> None:
+    """Every join repartitioned and split wherever a partition passes the median: the
+    reference answers still come out."""
+    con = tpch_connection(
+        tpch_sf01_dir,
+        partitions=4,
+        retry_policy="task",
+        broadcast_threshold_bytes=0,
+        adaptive_coalesce=False,
+        skew_min_bytes=0,
+        skew_factor=1.01,
+    )
+    splits = 0
+    for q in (3, 10, 18, 21):
+        result = con.sql(query_text(q))
+        assert_matches_answer(result.to_arrow(), "0.1", q)
+        splits += _kinds(result).count(DecisionKind.SKEW_SPLIT)
+    assert splits > 0
