@@ -21,6 +21,13 @@ inputs, the same scan splits. The root stage writes to the spool too, so a faile
 final task re-runs like any other; its committed partitions are read to the
 caller in partition order as they commit.
 
+A stage's tasks are planned when it starts, from what its committed inputs
+measured (``scheduler/adaptive.py``): small partitions coalesced, a skewed join
+partition split, and a repartition join whose build side turned out small
+switched to broadcast (its probe stage, held back until then, fused into the
+join stage). ``self.graph`` is then the graph as it runs; EXPLAIN ANALYZE shows
+both and every decision.
+
 The spool folder of the query is removed when it ends, however it ends: after
 the last batch is read, or when the query fails, times out or is cancelled (once
 every attempt has stopped, so no late writer recreates a file).
@@ -163,9 +170,8 @@ class MaterializedRun:
         for stage in graph.stages:
             self.metrics.stages[stage.id] = StageMetrics(stage.id, stage.num_partitions)
         self.book = TaskBook()
-        # Adaptive re-planning (scheduler/adaptive.py): the graph as planned, the joins
-        # that may still switch to broadcast (by probe stage), each started stage's tasks.
-        self.planned = graph
+        # Adaptive re-planning (scheduler/adaptive.py): the joins that may still switch
+        # to broadcast (by probe stage), each started stage's tasks.
         self.candidates: dict[int, BroadcastCandidate] = broadcast_candidates(graph, settings)
         self.task_plans: dict[int, list[TaskPlan]] = {}
         self.location: SpoolLocation | None = None

@@ -22,6 +22,10 @@ Failure (``RetryRules``, the same rules as a materialized local query):
   lost input is re-submitted once its inputs are back, without using a retry;
 - every attempt is recorded (``StageMetrics.task_runs``: node, worker, outcome).
 
+A stage's tasks are made when it starts, by the same adaptive rules as the local
+scheduler (``scheduler/adaptive.py``): a task may read several destinations'
+buffers of every producer, or some producers' buffers with a row range each.
+
 Tasks carry ``max_retries=0``: Ray never re-runs one behind the scheduler's back,
 so each attempt is counted once, and lost objects are rebuilt by shoal re-running
 their task rather than by Ray's lineage reconstruction.
@@ -146,7 +150,6 @@ class RayQueryRun:
         # (scheduler/adaptive.py) picks their number from what its inputs measured.
         self.tasks: dict[tuple[int, int], _Task] = {}
         self.counts: dict[int, int] = {}
-        self.planned = graph
         self.candidates: dict[int, BroadcastCandidate] = broadcast_candidates(graph, settings)
         self.stop_reason: QueryCancelledError | None = None
         self.dead_nodes: set[str] = set()
