@@ -51,6 +51,11 @@ class Settings:
     spool: str | None = None
     # Runtime filters (rules/enforce_distribution.py); a materialized query has none.
     runtime_filters: bool = True
+    # A partial hash aggregate whose input does not shrink (high cardinality) passes its
+    # rows through ungrouped but pre-aggregates the hot keys it finds (heavy hitters), so
+    # no final task gets a hot key's rows raw (operators/aggregate.py); False: every
+    # partial aggregate groups all its input, chunk by chunk.
+    hot_key_aggregate: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "retry_policy", RetryPolicy(self.retry_policy))

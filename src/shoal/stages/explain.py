@@ -128,6 +128,11 @@ def _fragment(
                 line += f" decode={om.decode_seconds * 1000:.1f}ms"
             if om.peak_state_rows:
                 line += f" peak_state_rows={om.peak_state_rows}"
+            if om.passthrough_rows or om.hot_keys:
+                line += (
+                    f" passed_through={om.passthrough_rows} hot_keys={om.hot_keys}"
+                    f" hot_rows_absorbed={om.hot_rows_absorbed}"
+                )
             if om.peak_reserved_bytes:
                 line += f" peak_reserved={_human(om.peak_reserved_bytes)}"
             if om.spill_files:
@@ -184,6 +189,9 @@ def graph_dict(graph: StageGraph, metrics: QueryMetrics | None = None) -> dict[s
                     "spilled_bytes": om.spilled_bytes if om else 0,
                     "spill_files": om.spill_files if om else 0,
                     "spill_passes": om.spill_passes if om else 0,
+                    "passthrough_rows": om.passthrough_rows if om else 0,
+                    "hot_keys": om.hot_keys if om else 0,
+                    "hot_rows_absorbed": om.hot_rows_absorbed if om else 0,
                 }
             )
         exchange = metrics.exchanges.get(stage.id) if metrics is not None else None
