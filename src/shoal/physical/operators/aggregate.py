@@ -75,6 +75,8 @@ PASSTHROUGH_RATIO = 0.7
 # Every SAMPLE_STRIDE-th row is sampled (the first chunk: every FIRST_STRIDE-th).
 SAMPLE_STRIDE = 16
 FIRST_STRIDE = 8
+# A first chunk of over FEW_GROUPS rows a group on average is folded on, unsampled.
+FEW_GROUPS = 16
 # A key must be seen this many times in one sample to be called hot.
 MIN_HOT_SAMPLES = 8
 
@@ -266,6 +268,12 @@ class HashAggregateExec(PhysicalPlan):
         state = self._fold(table.to_batches())
         res.shrink(held)
         metrics.peak_state_rows = max(metrics.peak_state_rows, state.num_rows)
+        if state.num_rows * FEW_GROUPS < rows:
+            # Many rows a group: folding pays whatever the hot keys are (and sampling
+            # them would cost a hash of the chunk for nothing).
+            yield from self._emit(state, ctx)
+            yield from self._aggregate(ctx, res, batches, True, 0)
+            return
         hashes = hash_columns([table.column(k) for k in self.key_names])
         hot = _heavy_hitters(hashes[::FIRST_STRIDE])
         cold_rows = rows - int(np.isin(hashes, hot).sum()) if len(hot) else rows
