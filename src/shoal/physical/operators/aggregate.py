@@ -271,20 +271,20 @@ class HashAggregateExec(PhysicalPlan):
         if state.num_rows * FEW_GROUPS < rows:
             # Many rows a group: folding pays whatever the hot keys are (and sampling
             # them would cost a hash of the chunk for nothing).
-            yield from self._emit(state, ctx)
-            yield from self._aggregate(ctx, res, batches, True, 0)
+            yield from self._aggregate(ctx, res, batches, True, 0, state)
             return
         hashes = hash_columns([table.column(k) for k in self.key_names])
         hot = _heavy_hitters(hashes[::FIRST_STRIDE])
-        cold_rows = rows - int(np.isin(hashes, hot).sum()) if len(hot) else rows
+        hot_rows = int(np.isin(hashes, hot).sum()) if len(hot) else 0
+        cold_rows = rows - hot_rows
         cold_groups = state.num_rows - len(hot)
-        yield from self._emit(state, ctx)
         if cold_rows <= 0 or cold_groups < PASSTHROUGH_RATIO * cold_rows:
             # Grouping pays (few groups, or the hot keys are most of the rows): as always.
-            yield from self._aggregate(ctx, res, batches, True, 0)
+            yield from self._aggregate(ctx, res, batches, True, 0, state)
             return
-        # The first chunk was folded whole: its hot rows were absorbed there.
-        metrics.hot_rows_absorbed += rows - state.num_rows
+        yield from self._emit(state, ctx)
+        # The first chunk was folded whole: its hot keys' rows were absorbed there.
+        metrics.hot_rows_absorbed += max(0, hot_rows - len(hot))
         yield from self._pass_through(ctx, res, batches, hot)
 
     def _pass_through(
@@ -388,15 +388,19 @@ class HashAggregateExec(PhysicalPlan):
         batches: Iterator[pa.RecordBatch],
         raw: bool,
         level: int,
+        initial: pa.Table | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Fold ``batches`` (prepared raw rows, or states when not ``raw``) into states
         and emit the results; past the budget, spill the states to hash partitions
-        (grace) and finish those one at a time, recursing with the next level."""
+        (grace) and finish those one at a time, recursing with the next level.
+        ``initial``: states already folded (reserved here) that the rest joins."""
         metrics = ctx.operator_metrics(self)
         chunk_rows = ctx.settings.batch_rows * 4
-        states: list[pa.Table] = []
-        state_rows = 0
-        merged_rows = 0  # state rows right after the last merge
+        states: list[pa.Table] = [] if initial is None else [initial]
+        state_rows = 0 if initial is None else initial.num_rows
+        merged_rows = state_rows  # state rows right after the last merge
+        if initial is not None:
+            res.force_grow(initial.nbytes)
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
         emitted = False
