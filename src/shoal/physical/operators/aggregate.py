@@ -302,6 +302,8 @@ class HashAggregateExec(PhysicalPlan):
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
         folded_rows = 0  # hot rows folded into hot_state
+        cold: list[pa.RecordBatch] = []  # cold rows not yet passed on (under a batch)
+        cold_rows = 0
         metrics.hot_keys = max(metrics.hot_keys, len(hot_set))
 
         def fold_pending() -> None:
@@ -344,7 +346,14 @@ class HashAggregateExec(PhysicalPlan):
                     batch = batch.filter(pc.invert(is_hot))
             if batch.num_rows:
                 metrics.passthrough_rows += batch.num_rows
-                yield from self._emit(self._singletons(batch), ctx)
+                cold.append(batch)
+                cold_rows += batch.num_rows
+                if cold_rows >= ctx.settings.batch_rows:
+                    # Whole batches out: what is left of a mostly hot batch is small.
+                    yield from self._emit(self._singletons(cold), ctx)
+                    cold, cold_rows = [], 0
+        if cold:
+            yield from self._emit(self._singletons(cold), ctx)
         if pending:
             fold_pending()
         if hot_state is not None:
@@ -353,10 +362,11 @@ class HashAggregateExec(PhysicalPlan):
             yield from self._emit(hot_state, ctx)
         res.resize(0)
 
-    def _singletons(self, batch: pa.RecordBatch) -> pa.Table:
+    def _singletons(self, batches: list[pa.RecordBatch]) -> pa.Table:
         """Prepared rows as states of one row each: what folding them alone would give
         (counts 0/1, sums and min/max the value itself), without grouping."""
-        arrays: list[pa.Array] = []
+        batch = _as_table(batches)
+        arrays: list[pa.Array | pa.ChunkedArray] = []
         names: list[str] = []
         for name, e in self.keys:
             column = batch.column(name)
