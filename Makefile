@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data
 SF ?= 0.1
 
-.PHONY: setup chromium run test test-fast test-ray lint typecheck bench bench-materialized bench-ray proto bench-tpcds clean
+.PHONY: setup chromium run test test-fast test-ray lint typecheck bench bench-materialized bench-ray bench-skew proto bench-tpcds clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -62,6 +62,12 @@ bench-materialized: setup
 # The Ray runtime vs the embedded one, TPC-H SF 1, 2 CPUs, one run (where Ray's time goes).
 bench-ray: setup
 	$(BIN)/python bench/ray_runtime.py --sf 1 --runs 3 --cpus 2
+
+# Skew: uniform / Zipf(1.1) / 90%-hot keys, mitigation on and off (20 M rows), then the
+# hot vs uniform join on Ray with 2 workers at partitions 8.
+bench-skew: setup
+	$(BIN)/python bench/skew.py
+	$(BIN)/python bench/skew.py --runtime ray --workers 2
 
 # The Flight SQL messages: regenerate the committed flight_sql_pb2.py(i) after editing
 # src/shoal/server/flight_sql.proto (protobuf's own compiler, from grpcio-tools).

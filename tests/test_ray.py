@@ -98,6 +98,13 @@ def test_query_on_ray_matches_local_and_reports_every_task(ray_con: shoal.Connec
     assert text.startswith("Exchanges: Ray task results")
     assert "Runtime filters: off (runtime=ray" in text and "Scan sharing: off (runtime=ray" in text
     assert "RuntimeFilter" not in text
+    # Per-task figures come back from the workers: CPU time, rows in and out.
+    for stage_id, sm in metrics.stages.items():
+        assert sorted(sm.task_figures) == list(range(sm.tasks)), stage_id
+    leaf = metrics.stages[min(metrics.stages)]
+    # The scan applies the filter: its rows are those left (20 rows have s = 'x').
+    assert sum(f.rows_in for f in leaf.task_figures.values()) == 20_000 - 20
+    assert "Critical path: " in text and "task cpu: max=" in text
 
 
 def _without_worker(message: str) -> str:

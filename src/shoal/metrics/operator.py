@@ -29,6 +29,11 @@ class OperatorMetrics:
     spill_files: int = 0
     # Rounds that wrote spill files: grace partitioning levels, sorted-run merge passes.
     spill_passes: int = 0
+    # Partial aggregates (hot-key mitigation): rows passed on ungrouped, the most hot keys
+    # one task pre-aggregated, and the rows that pre-aggregation folded away.
+    passthrough_rows: int = 0
+    hot_keys: int = 0
+    hot_rows_absorbed: int = 0
 
     def merge(self, other: OperatorMetrics) -> None:
         self.rows_out += other.rows_out
@@ -44,3 +49,6 @@ class OperatorMetrics:
         self.spilled_bytes += other.spilled_bytes
         self.spill_files += other.spill_files
         self.spill_passes = max(self.spill_passes, other.spill_passes)
+        self.passthrough_rows += other.passthrough_rows
+        self.hot_keys = max(self.hot_keys, other.hot_keys)
+        self.hot_rows_absorbed += other.hot_rows_absorbed

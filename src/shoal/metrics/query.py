@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.metrics.adaptive import AdaptiveDecision
 from shoal.metrics.exchange import ExchangeMetrics
 from shoal.metrics.operator import OperatorMetrics
-from shoal.metrics.task import TaskRun
+from shoal.metrics.task import TaskFigures, TaskRun
 
 
 @dataclass
@@ -29,6 +31,22 @@ class StageMetrics:
     operators: dict[int, OperatorMetrics] = field(default_factory=dict)
     # Every attempt, where it ran and how it ended (the Ray runtime fills it).
     task_runs: list[TaskRun] = field(default_factory=list)
+    # partition -> what its committed (or only) attempt did: CPU time, rows in and out.
+    task_figures: dict[int, TaskFigures] = field(default_factory=dict)
+
+    def task_summary(self) -> dict[str, float]:
+        """Per stage max and median over its tasks of CPU seconds, rows in and rows out."""
+        figures = list(self.task_figures.values())
+        out: dict[str, float] = {}
+        for name in ("cpu_seconds", "rows_in", "rows_out"):
+            values = [getattr(f, name) for f in figures] or [0]
+            out[f"max_{name}"] = max(values)
+            out[f"median_{name}"] = statistics.median(values)
+        return out
+
+    @property
+    def slowest_task_seconds(self) -> float:
+        return max((f.cpu_seconds for f in self.task_figures.values()), default=0.0)
 
 
 @dataclass
@@ -53,3 +71,22 @@ class QueryMetrics:
     # it ran as planned, task counts aside).
     decisions: list[AdaptiveDecision] = field(default_factory=list)
     ran_graph: Any = None
+
+
+def critical_path(
+    metrics: QueryMetrics, inputs: Mapping[int, Sequence[int]], root: int
+) -> tuple[float, list[int]]:
+    """The stage graph's longest path weighted by each stage's slowest task (CPU seconds):
+    what the query would take with one worker per task. Returns (seconds, stage ids
+    from a leaf to ``root``). ``inputs`` maps each stage to the stages it reads."""
+    best: dict[int, tuple[float, list[int]]] = {}
+
+    def visit(stage: int) -> tuple[float, list[int]]:
+        if stage not in best:
+            sm = metrics.stages.get(stage)
+            own = sm.slowest_task_seconds if sm is not None else 0.0
+            below = max((visit(i) for i in inputs.get(stage, ())), default=(0.0, []))
+            best[stage] = (below[0] + own, [*below[1], stage])
+        return best[stage]
+
+    return visit(root)

@@ -65,6 +65,11 @@ class Settings:
     skew_join: bool = True
     skew_factor: float = 4.0
     skew_min_bytes: int = 8 << 20
+    # A partial hash aggregate whose input does not shrink (high cardinality) passes its
+    # rows through ungrouped but pre-aggregates the hot keys it finds (heavy hitters), so
+    # no final task gets a hot key's rows raw (operators/aggregate.py); False: every
+    # partial aggregate groups all its input, chunk by chunk.
+    hot_key_aggregate: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "retry_policy", RetryPolicy(self.retry_policy))

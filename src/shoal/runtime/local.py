@@ -48,6 +48,7 @@ from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.progress import ProgressListener, StageShape
 from shoal.metrics.query import QueryMetrics, StageMetrics
+from shoal.metrics.task import TaskFigures
 from shoal.physical.context import Settings
 from shoal.recursion import start_thread
 from shoal.runtime.faults import Fault
@@ -263,6 +264,7 @@ class QueryRun:
 
         inputs = {sid: self.exchanges[sid].reader(partition) for sid in stage.inputs}
         operators: dict[int, OperatorMetrics] = {}
+        figures = TaskFigures(partition)
         failed = False
         self.slots.acquire()
         started = time.perf_counter()
@@ -281,6 +283,7 @@ class QueryRun:
                 self.faults,
                 shares_across_tasks=True,
                 metrics=operators,
+                figures=figures,
             )
         except BaseException as err:  # noqa: BLE001 - every failure must cancel the query
             failed = True
@@ -303,6 +306,7 @@ class QueryRun:
                 sm.attempts_per_task[partition] = 1
                 sm.workers[partition] = f"local:{threading.current_thread().name}"
                 sm.elapsed = max(sm.elapsed, time.perf_counter() - started)
+                sm.task_figures[partition] = figures
                 for key, m in operators.items():
                     sm.operators.setdefault(key, OperatorMetrics()).merge(m)
 

@@ -38,6 +38,7 @@ from typing import Protocol
 from shoal.exchange.spool import SpoolInput, SpoolLocation, SpoolWritten
 from shoal.exchange_spec import InputSlice
 from shoal.metrics.operator import OperatorMetrics
+from shoal.metrics.task import TaskFigures
 from shoal.physical.context import Settings
 from shoal.runtime.faults import Fault
 from shoal.stages.graph import Stage
@@ -94,6 +95,8 @@ class TaskReport:
     # Operator index in the stage fragment (``fragment.walk()`` order) -> figures.
     operators: dict[int, OperatorMetrics] = field(default_factory=dict)
     written: SpoolWritten | None = None
+    # Its busy CPU time and rows in and out.
+    figures: TaskFigures | None = None
 
 
 class TaskHandle(Protocol):

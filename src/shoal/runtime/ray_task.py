@@ -30,6 +30,7 @@ import pyarrow as pa
 from shoal.errors import ExecutionError
 from shoal.exchange.objects import ObjectOutput, object_count, read_objects
 from shoal.metrics.operator import OperatorMetrics
+from shoal.metrics.task import TaskFigures
 from shoal.physical.context import Settings
 from shoal.runtime.faults import Fault
 from shoal.runtime.task import TaskServices, run_fragment
@@ -47,6 +48,7 @@ class ObjectTaskResult:
     started_at: float = 0.0  # wall clock (time.time()) when the task body began
     serialize_seconds: float = 0.0  # writing the output buffers (Arrow IPC)
     operators: dict[int, OperatorMetrics] = field(default_factory=dict)
+    figures: TaskFigures | None = None  # busy CPU time, rows in and out
     rows: list[int] = field(default_factory=list)  # per returned buffer
     bytes: list[int] = field(default_factory=list)
     batches: int = 0
@@ -84,6 +86,7 @@ def run_object_task(
             stage, producer, buffers[offset : offset + n], ranges[offset : offset + n]
         )
         offset += n
+    figures = TaskFigures(partition)
     try:
         result.operators = run_fragment(
             stage,
@@ -96,7 +99,9 @@ def run_object_task(
             TaskServices.standalone(),
             faults,
             shares_across_tasks=False,
+            figures=figures,
         )
+        result.figures = figures
         result.rows = output.rows()
         result.batches = output.batches()
         serialize_started = time.perf_counter()

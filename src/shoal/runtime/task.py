@@ -24,6 +24,7 @@ from shoal.exchange_spec import InputSlice
 from shoal.memory.pool import MemoryPool
 from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
+from shoal.metrics.task import TaskFigures
 from shoal.physical.context import Settings, TaskContext
 from shoal.physical.operators.hash_join import HashJoinExec
 from shoal.recursion import deep_recursion
@@ -75,6 +76,7 @@ def run_fragment(
     *,
     shares_across_tasks: bool,
     metrics: dict[int, OperatorMetrics] | None = None,
+    figures: TaskFigures | None = None,
 ) -> dict[int, OperatorMetrics]:
     """Run ``stage``'s fragment for ``partition`` and pass every batch to ``write``.
 
@@ -82,7 +84,8 @@ def run_fragment(
     queue all the stage's tasks share (pipelined only: a re-run must read the same
     splits, so a materialized task reads its fixed share). Returns the operator
     figures by operator index (also filled into ``metrics`` when given, so a caller
-    keeps them when the task fails); raises what the task raised.
+    keeps them when the task fails) and fills ``figures`` (the task's CPU time and
+    rows in and out); raises what the task raised.
     """
     filters = services.filters
     ctx = TaskContext(
@@ -122,6 +125,10 @@ def run_fragment(
         else []
     )
     fault = FaultPoint.of(faults, stage.id, partition, attempt) if faults else None
+    # The thread's CPU clock: time blocked on an exchange or a slot is not busy time.
+    cpu_started = time.thread_time()
+    wall_started = time.perf_counter()
+    rows_out = 0
     # Evaluating a deeply nested expression recurses as deep as binding it did.
     try:
         with deep_recursion():
@@ -136,10 +143,16 @@ def run_fragment(
                     raise QueryCancelledError("query cancelled")
                 if fault is not None:
                     fault.before_output()
+                rows_out += batch.num_rows
                 write(batch)
             if fault is not None:
                 fault.before_output()
     finally:
+        if figures is not None:
+            figures.cpu_seconds = time.thread_time() - cpu_started
+            figures.wall_seconds = time.perf_counter() - wall_started
+            figures.rows_out = rows_out
+            figures.rows_in = _leaf_rows(stage, ctx.metrics)
         ctx.free_memory()
         if services.spill is None:
             ctx.spill.remove()  # the task's own spill folder, made for this attempt
@@ -147,6 +160,17 @@ def run_fragment(
             for filter_id in publishes:
                 filters.task_ended(filter_id, partition)
     return ctx.metrics
+
+
+def _leaf_rows(stage: Stage, metrics: dict[int, OperatorMetrics]) -> int:
+    """Rows the fragment's leaves (scans, exchange reads) produced in this task."""
+    total = 0
+    for i, op in enumerate(stage.fragment.walk()):
+        if not op.children():
+            m = metrics.get(i)
+            if m is not None:
+                total += m.rows_out
+    return total
 
 
 def run_spooled_task(
@@ -180,6 +204,7 @@ def run_spooled_task(
         stage.output,
         stage.fragment.schema,
     )
+    figures = TaskFigures(task.partition)
     try:
         operators = run_fragment(
             stage,
@@ -192,6 +217,7 @@ def run_spooled_task(
             services,
             task.faults,
             shares_across_tasks=False,
+            figures=figures,
         )
         written = writer.commit()
     except BaseException:
@@ -203,6 +229,7 @@ def run_spooled_task(
         time.perf_counter() - started,
         operators,
         written,
+        figures,
     )
 
 

@@ -463,6 +463,8 @@ class MaterializedRun:
         sm.workers[report.task.partition] = report.worker
         for index, om in report.operators.items():
             sm.operators.setdefault(index, type(om)()).merge(om)
+        if report.figures is not None:
+            sm.task_figures[report.task.partition] = report.figures
         if stage.id == self.graph.root.id:
             # Hand the caller the root's partitions in order, each once it is committed.
             while self.book.is_committed(stage.id, self._next_root):

@@ -581,6 +581,8 @@ class RayQueryRun:
                 sm.attempts_per_task[p] = task.attempt + 1
                 if task.result is not None:
                     sm.workers[p] = f"ray:{task.result.node[:12]}/{task.result.worker[:12]}"
+                    if task.result.figures is not None:
+                        sm.task_figures[p] = task.result.figures
             for result in done:
                 assert result is not None
                 sm.elapsed = max(sm.elapsed, result.elapsed)

@@ -4,13 +4,16 @@ Stages print root first; each shows its task count, where its output goes, and
 its fragment as an indented operator tree. With metrics, each operator line gets
 rows and time (and, where it held memory, its peak reservation and what it
 spilled), each exchange its bytes, buffer high-water mark, blocked/wait time and
-skew; a last line gives the query's peak reservation against its budget.
+skew; each stage its tasks' busy CPU time and rows in and out (max / median), and
+a line the query's critical path (its longest stage path, each stage weighted by
+its slowest task); a last line gives the query's peak reservation against its budget.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shoal.metrics.query import critical_path
 from shoal.physical.plan import PhysicalPlan
 from shoal.stages.graph import Stage, StageGraph
 
@@ -38,6 +41,13 @@ def explain_graph(graph: StageGraph, metrics: QueryMetrics | None = None) -> str
         _fragment(stage, stage.fragment, 1, lines, metrics, [0])
         if metrics is not None and stage.id in metrics.stages:
             lines.extend(_task_lines(metrics.stages[stage.id].task_runs))
+    if metrics is not None:
+        seconds, path = _critical_path(ran, metrics)
+        lines.append(
+            f"Critical path: {seconds * 1000:.1f}ms busy over stages "
+            + " -> ".join(str(s) for s in path)
+            + f" (query wall time {metrics.elapsed * 1000:.1f}ms)"
+        )
     if metrics is not None and metrics.memory_limit_bytes:
         lines.append(
             f"Memory: peak_reserved={_human(metrics.peak_reserved_bytes)}"
@@ -56,6 +66,10 @@ def _ran_graph(graph: StageGraph, metrics: QueryMetrics | None) -> StageGraph:
     if metrics is not None and isinstance(metrics.ran_graph, StageGraph):
         return metrics.ran_graph
     return graph
+
+
+def _critical_path(graph: StageGraph, metrics: QueryMetrics) -> tuple[float, list[int]]:
+    return critical_path(metrics, {s.id: s.inputs for s in graph.stages}, graph.root.id)
 
 
 def _task_lines(runs: list[TaskRun]) -> list[str]:
@@ -87,6 +101,14 @@ def _stage_header(stage: Stage, metrics: QueryMetrics | None) -> str:
             if sm.ignored_attempts:
                 head += f" ignored={sm.ignored_attempts}"
             head += f" time={sm.elapsed * 1000:.1f}ms]"
+            if sm.task_figures:
+                t = sm.task_summary()
+                head += (
+                    f"\n  task cpu: max={t['max_cpu_seconds'] * 1000:.1f}ms"
+                    f" median={t['median_cpu_seconds'] * 1000:.1f}ms"
+                    f"  rows_in: max={t['max_rows_in']:.0f} median={t['median_rows_in']:.0f}"
+                    f"  rows_out: max={t['max_rows_out']:.0f} median={t['median_rows_out']:.0f}"
+                )
         ex = metrics.exchanges.get(stage.id)
         if ex is not None:
             head += f"\n  exchange: mode={ex.mode} rows={ex.rows} bytes={_human(ex.bytes)}"
@@ -128,6 +150,11 @@ def _fragment(
                 line += f" decode={om.decode_seconds * 1000:.1f}ms"
             if om.peak_state_rows:
                 line += f" peak_state_rows={om.peak_state_rows}"
+            if om.passthrough_rows or om.hot_keys:
+                line += (
+                    f" passed_through={om.passthrough_rows} hot_keys={om.hot_keys}"
+                    f" hot_rows_absorbed={om.hot_rows_absorbed}"
+                )
             if om.peak_reserved_bytes:
                 line += f" peak_reserved={_human(om.peak_reserved_bytes)}"
             if om.spill_files:
@@ -185,6 +212,9 @@ def graph_dict(graph: StageGraph, metrics: QueryMetrics | None = None) -> dict[s
                     "spilled_bytes": om.spilled_bytes if om else 0,
                     "spill_files": om.spill_files if om else 0,
                     "spill_passes": om.spill_passes if om else 0,
+                    "passthrough_rows": om.passthrough_rows if om else 0,
+                    "hot_keys": om.hot_keys if om else 0,
+                    "hot_rows_absorbed": om.hot_rows_absorbed if om else 0,
                 }
             )
         exchange = metrics.exchanges.get(stage.id) if metrics is not None else None
@@ -210,6 +240,10 @@ def graph_dict(graph: StageGraph, metrics: QueryMetrics | None = None) -> dict[s
                 "attempts_per_task": dict(sm.attempts_per_task) if sm else {},
                 "workers": dict(sm.workers) if sm else {},
                 "task_runs": [r.to_dict() for r in sm.task_runs] if sm else [],
+                "task_figures": (
+                    [sm.task_figures[p].to_dict() for p in sorted(sm.task_figures)] if sm else []
+                ),
+                "task_summary": _rounded(sm.task_summary()) if sm else None,
                 "seconds": round(sm.elapsed, 6) if sm else 0.0,
                 "operators": operators,
                 "exchange": exchange.to_dict() if exchange is not None else None,
@@ -226,8 +260,10 @@ def graph_dict(graph: StageGraph, metrics: QueryMetrics | None = None) -> dict[s
         if metrics is not None
         else None
     )
+    path = _critical_path(ran, metrics) if metrics is not None else (0.0, [])
     return {
         "analyzed": metrics is not None,
+        "critical_path": {"seconds": round(path[0], 6), "stages": path[1]},
         "memory": memory,
         "seconds": round(metrics.elapsed, 6) if metrics is not None else 0.0,
         "exchange_mode": metrics.exchange_mode if metrics is not None else None,
@@ -236,6 +272,10 @@ def graph_dict(graph: StageGraph, metrics: QueryMetrics | None = None) -> dict[s
         "adaptive_decisions": [d.to_dict() for d in metrics.decisions] if metrics else [],
         "planned": graph_dict(graph) if ran is not graph else None,
     }
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 6) if k.endswith("seconds") else v for k, v in values.items()}
 
 
 def _walk_depth(node: PhysicalPlan, depth: int) -> list[tuple[PhysicalPlan, int]]:

@@ -16,6 +16,15 @@ groups still do not fit.
 
 AVG is carried as (sum, count) and divided at the end, so the answer is exact up
 to the final division, as DuckDB's is.
+
+Hot keys (``Settings.hot_key_aggregate``): a partial aggregate folds its first chunk
+as always, and samples it for heavy hitters (keys holding at least ``HOT_FRACTION``
+of the sampled rows). When the other (cold) keys do not shrink (groups / rows at
+least ``PASSTHROUGH_RATIO``: grouping them costs more than the final saves), it stops
+grouping them: each cold row goes on as a one-row state, while the hot keys (found
+in the first chunk, or later in a strided sample of each batch) are still folded
+in the task, so no final task receives a hot key's rows raw. Needs no re-planning
+and holds only the hot keys' states (a chunk of their rows at most) beside a batch.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -32,7 +42,7 @@ from shoal.errors import ResourceExhaustedError
 from shoal.expr import floats
 from shoal.expr.evaluate import Memo, evaluate_array, evaluate_column
 from shoal.expr.nodes import ColumnRef, Expr
-from shoal.hashing import partition_ids
+from shoal.hashing import hash_columns, partition_ids
 from shoal.memory.pool import Reservation
 from shoal.physical.context import TaskContext
 from shoal.physical.operators.dense_grouping import dense_group_by
@@ -51,6 +61,24 @@ from shoal.physical.plan import PhysicalPlan
 from shoal.types import is_float, sum_type
 
 PARTIAL, FINAL, SINGLE_MODE = "partial", "final", "single"
+
+# Hot-key mitigation of partial aggregates (see the module docstring). A key is hot
+# from this share of the sampled rows up: a key that size already adds half a
+# partition's worth to one final task at 100 partitions.
+HOT_FRACTION = 0.005
+# At most this many hot keys per task (the largest found first): their states are
+# held until the task ends, and routing rows to them costs a lookup per row.
+MAX_HOT_KEYS = 64
+# Cold rows pass through ungrouped when their groups / rows reach this: grouping
+# them would spare the exchange and the final aggregate under 30% of the rows.
+PASSTHROUGH_RATIO = 0.7
+# Every SAMPLE_STRIDE-th row is sampled (the first chunk: every FIRST_STRIDE-th).
+SAMPLE_STRIDE = 16
+FIRST_STRIDE = 8
+# A first chunk of over FEW_GROUPS rows a group on average is folded on, unsampled.
+FEW_GROUPS = 16
+# A key must be seen this many times in one sample to be called hot.
+MIN_HOT_SAMPLES = 8
 
 
 @dataclass(frozen=True)
@@ -194,9 +222,174 @@ class HashAggregateExec(PhysicalPlan):
         res = ctx.reserve(self)
         try:
             prepared = (self._prepare(b) for b in ctx.run(self.input))
-            yield from self._aggregate(ctx, res, prepared, self.mode != FINAL, 0)
+            if self._adaptive and ctx.settings.hot_key_aggregate:
+                yield from self._adaptive_partial(ctx, res, prepared)
+            else:
+                yield from self._aggregate(ctx, res, prepared, self.mode != FINAL, 0)
         finally:
             res.free()
+
+    @cached_property
+    def _adaptive(self) -> bool:
+        """Whether this can pass rows through with its hot keys pre-aggregated: a partial
+        aggregate with keys the row hash supports."""
+        if self.mode != PARTIAL or not self.keys:
+            return False
+        try:
+            hash_columns([pa.array([], e.type) for _, e in self.keys])
+        except (TypeError, pa.ArrowException):
+            return False
+        return True
+
+    def _adaptive_partial(
+        self, ctx: TaskContext, res: Reservation, batches: Iterator[pa.RecordBatch]
+    ) -> Iterator[pa.RecordBatch]:
+        """Fold the first chunk; then either go on folding (the input shrinks) or pass
+        cold rows through as one-row states and fold only the hot keys."""
+        metrics = ctx.operator_metrics(self)
+        chunk_rows = ctx.settings.batch_rows * 4
+        first: list[pa.RecordBatch] = []
+        rows = 0
+        for batch in batches:
+            res.force_grow(batch.nbytes)  # the chunk the plain path would hold too
+            first.append(batch)
+            rows += batch.num_rows
+            if rows >= chunk_rows:
+                break
+        if rows < chunk_rows:
+            # The whole input is one chunk: nothing to decide.
+            res.shrink(sum(b.nbytes for b in first))  # _aggregate reserves them again
+            yield from self._aggregate(ctx, res, iter(first), True, 0)
+            return
+        metrics.rows_in += rows
+        held = sum(b.nbytes for b in first)
+        table = _as_table(first)
+        first = []
+        state = self._fold(table.to_batches())
+        res.shrink(held)
+        metrics.peak_state_rows = max(metrics.peak_state_rows, state.num_rows)
+        if state.num_rows * FEW_GROUPS < rows:
+            # Many rows a group: folding pays whatever the hot keys are (and sampling
+            # them would cost a hash of the chunk for nothing).
+            yield from self._aggregate(ctx, res, batches, True, 0, state)
+            return
+        hashes = hash_columns([table.column(k) for k in self.key_names])
+        hot = _heavy_hitters(hashes[::FIRST_STRIDE])
+        hot_rows = int(np.isin(hashes, hot).sum()) if len(hot) else 0
+        cold_rows = rows - hot_rows
+        cold_groups = state.num_rows - len(hot)
+        if cold_rows <= 0 or cold_groups < PASSTHROUGH_RATIO * cold_rows:
+            # Grouping pays (few groups, or the hot keys are most of the rows): as always.
+            yield from self._aggregate(ctx, res, batches, True, 0, state)
+            return
+        yield from self._emit(state, ctx)
+        # The first chunk was folded whole: its hot keys' rows were absorbed there.
+        metrics.hot_rows_absorbed += max(0, hot_rows - len(hot))
+        yield from self._pass_through(ctx, res, batches, hot)
+
+    def _pass_through(
+        self,
+        ctx: TaskContext,
+        res: Reservation,
+        batches: Iterator[pa.RecordBatch],
+        hot: np.ndarray,
+    ) -> Iterator[pa.RecordBatch]:
+        """Cold rows out as one-row states; hot keys (by row hash) folded until the end."""
+        metrics = ctx.operator_metrics(self)
+        chunk_rows = ctx.settings.batch_rows * 4
+        hot_set = pa.array(hot, pa.uint64())
+        hot_state: pa.Table | None = None
+        pending: list[pa.RecordBatch] = []
+        pending_rows = 0
+        folded_rows = 0  # hot rows folded into hot_state
+        cold: list[pa.RecordBatch] = []  # cold rows not yet passed on (under a batch)
+        cold_rows = 0
+        metrics.hot_keys = max(metrics.hot_keys, len(hot_set))
+
+        def fold_pending() -> None:
+            nonlocal hot_state, pending, pending_rows
+            held = sum(b.nbytes for b in pending)
+            parts = [self._fold(pending)] + ([hot_state] if hot_state is not None else [])
+            hot_state = self._merge(parts) if len(parts) > 1 else parts[0]
+            pending, pending_rows = [], 0
+            res.shrink(held)
+            res.resize(hot_state.nbytes)
+
+        for batch in batches:
+            metrics.rows_in += batch.num_rows
+            keys = [batch.column(k) for k in self.key_names]
+            if len(hot_set):
+                hashes = hash_columns(keys)
+                sample = hashes[::SAMPLE_STRIDE]
+            else:
+                hashes = None
+                sample = hash_columns([_strided(k, SAMPLE_STRIDE) for k in keys])
+            if len(hot_set) < MAX_HOT_KEYS:
+                found = _heavy_hitters(sample)
+                new = found[~np.isin(found, hot)][: MAX_HOT_KEYS - len(hot)]
+                if len(new):
+                    hot = np.concatenate([hot, new])
+                    hot_set = pa.array(hot, pa.uint64())
+                    metrics.hot_keys = max(metrics.hot_keys, len(hot))
+                    if hashes is None:
+                        hashes = hash_columns(keys)
+            if hashes is not None and len(hot_set):
+                is_hot = pc.is_in(pa.array(hashes, pa.uint64()), value_set=hot_set)
+                hot_part = batch.filter(is_hot)
+                if hot_part.num_rows:
+                    res.force_grow(hot_part.nbytes)
+                    pending.append(hot_part)
+                    pending_rows += hot_part.num_rows
+                    folded_rows += hot_part.num_rows
+                    if pending_rows >= chunk_rows:
+                        fold_pending()
+                    batch = batch.filter(pc.invert(is_hot))
+            if batch.num_rows:
+                metrics.passthrough_rows += batch.num_rows
+                cold.append(batch)
+                cold_rows += batch.num_rows
+                if cold_rows >= ctx.settings.batch_rows:
+                    # Whole batches out: what is left of a mostly hot batch is small.
+                    yield from self._emit(self._singletons(cold), ctx)
+                    cold, cold_rows = [], 0
+        if cold:
+            yield from self._emit(self._singletons(cold), ctx)
+        if pending:
+            fold_pending()
+        if hot_state is not None:
+            metrics.hot_rows_absorbed += folded_rows - hot_state.num_rows
+            metrics.peak_state_rows = max(metrics.peak_state_rows, hot_state.num_rows)
+            yield from self._emit(hot_state, ctx)
+        res.resize(0)
+
+    def _singletons(self, batches: list[pa.RecordBatch]) -> pa.Table:
+        """Prepared rows as states of one row each: what folding them alone would give
+        (counts 0/1, sums and min/max the value itself), without grouping."""
+        batch = _as_table(batches)
+        arrays: list[pa.Array | pa.ChunkedArray] = []
+        names: list[str] = []
+        for name, e in self.keys:
+            column = batch.column(name)
+            if pa.types.is_dictionary(column.type):
+                column = column.cast(e.type)
+            arrays.append(column)
+            names.append(name)
+        ones: pa.Array | None = None
+        for a in self.aggs:
+            for state, fn, typ in a.states():
+                if fn == "count_all":
+                    if ones is None:
+                        ones = pa.array(np.ones(batch.num_rows, np.int64))
+                    value = ones
+                else:
+                    arg = batch.column(self._arg_columns[a.name])
+                    if fn == "count":
+                        value = pc.cast(pc.is_valid(arg), pa.int64())
+                    else:
+                        value = arg if arg.type == typ else arg.cast(typ)
+                arrays.append(value)
+                names.append(state)
+        return pa.Table.from_arrays(arrays, names)
 
     def _aggregate(
         self,
@@ -205,15 +398,19 @@ class HashAggregateExec(PhysicalPlan):
         batches: Iterator[pa.RecordBatch],
         raw: bool,
         level: int,
+        initial: pa.Table | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Fold ``batches`` (prepared raw rows, or states when not ``raw``) into states
         and emit the results; past the budget, spill the states to hash partitions
-        (grace) and finish those one at a time, recursing with the next level."""
+        (grace) and finish those one at a time, recursing with the next level.
+        ``initial``: states already folded (reserved here) that the rest joins."""
         metrics = ctx.operator_metrics(self)
         chunk_rows = ctx.settings.batch_rows * 4
-        states: list[pa.Table] = []
-        state_rows = 0
-        merged_rows = 0  # state rows right after the last merge
+        states: list[pa.Table] = [] if initial is None else [initial]
+        state_rows = 0 if initial is None else initial.num_rows
+        merged_rows = state_rows  # state rows right after the last merge
+        if initial is not None:
+            res.force_grow(initial.nbytes)
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
         emitted = False
@@ -508,6 +705,22 @@ class HashAggregateExec(PhysicalPlan):
         if not fields:
             fields = [pa.field("$rows", pa.int8())]
         return pa.schema(fields).empty_table()
+
+
+def _heavy_hitters(sample: np.ndarray) -> np.ndarray:
+    """The row hashes holding at least ``HOT_FRACTION`` of ``sample`` (largest first, at
+    most ``MAX_HOT_KEYS``)."""
+    if len(sample) == 0:
+        return np.empty(0, np.uint64)
+    values, counts = np.unique(sample, return_counts=True)
+    need = max(MIN_HOT_SAMPLES, int(HOT_FRACTION * len(sample)))
+    chosen = np.flatnonzero(counts >= need)
+    chosen = chosen[np.argsort(-counts[chosen], kind="stable")][:MAX_HOT_KEYS]
+    return values[chosen].astype(np.uint64)
+
+
+def _strided(column: pa.Array, stride: int) -> pa.Array:
+    return column.take(pa.array(np.arange(0, len(column), stride, dtype=np.int64)))
 
 
 def _prepared_type(a: AggSpec) -> pa.DataType:
