@@ -371,6 +371,11 @@ class WindowFunction(Enum):
     QUANTILE_DISC = "quantile_disc"
     #: The partition's non-NULL strings in window order, joined by ``separator``.
     STRING_AGG = "string_agg"
+    #: The most frequent non-NULL value, rows sorted by the argument (ties: the smallest).
+    MODE = "mode"
+    #: The partition's values (NULLs too) in window order as one list, given on the
+    #: partition's first row only (NULL on the others: the list is not copied per row).
+    ARRAY_AGG = "array_agg"
 
 
 #: Functions that read a frame (the others read only the partition and the peer groups).

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Case, Cast, ColumnRef, Expr, InList, Literal
-from shoal.logical.plan import AggCall, SortKey
+from shoal.logical.plan import AggCall, SortKey, WindowFunction
 from shoal.sql import quantiles
 from shoal.sql import typing as t
 from shoal.sql.functions import FUNCTION_HANDLERS, NAMED_HANDLERS
@@ -25,7 +25,7 @@ from shoal.sql.parameters import parameter_literal
 from shoal.sql.quantiles import QuantileRequest
 from shoal.sql.scope import NameGenerator, Scope
 from shoal.sql.source_text import written
-from shoal.sql.variance import Spread, spread
+from shoal.sql.variance import Pairwise, Spread, pairwise, spread
 from shoal.types import (
     is_decimal,
     is_integer,
@@ -54,6 +54,14 @@ AGGREGATE_NODES: dict[type[exp.Expr], str] = {
     exp.PercentileDisc: "quantile",
     exp.Quantile: "quantile",
     exp.GroupConcat: "string_agg",
+    exp.Mode: "mode",
+    exp.ArrayAgg: "array_agg",
+    exp.ArgMin: "arg_min",
+    exp.ArgMax: "arg_max",
+    exp.ApproxDistinct: "approx_count_distinct",
+    exp.CovarPop: "covar_pop",
+    exp.CovarSamp: "covar_samp",
+    exp.Corr: "corr",
 }
 
 
@@ -559,6 +567,88 @@ class ExpressionBinder:
         )
         return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
 
+    def _plain_argument(self, node: exp.Expr | None, label: str) -> Expr:
+        """An aggregate's argument, bound before aggregation (no DISTINCT, no nesting)."""
+        if isinstance(node, exp.Distinct):
+            raise UnsupportedError(f"DISTINCT in {label}")
+        if node is None or isinstance(node, exp.Star):
+            raise UserError(f"{label} needs an argument")
+        if contains_aggregate(node):
+            raise UserError(f"aggregate function calls cannot be nested: {label}")
+        arg = self.pre_aggregate().bind(node)
+        return Literal(None, pa.int32()) if pa.types.is_null(arg.type) else arg
+
+    def _holistic(self, node: exp.Expr, fn: str, label: str) -> Expr:
+        """mode / array_agg / arg_min / arg_max: a window below the Aggregate
+        (sql/quantiles.py), partitioned by the group keys."""
+        assert self.agg is not None
+        if node.args.get("count") is not None:
+            raise UnsupportedError(f"{fn.upper()} with a count (a list of values): {label}")
+        if fn == "mode":
+            arg = self._plain_argument(node.this, label)
+            wanted = quantiles.holistic_request(
+                WindowFunction.MODE,
+                arg,
+                arg.type,
+                (SortKey(arg),),
+                self.agg.names,
+                self.agg.quantiles,
+            )
+        elif fn == "array_agg":
+            value, ordered = _string_agg_parts(node)
+            arg = self._plain_argument(value, label)
+            pre = self.pre_aggregate()
+            order = tuple(
+                SortKey(pre.bind(o.this), not o.args.get("desc"), bool(o.args.get("nulls_first")))
+                for o in ordered
+            )
+            wanted = quantiles.holistic_request(
+                WindowFunction.ARRAY_AGG,
+                arg,
+                pa.list_(arg.type),
+                order,
+                self.agg.names,
+                self.agg.quantiles,
+            )
+        else:
+            # arg_min(a, b): a at the smallest b, among rows where neither is NULL.
+            picked = self._plain_argument(node.this, label)
+            key = self._plain_argument(node.expression, label)
+            arg = Case(
+                ((t.call("is_not_null", [key], pa.bool_()), picked),),
+                Literal(None, picked.type),
+                picked.type,
+            )
+            by = Case(
+                ((t.call("is_not_null", [picked], pa.bool_()), key),),
+                Literal(None, key.type),
+                key.type,
+            )
+            wanted = quantiles.holistic_request(
+                WindowFunction.FIRST_VALUE,
+                arg,
+                picked.type,
+                (SortKey(by, fn == "arg_min", False),),
+                self.agg.names,
+                self.agg.quantiles,
+            )
+        return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
+
+    def _pairwise(self, node: exp.Expr, kind: Pairwise) -> Expr:
+        assert self.agg is not None
+        label = node.sql(dialect="duckdb").lower()
+        if node.args.get("null_on_zero_variance"):
+            raise UnsupportedError(f"{label}")
+        y = self._plain_argument(node.this, label)
+        x = self._plain_argument(node.expression, label)
+        agg = self.agg
+
+        def plain(name: str, e: Expr) -> Expr:
+            typ = pa.int64() if name == "count" else sum_type(e.type)
+            return agg.add_aggregate(AggCall(name, e, typ), f"{name}({e})")
+
+        return pairwise(kind, y, x, plain)
+
     def _aggregate(self, node: exp.Expr) -> Expr:
         assert self.agg is not None
         label = node.sql(dialect="duckdb").lower()
@@ -567,6 +657,10 @@ class ExpressionBinder:
         fn = AGGREGATE_NODES[type(node)]
         if fn == "string_agg":
             return self._string_agg(node, label)
+        if fn in ("mode", "array_agg", "arg_min", "arg_max"):
+            return self._holistic(node, fn, label)
+        if fn in _PAIRWISE:
+            return self._pairwise(node, Pairwise(fn))
         if fn == "quantile":
             if isinstance(node.this, exp.Distinct):
                 raise UnsupportedError(f"DISTINCT in {node.sql()}")
@@ -606,6 +700,11 @@ class ExpressionBinder:
                 return agg.add_aggregate(AggCall(name, x, typ), f"{name}({x})")
 
             return spread(Spread(fn), arg, plain)
+        if fn == "approx_count_distinct":
+            if distinct or node.args.get("accuracy") is not None:
+                raise UnsupportedError(f"{label} (DISTINCT or an accuracy argument)")
+            call = AggCall("approx_count_distinct", arg, pa.int64())
+            return self.agg.add_aggregate(call, label)
         if fn in ("bool_and", "bool_or", "count_if"):
             if not (pa.types.is_boolean(arg.type) or pa.types.is_null(arg.type)):
                 raise TypeMismatchError(f"{fn.upper()} needs a BOOLEAN, got {arg}")
@@ -635,6 +734,7 @@ class ExpressionBinder:
 
 
 _SPREADS = frozenset(s.value for s in Spread)
+_PAIRWISE = frozenset(p.value for p in Pairwise)
 
 
 def contains_window(node: exp.Expr) -> bool:
