@@ -247,6 +247,21 @@ class ExpressionBinder:
             return t.literal_as(arg, target)
         return t.fold(Cast(arg, target) if arg.type != target else arg)
 
+    def _try_cast(self, node: exp.TryCast) -> Expr:
+        """TRY_CAST: NULL where the CAST fails (a constant is converted now)."""
+        target = _data_type(node.to)
+        arg = self.bind(node.this)
+        if pa.types.is_null(arg.type):
+            return Literal(None, target)
+        if isinstance(arg, Literal) and is_string(arg.type):
+            try:
+                return t.literal_as(arg, target)
+            except TypeMismatchError:
+                return Literal(None, target)
+        if arg.type == target:
+            return arg
+        return t.call("try_cast", [arg], target)
+
     # ------------------------------------------------------------ arithmetic
 
     def _arith(self, node: exp.Binary) -> Expr:
@@ -867,6 +882,7 @@ _HANDLERS: dict[type[exp.Expr], Callable[[ExpressionBinder, exp.Expr], Expr]] = 
     exp.Boolean: B._boolean,  # type: ignore[dict-item]
     exp.Paren: B._paren,  # type: ignore[dict-item]
     exp.Cast: B._cast,  # type: ignore[dict-item]
+    exp.TryCast: B._try_cast,  # type: ignore[dict-item]
     exp.IntDiv: B._int_div,  # type: ignore[dict-item]
     exp.Neg: B._neg,  # type: ignore[dict-item]
     exp.And: B._and,  # type: ignore[dict-item]

@@ -9,6 +9,7 @@ line and column.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -16,16 +17,32 @@ from contextvars import ContextVar
 from sqlglot import exp
 
 _TEXT: ContextVar[str | None] = ContextVar("shoal_sql_text", default=None)
+#: The statement's clock: read once, on first use, for current_date / current_timestamp.
+_NOW: ContextVar[list[datetime.datetime] | None] = ContextVar("shoal_sql_now", default=None)
 
 
 @contextmanager
 def sql_text(text: str) -> Iterator[None]:
-    """Make ``text`` the statement that errors raised inside quote."""
+    """Make ``text`` the statement that errors raised inside quote (and give it one clock)."""
     token = _TEXT.set(text)
+    clock = _NOW.set([])
     try:
         yield
     finally:
+        _NOW.reset(clock)
         _TEXT.reset(token)
+
+
+def statement_time() -> datetime.datetime:
+    """The statement's current time (UTC), the same at every use while it is bound, so
+    ``current_timestamp`` is one value per query — a literal in the plan that every task
+    reads alike."""
+    held = _NOW.get()
+    if held is None:
+        return datetime.datetime.now(datetime.UTC)
+    if not held:
+        held.append(datetime.datetime.now(datetime.UTC))
+    return held[0]
 
 
 def written(node: exp.Expr) -> str | None:
