@@ -480,3 +480,32 @@ class Expand(LogicalPlan):
 
     def describe(self) -> str:
         return f"Expand x{len(self.projections)} [{', '.join(self.schema.names)}]"
+
+
+@dataclass(frozen=True)
+class Unnest(LogicalPlan):
+    """``unnest(list)`` in a SELECT list: each input row comes out once per element of
+    its list column ``column``, which then holds the element (an empty or NULL list
+    gives no row); the other columns repeat."""
+
+    input: LogicalPlan
+    column: str
+
+    def children(self) -> tuple[LogicalPlan, ...]:
+        return (self.input,)
+
+    def with_children(self, children: tuple[LogicalPlan, ...]) -> LogicalPlan:
+        return replace(self, input=children[0])
+
+    @cached_property
+    def schema(self) -> pa.Schema:
+        fields = []
+        for f in self.input.schema:
+            if f.name == self.column:
+                fields.append(pa.field(f.name, f.type.value_type))
+            else:
+                fields.append(f)
+        return pa.schema(fields)
+
+    def describe(self) -> str:
+        return f"Unnest {self.column}"

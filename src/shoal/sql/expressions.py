@@ -247,6 +247,24 @@ class ExpressionBinder:
             return t.literal_as(arg, target)
         return t.fold(Cast(arg, target) if arg.type != target else arg)
 
+    def _array(self, node: exp.Array) -> Expr:
+        """A list literal ``[1, 2, 3]``: constant elements of one type (unified)."""
+        elements = [self.bind(e) for e in node.expressions]
+        if not all(isinstance(e, Literal) for e in elements):
+            raise UnsupportedError(f"a list of non-constant values: {node.sql(dialect='duckdb')}")
+        if not elements:
+            return Literal((), pa.list_(pa.int32()))
+        unified, element_type = t.unify(elements, "list")
+        if pa.types.is_null(element_type):
+            element_type = pa.int32()
+        values = []
+        for e in unified:
+            e = t.fold(e)
+            if not isinstance(e, Literal):
+                raise UnsupportedError(f"list element {e}")
+            values.append(e.value)
+        return Literal(tuple(values), pa.list_(element_type))
+
     def _try_cast(self, node: exp.TryCast) -> Expr:
         """TRY_CAST: NULL where the CAST fails (a constant is converted now)."""
         target = _data_type(node.to)
@@ -883,6 +901,7 @@ _HANDLERS: dict[type[exp.Expr], Callable[[ExpressionBinder, exp.Expr], Expr]] = 
     exp.Paren: B._paren,  # type: ignore[dict-item]
     exp.Cast: B._cast,  # type: ignore[dict-item]
     exp.TryCast: B._try_cast,  # type: ignore[dict-item]
+    exp.Array: B._array,  # type: ignore[dict-item]
     exp.IntDiv: B._int_div,  # type: ignore[dict-item]
     exp.Neg: B._neg,  # type: ignore[dict-item]
     exp.And: B._and,  # type: ignore[dict-item]
