@@ -24,7 +24,7 @@ from shoal.sql.like import arrow_pattern
 from shoal.sql.parameters import parameter_literal
 from shoal.sql.quantiles import QuantileRequest
 from shoal.sql.scope import NameGenerator, Scope
-from shoal.sql.source_text import written
+from shoal.sql.source_text import as_written, written
 from shoal.sql.variance import Pairwise, Spread, pairwise, spread
 from shoal.types import (
     is_decimal,
@@ -149,6 +149,8 @@ class ExpressionBinder:
     # ------------------------------------------------------------------ entry
 
     def bind(self, node: exp.Expr) -> Expr:
+        if isinstance(node, exp.WithinGroup):
+            node = _within_group(node)
         if isinstance(node, exp.Window):
             if self.window is None:
                 raise UnsupportedError(f"window function here: {node.sql()[:60]}")
@@ -209,7 +211,7 @@ class ExpressionBinder:
             raise UnsupportedError(f"function {where}: {node.sql(dialect='duckdb')[:60]}")
         if isinstance(node, exp.Func):
             raise UnsupportedError(f"function {node.sql(dialect='duckdb')[:60]}")
-        raise UnsupportedError(f"expression {node.key.upper()}: {node.sql()[:60]}")
+        raise UnsupportedError(f"{as_written(node)[:120]}")
 
     def _column(self, node: exp.Column) -> Expr:
         if isinstance(node.this, exp.Star):
@@ -251,7 +253,7 @@ class ExpressionBinder:
         """A list literal ``[1, 2, 3]``: constant elements of one type (unified)."""
         elements = [self.bind(e) for e in node.expressions]
         if not all(isinstance(e, Literal) for e in elements):
-            raise UnsupportedError(f"a list of non-constant values: {node.sql(dialect='duckdb')}")
+            raise UnsupportedError(f"a list of non-constant values: {as_written(node)}")
         if not elements:
             return Literal((), pa.list_(pa.int32()))
         unified, element_type = t.unify(elements, "list")
@@ -603,7 +605,11 @@ class ExpressionBinder:
     def _plain_argument(self, node: exp.Expr | None, label: str) -> Expr:
         """An aggregate's argument, bound before aggregation (no DISTINCT, no nesting)."""
         if isinstance(node, exp.Distinct):
-            raise UnsupportedError(f"DISTINCT in {label}")
+            outer = node.parent
+            while isinstance(outer, exp.Order):
+                outer = outer.parent
+            shown = as_written(outer) if isinstance(outer, exp.Expr) else label
+            raise UnsupportedError(f"DISTINCT in {shown}")
         if node is None or isinstance(node, exp.Star):
             raise UserError(f"{label} needs an argument")
         if contains_aggregate(node):
@@ -616,7 +622,7 @@ class ExpressionBinder:
         (sql/quantiles.py), partitioned by the group keys."""
         assert self.agg is not None
         if node.args.get("count") is not None:
-            raise UnsupportedError(f"{fn.upper()} with a count (a list of values): {label}")
+            raise UnsupportedError(f"{as_written(node)} (a count of values)")
         if fn == "mode":
             arg = self._plain_argument(node.this, label)
             wanted = quantiles.holistic_request(
@@ -735,7 +741,7 @@ class ExpressionBinder:
             return spread(Spread(fn), arg, plain)
         if fn == "approx_count_distinct":
             if distinct or node.args.get("accuracy") is not None:
-                raise UnsupportedError(f"{label} (DISTINCT or an accuracy argument)")
+                raise UnsupportedError(f"{as_written(node)} (DISTINCT or an accuracy argument)")
             call = AggCall("approx_count_distinct", arg, pa.int64())
             return self.agg.add_aggregate(call, label)
         if fn in ("bool_and", "bool_or", "count_if"):
@@ -782,6 +788,20 @@ def _string_agg_parts(node: exp.Expr) -> tuple[exp.Expr, list[exp.Ordered]]:
     if isinstance(inner, exp.Order):
         return inner.this, list(inner.expressions)
     return inner, []
+
+
+def _within_group(node: exp.WithinGroup) -> exp.Expr:
+    """``percentile_cont(q) WITHIN GROUP (ORDER BY x)`` as ``quantile_cont(x, q)``."""
+    func = node.this
+    order = node.expression
+    keys = list(order.expressions) if isinstance(order, exp.Order) else []
+    if not isinstance(func, exp.PercentileCont | exp.PercentileDisc) or len(keys) != 1:
+        raise UnsupportedError(as_written(node))
+    if keys[0].args.get("desc"):
+        raise UnsupportedError(f"{as_written(func)} WITHIN GROUP (ORDER BY … DESC)")
+    rewritten = type(func)(this=keys[0].this.copy(), expression=func.this.copy())
+    rewritten.meta.update(func.meta)
+    return rewritten
 
 
 def _filtered_aggregate(node: exp.Filter) -> exp.Expr:

@@ -18,7 +18,7 @@ from sqlglot import exp
 from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Expr, Literal
 from shoal.sql import typing as t
-from shoal.sql.source_text import statement_time
+from shoal.sql.source_text import as_written, statement_time
 from shoal.types import is_decimal, is_string, sql_type_name
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def _constant(b: ExpressionBinder, node: exp.Expr | None, kind: type, what: str)
         raise UserError(f"{what} is missing")
     value = b.bind(node)
     if not (isinstance(value, Literal) and isinstance(value.value, kind)):
-        raise UnsupportedError(f"{what} that is not a constant {kind.__name__}: {node.sql()}")
+        raise UnsupportedError(f"{what} that is not a constant {kind.__name__}: {as_written(node)}")
     return value.value
 
 
@@ -65,7 +65,7 @@ def _rounding(fn: str) -> Handler:
     def run(b: ExpressionBinder, node: exp.Expr) -> Expr:
         arg = _numeric(b, node.this, fn.upper())
         if node.args.get("decimals") is not None:
-            raise UnsupportedError(f"{fn.upper()} with a number of digits: {node.sql()}")
+            raise UnsupportedError(f"{fn.upper()} with a number of digits: {as_written(node)}")
         out = pa.decimal128(arg.type.precision, 0) if is_decimal(arg.type) else pa.float64()
         return t.call(fn, [arg], out)
 
@@ -124,7 +124,7 @@ def _pad(b: ExpressionBinder, node: exp.Expr) -> Expr:
     width = _int(b, node.expression, f"{name} width")
     fill = _text(b, node.args.get("fill_pattern"), f"{name} fill")
     if len(fill) != 1:
-        raise UnsupportedError(f"{name} with a fill of {len(fill)} characters: {node.sql()}")
+        raise UnsupportedError(f"{name} with a fill of {len(fill)} characters: {as_written(node)}")
     return t.call("pad", [arg], pa.string(), (max(width, 0), fill, left))
 
 
@@ -151,7 +151,7 @@ def _strpos(b: ExpressionBinder, node: exp.Expr) -> Expr:
     arg = _string(b, node.this, "STRPOS")
     needle = _text(b, node.args.get("substr"), "STRPOS substring")
     if node.args.get("position") is not None or node.args.get("occurrence") is not None:
-        raise UnsupportedError(f"STRPOS with a start position: {node.sql()}")
+        raise UnsupportedError(f"STRPOS with a start position: {as_written(node)}")
     return t.call("strpos", [arg], pa.int64(), (needle,))
 
 
@@ -160,7 +160,7 @@ def _match(fn: str) -> Handler:
         arg = _string(b, node.this, fn.upper())
         pattern = _text(b, node.expression, f"{fn.upper()} pattern")
         if node.args.get("flag") is not None:
-            raise UnsupportedError(f"{fn.upper()} options: {node.sql()}")
+            raise UnsupportedError(f"{fn.upper()} options: {as_written(node)}")
         return t.call(fn, [arg], pa.bool_(), (pattern,))
 
     return run
@@ -272,7 +272,7 @@ def _regexp_extract(b: ExpressionBinder, node: exp.Expr) -> Expr:
     group = 0 if group_node is None else _int(b, group_node, "REGEXP_EXTRACT group")
     for option in ("parameters", "position", "occurrence"):
         if node.args.get(option) is not None:
-            raise UnsupportedError(f"REGEXP_EXTRACT {option}: {node.sql(dialect='duckdb')}")
+            raise UnsupportedError(f"REGEXP_EXTRACT {option}: {as_written(node)}")
     named, groups = _name_groups(pattern)
     if not 0 <= group <= groups:
         raise UserError(
@@ -336,8 +336,17 @@ def _current_date(b: ExpressionBinder, node: exp.Expr) -> Expr:
 def _current_timestamp(b: ExpressionBinder, node: exp.Expr) -> Expr:
     given = node.expressions if isinstance(node, exp.Anonymous) else [node.args.get("this")]
     if any(a is not None for a in given):
-        raise UnsupportedError(f"{node.sql(dialect='duckdb')} with a precision")
+        raise UnsupportedError(f"{as_written(node)} with a precision")
     return Literal(statement_time(), pa.timestamp("us", tz="UTC"))
+
+
+def _date_add(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    """date_add(d, INTERVAL …) / date_add(d, n days): the ``+`` of the two."""
+    amount = node.expression
+    unit = node.args.get("unit")
+    if unit is not None and not isinstance(amount, exp.Interval):
+        amount = exp.Interval(this=amount.copy(), unit=unit.copy())
+    return b.bind(exp.Add(this=node.this.copy(), expression=amount.copy()))
 
 
 FUNCTION_HANDLERS: dict[type[exp.Expr], Handler] = {
@@ -369,6 +378,7 @@ FUNCTION_HANDLERS: dict[type[exp.Expr], Handler] = {
     exp.DateTrunc: _date_trunc,
     exp.DateDiff: _date_diff,
     exp.DateFromParts: _make_date,
+    exp.DateAdd: _date_add,
     exp.TimeToStr: _strftime,
     exp.StrToTime: _strptime,
     exp.RegexpExtract: _regexp_extract,
