@@ -268,18 +268,14 @@ class ExpressionBinder:
         return Literal(tuple(values), pa.list_(element_type))
 
     def _try_cast(self, node: exp.TryCast) -> Expr:
-        """TRY_CAST: NULL where the CAST fails (a constant is converted now)."""
+        """TRY_CAST: NULL where the CAST fails."""
         target = _data_type(node.to)
         arg = self.bind(node.this)
         if pa.types.is_null(arg.type):
             return Literal(None, target)
-        if isinstance(arg, Literal) and is_string(arg.type):
-            try:
-                return t.literal_as(arg, target)
-            except TypeMismatchError:
-                return Literal(None, target)
         if arg.type == target:
             return arg
+        # A constant is folded through the same kernel (so ' 12 ' and '2.5' read alike).
         return t.call("try_cast", [arg], target)
 
     # ------------------------------------------------------------ arithmetic
@@ -582,7 +578,7 @@ class ExpressionBinder:
         assert self.agg is not None
         value, ordered = _string_agg_parts(node)
         if isinstance(value, exp.Distinct):
-            raise UnsupportedError(f"DISTINCT in {node.sql()}")
+            raise UnsupportedError(f"DISTINCT in {as_written(node)}")
         if value is None or contains_aggregate(value):
             raise UserError(f"STRING_AGG needs a plain value: {node.sql()}")
         pre = self.pre_aggregate()
