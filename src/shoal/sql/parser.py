@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
@@ -11,6 +13,17 @@ from shoal.sql.validate import check_tokens
 
 DIALECT = "duckdb"
 _COMMANDS = ("EXPLAIN", "COPY")
+
+
+class _NoCommandFallbackWarning(logging.Filter):
+    """sqlglot logs a warning whenever it keeps a statement as a raw command (every
+    EXPLAIN); parse_sql handles each such statement, so the warning says nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Falling back to parsing as a 'Command'" not in record.getMessage()
+
+
+logging.getLogger("sqlglot").addFilter(_NoCommandFallbackWarning())
 
 
 def parse_sql(text: str) -> exp.Expr:
