@@ -369,7 +369,8 @@ class WindowFunction(Enum):
     #: (NULLS LAST); how median / quantile_cont / quantile_disc are computed.
     QUANTILE_CONT = "quantile_cont"
     QUANTILE_DISC = "quantile_disc"
-    #: The partition's non-NULL strings in window order, joined by ``separator``.
+    #: The partition's non-NULL strings in window order, joined by ``separator``, on the
+    #: partition's first row only (NULL on the others).
     STRING_AGG = "string_agg"
     #: The most frequent non-NULL value, rows sorted by the argument (ties: the smallest).
     MODE = "mode"

@@ -406,7 +406,9 @@ def _quantile(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Arra
 
 
 def _string_agg(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Array:
-    """Each partition's non-NULL strings, in row order, joined; NULL when there are none."""
+    """Each partition's non-NULL strings, in row order, joined; NULL when there are none.
+    Given on the partition's first row only (NULL on the others), so a group's joined
+    text is held once, not once per row."""
     assert arg is not None
     valid = np.asarray(arg.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     rows = np.flatnonzero(valid)
@@ -416,7 +418,8 @@ def _string_agg(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Ar
     joined = pc.binary_join(lists, call.separator)
     counts = np.diff(offsets)
     joined = pc.if_else(pa.array(counts > 0), joined, pa.scalar(None, pa.string()))
-    return joined.take(pa.array(b.part_id)).cast(call.type)
+    first = b.index == b.part_start
+    return joined.take(pa.array(b.part_id, mask=~first)).cast(call.type)
 
 
 def _mode(arg: pa.Array | None, b: _Boundaries) -> pa.Array:
