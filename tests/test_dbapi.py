@@ -208,7 +208,7 @@ def test_errors_are_dbapi_classes(con: dbapi.Connection) -> None:
     with pytest.raises(dbapi.DataError):
         cur.execute("SELECT id // (id - id) FROM people")
     with pytest.raises(dbapi.NotSupportedError):
-        cur.execute("SELECT mode(id) FROM people")
+        cur.execute("SELECT kurtosis(id) FROM people")
     # Wrong parameter counts and styles are the caller's mistakes.
     with pytest.raises(dbapi.ProgrammingError):
         cur.execute("SELECT id FROM people WHERE id = ?", ())

@@ -386,6 +386,50 @@ Stage 0 (partitions=3) -> HashRepartition[k_2, key, grouping_set] x3 to stage 1
       Scan t columns=[k, x, v] splits=6 source=parquet
 """,
     ),
+    (
+        "mode_is_a_window_below_the_aggregate",
+        "SELECT k, mode(least(x, 900)) AS m FROM t GROUP BY k",
+        """\
+Stage 1 (partitions=3) -> result
+  Project k_2 AS k_3, mode_least_x_900 AS m
+    Aggregate[single] keys=[k AS k_2] aggs=[min(mode) AS mode_least_x_900]
+      Window partition=[k] order=[quantile_arg ASC] calls=[mode(quantile_arg) AS mode]
+        Sort keys=[k ASC, quantile_arg ASC] per=partition
+          ExchangeRead from=stage 0
+Stage 0 (partitions=3) -> HashRepartition[k] x3 to stage 1
+  Project k, least(x, 900) AS quantile_arg
+    Scan t columns=[k, x] splits=6 source=parquet""",
+    ),
+    (
+        "array_agg_and_arg_max_windows_stack",
+        "SELECT k, array_agg(id ORDER BY id) AS ids, arg_max(id, v) AS top FROM t GROUP BY k",
+        """\
+Stage 1 (partitions=3) -> result
+  Project k_2 AS k_3, array_agg_id_order_by_id AS ids, arg_max_id_v AS top
+    Aggregate[single] keys=[k AS k_2] aggs=[any_value(array_agg) AS array_agg_id_order_by_id, min(first_value) AS arg_max_id_v]
+      Window partition=[k] order=[quantile_order DESC] calls=[first_value(quantile_arg) ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING AS first_value]
+        Sort keys=[k ASC, quantile_order DESC] per=partition
+          Window partition=[k] order=[id ASC] calls=[array_agg(id) AS array_agg]
+            Sort keys=[k ASC, id ASC] per=partition
+              ExchangeRead from=stage 0
+Stage 0 (partitions=3) -> HashRepartition[k] x3 to stage 1
+  Project id, k, CASE WHEN is_not_null(v) THEN id ELSE NULL END AS quantile_arg, CASE WHEN is_not_null(id) THEN v ELSE NULL END AS quantile_order
+    Scan t columns=[id, k, v] splits=6 source=parquet""",
+    ),
+    (
+        "unnest_above_the_select_list",
+        "SELECT k, unnest(array_agg(x)) AS e FROM t WHERE x < 20 GROUP BY k",
+        """\
+Stage 1 (partitions=3) -> result
+  Unnest column=e
+    Project k_2 AS k_3, array_agg_x AS e
+      Aggregate[single] keys=[k AS k_2] aggs=[any_value(array_agg) AS array_agg_x]
+        Window partition=[k] order=[] calls=[array_agg(x) AS array_agg]
+          Sort keys=[k ASC] per=partition
+            ExchangeRead from=stage 0
+Stage 0 (partitions=3) -> HashRepartition[k] x3 to stage 1
+  Scan t columns=[k, x] filter=(x < 20) splits=6 source=parquet""",
+    ),
 ]
 
 

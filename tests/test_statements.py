@@ -132,3 +132,127 @@ def test_statement_errors_name_the_construct(
 def test_stream_refuses_statements(con: shoal.Connection) -> None:
     with pytest.raises(UnsupportedError, match="create view"):
         con.stream("CREATE VIEW v AS SELECT 1")
+
+
+# ----------------------------------------------------- CREATE TABLE with a Parquet target
+
+
+def test_ctas_with_parquet_path_registers_a_parquet_table(tmp_path: Path) -> None:
+    con = shoal.connect(partitions=3)
+    target = tmp_path / "out" / "sales.parquet"
+    con.register_arrow("src", pa.table({"k": [1, 2, 2, None], "v": [1.5, 2.0, None, 4.0]}))
+    con.sql(
+        f"CREATE TABLE sales WITH (format = 'parquet', path = '{target}') AS "
+        "SELECT k, sum(v) AS total FROM src GROUP BY k"
+    )
+    assert target.is_file()
+    assert type(con.catalog.get("sales")).__name__ == "ParquetSource"
+    written = pq.read_table(target)
+    assert sorted(written.to_pylist(), key=repr) == sorted(
+        [{"k": 1, "total": 1.5}, {"k": 2, "total": 2.0}, {"k": None, "total": 4.0}], key=repr
+    )
+    assert sorted(con.sql("SELECT * FROM sales").fetchall(), key=repr) == sorted(
+        [(1, 1.5), (2, 2.0), (None, 4.0)], key=repr
+    )
+    # The file exists: only OR REPLACE writes it again.
+    with pytest.raises(UserError, match="already exists"):
+        con.sql(f"CREATE TABLE other WITH (format = 'parquet', path = '{target}') AS SELECT 1")
+    con.sql(
+        f"CREATE OR REPLACE TABLE sales WITH (format = 'parquet', path = '{target}') AS "
+        "SELECT 7 AS k"
+    )
+    assert con.sql("SELECT * FROM sales").fetchall() == [(7,)]
+    assert pq.read_table(target).to_pylist() == [{"k": 7}]
+
+
+def test_ctas_to_a_quoted_parquet_path_is_named_by_its_stem(tmp_path: Path) -> None:
+    con = shoal.connect(partitions=2)
+    target = tmp_path / "daily.parquet"
+    con.sql(f"CREATE TABLE '{target}' AS SELECT * FROM (VALUES (1, 'a'), (2, 'b')) t(x, y)")
+    assert sorted(con.sql("SELECT x, y FROM daily").fetchall()) == [(1, "a"), (2, "b")]
+    assert sorted(con.sql(f"SELECT x FROM '{target}'").fetchall()) == [(1,), (2,)]
+    # DuckDB reads what was written.
+    assert sorted(duckdb.sql(f"SELECT * FROM '{target}'").fetchall()) == [(1, "a"), (2, "b")]
+
+
+@pytest.mark.parametrize(
+    ("sql", "error", "match"),
+    [
+        (
+            "CREATE TABLE t WITH (format = 'csv', path = 'x.csv') AS SELECT 1",
+            UnsupportedError,
+            "format 'csv'",
+        ),
+        ("CREATE TABLE t WITH (format = 'parquet') AS SELECT 1", UserError, "needs path"),
+        (
+            "CREATE TABLE t WITH (path = 'x.parquet', compression = 'zstd') AS SELECT 1",
+            UnsupportedError,
+            "option",
+        ),
+        (
+            "CREATE VIEW v WITH (path = 'x.parquet') AS SELECT 1",
+            UnsupportedError,
+            "options of CREATE VIEW",
+        ),
+        ("CREATE TABLE 'x.csv' AS SELECT 1", UnsupportedError, "only a Parquet file"),
+    ],
+)
+def test_ctas_target_errors(sql: str, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        shoal.connect(partitions=1).sql(sql)
+
+
+def test_ctas_parquet_target_respects_restricted_writes(tmp_path: Path) -> None:
+    con = shoal.connect(partitions=1)
+    con.restrict_writes([str(tmp_path / "allowed")])
+    with pytest.raises(UserError, match="may not write"):
+        con.sql(f"CREATE TABLE t WITH (path = '{tmp_path / 'elsewhere.parquet'}') AS SELECT 1")
+    assert not (tmp_path / "elsewhere.parquet").exists()
+
+
+# ------------------------------------------------------------ statement dispatch
+
+
+@pytest.mark.parametrize(
+    ("sql", "kind"),
+    [
+        ("SELECT 1", "query"),
+        ("  (SELECT 1) UNION ALL (SELECT 2)", "query"),
+        ("VALUES (1)", "query"),
+        ("EXPLAIN SELECT 1", "explain"),
+        ("explain\n  analyze SELECT 1", "explain"),
+        ("EXPLAIN (FORMAT JSON) SELECT 1", "explain"),
+        ("-- a comment first\nEXPLAIN SELECT 1", "explain"),
+        ("/* block */ COPY (SELECT 1 AS a) TO 'x' (PARTITION BY HASH (a) INTO 2)", "copy"),
+        ("CREATE VIEW v AS SELECT 1", "create view"),
+        ("CREATE TABLE t AS SELECT 1", "create table as"),
+        ("DROP TABLE IF EXISTS t", "drop"),
+        ("SHOW TABLES", "show tables"),
+        ("DESCRIBE SELECT 1", "describe"),
+    ],
+)
+def test_every_statement_kind_is_named_after_parsing(sql: str, kind: str) -> None:
+    assert shoal.connect(partitions=1).statement_kind(sql).value == kind
+
+
+def test_a_comment_before_explain_or_copy_still_dispatches(tmp_path: Path) -> None:
+    # Prefix-sniffing the text missed these; the parsed statement does not.
+    con = shoal.connect(partitions=2)
+    plan = con.sql("-- why\nEXPLAIN SELECT 1 AS a").to_arrow().column_names
+    assert plan == ["plan"]
+    out = con.sql(
+        f"/* note */ COPY (SELECT 1 AS a) TO '{tmp_path / 'o'}' (PARTITION BY HASH (a) INTO 2)"
+    ).fetchall()
+    assert out == [(str(tmp_path / "o"), 1, 2)]
+
+
+def test_explain_and_copy_errors_after_classification() -> None:
+    con = shoal.connect(partitions=1)
+    with pytest.raises(shoal.SqlSyntaxError, match="COPY .*TO"):
+        con.sql("COPY t TO")
+    with pytest.raises(UnsupportedError, match="only a query is prepared"):
+        con.prepare("EXPLAIN SELECT 1")
+    with pytest.raises(shoal.SqlSyntaxError, match="unknown EXPLAIN option"):
+        con.sql("EXPLAIN (VERBOSE) SELECT 1")
+    assert con.parameter_count("EXPLAIN SELECT ? + ?") == 2
+    assert con.sql("EXPLAIN SELECT ? AS p", [5]).to_arrow().num_rows > 0

@@ -38,7 +38,7 @@ from shoal.errors import (
     OperationalError,
     ProgrammingError,
 )
-from shoal.sql.copy import is_copy
+from shoal.sql.statements import StatementKind
 
 __all__ = [
     "BINARY",
@@ -275,7 +275,7 @@ class Cursor:
         result = engine.sql(operation, list(parameters) if parameters is not None else None)
         table = result.to_arrow()
         self._table, self._pos = table, 0
-        if is_copy(operation.lstrip()):
+        if engine.statement_kind(operation) is StatementKind.COPY:
             self._rowcount = int(table.column("rows")[0].as_py())
         else:
             self._rowcount = table.num_rows

@@ -120,6 +120,7 @@ PUBLIC_CONNECTION = [
     "restrict_writes",
     "writes_allowed",
     "parameter_count",
+    "statement_kind",
     "stream",
     "run_prepared",
     "interrupt",

@@ -41,7 +41,7 @@ from shoal.runtime.kinds import RuntimeKind
 from shoal.runtime.protocol import Executor
 from shoal.scheduler.query import RunningQuery, start_query
 from shoal.sql.binder import Binder
-from shoal.sql.copy import is_copy, parse_copy
+from shoal.sql.copy import parse_copy
 from shoal.sql.explain import ExplainFormat, explain_format, parse_explain
 from shoal.sql.parameters import bind_parameters, parameter_count
 from shoal.sql.parser import parse_sql
@@ -56,7 +56,7 @@ from shoal.sql.statements import (
 )
 from shoal.stages.explain import analyze_dict, explain_graph, graph_dict
 from shoal.stages.graph import StageGraph, build_stage_graph
-from shoal.storage.writer import WriteSummary, write_hash_partitioned
+from shoal.storage.writer import WriteSummary, write_hash_partitioned, write_parquet_file
 
 if TYPE_CHECKING:
     from shoal.scheduler.ray import RayRuntime
@@ -214,7 +214,11 @@ class Connection:
     @entry_point
     def parameter_count(self, text: str) -> int:
         """How many parameter values the statement's ``?`` / ``$n`` placeholders take."""
-        return parameter_count(parse_sql(text))
+        statement = parse_sql(text)
+        if classify(statement) is StatementKind.EXPLAIN:
+            assert isinstance(statement, exp.Command)
+            statement = parse_sql(parse_explain(statement).statement)
+        return parameter_count(statement)
 
     @entry_point
     def prepare(
@@ -315,8 +319,14 @@ class Connection:
         ``EXPLAIN [ANALYZE] [(FORMAT TEXT|JSON|HTML)] …`` returns the plan as a
         one-column table (``plan`` lines, or one ``json`` / ``html`` document).
         """
-        explain = parse_explain(text)
-        if explain is not None:
+        # Every statement is parsed first; sql/statements.classify names its kind and
+        # each kind is run from here (nothing is recognised by its text).
+        with sql_text(text):
+            statement = call_deep(parse_sql, text)
+            kind = classify(statement)
+        if kind is StatementKind.EXPLAIN:
+            assert isinstance(statement, exp.Command)
+            explain = parse_explain(statement)
             if explain.analyze:
                 document = self.explain_analyze(
                     explain.statement,
@@ -334,22 +344,28 @@ class Connection:
             if explain.format is ExplainFormat.TEXT:
                 return Result(_text_table(document))
             return Result(pa.table({explain.format.value: [document]}))
-        if is_copy(text.lstrip()):
-            return self._copy(text)
+        if kind is StatementKind.QUERY:
+            return self.stream(
+                text,
+                params,
+                timeout=timeout,
+                retry_policy=retry_policy,
+                faults=faults,
+                progress=progress,
+                memory_limit=memory_limit,
+            ).result()
         with sql_text(text):
-            statement = call_deep(lambda: bind_parameters(parse_sql(text), params))
-            kind = classify(statement)
-            if kind is not StatementKind.QUERY:
-                return self._run_statement(kind, statement, timeout)
-        return self.stream(
-            text,
-            params,
-            timeout=timeout,
-            retry_policy=retry_policy,
-            faults=faults,
-            progress=progress,
-            memory_limit=memory_limit,
-        ).result()
+            statement = call_deep(bind_parameters, statement, params)
+            if kind is StatementKind.COPY:
+                assert isinstance(statement, exp.Copy)
+                return self._copy(statement)
+            return self._run_statement(kind, statement, timeout)
+
+    @entry_point
+    def statement_kind(self, text: str) -> StatementKind:
+        """What kind of statement ``text`` is (parsed, then ``sql/statements.classify``)."""
+        with sql_text(text):
+            return classify(call_deep(parse_sql, text))
 
     def _run_statement(
         self, kind: StatementKind, statement: exp.Expr, timeout: float | None
@@ -366,10 +382,17 @@ class Connection:
             elif not (spec.if_not_exists and spec.name.lower() in map(str.lower, self.tables())):
                 if spec.name.lower() in map(str.lower, self.tables()) and not spec.replace:
                     raise CatalogError(f"table '{spec.name}' already exists")
+                if spec.path is not None:
+                    self._check_write("CREATE TABLE", spec.path)
                 prepared = call_deep(self._prepare_statement, spec.query, settings)
                 table = self._start(prepared, timeout).read_all()
                 table = table.rename_columns(list(prepared.logical.output_names))
-                self.catalog.register_arrow(spec.name, table)
+                if spec.path is None:
+                    self.catalog.register_arrow(spec.name, table)
+                else:
+                    # Replacing the file replaces the table: sources are read when scanned.
+                    write_parquet_file(table, spec.path, overwrite=spec.replace)
+                    self.catalog.register_parquet(spec.name, spec.path)
             return Result(pa.table({"Count": pa.array([0], pa.int64())}).slice(0, 0))
         if kind is StatementKind.DROP:
             assert isinstance(statement, exp.Drop)
@@ -487,15 +510,17 @@ class Connection:
             return self.sql(f"SELECT * FROM {quoted}").to_arrow()
         return self.sql(query_or_table).to_arrow()
 
-    def _copy(self, text: str) -> Result:
-        """``COPY <table or (query)> TO 'folder' (PARTITION BY HASH (keys) INTO n)``."""
-        statement = call_deep(parse_copy, text)
-        if self._write_dirs is not None and not within(statement.path, self._write_dirs):
+    def _check_write(self, what: str, path: str) -> None:
+        if self._write_dirs is not None and not within(path, self._write_dirs):
             allowed = ", ".join(self._write_dirs) if self._write_dirs else "none"
             raise AccessDeniedError(
-                f"COPY may not write to {statement.path}: outside the allowed directories "
-                f"({allowed})"
+                f"{what} may not write to {path}: outside the allowed directories ({allowed})"
             )
+
+    def _copy(self, node: exp.Copy) -> Result:
+        """``COPY <table or (query)> TO 'folder' (PARTITION BY HASH (keys) INTO n)``."""
+        statement = parse_copy(node)
+        self._check_write("COPY", statement.path)
         if statement.table is not None:
             table = self._rows_of(statement.table)
         else:

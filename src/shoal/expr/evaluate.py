@@ -128,15 +128,45 @@ def cast_value(v: Value, target: pa.DataType) -> Value:
         v = pc.round(v, 0, round_mode="half_to_even")
     elif pa.types.is_string(target) and pa.types.is_boolean(source):
         return pc.if_else(v, pa.scalar("true"), pa.scalar("false"))
-    elif pa.types.is_date(target) and pa.types.is_string(source):
-        v = pc.utf8_trim_whitespace(v)
+    elif pa.types.is_string(source) and (
+        pa.types.is_date(target) or is_integer(target) or is_float(target) or is_decimal(target)
+    ):
+        v = pc.utf8_trim_whitespace(v)  # DuckDB reads ' 7 ' as 7
     elif is_decimal(target) and is_integer(source):
         # pyarrow checks the integer type's width, not the values: widen first.
         v = pc.cast(v, pa.decimal128(MAX_DECIMAL_PRECISION, target.scale))
     try:
         return pc.cast(v, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        if pa.types.is_string(source) and is_integer(target):
+            # DuckDB reads '2.5' and '1e3' as numbers and rounds them (half away from 0).
+            try:
+                number = pc.round(pc.cast(v, pa.float64()), 0, round_mode="half_towards_infinity")
+                return pc.cast(number, target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
         raise InvalidDataError(f"cannot cast {source} to {target}: {err}") from err
+
+
+def _try_cast(e: Call, args: list[Value]) -> Value:
+    """TRY_CAST: the CAST of every value that converts, NULL for the others. The whole
+    array is cast at once; only when that fails is it cast value by value."""
+    value = args[0]
+    try:
+        return cast_value(value, e.type)
+    except (InvalidDataError, pa.ArrowInvalid, OverflowError):
+        pass
+    if isinstance(value, pa.Scalar):
+        return pa.scalar(None, e.type)
+    if isinstance(value, pa.ChunkedArray):
+        value = value.combine_chunks()
+    out: list[Any] = []
+    for i in range(len(value)):
+        try:
+            out.append(cast_value(value.slice(i, 1), e.type)[0])
+        except (InvalidDataError, pa.ArrowInvalid, OverflowError):
+            out.append(None)
+    return pa.array([v.as_py() if v is not None else None for v in out], e.type)
 
 
 # ------------------------------------------------------------------ arithmetic
@@ -606,6 +636,7 @@ _FUNCTIONS: dict[str, Callable[[Call, list[Value]], Any]] = {
     "sqrt": _unary("sqrt"),
     **FUNCTION_KERNELS,
     "round": _round,
+    "try_cast": _try_cast,
     "extract": _extract,
     "date_add_days": _date_add_days,
     "date_add_months": _date_add_months,

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shoal.errors import InvalidDataError
 from shoal.expr.nodes import Call
 
 Value = Any  # pa.Array | pa.ChunkedArray | pa.Scalar
@@ -210,6 +212,55 @@ def _date_diff(e: Call, args: list[Value]) -> Value:
     return _as(e, pc.subtract(index(end), index(start)))
 
 
+def _make_date(e: Call, args: list[Value]) -> Value:
+    """make_date(y, m, d) as DATE; a day that does not exist is an error (DuckDB)."""
+    parts = []
+    for a in args:
+        if isinstance(a, pa.Scalar):
+            a = pa.array([a.as_py()], pa.int64())
+        elif isinstance(a, pa.ChunkedArray):
+            a = a.combine_chunks()
+        parts.append(a.cast(pa.int64()))
+    n = max(len(p) for p in parts)
+    parts = [p if len(p) == n else pa.array(p.to_pylist() * n, pa.int64()) for p in parts]
+    valid = np.ones(n, dtype=bool)
+    for p in parts:
+        valid &= np.asarray(p.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    y, m, d = (np.asarray(p.fill_null(1).to_numpy(), np.int64) for p in parts)
+    bad = valid & ((m < 1) | (m > 12) | (d < 1) | (y < -290000) | (y > 290000))
+    month = ((y - 1970) * 12 + np.clip(m, 1, 12) - 1).astype("datetime64[M]")
+    next_month = month + np.timedelta64(1, "M")
+    length = (next_month.astype("datetime64[D]") - month.astype("datetime64[D]")).astype(np.int64)
+    bad |= valid & (d > length)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidDataError(f"Date out of range: {y[i]}-{m[i]}-{d[i]}")
+    days = month.astype("datetime64[D]").astype(np.int64) + np.where(valid, d - 1, 0)
+    out = pa.array(days.astype(np.int32), pa.int32(), mask=~valid).cast(pa.date32())
+    return out if n != 1 or not all(isinstance(a, pa.Scalar) for a in args) else out[0]
+
+
+def _strftime(e: Call, args: list[Value]) -> Value:
+    (fmt,) = e.options
+    value = args[0]
+    # Whole seconds: Arrow's %S prints the fraction of a sub-second unit, DuckDB's not.
+    value = pc.cast(value, pa.timestamp("s"), safe=False)
+    return pc.strftime(value, format=fmt)
+
+
+def _strptime(e: Call, args: list[Value]) -> Value:
+    (fmt,) = e.options
+    return pc.strptime(args[0], format=fmt, unit="us")
+
+
+def _regexp_extract(e: Call, args: list[Value]) -> Value:
+    # The pattern's groups were renamed g0 (the whole match), g1, ... at bind time.
+    pattern, group = e.options
+    found = pc.struct_field(pc.extract_regex(args[0], pattern=pattern), f"g{group}")
+    # No match (or a group that took no part) is the empty string, NULL stays NULL.
+    return pc.if_else(pc.is_valid(args[0]), pc.fill_null(found, ""), pa.scalar(None, pa.string()))
+
+
 FUNCTION_KERNELS: dict[str, Callable[[Call, list[Value]], Value]] = {
     "floor": _rounding("floor"),
     "ceil": _rounding("ceil"),
@@ -236,4 +287,8 @@ FUNCTION_KERNELS: dict[str, Callable[[Call, list[Value]], Value]] = {
     "split_part": _split_part,
     "date_trunc": _date_trunc,
     "date_diff": _date_diff,
+    "make_date": _make_date,
+    "strftime": _strftime,
+    "strptime": _strptime,
+    "regexp_extract": _regexp_extract,
 }

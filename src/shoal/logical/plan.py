@@ -369,8 +369,14 @@ class WindowFunction(Enum):
     #: (NULLS LAST); how median / quantile_cont / quantile_disc are computed.
     QUANTILE_CONT = "quantile_cont"
     QUANTILE_DISC = "quantile_disc"
-    #: The partition's non-NULL strings in window order, joined by ``separator``.
+    #: The partition's non-NULL strings in window order, joined by ``separator``, on the
+    #: partition's first row only (NULL on the others).
     STRING_AGG = "string_agg"
+    #: The most frequent non-NULL value, rows sorted by the argument (ties: the smallest).
+    MODE = "mode"
+    #: The partition's values (NULLs too) in window order as one list, given on the
+    #: partition's first row only (NULL on the others: the list is not copied per row).
+    ARRAY_AGG = "array_agg"
 
 
 #: Functions that read a frame (the others read only the partition and the peer groups).
@@ -475,3 +481,32 @@ class Expand(LogicalPlan):
 
     def describe(self) -> str:
         return f"Expand x{len(self.projections)} [{', '.join(self.schema.names)}]"
+
+
+@dataclass(frozen=True)
+class Unnest(LogicalPlan):
+    """``unnest(list)`` in a SELECT list: each input row comes out once per element of
+    its list column ``column``, which then holds the element (an empty or NULL list
+    gives no row); the other columns repeat."""
+
+    input: LogicalPlan
+    column: str
+
+    def children(self) -> tuple[LogicalPlan, ...]:
+        return (self.input,)
+
+    def with_children(self, children: tuple[LogicalPlan, ...]) -> LogicalPlan:
+        return replace(self, input=children[0])
+
+    @cached_property
+    def schema(self) -> pa.Schema:
+        fields = []
+        for f in self.input.schema:
+            if f.name == self.column:
+                fields.append(pa.field(f.name, f.type.value_type))
+            else:
+                fields.append(f)
+        return pa.schema(fields)
+
+    def describe(self) -> str:
+        return f"Unnest {self.column}"

@@ -20,6 +20,7 @@ from shoal.logical.plan import (
     Scan,
     Sort,
     UnionAll,
+    Unnest,
     Values,
     Window,
 )
@@ -70,6 +71,9 @@ def _prune(plan: LogicalPlan, needed: set[str]) -> LogicalPlan:
         projections = tuple(tuple(p[i] for i in kept) for p in plan.projections)
         child_needs = _cols([e for p in projections for _, e in p])
         return replace(plan, input=_prune(plan.input, child_needs), projections=projections)
+    if isinstance(plan, Unnest):
+        # Its list column decides how many rows come out: always read.
+        return replace(plan, input=_prune(plan.input, needed | {plan.column}))
     if isinstance(plan, Window):
         calls = tuple((n, c) for n, c in plan.calls if n in needed)
         if not calls:  # nobody reads the window's results

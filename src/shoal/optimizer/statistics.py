@@ -27,6 +27,7 @@ from shoal.logical.plan import (
     Project,
     Scan,
     UnionAll,
+    Unnest,
     Values,
     Window,
 )
@@ -72,6 +73,8 @@ def estimate_rows(plan: LogicalPlan) -> float:
         return estimate_rows(plan.input)
     if isinstance(plan, Expand):
         return estimate_rows(plan.input) * len(plan.projections)
+    if isinstance(plan, Unnest):
+        return estimate_rows(plan.input) * 4  # no list lengths are known: a guess
     if isinstance(plan, Aggregate):
         if not plan.keys:
             return 1.0

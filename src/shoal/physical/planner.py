@@ -21,6 +21,7 @@ from shoal.logical.plan import (
     Sort,
     SortKey,
     UnionAll,
+    Unnest,
     Values,
     Window,
 )
@@ -37,6 +38,7 @@ from shoal.physical.operators.scan import ScanExec, assign_splits
 from shoal.physical.operators.sort import SortExec
 from shoal.physical.operators.topk import TopKExec
 from shoal.physical.operators.union import UnionExec
+from shoal.physical.operators.unnest import UnnestExec
 from shoal.physical.operators.values import ValuesExec
 from shoal.physical.operators.window import WindowExec
 from shoal.physical.plan import PhysicalPlan, SortSpec
@@ -93,6 +95,8 @@ class PhysicalPlanner:
             return SortExec(self.plan(node.input), sort_specs(node.keys))
         if isinstance(node, Expand):
             return ExpandExec(self.plan(node.input), node.projections)
+        if isinstance(node, Unnest):
+            return UnnestExec(self.plan(node.input), node.column)
         if isinstance(node, Window):
             return WindowExec(
                 self.plan(node.input), node.partition_by, sort_specs(node.order_by), node.calls

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 import uuid
@@ -57,14 +56,13 @@ from shoal.server import metadata
 from shoal.server.auth import AuthMiddlewareFactory, HeaderOnlyAuthHandler
 from shoal.server.config import Limits, ServerConfig
 from shoal.server.status import QueryOutcome, ServerStatus
-from shoal.sql.copy import is_copy
+from shoal.sql.statements import StatementKind
 
 _TYPE_PREFIX = "type.googleapis.com/arrow.flight.protocol.sql."
 #: The custom action that returns the server's counters.
 STATUS_ACTION = "shoal.status"
 #: A planned statement not fetched within this many seconds is forgotten.
 STATEMENT_TTL_SECONDS = 600.0
-_EXPLAIN = re.compile(r"\s*EXPLAIN\b", re.IGNORECASE)
 #: Batches are sent in slices of about this many bytes: gRPC clients refuse messages
 #: over a maximum (16 MiB by default in Go's, hence ADBC's), and the engine's batches
 #: (131072 rows) of wide rows are larger than that.
@@ -181,7 +179,7 @@ class FlightSqlServer(flight.FlightServerBase):  # type: ignore[misc]
 
     def _plan(self, sql: str, params: list[Any] | None) -> tuple[bytes, pa.Schema]:
         statement = _Statement(sql, params)
-        if _EXPLAIN.match(sql) or is_copy(sql):
+        if self._runs_at_once(sql):
             statement.table = self.con.sql(sql, params, timeout=self.limits.timeout).to_arrow()
             schema = statement.table.schema
         else:
@@ -198,13 +196,20 @@ class FlightSqlServer(flight.FlightServerBase):  # type: ignore[misc]
             self._statements[handle] = statement
         return handle, schema
 
+    def _runs_at_once(self, sql: str) -> bool:
+        """EXPLAIN, COPY and the other statements that are no query run when planned
+        (their result is made then); a query is prepared and streamed at DoGet."""
+        return self.con.statement_kind(sql) is not StatementKind.QUERY
+
     def _query_schema(self, sql: str, params: Sequence[Any] | None) -> pa.Schema:
         return _result_schema(self.con.prepare(sql, params))
 
     def _schema_of(self, command: Message) -> pa.Schema:
         if isinstance(command, pb.CommandStatementQuery):
-            if _EXPLAIN.match(command.query) or is_copy(command.query):
-                raise UnsupportedError("the schema of EXPLAIN or COPY before running it")
+            if self._runs_at_once(command.query):
+                raise UnsupportedError(
+                    "the schema of a statement that is no query (EXPLAIN, COPY, CREATE …) before running it"
+                )
             return self._query_schema(command.query, None)
         if isinstance(command, pb.CommandPreparedStatementQuery):
             prepared = self._prepared_statement(command.prepared_statement_handle)
@@ -329,7 +334,7 @@ class FlightSqlServer(flight.FlightServerBase):  # type: ignore[misc]
     def _create_prepared(self, sql: str) -> pb.ActionCreatePreparedStatementResult:
         count = self.con.parameter_count(sql)  # also rejects text that does not parse
         dataset = b""
-        if count == 0 and not (_EXPLAIN.match(sql) or is_copy(sql)):
+        if count == 0 and not self._runs_at_once(sql):
             dataset = self._query_schema(sql, None).serialize().to_pybytes()
         # Parameter types are only known from the values bound (any type is accepted).
         parameters = pa.schema([pa.field(f"${i + 1}", pa.null()) for i in range(count)])

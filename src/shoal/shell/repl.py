@@ -17,14 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from sqlglot import exp
+
 import shoal
+from shoal.errors import ShoalError
 from shoal.shell.completion import Completer, install_readline
 from shoal.shell.messages import format_error
 from shoal.shell.progress import TerminalProgress
 from shoal.shell.registration import open_path, register_path
 from shoal.shell.render import OutputMode, render
 from shoal.shell.statements import StatementBuffer
-from shoal.sql.explain import ExplainFormat, parse_explain
+from shoal.sql.explain import ExplainFormat, ExplainRequest, parse_explain
+from shoal.sql.parser import parse_sql
+from shoal.sql.statements import StatementKind, classify
 from shoal.types import sql_type_name
 
 PROMPT = "shoal> "
@@ -112,7 +117,7 @@ class Shell:
 
     def run_sql(self, sql: str) -> bool:
         """Run and print one statement; False when it failed or was cancelled."""
-        explain = parse_explain(sql)
+        explain = _explain_request(sql)
         if explain is None:
             self.last_sql = sql
         started = time.perf_counter()
@@ -364,3 +369,16 @@ COMMANDS: dict[str, Command] = {
     ".quit": Command(_quit, ".quit", "leave the shell (also .exit, Ctrl-D)"),
     ".exit": Command(_quit, ".exit", "leave the shell"),
 }
+
+
+def _explain_request(sql: str) -> ExplainRequest | None:
+    """The EXPLAIN request of ``sql`` (parsed and classified), or None when it is none or
+    does not parse (running it then shows the error)."""
+    try:
+        statement = parse_sql(sql)
+        if classify(statement) is not StatementKind.EXPLAIN:
+            return None
+    except ShoalError:
+        return None
+    assert isinstance(statement, exp.Command)
+    return parse_explain(statement)

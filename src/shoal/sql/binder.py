@@ -41,6 +41,7 @@ from shoal.sql.grouping import GroupingSets, expand_group_by, has_grouping_sets
 from shoal.sql.scope import NameGenerator, Scope, ScopeColumn
 from shoal.sql.statements import file_source, looks_like_file
 from shoal.sql.subqueries import PlanBuilder, SubqueryBinder, ast_conjuncts
+from shoal.sql.unnest import apply_unnests, take_unnests
 from shoal.sql.windows import WindowBinder
 
 
@@ -286,6 +287,7 @@ class Binder:
 
         # Expand the select list (stars) into (user name, sqlglot node) pairs.
         items = self._select_items(node, scope)
+        items, unnest_at = take_unnests(items)
 
         group = node.args.get("group")
         having = node.args.get("having")
@@ -312,6 +314,10 @@ class Binder:
             for key_node in key_nodes:
                 key_node = _group_key_node(key_node, items, scope)
                 key = binder.bind(key_node)
+                if pa.types.is_nested(key.type):
+                    raise UnsupportedError(
+                        f"GROUP BY a list value (or an unnest alias): {key_node.sql('duckdb')}"
+                    )
                 ref = agg.key_ref(key)
                 if ref is None:
                     label = key_node.name if isinstance(key_node, exp.Column) else "key"
@@ -380,7 +386,7 @@ class Binder:
                 sort_keys.append(SortKey(target, okey.ascending, okey.nulls_first))
             else:
                 on_columns.append(target.name)
-        plan = Project(plan, tuple(exprs))
+        plan = apply_unnests(Project(plan, tuple(exprs)), exprs, unnest_at)
         if on_keys:
             # DISTINCT ON (keys): the first row of each key group in ORDER BY order.
             first = self.names.fresh("first_row")

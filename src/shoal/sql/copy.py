@@ -14,16 +14,13 @@ options), an ``UnsupportedError``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from sqlglot import exp
 
 from shoal.errors import SqlSyntaxError, UnsupportedError
-from shoal.sql.parser import parse_sql
 
-_USAGE = "COPY <table or (query)> TO '<folder>' (PARTITION BY HASH (<columns>) INTO <n>)"
-_COPY_HEAD = re.compile(r"\s*COPY\b", re.IGNORECASE)
+COPY_USAGE = "COPY <table or (query)> TO '<folder>' (PARTITION BY HASH (<columns>) INTO <n>)"
 
 
 @dataclass(frozen=True)
@@ -38,18 +35,8 @@ class CopyStatement:
     overwrite: bool = False
 
 
-def is_copy(text: str) -> bool:
-    """Does the statement start with the COPY keyword?"""
-    return _COPY_HEAD.match(text) is not None
-
-
-def parse_copy(text: str) -> CopyStatement:
-    try:
-        statement = parse_sql(text)
-    except UnsupportedError:  # sqlglot gave up and kept the text as a raw command
-        raise SqlSyntaxError(f"cannot parse this COPY statement; expected {_USAGE}") from None
-    if not isinstance(statement, exp.Copy):
-        raise SqlSyntaxError(f"expected a COPY statement: {_USAGE}")
+def parse_copy(statement: exp.Copy) -> CopyStatement:
+    """The partitioned write a parsed COPY statement asks for (``classify`` said COPY)."""
     if statement.args.get("kind"):
         raise UnsupportedError("COPY ... FROM (shoal only writes: COPY ... TO)")
 
@@ -63,11 +50,13 @@ def parse_copy(text: str) -> CopyStatement:
             raise UnsupportedError(f"qualified table name {source.sql()} in COPY")
         table = source.name
     else:
-        raise SqlSyntaxError(f"COPY needs a table name or a parenthesized query: {_USAGE}")
+        raise SqlSyntaxError(f"COPY needs a table name or a parenthesized query: {COPY_USAGE}")
 
     files = statement.args.get("files") or []
     if len(files) != 1 or not (isinstance(files[0], exp.Literal) and files[0].is_string):
-        raise SqlSyntaxError(f"COPY ... TO needs the target folder as a string literal: {_USAGE}")
+        raise SqlSyntaxError(
+            f"COPY ... TO needs the target folder as a string literal: {COPY_USAGE}"
+        )
     path = files[0].this
     if not path:
         raise SqlSyntaxError("COPY ... TO needs a non-empty target folder")
@@ -95,9 +84,9 @@ def parse_copy(text: str) -> CopyStatement:
         else:
             raise UnsupportedError(f"COPY option {name}")
     if keys is None:
-        raise SqlSyntaxError(f"COPY ... TO needs PARTITION BY HASH (<columns>): {_USAGE}")
+        raise SqlSyntaxError(f"COPY ... TO needs PARTITION BY HASH (<columns>): {COPY_USAGE}")
     if shards is None:
-        raise SqlSyntaxError(f"PARTITION BY HASH needs INTO <number of shards>: {_USAGE}")
+        raise SqlSyntaxError(f"PARTITION BY HASH needs INTO <number of shards>: {COPY_USAGE}")
     return CopyStatement(query, table, path, keys, shards, overwrite)
 
 

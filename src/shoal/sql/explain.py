@@ -1,6 +1,8 @@
 """The EXPLAIN prefix: ``EXPLAIN [ANALYZE] [(option [, ...])] statement``.
 
-sqlglot parses EXPLAIN as an opaque command, so the prefix is read here, by hand:
+sqlglot parses EXPLAIN as an opaque command holding the text after the keyword;
+once ``sql/statements.classify`` has recognised that command, its options are read
+here, by hand (the explained statement is then parsed on its own):
 options are ``FORMAT TEXT|JSON|HTML`` and ``ANALYZE [TRUE|FALSE]`` (PostgreSQL's
 spelling), e.g. ``EXPLAIN (ANALYZE, FORMAT HTML) SELECT ...``.
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+
+from sqlglot import exp
 
 from shoal.errors import SqlSyntaxError, UserError
 
@@ -38,17 +42,15 @@ class ExplainRequest:
     statement: str  # the SQL text being explained
 
 
-_HEAD = re.compile(r"\s*EXPLAIN\b", re.IGNORECASE)
 _ANALYZE = re.compile(r"\s*ANALYZE\b", re.IGNORECASE)
 _OPTIONS = re.compile(r"\s*\(([^()]*)\)", re.DOTALL)
 
 
-def parse_explain(text: str) -> ExplainRequest | None:
-    """The EXPLAIN request ``text`` starts with, or None when it is no EXPLAIN."""
-    head = _HEAD.match(text)
-    if head is None:
-        return None
-    pos = head.end()
+def parse_explain(command: exp.Command) -> ExplainRequest:
+    """The EXPLAIN request of a parsed EXPLAIN command (``parse_sql`` returns it)."""
+    rest = command.expression
+    text = str(rest.this) if isinstance(rest, exp.Literal) else ""
+    pos = 0
     analyze = False
     fmt = ExplainFormat.TEXT
     word = _ANALYZE.match(text, pos)

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Case, Cast, ColumnRef, Expr, InList, Literal
-from shoal.logical.plan import AggCall, SortKey
+from shoal.logical.plan import AggCall, SortKey, WindowFunction
 from shoal.sql import quantiles
 from shoal.sql import typing as t
 from shoal.sql.functions import FUNCTION_HANDLERS, NAMED_HANDLERS
@@ -24,8 +24,8 @@ from shoal.sql.like import arrow_pattern
 from shoal.sql.parameters import parameter_literal
 from shoal.sql.quantiles import QuantileRequest
 from shoal.sql.scope import NameGenerator, Scope
-from shoal.sql.source_text import written
-from shoal.sql.variance import Spread, spread
+from shoal.sql.source_text import as_written, written
+from shoal.sql.variance import Pairwise, Spread, pairwise, spread
 from shoal.types import (
     is_decimal,
     is_integer,
@@ -54,6 +54,14 @@ AGGREGATE_NODES: dict[type[exp.Expr], str] = {
     exp.PercentileDisc: "quantile",
     exp.Quantile: "quantile",
     exp.GroupConcat: "string_agg",
+    exp.Mode: "mode",
+    exp.ArrayAgg: "array_agg",
+    exp.ArgMin: "arg_min",
+    exp.ArgMax: "arg_max",
+    exp.ApproxDistinct: "approx_count_distinct",
+    exp.CovarPop: "covar_pop",
+    exp.CovarSamp: "covar_samp",
+    exp.Corr: "corr",
 }
 
 
@@ -141,6 +149,8 @@ class ExpressionBinder:
     # ------------------------------------------------------------------ entry
 
     def bind(self, node: exp.Expr) -> Expr:
+        if isinstance(node, exp.WithinGroup):
+            node = _within_group(node)
         if isinstance(node, exp.Window):
             if self.window is None:
                 raise UnsupportedError(f"window function here: {node.sql()[:60]}")
@@ -201,7 +211,7 @@ class ExpressionBinder:
             raise UnsupportedError(f"function {where}: {node.sql(dialect='duckdb')[:60]}")
         if isinstance(node, exp.Func):
             raise UnsupportedError(f"function {node.sql(dialect='duckdb')[:60]}")
-        raise UnsupportedError(f"expression {node.key.upper()}: {node.sql()[:60]}")
+        raise UnsupportedError(f"{as_written(node)[:120]}")
 
     def _column(self, node: exp.Column) -> Expr:
         if isinstance(node.this, exp.Star):
@@ -238,6 +248,35 @@ class ExpressionBinder:
         if isinstance(arg, Literal) and is_string(arg.type):
             return t.literal_as(arg, target)
         return t.fold(Cast(arg, target) if arg.type != target else arg)
+
+    def _array(self, node: exp.Array) -> Expr:
+        """A list literal ``[1, 2, 3]``: constant elements of one type (unified)."""
+        elements = [self.bind(e) for e in node.expressions]
+        if not all(isinstance(e, Literal) for e in elements):
+            raise UnsupportedError(f"a list of non-constant values: {as_written(node)}")
+        if not elements:
+            return Literal((), pa.list_(pa.int32()))
+        unified, element_type = t.unify(elements, "list")
+        if pa.types.is_null(element_type):
+            element_type = pa.int32()
+        values = []
+        for e in unified:
+            e = t.fold(e)
+            if not isinstance(e, Literal):
+                raise UnsupportedError(f"list element {e}")
+            values.append(e.value)
+        return Literal(tuple(values), pa.list_(element_type))
+
+    def _try_cast(self, node: exp.TryCast) -> Expr:
+        """TRY_CAST: NULL where the CAST fails."""
+        target = _data_type(node.to)
+        arg = self.bind(node.this)
+        if pa.types.is_null(arg.type):
+            return Literal(None, target)
+        if arg.type == target:
+            return arg
+        # A constant is folded through the same kernel (so ' 12 ' and '2.5' read alike).
+        return t.call("try_cast", [arg], target)
 
     # ------------------------------------------------------------ arithmetic
 
@@ -539,7 +578,7 @@ class ExpressionBinder:
         assert self.agg is not None
         value, ordered = _string_agg_parts(node)
         if isinstance(value, exp.Distinct):
-            raise UnsupportedError(f"DISTINCT in {node.sql()}")
+            raise UnsupportedError(f"DISTINCT in {as_written(node)}")
         if value is None or contains_aggregate(value):
             raise UserError(f"STRING_AGG needs a plain value: {node.sql()}")
         pre = self.pre_aggregate()
@@ -559,6 +598,92 @@ class ExpressionBinder:
         )
         return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
 
+    def _plain_argument(self, node: exp.Expr | None, label: str) -> Expr:
+        """An aggregate's argument, bound before aggregation (no DISTINCT, no nesting)."""
+        if isinstance(node, exp.Distinct):
+            outer = node.parent
+            while isinstance(outer, exp.Order):
+                outer = outer.parent
+            shown = as_written(outer) if isinstance(outer, exp.Expr) else label
+            raise UnsupportedError(f"DISTINCT in {shown}")
+        if node is None or isinstance(node, exp.Star):
+            raise UserError(f"{label} needs an argument")
+        if contains_aggregate(node):
+            raise UserError(f"aggregate function calls cannot be nested: {label}")
+        arg = self.pre_aggregate().bind(node)
+        return Literal(None, pa.int32()) if pa.types.is_null(arg.type) else arg
+
+    def _holistic(self, node: exp.Expr, fn: str, label: str) -> Expr:
+        """mode / array_agg / arg_min / arg_max: a window below the Aggregate
+        (sql/quantiles.py), partitioned by the group keys."""
+        assert self.agg is not None
+        if node.args.get("count") is not None:
+            raise UnsupportedError(f"{as_written(node)} (a count of values)")
+        if fn == "mode":
+            arg = self._plain_argument(node.this, label)
+            wanted = quantiles.holistic_request(
+                WindowFunction.MODE,
+                arg,
+                arg.type,
+                (SortKey(arg),),
+                self.agg.names,
+                self.agg.quantiles,
+            )
+        elif fn == "array_agg":
+            value, ordered = _string_agg_parts(node)
+            arg = self._plain_argument(value, label)
+            pre = self.pre_aggregate()
+            order = tuple(
+                SortKey(pre.bind(o.this), not o.args.get("desc"), bool(o.args.get("nulls_first")))
+                for o in ordered
+            )
+            wanted = quantiles.holistic_request(
+                WindowFunction.ARRAY_AGG,
+                arg,
+                pa.list_(arg.type),
+                order,
+                self.agg.names,
+                self.agg.quantiles,
+            )
+        else:
+            # arg_min(a, b): a at the smallest b, among rows where neither is NULL.
+            picked = self._plain_argument(node.this, label)
+            key = self._plain_argument(node.expression, label)
+            arg = Case(
+                ((t.call("is_not_null", [key], pa.bool_()), picked),),
+                Literal(None, picked.type),
+                picked.type,
+            )
+            by = Case(
+                ((t.call("is_not_null", [picked], pa.bool_()), key),),
+                Literal(None, key.type),
+                key.type,
+            )
+            wanted = quantiles.holistic_request(
+                WindowFunction.FIRST_VALUE,
+                arg,
+                picked.type,
+                (SortKey(by, fn == "arg_min", False),),
+                self.agg.names,
+                self.agg.quantiles,
+            )
+        return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
+
+    def _pairwise(self, node: exp.Expr, kind: Pairwise) -> Expr:
+        assert self.agg is not None
+        label = node.sql(dialect="duckdb").lower()
+        if node.args.get("null_on_zero_variance"):
+            raise UnsupportedError(f"{label}")
+        y = self._plain_argument(node.this, label)
+        x = self._plain_argument(node.expression, label)
+        agg = self.agg
+
+        def plain(name: str, e: Expr) -> Expr:
+            typ = pa.int64() if name == "count" else sum_type(e.type)
+            return agg.add_aggregate(AggCall(name, e, typ), f"{name}({e})")
+
+        return pairwise(kind, y, x, plain)
+
     def _aggregate(self, node: exp.Expr) -> Expr:
         assert self.agg is not None
         label = node.sql(dialect="duckdb").lower()
@@ -567,6 +692,10 @@ class ExpressionBinder:
         fn = AGGREGATE_NODES[type(node)]
         if fn == "string_agg":
             return self._string_agg(node, label)
+        if fn in ("mode", "array_agg", "arg_min", "arg_max"):
+            return self._holistic(node, fn, label)
+        if fn in _PAIRWISE:
+            return self._pairwise(node, Pairwise(fn))
         if fn == "quantile":
             if isinstance(node.this, exp.Distinct):
                 raise UnsupportedError(f"DISTINCT in {node.sql()}")
@@ -606,6 +735,11 @@ class ExpressionBinder:
                 return agg.add_aggregate(AggCall(name, x, typ), f"{name}({x})")
 
             return spread(Spread(fn), arg, plain)
+        if fn == "approx_count_distinct":
+            if distinct or node.args.get("accuracy") is not None:
+                raise UnsupportedError(f"{as_written(node)} (DISTINCT or an accuracy argument)")
+            call = AggCall("approx_count_distinct", arg, pa.int64())
+            return self.agg.add_aggregate(call, label)
         if fn in ("bool_and", "bool_or", "count_if"):
             if not (pa.types.is_boolean(arg.type) or pa.types.is_null(arg.type)):
                 raise TypeMismatchError(f"{fn.upper()} needs a BOOLEAN, got {arg}")
@@ -635,6 +769,7 @@ class ExpressionBinder:
 
 
 _SPREADS = frozenset(s.value for s in Spread)
+_PAIRWISE = frozenset(p.value for p in Pairwise)
 
 
 def contains_window(node: exp.Expr) -> bool:
@@ -649,6 +784,20 @@ def _string_agg_parts(node: exp.Expr) -> tuple[exp.Expr, list[exp.Ordered]]:
     if isinstance(inner, exp.Order):
         return inner.this, list(inner.expressions)
     return inner, []
+
+
+def _within_group(node: exp.WithinGroup) -> exp.Expr:
+    """``percentile_cont(q) WITHIN GROUP (ORDER BY x)`` as ``quantile_cont(x, q)``."""
+    func = node.this
+    order = node.expression
+    keys = list(order.expressions) if isinstance(order, exp.Order) else []
+    if not isinstance(func, exp.PercentileCont | exp.PercentileDisc) or len(keys) != 1:
+        raise UnsupportedError(as_written(node))
+    if keys[0].args.get("desc"):
+        raise UnsupportedError(f"{as_written(func)} WITHIN GROUP (ORDER BY … DESC)")
+    rewritten = type(func)(this=keys[0].this.copy(), expression=func.this.copy())
+    rewritten.meta.update(func.meta)
+    return rewritten
 
 
 def _filtered_aggregate(node: exp.Filter) -> exp.Expr:
@@ -767,6 +916,8 @@ _HANDLERS: dict[type[exp.Expr], Callable[[ExpressionBinder, exp.Expr], Expr]] = 
     exp.Boolean: B._boolean,  # type: ignore[dict-item]
     exp.Paren: B._paren,  # type: ignore[dict-item]
     exp.Cast: B._cast,  # type: ignore[dict-item]
+    exp.TryCast: B._try_cast,  # type: ignore[dict-item]
+    exp.Array: B._array,  # type: ignore[dict-item]
     exp.IntDiv: B._int_div,  # type: ignore[dict-item]
     exp.Neg: B._neg,  # type: ignore[dict-item]
     exp.And: B._and,  # type: ignore[dict-item]

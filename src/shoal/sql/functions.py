@@ -18,6 +18,7 @@ from sqlglot import exp
 from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Expr, Literal
 from shoal.sql import typing as t
+from shoal.sql.source_text import as_written, statement_time
 from shoal.types import is_decimal, is_string, sql_type_name
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def _constant(b: ExpressionBinder, node: exp.Expr | None, kind: type, what: str)
         raise UserError(f"{what} is missing")
     value = b.bind(node)
     if not (isinstance(value, Literal) and isinstance(value.value, kind)):
-        raise UnsupportedError(f"{what} that is not a constant {kind.__name__}: {node.sql()}")
+        raise UnsupportedError(f"{what} that is not a constant {kind.__name__}: {as_written(node)}")
     return value.value
 
 
@@ -64,7 +65,7 @@ def _rounding(fn: str) -> Handler:
     def run(b: ExpressionBinder, node: exp.Expr) -> Expr:
         arg = _numeric(b, node.this, fn.upper())
         if node.args.get("decimals") is not None:
-            raise UnsupportedError(f"{fn.upper()} with a number of digits: {node.sql()}")
+            raise UnsupportedError(f"{fn.upper()} with a number of digits: {as_written(node)}")
         out = pa.decimal128(arg.type.precision, 0) if is_decimal(arg.type) else pa.float64()
         return t.call(fn, [arg], out)
 
@@ -123,7 +124,7 @@ def _pad(b: ExpressionBinder, node: exp.Expr) -> Expr:
     width = _int(b, node.expression, f"{name} width")
     fill = _text(b, node.args.get("fill_pattern"), f"{name} fill")
     if len(fill) != 1:
-        raise UnsupportedError(f"{name} with a fill of {len(fill)} characters: {node.sql()}")
+        raise UnsupportedError(f"{name} with a fill of {len(fill)} characters: {as_written(node)}")
     return t.call("pad", [arg], pa.string(), (max(width, 0), fill, left))
 
 
@@ -150,7 +151,7 @@ def _strpos(b: ExpressionBinder, node: exp.Expr) -> Expr:
     arg = _string(b, node.this, "STRPOS")
     needle = _text(b, node.args.get("substr"), "STRPOS substring")
     if node.args.get("position") is not None or node.args.get("occurrence") is not None:
-        raise UnsupportedError(f"STRPOS with a start position: {node.sql()}")
+        raise UnsupportedError(f"STRPOS with a start position: {as_written(node)}")
     return t.call("strpos", [arg], pa.int64(), (needle,))
 
 
@@ -159,7 +160,7 @@ def _match(fn: str) -> Handler:
         arg = _string(b, node.this, fn.upper())
         pattern = _text(b, node.expression, f"{fn.upper()} pattern")
         if node.args.get("flag") is not None:
-            raise UnsupportedError(f"{fn.upper()} options: {node.sql()}")
+            raise UnsupportedError(f"{fn.upper()} options: {as_written(node)}")
         return t.call(fn, [arg], pa.bool_(), (pattern,))
 
     return run
@@ -236,6 +237,118 @@ def _date_part(b: ExpressionBinder, node: exp.Expr) -> Expr:
     return t.call("extract", [_temporal(b, args[1], "DATE_PART")], pa.int64(), (part,))
 
 
+def _integer(b: ExpressionBinder, node: exp.Expr | None, what: str) -> Expr:
+    if node is None:
+        raise UserError(f"{what} is missing")
+    arg = b.bind(node)
+    if pa.types.is_null(arg.type):
+        return Literal(None, pa.int64())
+    if not pa.types.is_integer(arg.type):
+        raise TypeMismatchError(f"{what} needs a whole number, got {sql_type_name(arg.type)}")
+    return arg
+
+
+def _make_date(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    parts = [_integer(b, node.args.get(p), f"MAKE_DATE {p}") for p in ("year", "month", "day")]
+    return t.call("make_date", parts, pa.date32())
+
+
+def _strftime(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    arg = _temporal(b, node.this, "STRFTIME")
+    fmt = _text(b, node.args.get("format"), "STRFTIME format")
+    return t.call("strftime", [arg], pa.string(), (fmt,))
+
+
+def _strptime(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    arg = _string(b, node.this, "STRPTIME")
+    fmt = _text(b, node.args.get("format"), "STRPTIME format")
+    return t.call("strptime", [arg], pa.timestamp("us"), (fmt,))
+
+
+def _regexp_extract(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    arg = _string(b, node.this, "REGEXP_EXTRACT")
+    pattern = _text(b, node.expression, "REGEXP_EXTRACT pattern")
+    group_node = node.args.get("group")
+    group = 0 if group_node is None else _int(b, group_node, "REGEXP_EXTRACT group")
+    for option in ("parameters", "position", "occurrence"):
+        if node.args.get(option) is not None:
+            raise UnsupportedError(f"REGEXP_EXTRACT {option}: {as_written(node)}")
+    named, groups = _name_groups(pattern)
+    if not 0 <= group <= groups:
+        raise UserError(
+            f"REGEXP_EXTRACT group {group}: the pattern has {groups} group(s): {pattern!r}"
+        )
+    return t.call("regexp_extract", [arg], pa.string(), (f"(?P<g0>{named})", group))
+
+
+def _name_groups(pattern: str) -> tuple[str, int]:
+    """``pattern`` with its capturing groups named ``g1``, ``g2``, … (Arrow extracts only
+    named groups) and their count. Escapes and character classes are skipped; ``(?…``
+    groups other than named ones do not capture."""
+    out: list[str] = []
+    count = 0
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < n:
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+            i += 1
+            # A ']' first in the class (after an optional '^') is a literal.
+            if i < n and pattern[i] == "^":
+                out.append("^")
+                i += 1
+            if i < n and pattern[i] == "]":
+                out.append("]")
+                i += 1
+            continue
+        elif ch == "(":
+            rest = pattern[i + 1 :]
+            named = rest.startswith("?P<") or (rest.startswith("?<") and rest[2:3] not in "=!")
+            if named:
+                count += 1
+                close = pattern.index(">", i)
+                out.append(f"(?P<g{count}>")
+                i = close + 1
+                continue
+            if not rest.startswith("?"):
+                count += 1
+                out.append(f"(?P<g{count}>")
+                i += 1
+                continue
+        out.append(ch)
+        i += 1
+    return "".join(out), count
+
+
+def _current_date(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    # The session's local date, as DuckDB's default time zone is the machine's.
+    return Literal(statement_time().astimezone().date(), pa.date32())
+
+
+def _current_timestamp(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    given = node.expressions if isinstance(node, exp.Anonymous) else [node.args.get("this")]
+    if any(a is not None for a in given):
+        raise UnsupportedError(f"{as_written(node)} with a precision")
+    return Literal(statement_time(), pa.timestamp("us", tz="UTC"))
+
+
+def _date_add(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    """date_add(d, INTERVAL …) / date_add(d, n days): the ``+`` of the two."""
+    amount = node.expression
+    unit = node.args.get("unit")
+    if unit is not None and not isinstance(amount, exp.Interval):
+        amount = exp.Interval(this=amount.copy(), unit=unit.copy())
+    return b.bind(exp.Add(this=node.this.copy(), expression=amount.copy()))
+
+
 FUNCTION_HANDLERS: dict[type[exp.Expr], Handler] = {
     exp.Floor: _rounding("floor"),
     exp.Ceil: _rounding("ceil"),
@@ -264,7 +377,19 @@ FUNCTION_HANDLERS: dict[type[exp.Expr], Handler] = {
     exp.TimestampTrunc: _date_trunc,
     exp.DateTrunc: _date_trunc,
     exp.DateDiff: _date_diff,
+    exp.DateFromParts: _make_date,
+    exp.DateAdd: _date_add,
+    exp.TimeToStr: _strftime,
+    exp.StrToTime: _strptime,
+    exp.RegexpExtract: _regexp_extract,
+    exp.CurrentDate: _current_date,
+    exp.CurrentTimestamp: _current_timestamp,
 }
 
 #: Functions sqlglot leaves as ``Anonymous``, by lower-cased name.
-NAMED_HANDLERS: dict[str, Handler] = {"date_part": _date_part}
+NAMED_HANDLERS: dict[str, Handler] = {
+    "date_part": _date_part,
+    "now": _current_timestamp,
+    "get_current_timestamp": _current_timestamp,
+    "today": _current_date,
+}

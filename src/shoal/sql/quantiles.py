@@ -10,7 +10,13 @@ EnforceSorting). Result types follow DuckDB: quantile_cont / median of integers 
 doubles are DOUBLE, of decimals the decimal type (interpolated, rounded to its scale);
 quantile_disc / quantile keep the argument's type. ``string_agg(x, sep [ORDER BY …])``
 (listagg, group_concat) is the same shape: its window is sorted by the ORDER BY keys
-(any order without them) and joins the group's non-NULL strings.
+(any order without them) and joins the group's non-NULL strings. So are ``mode(x)``
+(sorted by ``x``: the longest run of equal values), ``array_agg(x [ORDER BY …])`` / ``list``
+(sorted by the ORDER BY keys: the group's values, NULLs included, as a list on the
+partition's first row, which the aggregate picks with ``any_value``) and
+``arg_min(a, b)`` / ``arg_max`` (``min_by`` / ``max_by``: ``first_value`` of ``a`` over the
+partition sorted by ``b`` ascending / descending, NULLS LAST, among rows where neither is
+NULL, as DuckDB).
 """
 
 from __future__ import annotations
@@ -118,9 +124,30 @@ def string_agg_request(
     return made
 
 
+def holistic_request(
+    fn: WindowFunction,
+    arg: Expr,
+    out: pa.DataType,
+    order: tuple[SortKey, ...],
+    names: NameGenerator,
+    existing: list[QuantileRequest],
+) -> QuantileRequest:
+    """mode / array_agg / arg_min / arg_max (first_value over ``order``) of ``arg``."""
+    for r in existing:
+        if (r.fn, r.arg, r.order) == (fn, arg, order):
+            return r
+    made = QuantileRequest(names.fresh(fn.value), fn, arg, 0.0, out, order=order)
+    existing.append(made)
+    return made
+
+
 def aggregate_call(r: QuantileRequest) -> AggCall:
-    """What the Aggregate computes: the one value the window gave every row of a group."""
-    return AggCall("min", ColumnRef(r.column, r.type), r.type)
+    """What the Aggregate computes: the one value the window gave every row of a group
+    (array_agg's list only on one row; Arrow's grouping cannot take the min of a list)."""
+    column = ColumnRef(r.column, r.type)
+    if r.fn == WindowFunction.ARRAY_AGG or pa.types.is_nested(r.type):
+        return AggCall("any_value", column, r.type)
+    return AggCall("min", column, r.type)
 
 
 def apply(

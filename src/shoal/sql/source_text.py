@@ -9,6 +9,8 @@ line and column.
 
 from __future__ import annotations
 
+import datetime
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -16,16 +18,32 @@ from contextvars import ContextVar
 from sqlglot import exp
 
 _TEXT: ContextVar[str | None] = ContextVar("shoal_sql_text", default=None)
+#: The statement's clock: read once, on first use, for current_date / current_timestamp.
+_NOW: ContextVar[list[datetime.datetime] | None] = ContextVar("shoal_sql_now", default=None)
 
 
 @contextmanager
 def sql_text(text: str) -> Iterator[None]:
-    """Make ``text`` the statement that errors raised inside quote."""
+    """Make ``text`` the statement that errors raised inside quote (and give it one clock)."""
     token = _TEXT.set(text)
+    clock = _NOW.set([])
     try:
         yield
     finally:
+        _NOW.reset(clock)
         _TEXT.reset(token)
+
+
+def statement_time() -> datetime.datetime:
+    """The statement's current time (UTC), the same at every use while it is bound, so
+    ``current_timestamp`` is one value per query — a literal in the plan that every task
+    reads alike."""
+    held = _NOW.get()
+    if held is None:
+        return datetime.datetime.now(datetime.UTC)
+    if not held:
+        held.append(datetime.datetime.now(datetime.UTC))
+    return held[0]
 
 
 def written(node: exp.Expr) -> str | None:
@@ -42,3 +60,55 @@ def written(node: exp.Expr) -> str | None:
     line = int(meta.get("line", 1))
     column = int(meta.get("col", end - start + 1)) - (end - start)
     return f"{name} (line {line}, column {column})"
+
+
+def position(node: exp.Expr) -> str | None:
+    """``line L, column C`` of the first token of ``node`` that sqlglot kept a position
+    for (a function name, an identifier), or None."""
+    text = _TEXT.get()
+    if text is None:
+        return None
+    starts = [int(n.meta["start"]) for n in node.walk() if "start" in n.meta]
+    if not starts:
+        return None
+    offset = min(starts)
+    line = text.count("\n", 0, offset) + 1
+    return f"line {line}, column {offset - (text.rfind(chr(10), 0, offset) + 1) + 1}"
+
+
+def as_written(node: exp.Expr) -> str:
+    """``node``'s SQL (DuckDB's spelling, its function name as the user wrote it when
+    known) with its position: what an unsupported-construct error names."""
+    shown = node.sql(dialect="duckdb")
+    name = written(node)
+    where = position(node)
+    typed: str | None = None
+    if name is not None:
+        typed, where = name.split(" (", 1)[0], name.split(" (", 1)[1].rstrip(")")
+    else:
+        found = _name_before_arguments(node)
+        if found is not None:
+            typed, where = found
+    head = shown.split("(", 1)
+    if typed is not None and len(head) == 2 and head[0].strip():
+        shown = f"{typed}({head[1]}"
+    return f"{shown} ({where})" if where else shown
+
+
+def _name_before_arguments(node: exp.Expr) -> tuple[str, str] | None:
+    """A function sqlglot kept no position for (``min_by`` parsed as ``ArgMin``): its
+    name as written is the word before the ``(`` that precedes its first argument."""
+    text = _TEXT.get()
+    if text is None or not isinstance(node, exp.Func):
+        return None
+    starts = [int(n.meta["start"]) for n in node.walk() if n is not node and "start" in n.meta]
+    if not starts:
+        return None
+    before = text[: min(starts)]
+    match = re.search(r"([A-Za-z_][A-Za-z_0-9]*)\s*\(\s*(?:DISTINCT\s+)?$", before, re.I)
+    if match is None:
+        return None
+    offset = match.start(1)
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return match.group(1), f"line {line}, column {column}"

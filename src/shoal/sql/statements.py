@@ -1,7 +1,9 @@
 """Statements other than queries: what a parsed statement asks for, decided in one place.
 
-:func:`classify` names the kind of every parsed statement; the connection runs each
-kind (``api/connection.py``). Views live in the catalog as their parsed query and are
+:func:`classify` names the kind of every parsed statement — nothing looks at the SQL
+text before it is parsed; the connection runs each kind (``api/connection.py``
+``Connection._dispatch``). EXPLAIN's options and COPY's are read from the parsed node
+by ``sql/explain.py`` and ``sql/copy.py``. Views live in the catalog as their parsed query and are
 bound where they are used (``sql/binder.py``), like a common table expression. Files
 named in FROM (``FROM 'data/*.parquet'``, ``read_parquet(...)``, ``read_csv(...)``)
 become table sources here (:func:`file_source`).
@@ -9,6 +11,7 @@ become table sources here (:func:`file_source`).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from enum import Enum
 
@@ -16,7 +19,8 @@ import pyarrow as pa
 from sqlglot import exp
 
 from shoal.catalog.sources import CsvSource, ParquetSource, TableSource
-from shoal.errors import UnsupportedError, UserError
+from shoal.errors import SqlSyntaxError, UnsupportedError, UserError
+from shoal.sql.copy import COPY_USAGE
 from shoal.types import sql_type_name
 
 
@@ -27,6 +31,8 @@ class StatementKind(Enum):
     DROP = "drop"
     SHOW_TABLES = "show tables"
     DESCRIBE = "describe"
+    EXPLAIN = "explain"
+    COPY = "copy"
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,9 @@ class Create:
     query: exp.Expr
     replace: bool
     if_not_exists: bool
+    #: CREATE TABLE only: the Parquet file the result is written to (the table then
+    #: reads it); None keeps the result in memory.
+    path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,15 @@ def classify(node: exp.Expr) -> StatementKind:
     """The kind of a parsed statement; an ``UnsupportedError`` naming any other."""
     if isinstance(node, exp.Query | exp.Values):
         return StatementKind.QUERY
+    if isinstance(node, exp.Command):
+        if str(node.this).upper() == "EXPLAIN":
+            return StatementKind.EXPLAIN
+        if str(node.this).upper() == "COPY":
+            # sqlglot could not parse it and kept the text.
+            raise SqlSyntaxError(f"cannot parse this COPY statement; expected {COPY_USAGE}")
+        raise UnsupportedError(f"statement {node.name!s}")
+    if isinstance(node, exp.Copy):
+        return StatementKind.COPY
     if isinstance(node, exp.Create):
         kind = str(node.args.get("kind") or "").upper()
         if kind == "VIEW":
@@ -79,13 +97,61 @@ def classify(node: exp.Expr) -> StatementKind:
 
 
 def create(node: exp.Create) -> Create:
+    """CREATE VIEW / TABLE AS. A table goes to a Parquet file when its name is a quoted
+    path (``CREATE TABLE 'out/sales.parquet' AS …``: the table is named by the file's
+    stem, ``sales``) or when it says ``WITH (format = 'parquet', path = '…')``."""
     table = node.this
+    kind = str(node.args.get("kind") or "").upper()
     if isinstance(table, exp.Schema):
-        raise UnsupportedError(f"column list in CREATE {node.args.get('kind')} {table.sql()}")
+        raise UnsupportedError(f"column list in CREATE {kind} {table.sql()}")
     if not isinstance(table, exp.Table) or table.args.get("db"):
         raise UnsupportedError(f"CREATE of {table.sql()} (a plain name is needed)")
     query = node.args["expression"]
-    return Create(table.name, query, bool(node.args.get("replace")), bool(node.args.get("exists")))
+    name, path = table.name, _parquet_target(node.args.get("properties"), kind)
+    quoted = isinstance(table.this, exp.Identifier) and table.this.quoted
+    if kind == "TABLE" and quoted and looks_like_file(name):
+        if path is not None:
+            raise UserError(f"CREATE TABLE names two targets: '{name}' and path '{path}'")
+        if not name.lower().endswith(_PARQUET_SUFFIXES):
+            raise UnsupportedError(f"CREATE TABLE '{name}' (only a Parquet file: .parquet)")
+        path = name
+        name = os.path.splitext(os.path.basename(name.rstrip("/")))[0]
+    replace, exists = bool(node.args.get("replace")), bool(node.args.get("exists"))
+    return Create(name, query, replace, exists, path)
+
+
+def _parquet_target(properties: exp.Expr | None, kind: str) -> str | None:
+    """The path of ``WITH (format = 'parquet', path = '…')``; other options are errors."""
+    # TEMP is a property too; every table and view lives only as long as the connection.
+    options = [
+        p
+        for p in (properties.expressions if properties is not None else [])
+        if not isinstance(p, exp.TemporaryProperty)
+    ]
+    if not options:
+        return None
+    assert properties is not None
+    if kind != "TABLE":
+        raise UnsupportedError(f"options of CREATE {kind}: {properties.sql(dialect='duckdb')}")
+    fmt: str | None = None
+    path: str | None = None
+    for prop in options:
+        if isinstance(prop, exp.FileFormatProperty):
+            fmt = prop.this.name.lower() if isinstance(prop.this, exp.Expr) else str(prop.this)
+        elif isinstance(prop, exp.Property) and prop.name.lower() == "path":
+            path = _string_argument(prop.args.get("value"), "CREATE TABLE path")
+        else:
+            raise UnsupportedError(
+                f"CREATE TABLE option {prop.sql(dialect='duckdb')} "
+                "(known: format = 'parquet', path = '...')"
+            )
+    if fmt not in (None, "parquet"):
+        raise UnsupportedError(f"CREATE TABLE format '{fmt}' (only 'parquet')")
+    if path is None:
+        raise UserError("CREATE TABLE WITH (format = 'parquet') needs path = '<file>'")
+    if not path:
+        raise UserError("CREATE TABLE needs a non-empty path")
+    return path
 
 
 def drop(node: exp.Drop) -> Drop:

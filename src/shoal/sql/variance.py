@@ -84,3 +84,78 @@ def spread(kind: Spread, arg: Expr, aggregate: Callable[[str, Expr], Expr]) -> E
         value = t.call("sqrt", [value], pa.float64())
     enough = t.comparison("greater", n, Literal(1 if kind.sample else 0, pa.int64()))
     return Case(((enough, value),), Literal(None, pa.float64()), pa.float64())
+
+
+class Pairwise(Enum):
+    """Aggregates of two arguments over the rows where neither is NULL."""
+
+    COVAR_POP = "covar_pop"
+    COVAR_SAMP = "covar_samp"
+    CORR = "corr"
+
+
+def _both(x: Expr, other: Expr) -> Expr:
+    """``x`` where ``other`` is not NULL, else NULL (so the sums skip the pair)."""
+    present = t.call("is_not_null", [other], pa.bool_())
+    return Case(((present, x),), Literal(None, x.type), x.type)
+
+
+def _prepared(arg: Expr, what: str) -> Expr:
+    t.require_numeric(arg, what)
+    if pa.types.is_floating(arg.type) and arg.type != pa.float64():
+        return t.coerce(arg, pa.float64())
+    if pa.types.is_null(arg.type):
+        return Literal(None, pa.float64())
+    return arg
+
+
+def _sums(x: Expr, aggregate: Callable[[str, Expr], Expr]) -> tuple[Expr, Expr]:
+    """(Σx, Σx²) with the sums narrowed so their products fit (as ``spread``)."""
+    total = aggregate("sum", x)
+    squares = aggregate("sum", t.arithmetic("multiply", "*", x, x))
+    digits = _digits(x.type)
+    if digits is not None:
+        total = t.coerce(total, pa.decimal128(min(38, digits + 10), total.type.scale))
+        squares = t.coerce(squares, pa.decimal128(min(38, 2 * digits + 10), squares.type.scale))
+    return total, squares
+
+
+def pairwise(kind: Pairwise, y: Expr, x: Expr, aggregate: Callable[[str, Expr], Expr]) -> Expr:
+    """covar_pop / covar_samp / corr of ``(y, x)``, DOUBLE as in DuckDB: the co-moment
+    ``n·Σxy − Σx·Σy`` is exact for integers and decimals (as in ``spread``); covar_pop
+    is NULL without pairs, covar_samp with fewer than two, corr is NaN when either
+    argument is constant (DuckDB)."""
+    y = _prepared(y, kind.value.upper())
+    x = _prepared(x, kind.value.upper())
+    y, x = _both(y, x), _both(x, y)
+    n = aggregate("count", x)
+    sx, sxx = _sums(x, aggregate)
+    sy, syy = _sums(y, aggregate)
+    sxy = aggregate("sum", t.arithmetic("multiply", "*", x, y))
+    dx, dy = _digits(x.type), _digits(y.type)
+    if dx is not None and dy is not None:
+        sxy = t.coerce(sxy, pa.decimal128(min(38, dx + dy + 11), sxy.type.scale))
+
+    def comoment(a: Expr, b: Expr, ab: Expr) -> Expr:
+        exact = t.arithmetic(
+            "subtract",
+            "-",
+            t.arithmetic("multiply", "*", n, ab),
+            t.arithmetic("multiply", "*", a, b),
+        )
+        return t.coerce(exact, pa.float64())
+
+    co = comoment(sx, sy, sxy)
+    null = Literal(None, pa.float64())
+    if kind is Pairwise.CORR:
+        spread_x, spread_y = comoment(sx, sx, sxx), comoment(sy, sy, syy)
+        root = t.call("sqrt", [t.arithmetic("multiply", "*", spread_x, spread_y)], pa.float64())
+        value: Expr = t.arithmetic("divide", "/", co, root)
+        enough = t.comparison("greater", n, Literal(0, pa.int64()))
+        return Case(((enough, value),), null, pa.float64())
+    sample = kind is Pairwise.COVAR_SAMP
+    fewer = t.arithmetic("subtract", "-", n, Literal(1, pa.int64())) if sample else n
+    denominator = t.coerce(t.arithmetic("multiply", "*", n, fewer), pa.float64())
+    value = t.arithmetic("divide", "/", co, denominator)
+    enough = t.comparison("greater", n, Literal(1 if sample else 0, pa.int64()))
+    return Case(((enough, value),), null, pa.float64())

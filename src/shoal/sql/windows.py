@@ -38,6 +38,7 @@ from shoal.logical.plan import (
 )
 from shoal.sql import typing as t
 from shoal.sql.scope import NameGenerator
+from shoal.sql.source_text import as_written
 from shoal.types import is_decimal, is_float, is_integer, sql_type_name, sum_type
 
 if TYPE_CHECKING:
@@ -224,8 +225,8 @@ class WindowBinder:
                 return WindowCall(fn, self._column(arg), arg.type, frame, offset=n)
             return WindowCall(fn, self._column(arg), arg.type, frame)
         if isinstance(func, exp.Anonymous):
-            raise UnsupportedError(f"window function {func.name}()")
-        raise UnsupportedError(f"window function {label}")
+            raise UnsupportedError(f"window function {as_written(func)}")
+        raise UnsupportedError(f"window function {as_written(func)}")
 
 
 def _ranking_type(fn: WindowFunction) -> pa.DataType:

@@ -240,3 +240,34 @@ def _publish(staging: str, target: str, overwrite: bool) -> None:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.remove(old)
+
+
+def write_parquet_file(table: pa.Table, path: str, overwrite: bool = False) -> str:
+    """Write ``table`` as one Parquet file at ``path`` (CREATE TABLE … AS with a Parquet
+    target); ``TargetExistsError`` when it exists and ``overwrite`` is false. Locally the
+    file appears atomically (written beside it, then renamed); on an object store it is
+    written in place. Returns the path as shown to the user."""
+    loc = resolve(path)
+    table = table.cast(canonical_schema(table.schema))
+    if loc.is_local:
+        target = loc.path
+        if os.path.isdir(target):
+            raise TargetExistsError(f"{target} is a folder; a Parquet table target is a file")
+        if os.path.lexists(target) and not overwrite:
+            raise TargetExistsError(f"{target} already exists (CREATE OR REPLACE replaces it)")
+        parent = os.path.dirname(os.path.abspath(target))
+        os.makedirs(parent, exist_ok=True)
+        staging = os.path.join(parent, f".{os.path.basename(target)}.{uuid.uuid4().hex}")
+        try:
+            pq.write_table(table, staging)
+            os.replace(staging, target)
+        finally:
+            if os.path.lexists(staging):
+                os.remove(staging)
+        return loc.display
+    assert loc.filesystem is not None
+    info = loc.filesystem.get_file_info(loc.path)
+    if info.type != pafs.FileType.NotFound and not overwrite:
+        raise TargetExistsError(f"{loc.display} already exists (CREATE OR REPLACE replaces it)")
+    pq.write_table(table, loc.path, filesystem=loc.filesystem)
+    return loc.display

@@ -45,6 +45,7 @@ from shoal.expr.nodes import ColumnRef, Expr
 from shoal.hashing import hash_columns, partition_ids
 from shoal.memory.pool import Reservation
 from shoal.physical.context import TaskContext
+from shoal.physical.operators import hll
 from shoal.physical.operators.dense_grouping import dense_group_by
 from shoal.physical.operators.spill_partitions import MAX_LEVELS, SpillPartitions
 from shoal.physical.operators.sum_overflow import narrow_sum, widen_risky_sums
@@ -86,7 +87,10 @@ class AggSpec:
     """One aggregate: its output name, function, argument (over the raw input) and type."""
 
     name: str
-    fn: str  # count_star | count | sum | avg | min | max
+    #: count_star | count | sum | avg | min | max | approx_count_distinct (a HyperLogLog
+    #: sketch, hll.py) | any_value (some non-NULL value of the group, for types Arrow's
+    #: grouping cannot aggregate, such as lists)
+    fn: str
     arg: Expr | None
     type: pa.DataType
 
@@ -100,6 +104,10 @@ class AggSpec:
         assert self.arg is not None
         if self.fn == "sum":
             return [(f"{n}$sum", "sum", self.type)]
+        if self.fn == "approx_count_distinct":
+            return [(f"{n}$hll", "hll", hll.SKETCH_TYPE)]
+        if self.fn == "any_value":
+            return [(f"{n}$any", "any_value", self.type)]
         if self.fn == "avg":
             return [
                 (f"{n}$sum", "sum", sum_type(self.arg.type)),
@@ -147,7 +155,15 @@ def _sums_as_decimal(a: AggSpec) -> bool:
 
 
 # How states of each kind are merged: counts and sums add, min/max stay min/max.
-_MERGE = {"count_all": "sum", "count": "sum", "sum": "sum", "min": "min", "max": "max"}
+_MERGE = {
+    "count_all": "sum",
+    "count": "sum",
+    "sum": "sum",
+    "min": "min",
+    "max": "max",
+    "hll": "hll",  # registers' maxima again
+    "any_value": "any_value",
+}
 
 
 @dataclass(frozen=True)
@@ -586,11 +602,11 @@ class HashAggregateExec(PhysicalPlan):
         Aggregates over the same argument share one column (Q1's ``sum(l_quantity)``
         and ``avg(l_quantity)``), and so share its evaluation and its hash sums.
         """
-        columns: dict[tuple[Expr, bool], str] = {}
+        columns: dict[tuple[Expr, str], str] = {}
         out: dict[str, str] = {}
         for a in self.aggs:
             if a.arg is not None:
-                key = (a.arg, _sums_as_decimal(a))
+                key = (a.arg, _argument_form(a))
                 out[a.name] = columns.setdefault(key, f"{a.name}$arg")
         return out
 
@@ -610,6 +626,8 @@ class HashAggregateExec(PhysicalPlan):
             if _sums_as_decimal(a):
                 # Sum integers as DECIMAL(38,0): exact where BIGINT would wrap.
                 arg = arg.cast(sum_type(arg.type))
+            elif a.fn == "approx_count_distinct":
+                arg = hll.codes(arg)
             arrays.append(arg)
             names.append(column)
         if not arrays:  # COUNT(*) alone: keep the row count
@@ -639,6 +657,13 @@ class HashAggregateExec(PhysicalPlan):
         """One row per group: direct addressing for one small-span integer key, else
         Arrow's hash grouping."""
         table, specs, nan_columns = _nan_aware_min_max(table, specs)
+        table, specs, finish = _row_index_specs(table, specs, bool(self.key_names))
+        if finish:
+            if specs or self.key_names:
+                grouped = table.group_by(list(self.key_names), use_threads=False).aggregate(specs)
+            else:
+                grouped = pa.table({"$one": pa.nulls(1, pa.int8())})
+            return _finish_row_index_specs(table, grouped, finish)
         if len(self.key_names) == 1:
             dense = dense_group_by(table, self.key_names[0], specs)
             if dense is not None:
@@ -682,7 +707,9 @@ class HashAggregateExec(PhysicalPlan):
         arrays = [states.column(k) for k in self.key_names]
         names = list(self.key_names)
         for a in self.aggs:
-            if a.fn == "avg":
+            if a.fn == "approx_count_distinct":
+                value = hll.estimate(states.column(f"{a.name}$hll"))
+            elif a.fn == "avg":
                 total = pc.cast(states.column(f"{a.name}$sum"), pa.float64())
                 count = states.column(f"{a.name}$count")
                 value = pc.if_else(
@@ -727,7 +754,91 @@ def _prepared_type(a: AggSpec) -> pa.DataType:
     assert a.arg is not None
     if _sums_as_decimal(a):
         return sum_type(a.arg.type)
+    if a.fn == "approx_count_distinct":
+        return pa.int32()
     return a.arg.type
+
+
+def _argument_form(a: AggSpec) -> str:
+    """How an aggregate's argument column is prepared: aggregates over the same
+    argument in the same form share one column."""
+    if _sums_as_decimal(a):
+        return "decimal"
+    return "hll" if a.fn == "approx_count_distinct" else ""
+
+
+def _row_index_specs(
+    table: pa.Table, specs: list[tuple[str | list[str], str]], grouped_by_keys: bool
+) -> tuple[pa.Table, list[tuple[str | list[str], str]], list[tuple[str, str, str]]]:
+    """``any_value`` and ``hll`` specs as aggregates Arrow's grouping can do, over row
+    numbers: the smallest row holding a value (any_value), every row of the group
+    (hll; without keys the one group is every row). Returns the table with the row
+    columns, the specs and (column, function, grouped row column) to finish them."""
+    special = [(c, fn) for c, fn in specs if fn in ("any_value", "hll") and isinstance(c, str)]
+    if not special:
+        return table, specs, []
+    rows = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    out: list[tuple[str | list[str], str]] = []
+    finish: list[tuple[str, str, str]] = []
+    for col, fn in specs:
+        if not (isinstance(col, str) and fn in ("any_value", "hll")):
+            out.append((col, fn))
+        elif fn == "any_value":
+            name = f"{col}$row"
+            if name not in table.column_names:
+                valid = table.column(col).is_valid()
+                table = table.append_column(
+                    name, pc.if_else(valid, rows, pa.scalar(None, pa.int64()))
+                )
+            out.append((name, "min"))
+            finish.append((col, fn, f"{name}_min"))
+        else:
+            if grouped_by_keys:
+                if "$row" not in table.column_names:
+                    table = table.append_column("$row", rows)
+                out.append(("$row", "list"))
+            finish.append((col, fn, "$row_list"))
+    unique: dict[tuple[str, str], tuple[str | list[str], str]] = {}
+    for col, fn in out:
+        unique.setdefault((col if isinstance(col, str) else "", fn), (col, fn))
+    return table, list(unique.values()), finish
+
+
+def _finish_row_index_specs(
+    table: pa.Table, grouped: pa.Table, finish: list[tuple[str, str, str]]
+) -> pa.Table:
+    """The any_value / hll results of ``_row_index_specs``, as ``{column}_{function}``."""
+    n = grouped.num_rows
+    for col, fn, rows_column in finish:
+        values = table.column(col)
+        if fn == "any_value":
+            grouped = grouped.append_column(f"{col}_{fn}", values.take(grouped.column(rows_column)))
+            continue
+        if rows_column in grouped.column_names:
+            lists = grouped.column(rows_column).combine_chunks()
+            taken = np.asarray(pc.list_flatten(lists).to_numpy(zero_copy_only=False), np.int64)
+            group = np.asarray(
+                pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), np.int64
+            )
+        else:  # no keys: one group of every row
+            taken = np.arange(table.num_rows, dtype=np.int64)
+            group = np.zeros(table.num_rows, dtype=np.int64)
+        picked = values.take(pa.array(taken)).combine_chunks() if len(taken) else None
+        if picked is None:
+            code = np.zeros(0, np.int32)
+            group = np.zeros(0, np.int64)
+        elif pa.types.is_list(picked.type):  # sketches being merged
+            inner = np.asarray(
+                pc.list_parent_indices(picked).to_numpy(zero_copy_only=False), np.int64
+            )
+            group = group[inner]
+            code = np.asarray(pc.list_flatten(picked).to_numpy(zero_copy_only=False), np.int32)
+        else:  # raw codes; NULL values count for nothing
+            valid = np.asarray(picked.is_valid().to_numpy(zero_copy_only=False), bool)
+            group = group[valid]
+            code = np.asarray(picked.filter(pa.array(valid)).to_numpy(), np.int32)
+        grouped = grouped.append_column(f"{col}_{fn}", hll.reduce(group, code, n))
+    return grouped
 
 
 def _nan_aware_min_max(

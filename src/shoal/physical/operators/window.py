@@ -193,6 +193,10 @@ def _evaluate(
         return _quantile(call, arg, b)
     if fn == WindowFunction.STRING_AGG:
         return _string_agg(call, arg, b)
+    if fn == WindowFunction.MODE:
+        return _mode(arg, b)
+    if fn == WindowFunction.ARRAY_AGG:
+        return _array_agg(call, arg, b)
     assert arg is not None
     valid = np.asarray(arg.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     counts = _frame_total(valid.astype(np.int64), fs, fe)
@@ -402,7 +406,9 @@ def _quantile(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Arra
 
 
 def _string_agg(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Array:
-    """Each partition's non-NULL strings, in row order, joined; NULL when there are none."""
+    """Each partition's non-NULL strings, in row order, joined; NULL when there are none.
+    Given on the partition's first row only (NULL on the others), so a group's joined
+    text is held once, not once per row."""
     assert arg is not None
     valid = np.asarray(arg.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     rows = np.flatnonzero(valid)
@@ -412,7 +418,33 @@ def _string_agg(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Ar
     joined = pc.binary_join(lists, call.separator)
     counts = np.diff(offsets)
     joined = pc.if_else(pa.array(counts > 0), joined, pa.scalar(None, pa.string()))
-    return joined.take(pa.array(b.part_id)).cast(call.type)
+    first = b.index == b.part_start
+    return joined.take(pa.array(b.part_id, mask=~first)).cast(call.type)
+
+
+def _mode(arg: pa.Array | None, b: _Boundaries) -> pa.Array:
+    """The partition's most frequent non-NULL value; its rows are sorted by the argument,
+    so equal values are one peer group. Ties go to the first (smallest) value."""
+    assert arg is not None
+    valid = np.asarray(arg.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    size = np.where(valid, b.peer_end - b.peer_start, 0)
+    order = np.lexsort((b.index, -size, b.part_id))
+    first = np.ones(b.n, dtype=bool)
+    first[1:] = b.part_id[order][1:] != b.part_id[order][:-1]
+    best = np.empty(int(b.part_id[-1]) + 1 if b.n else 0, dtype=np.int64)
+    best[b.part_id[order][first]] = order[first]
+    rows = best[b.part_id]
+    return _take(arg, rows, size[rows] > 0)
+
+
+def _array_agg(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Array:
+    """Each partition's values in row order as a list on its first row (others NULL);
+    the lists are views of the argument column (no copy)."""
+    assert arg is not None
+    first = b.index == b.part_start
+    offsets = np.append(np.where(first, b.part_start, b.part_end), b.n).astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), arg, mask=pa.array(~first))
+    return lists.cast(call.type) if lists.type != call.type else lists
 
 
 def _frame_total(values: npt.NDArray[Any], fs: Ints, fe: Ints) -> npt.NDArray[Any]:
