@@ -19,6 +19,7 @@ from shoal.catalog.sources import ParquetSource, TableSource
 from shoal.expr.nodes import COMPARISONS, Call, ColumnRef, Expr, InList, Literal, conjoin, conjuncts
 from shoal.logical.plan import (
     Aggregate,
+    CteRead,
     Expand,
     Filter,
     Join,
@@ -66,6 +67,8 @@ def estimate_rows(plan: LogicalPlan) -> float:
         return max(1.0, base * selectivity(conjoin(list(plan.filters))))
     if isinstance(plan, Values):
         return float(len(plan.rows))
+    if isinstance(plan, CteRead):
+        return estimate_rows(plan.body)
     if isinstance(plan, Filter):
         return max(1.0, estimate_rows(plan.input) * selectivity(plan.predicate))
     if isinstance(plan, Project | Window):
@@ -160,6 +163,10 @@ def _key_unique(plan: LogicalPlan, key: Expr) -> bool:
 
 
 def _origin_unique(plan: LogicalPlan, name: str) -> bool:
+    if isinstance(plan, CteRead):
+        if name not in plan.names:
+            return False
+        return _origin_unique(plan.body, plan.body_name(name))
     if isinstance(plan, Scan):
         if name not in plan.names:
             return False
@@ -190,6 +197,10 @@ def distinct_is_estimated(plan: LogicalPlan, key: Expr) -> bool:
 
 
 def _origin_estimated(plan: LogicalPlan, name: str) -> bool:
+    if isinstance(plan, CteRead):
+        if name not in plan.names:
+            return False
+        return _origin_estimated(plan.body, plan.body_name(name))
     if isinstance(plan, Scan):
         if name not in plan.names:
             return False
@@ -209,6 +220,10 @@ def _origin_estimated(plan: LogicalPlan, name: str) -> bool:
 
 
 def _origin_rows(plan: LogicalPlan, name: str) -> float | None:
+    if isinstance(plan, CteRead):
+        if name not in plan.names:
+            return None
+        return _origin_rows(plan.body, plan.body_name(name))
     if isinstance(plan, Scan):
         if name not in plan.names:
             return None

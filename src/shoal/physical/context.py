@@ -51,6 +51,9 @@ class Settings:
     spool: str | None = None
     # Runtime filters (rules/enforce_distribution.py); a materialized query has none.
     runtime_filters: bool = True
+    # A CTE read more than once (and joining / aggregating) is computed once for all its
+    # readers (sql/ctes.py, physical/shared.py); False: each reference computes its own.
+    share_ctes: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "retry_policy", RetryPolicy(self.retry_policy))
