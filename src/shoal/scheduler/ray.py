@@ -437,11 +437,11 @@ class RayQueryRun:
                 self._lose(task)
 
     def _still_needed(self, task: _Task) -> bool:
-        consumer = task.stage.consumer
-        if consumer is None:
-            return False  # a root task's output is already with the driver
+        # A root task's output is already with the driver (no consumers); a shared CTE
+        # body's is needed while any of its consuming stages is unfinished.
         return any(
             self.tasks[(consumer, p)].state is not _State.DONE
+            for consumer in task.stage.consumers
             for p in range(self.graph.stage(consumer).num_partitions)
         )
 
