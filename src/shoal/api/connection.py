@@ -265,6 +265,7 @@ class Connection:
             graph.notes = _ray_notes(settings)
         elif settings.retry_policy is RetryPolicy.TASK:
             graph.notes = _materialized_notes(settings)
+        graph.notes += planned.notes
         return PreparedQuery(logical, graph, settings)
 
     def _start(

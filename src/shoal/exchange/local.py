@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
+from shoal.errors import PlanError
 from shoal.exchange.channel import Channel, Slots
 from shoal.exchange.merge import merge_sorted
-from shoal.errors import PlanError
 from shoal.exchange_spec import ExchangeKind, ExchangeSpec
 from shoal.hashing import partition_ids, split_by_partition
 from shoal.memory.pool import MemoryPool, Reservation
@@ -70,8 +70,7 @@ class LocalExchange:
                     for _ in range(producers)
                 ]
             return [
-                Channel(budget_bytes, producers, cancelled, slots, reservation())
-                for _ in range(n)
+                Channel(budget_bytes, producers, cancelled, slots, reservation()) for _ in range(n)
             ]
 
         self.copies = [channel_set() for _ in range(readers)]

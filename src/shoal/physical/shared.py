@@ -21,7 +21,12 @@ addressed to its partition (pipelined: a copy of each channel per reader,
 unbounded; materialized and Ray: the committed output, read once per reader).
 
 Runtime filters never cross into a shared body: a filter published above one reader
-would drop rows another reader needs (the leaf stops ``_place_filter``).
+would drop rows another reader needs (the leaf stops ``_place_filter``). So when every
+reader of a body (read by the main plan only) ends up under a runtime filter, the body
+is not shared after all: each read gets a plan of the body of its own, which its
+filter reaches into (TPC-DS q95: the self-join ``ws_wh`` under two IN subqueries joins
+only the outer query's orders; shared, it would join all 6.6 M pairs once). EXPLAIN
+notes it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from shoal.exchange_spec import ExchangeKind, ExchangeSpec
 from shoal.logical.plan import LogicalPlan
 from shoal.physical.context import Settings
 from shoal.physical.operators.exchange import ExchangeExec, SharedReadExec
+from shoal.physical.operators.project import ProjectExec
+from shoal.physical.operators.runtime_filter import RuntimeFilterExec
 from shoal.physical.partitioning import HashPartitioned
 from shoal.physical.plan import PhysicalPlan, replace_nodes
 from shoal.physical.planner import PhysicalPlanner
@@ -55,6 +62,7 @@ class SharedBody:
 class QueryPlan:
     plan: PhysicalPlan
     shared: tuple[SharedBody, ...] = ()  # by cte id
+    notes: tuple[str, ...] = ()  # for EXPLAIN: CTEs not shared, and why
 
 
 def plan_query(logical: LogicalPlan, settings: Settings) -> QueryPlan:
@@ -77,7 +85,22 @@ def plan_query(logical: LogicalPlan, settings: Settings) -> QueryPlan:
         body = apply_rules_before_query_wide(_with_specs(bodies[cte_id], specs), settings)
         specs[cte_id] = _output_spec(body, settings)
         planned[cte_id] = body
-    main = apply_rules_before_query_wide(_with_specs(main, specs), settings)
+    distributed = apply_rules_before_query_wide(_with_specs(main, specs), settings)
+    notes: list[str] = []
+    if settings.runtime_filters:
+        filtered = _filtered_everywhere(distributed, planned)
+        if filtered:
+            # Every reader is filtered by a join's keys at run time, which cannot reach
+            # into a shared body: each reader gets its own copy, filtered (TPC-DS q95).
+            main = _inline(main, filtered, planner)
+            for cte_id in filtered:
+                del planned[cte_id]
+                notes.append(
+                    f"CTE {planner.shared[cte_id].cte_name}: computed per reader (every reader "
+                    "is filtered at run time by a join's keys; a filter reaches into its own copy)"
+                )
+            distributed = apply_rules_before_query_wide(_with_specs(main, specs), settings)
+    main = distributed
     ids = sorted(planned)
     done_main, *done_bodies = apply_rules_from_query_wide(
         [main, *(planned[i] for i in ids)], settings
@@ -91,7 +114,43 @@ def plan_query(logical: LogicalPlan, settings: Settings) -> QueryPlan:
         SharedBody(i, planner.shared[i].cte_name, ExchangeExec(body, specs[i]), readers[i])
         for i, body in zip(ids, done_bodies, strict=True)
     )
-    return QueryPlan(done_main, shared)
+    return QueryPlan(done_main, shared, tuple(notes))
+
+
+def _filtered_everywhere(plan: PhysicalPlan, bodies: dict[int, PhysicalPlan]) -> set[int]:
+    """Shared CTEs read only by ``plan`` (not by another body), every read directly
+    under a runtime filter (through the renaming projection)."""
+    reads: dict[int, int] = {}
+    filtered: dict[int, int] = {}
+    for node in plan.walk():
+        if isinstance(node, SharedReadExec):
+            reads[node.cte_id] = reads.get(node.cte_id, 0) + 1
+        if isinstance(node, RuntimeFilterExec):
+            below = node.input
+            if isinstance(below, ProjectExec):
+                below = below.input
+            if isinstance(below, SharedReadExec):
+                filtered[below.cte_id] = filtered.get(below.cte_id, 0) + 1
+    read_by_bodies = {
+        n.cte_id for body in bodies.values() for n in body.walk() if isinstance(n, SharedReadExec)
+    }
+    return {
+        k
+        for k, n in reads.items()
+        if k in bodies and k not in read_by_bodies and filtered.get(k, 0) == n
+    }
+
+
+def _inline(plan: PhysicalPlan, ctes: set[int], planner: PhysicalPlanner) -> PhysicalPlan:
+    """``plan`` with each read of ``ctes`` replaced by a plan of the body of its own:
+    planned afresh per read, so no operator object appears twice (scans and joins key
+    what their tasks share by operator)."""
+    copies = {
+        id(node): planner.plan(planner.shared[node.cte_id].body)
+        for node in plan.walk()
+        if isinstance(node, SharedReadExec) and node.cte_id in ctes
+    }
+    return replace_nodes(plan, copies)
 
 
 def _output_spec(body: PhysicalPlan, settings: Settings) -> ExchangeSpec:
