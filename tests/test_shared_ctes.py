@@ -212,3 +212,32 @@ def test_on_ray(ray_session: Any, case: Case, readers: tuple[int, ...]) -> None:
         con.register_arrow(name, table)
     assert [n for _, n in _shared(con.prepare(case.sql).graph)] == list(readers)
     check_case(con, case, _tables(), 2)
+
+
+FILTERED_READERS = o(
+    "every_reader_runtime_filtered",
+    """WITH w AS (SELECT a.k, a.x FROM t a JOIN t b ON a.k = b.k AND a.x <> b.x)
+    SELECT count(*), sum(x) FROM t
+    WHERE g = 'a' AND x < 3 AND x + 1 IN (SELECT x FROM w) AND x IN (SELECT x FROM w)""",
+)
+
+
+@pytest.mark.parametrize("policy", ["none", "task"])
+def test_runtime_filtered_readers_get_their_own_copy(parquet_dir: Path, policy: str) -> None:
+    """Pipelined, both readers sit under a runtime filter (IN over a large side): each
+    gets its own copy, which its filter reaches into; materialized (no runtime
+    filters) shares the body."""
+    con = connect(parquet_dir, list(_tables()), 3, retry_policy=policy)
+    graph = con.prepare(FILTERED_READERS.sql).graph
+    note = "CTE w: computed per reader"
+    if policy == "none":
+        assert _shared(graph) == []
+        assert any(n.startswith(note) for n in graph.notes)
+        lines = con.explain(FILTERED_READERS.sql).splitlines()
+        # Each copy's filter reaches its scan, below the copy's self-join.
+        below = [lines[i + 1].strip() for i, x in enumerate(lines) if "RuntimeFilter" in x]
+        assert below == ["Scan t columns=[k_2, x_2] splits=8 source=parquet"] * 2
+    else:
+        assert _shared(graph) == [("w", 2)]
+        assert not any(n.startswith(note) for n in graph.notes)
+    check_case(con, FILTERED_READERS, _tables(), 3)
