@@ -33,8 +33,7 @@ from shoal.metrics.progress import ProgressListener, ProgressTracker, QueryProgr
 from shoal.metrics.query import QueryMetrics
 from shoal.optimizer.optimizer import optimize
 from shoal.physical.context import Settings
-from shoal.physical.planner import PhysicalPlanner
-from shoal.physical.rules.pipeline import apply_physical_rules
+from shoal.physical.shared import plan_query
 from shoal.recursion import call_deep
 from shoal.runtime.faults import Fault, parse_fault
 from shoal.runtime.kinds import RuntimeKind
@@ -263,14 +262,15 @@ class Connection:
         return settings
 
     def _prepare_statement(self, statement: exp.Expr, settings: Settings) -> PreparedQuery:
-        logical = optimize(Binder(self.catalog).bind_statement(statement))
-        physical = PhysicalPlanner(settings).plan(logical.plan)
-        physical = apply_physical_rules(physical, settings)
-        graph = build_stage_graph(physical)
+        binder = Binder(self.catalog, share_ctes=settings.share_ctes)
+        logical = optimize(binder.bind_statement(statement))
+        planned = plan_query(logical.plan, settings)
+        graph = build_stage_graph(planned.plan, planned.shared)
         if self._ray is not None:
             graph.notes = _ray_notes(settings)
         elif settings.retry_policy is RetryPolicy.TASK:
             graph.notes = _materialized_notes(settings)
+        graph.notes += planned.notes
         return PreparedQuery(logical, graph, settings)
 
     def _start(

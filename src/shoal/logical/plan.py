@@ -510,3 +510,52 @@ class Unnest(LogicalPlan):
 
     def describe(self) -> str:
         return f"Unnest {self.column}"
+
+
+@dataclass(frozen=True)
+class CteRead(LogicalPlan):
+    """One reference to a common table expression that is computed once for all of its
+    references (a WITH query read more than once whose body joins or aggregates).
+
+    ``body`` is the CTE's plan, the same for every reference with this ``cte_id``; the
+    optimizer treats the read as a leaf (nothing moves into the body through it) and
+    optimizes the body on its own, for the union of the columns its references read.
+    ``columns`` are the body's output columns this reference reads, ``names`` its own
+    names for them (two references in one query need different names: a self-join).
+    """
+
+    cte_id: int
+    cte_name: str
+    # Compared by id: every reference holds the same body; hashing it would walk it.
+    body: LogicalPlan = field(compare=False, repr=False)
+    columns: tuple[str, ...]
+    names: tuple[str, ...]
+
+    @cached_property
+    def schema(self) -> pa.Schema:
+        fields = {f.name: f for f in self.body.schema}
+        return pa.schema(
+            [pa.field(n, fields[c].type) for c, n in zip(self.columns, self.names, strict=True)]
+        )
+
+    def body_name(self, name: str) -> str:
+        """The body's column behind this reference's column ``name``."""
+        return self.columns[self.names.index(name)]
+
+    def describe(self) -> str:
+        cols = ", ".join(
+            n if c == n else f"{c} AS {n}" for c, n in zip(self.columns, self.names, strict=True)
+        )
+        return f"CteRead {self.cte_name} #{self.cte_id} [{cols}]"
+
+
+def cte_reads(plan: LogicalPlan) -> list[CteRead]:
+    """Every ``CteRead`` under ``plan``, not looking into their bodies."""
+    found: list[CteRead] = []
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, CteRead):
+            found.append(node)
+        stack.extend(node.children())
+    return found

@@ -27,7 +27,7 @@ from shoal.optimizer.statistics import (
     distinct_is_estimated,
     equi_pairs,
     estimate_rows,
-    key_distinct,
+    join_distinct,
     selectivity,
 )
 
@@ -245,18 +245,18 @@ class _Cluster:
             x, y = c.args
             xs, ys = self._leaves_of(x), self._leaves_of(y)
             if xs and ys and not xs & ys:
-                key = (xs, ys, min(self._distinct(x, xs), self._distinct(y, ys)))
+                key = (xs, ys, self._join_distinct(x, xs, y, ys))
         self._keys[id(c)] = key
         return key
 
     def _leaves_of(self, e: Expr) -> frozenset[int]:
         return frozenset(self.owner[c] for c in e.column_set if c in self.owner)
 
-    def _distinct(self, key: Expr, leaves: frozenset[int]) -> float:
-        if len(leaves) != 1:
+    def _join_distinct(self, x: Expr, xs: frozenset[int], y: Expr, ys: frozenset[int]) -> float:
+        if len(xs) != 1 or len(ys) != 1:
             return 1.0
-        (leaf,) = leaves
-        return key_distinct(self.leaves[leaf], key)
+        ((a,), (b,)) = (xs, ys)
+        return join_distinct(self.leaves[a], x, self.leaves[b], y)
 
 
 def _score(rows: float, smaller_input: float) -> tuple[int, float]:

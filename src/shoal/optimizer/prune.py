@@ -11,6 +11,7 @@ from dataclasses import replace
 from shoal.expr.nodes import ColumnRef, Expr
 from shoal.logical.plan import (
     Aggregate,
+    CteRead,
     Expand,
     Filter,
     Join,
@@ -91,6 +92,11 @@ def _prune(plan: LogicalPlan, needed: set[str]) -> LogicalPlan:
         )
     if isinstance(plan, Values):
         return plan
+    if isinstance(plan, CteRead):
+        # The body is pruned later, to what all of its readers read (optimizer.py).
+        keep = [(c, n) for c, n in zip(plan.columns, plan.names, strict=True) if n in needed]
+        keep = keep or [(plan.columns[0], plan.names[0])]
+        return replace(plan, columns=tuple(c for c, _ in keep), names=tuple(n for _, n in keep))
     if isinstance(plan, Join):
         wanted = needed | (plan.condition.columns() if plan.condition is not None else set())
         lnames = set(plan.left.schema.names)

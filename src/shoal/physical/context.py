@@ -70,6 +70,9 @@ class Settings:
     # no final task gets a hot key's rows raw (operators/aggregate.py); False: every
     # partial aggregate groups all its input, chunk by chunk.
     hot_key_aggregate: bool = True
+    # A CTE read more than once (and joining / aggregating) is computed once for all its
+    # readers (sql/ctes.py, physical/shared.py); False: each reference computes its own.
+    share_ctes: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "retry_policy", RetryPolicy(self.retry_policy))

@@ -11,6 +11,7 @@ from shoal.errors import UnsupportedError
 from shoal.expr.nodes import ColumnRef, Expr, conjoin, conjuncts
 from shoal.logical.plan import (
     Aggregate,
+    CteRead,
     Expand,
     Filter,
     Join,
@@ -28,6 +29,7 @@ from shoal.logical.plan import (
 from shoal.optimizer.statistics import equi_pairs, estimate_bytes, estimate_rows
 from shoal.physical.context import Settings
 from shoal.physical.operators.aggregate import SINGLE_MODE, AggSpec, HashAggregateExec
+from shoal.physical.operators.exchange import SharedReadExec
 from shoal.physical.operators.expand import ExpandExec
 from shoal.physical.operators.filter import FilterExec
 from shoal.physical.operators.hash_join import HashJoinExec, JoinEstimates
@@ -47,8 +49,21 @@ from shoal.physical.plan import PhysicalPlan, SortSpec
 class PhysicalPlanner:
     def __init__(self, settings: Settings):
         self.settings = settings
+        # Shared CTE bodies met so far (cte id -> its read), planned apart (shared.py).
+        self.shared: dict[int, CteRead] = {}
 
     def plan(self, node: LogicalPlan) -> PhysicalPlan:
+        if isinstance(node, CteRead):
+            self.shared.setdefault(node.cte_id, node)
+            body = node.body.schema
+            read = SharedReadExec(node.cte_id, node.cte_name, body)
+            return ProjectExec(
+                read,
+                tuple(
+                    (n, ColumnRef(c, body.field(c).type))
+                    for c, n in zip(node.columns, node.names, strict=True)
+                ),
+            )
         if isinstance(node, Scan):
             if node.source.layout is not None:  # hash-laid-out table: tasks follow shards
                 return ScanExec.over_layout(

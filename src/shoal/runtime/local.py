@@ -143,6 +143,7 @@ class QueryRun:
                     self.cancel_event.is_set,
                     self.slots,
                     self.memory,
+                    readers=stage.readers,
                 )
 
     @property

@@ -319,7 +319,9 @@ def apply_broadcast(
     stages[p.id] = replace(p, fused_into=candidate.join_stage)
     stages[candidate.join_stage] = candidate.fused
     for sid in p.inputs:
-        stages[sid] = replace(stages[sid], consumer=candidate.join_stage)
+        producer = stages[sid]
+        consumers = tuple(candidate.join_stage if c == p.id else c for c in producer.consumers)
+        stages[sid] = replace(producer, consumer=min(consumers), consumers=consumers)
     new = StageGraph(stages, graph.notes)
     decision = AdaptiveDecision(
         DecisionKind.BROADCAST,

@@ -535,11 +535,11 @@ class RayQueryRun:
 
     def _still_needed(self, task: _Task) -> bool:
         # The graph's stage, not the task's copy: a broadcast switch may have fused the
-        # consumer into its own consumer since.
-        consumer = self.graph.stage(task.stage.id).consumer
-        if consumer is None:
-            return False  # a root task's output is already with the driver
-        return not self._stage_done(consumer)
+        # consumer into its own consumer since. A root task's output is already with the
+        # driver (no consumers); a shared CTE body's is needed while any of its consuming
+        # stages is unfinished.
+        consumers = self.graph.stage(task.stage.id).consumers
+        return any(not self._stage_done(consumer) for consumer in consumers)
 
     def _lose(self, task: _Task) -> None:
         if task.state is not _State.DONE:

@@ -36,6 +36,7 @@ from shoal.logical.plan import (
 )
 from shoal.sql import quantiles
 from shoal.sql import typing as t
+from shoal.sql.ctes import SharedCtes
 from shoal.sql.expressions import AggregateContext, ExpressionBinder, contains_aggregate
 from shoal.sql.grouping import GroupingSets, expand_group_by, has_grouping_sets
 from shoal.sql.scope import NameGenerator, Scope, ScopeColumn
@@ -54,9 +55,11 @@ class BoundRelation:
 
 
 class Binder:
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, *, share_ctes: bool = True):
         self.catalog = catalog
         self.names = NameGenerator()
+        # CTEs read more than once, bound once (sql/ctes.py); None: bound per reference.
+        self.shared_ctes = SharedCtes(self.names) if share_ctes else None
         # Visible common table expressions, innermost WITH last.
         self.ctes: list[dict[str, exp.CTE]] = []
         self._binding_ctes: set[int] = set()
@@ -76,6 +79,8 @@ class Binder:
             if with_.args.get("recursive"):
                 raise UnsupportedError("WITH RECURSIVE")
             self.ctes.append({cte.alias.lower(): cte for cte in with_.expressions})
+            if self.shared_ctes is not None:
+                self.shared_ctes.count(node, list(with_.expressions))
             try:
                 return self._bind_query_body(node, outer)
             finally:
@@ -180,11 +185,10 @@ class Binder:
             if cte is not None:
                 if id(cte) in self._binding_ctes:
                     raise UserError(f"common table expression '{node.name}' refers to itself")
-                self._binding_ctes.add(id(cte))
-                try:
-                    plan, out_names = self.bind_query(cte.this, None)
-                finally:
-                    self._binding_ctes.discard(id(cte))
+                shared = None
+                if self.shared_ctes is not None:
+                    shared = self.shared_ctes.read(cte, lambda: self._bind_cte(cte))
+                plan, out_names = shared if shared is not None else self._bind_cte(cte)
                 out_names = _alias_columns(cte, out_names)
                 qualifier = (node.alias or node.name).lower()
                 return BoundRelation(plan, Scope(_scope_of(plan, out_names, qualifier), outer))
@@ -205,6 +209,13 @@ class Binder:
             rel, _ = self._values(node)
             return BoundRelation(rel.plan, Scope(rel.scope.columns, outer))
         raise UnsupportedError(f"FROM {node.key.upper()}")
+
+    def _bind_cte(self, cte: exp.CTE) -> tuple[LogicalPlan, list[str]]:
+        self._binding_ctes.add(id(cte))
+        try:
+            return self.bind_query(cte.this, None)
+        finally:
+            self._binding_ctes.discard(id(cte))
 
     def _scan(self, source: TableSource, alias: str, outer: Scope | None) -> BoundRelation:
         columns = tuple(f.name for f in source.schema)

@@ -89,7 +89,13 @@ def _task_lines(runs: list[TaskRun]) -> list[str]:
 def _stage_header(stage: Stage, metrics: QueryMetrics | None) -> str:
     head = f"Stage {stage.id} (partitions={stage.num_partitions})"
     if stage.output is not None:
-        head += f" -> {stage.output.describe()} to stage {stage.consumer}"
+        if len(stage.consumers) > 1:
+            to = ", ".join(str(c) for c in stage.consumers)
+            head += f" -> {stage.output.describe()} to stages {to}"
+        else:
+            head += f" -> {stage.output.describe()} to stage {stage.consumer}"
+        if stage.shared_cte is not None:
+            head += f" (shared CTE {stage.shared_cte}: {stage.readers} readers)"
     else:
         head += " -> result"
     if metrics is not None:
@@ -231,6 +237,9 @@ def graph_dict(graph: StageGraph, metrics: QueryMetrics | None = None) -> dict[s
                 ),
                 "consumer": stage.consumer,
                 "fused_into": stage.fused_into,
+                "consumers": list(stage.consumers),
+                "readers": stage.readers,
+                "shared_cte": stage.shared_cte,
                 "inputs": list(stage.inputs),
                 "tasks": sm.tasks if sm else stage.num_partitions,
                 "attempts": sm.attempts if sm else 0,

@@ -148,7 +148,9 @@ def fusable_joins(graph: StageGraph) -> dict[int, BroadcastCandidate]:
         if set(stage.inputs) != {probe.stage_id, build.stage_id}:
             continue
         producer = graph.stage(probe.stage_id)
-        if producer.consumer != stage.id or producer.fused_into is not None:
+        if producer.consumers != (stage.id,) or producer.readers != 1:
+            continue  # a shared CTE body feeds other readers too: it must run on its own
+        if producer.fused_into is not None:
             continue
         fused = _fuse(stage, producer, join, probe, build)
         if fused is None:
@@ -184,13 +186,8 @@ def _fuse(
         sanity_check(fragment)
     except PlanError:
         return None  # something above the join needs its hash partitioning
-    return Stage(
-        stage.id,
-        fragment,
-        n,
-        (*producer.inputs, build.stage_id),
-        stage.output,
-        stage.consumer,
+    return replace(
+        stage, fragment=fragment, num_partitions=n, inputs=(*producer.inputs, build.stage_id)
     )
 
 

@@ -95,6 +95,40 @@ class ExchangeExec(PhysicalPlan):
 
 
 @dataclass(frozen=True)
+class SharedReadExec(PhysicalPlan):
+    """A read of a shared CTE body's output (``physical/shared.py``), before stages exist.
+
+    A leaf: the body is planned apart from its readers and becomes one stage whose
+    output every reader reads whole (its own copy of each destination's batches);
+    ``build_stage_graph`` turns this into an ``ExchangeReadExec`` of that stage. Gives
+    the partitioning of the body's output exchange (``spec``, set once the body is
+    planned); never executed itself.
+    """
+
+    cte_id: int
+    cte_name: str
+    input_schema: pa.Schema
+    spec: ExchangeSpec | None = None
+
+    label = "SharedRead"
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.input_schema
+
+    def output_partitioning(self) -> Partitioning:
+        if self.spec is None:
+            raise PlanError(f"the shared CTE {self.cte_name!r} was read before it was planned")
+        return exchange_partitioning(self.spec)
+
+    def explain_params(self) -> dict[str, str]:
+        return {"cte": self.cte_name}
+
+    def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
+        raise PlanError("a SharedRead was left inside a stage fragment")
+
+
+@dataclass(frozen=True)
 class ExchangeReadExec(PhysicalPlan):
     """Leaf of a consumer fragment: the batches the producer stage sent to this task."""
 
@@ -131,6 +165,7 @@ __all__ = [
     "ExchangeKind",
     "ExchangeReadExec",
     "ExchangeSpec",
+    "SharedReadExec",
     "SortSpec",
     "exchange_partitioning",
     "sort_specs_str",

@@ -32,6 +32,7 @@ from shoal.physical.operators.exchange import (
     ExchangeExec,
     ExchangeSpec,
 )
+from shoal.physical.operators.filter import FilterExec
 from shoal.physical.operators.hash_join import (
     BROADCAST_JOIN,
     COLOCATED_JOIN,
@@ -41,6 +42,7 @@ from shoal.physical.operators.hash_join import (
 )
 from shoal.physical.operators.limit import LimitExec
 from shoal.physical.operators.nested_loop_join import NestedLoopJoinExec
+from shoal.physical.operators.project import ProjectExec
 from shoal.physical.operators.runtime_filter import RuntimeFilterExec
 from shoal.physical.operators.sort import SortExec
 from shoal.physical.operators.topk import TopKExec
@@ -211,8 +213,68 @@ def _with_runtime_filter(join: HashJoinExec) -> HashJoinExec:
         return join
     sources = join.left.output_partitioning().num_partitions
     filter_id = f"rf{next(_filter_ids)}"
-    filtered = RuntimeFilterExec(right.input, join.right_keys, filter_id, sources)
+    filtered = _place_filter(right.input, join.right_keys, filter_id, sources)
     return replace(join, right=replace(right, input=filtered), publishes=filter_id)
+
+
+#: Join kinds whose every output row carries a left row's key columns unchanged.
+_LEFT_ROW_KINDS = ("inner", "left", "semi", "anti")
+
+
+def _place_filter(
+    plan: PhysicalPlan, keys: tuple[str, ...], filter_id: str, sources: int
+) -> PhysicalPlan:
+    """Put the runtime filter as deep below ``plan`` as its key columns can be followed.
+
+    The filter may pass rows the join above will not match (it is only a saving) but
+    must never drop a row whose key the join could match. So it moves through a
+    projection that passes the keys as columns (renamed), a filter, an exchange,
+    and a hash join whose output rows each carry a probe row with the same key values:
+    into the probe side when the keys are its columns or equi-join keys of an inner /
+    left / semi / anti join; into the build side too, when they are equi-join keys of
+    an inner or semi join (a build row no published key matches joins nothing that
+    survives). TPC-DS q95: a self-join on ``ws_order_number`` below an IN
+    (subquery) now joins only the orders the outer side has, not 6.6 M pairs.
+    """
+    below = _filter_below(plan, keys, filter_id, sources)
+    return below if below is not None else RuntimeFilterExec(plan, keys, filter_id, sources)
+
+
+def _filter_below(
+    plan: PhysicalPlan, keys: tuple[str, ...], filter_id: str, sources: int
+) -> PhysicalPlan | None:
+    """``plan`` with the filter placed inside it, or None to place it on top."""
+    if isinstance(plan, ProjectExec):
+        passed = {n: e.name for n, e in plan.exprs if isinstance(e, ColumnRef)}
+        if not all(k in passed for k in keys):
+            return None
+        inner = tuple(passed[k] for k in keys)
+        return replace(plan, input=_place_filter(plan.input, inner, filter_id, sources))
+    if isinstance(plan, FilterExec):
+        return replace(plan, input=_place_filter(plan.input, keys, filter_id, sources))
+    if isinstance(plan, ExchangeExec):  # moves rows, never changes them
+        return replace(plan, input=_place_filter(plan.input, keys, filter_id, sources))
+    if (
+        isinstance(plan, HashJoinExec)
+        and plan.kind in _LEFT_ROW_KINDS
+        and not plan.null_equal
+        and not plan.build_left
+    ):
+        left_names = set(plan.left.schema.names)
+        to_left = dict(zip(plan.right_keys, plan.left_keys, strict=True))
+        if plan.kind in ("semi", "anti"):
+            to_left = {}  # their output has no right columns
+        probe_keys = tuple(k if k in left_names else to_left.get(k, "") for k in keys)
+        if not all(probe_keys):
+            return None
+        left = _place_filter(plan.left, probe_keys, filter_id, sources)
+        right = plan.right
+        positions = [plan.left_keys.index(k) if k in plan.left_keys else -1 for k in probe_keys]
+        if plan.kind in ("inner", "semi") and all(i >= 0 for i in positions):
+            build_keys = tuple(plan.right_keys[i] for i in positions)
+            right = _place_filter(plan.right, build_keys, filter_id, sources)
+        return replace(plan, left=left, right=right)
+    return None
 
 
 def _repartition(plan: HashJoinExec, lp: Partitioning, rp: Partitioning, n: int) -> HashJoinExec:

@@ -7,6 +7,9 @@ plan the stage cutter cuts. Each takes the plan (and the settings) and returns o
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
 
 from shoal.physical.context import Settings
 from shoal.physical.plan import PhysicalPlan
@@ -52,10 +55,68 @@ RULES: tuple[tuple[str, Rule, str], ...] = (
 )
 
 
+#: Rules that see every plan of a query at once — the main plan and the shared CTE
+#: bodies (physical/shared.py), which are planned apart — because what they decide
+#: spans plans: ShareScans counts every reader of a row group, wherever it is.
+QUERY_WIDE = frozenset({"share_scans"})
+
+
 def apply_physical_rules(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan:
     for _name, rule, _why in RULES:
         plan = rule(plan, settings)
     return plan
 
 
-__all__ = ["RULES", "apply_physical_rules"]
+def apply_rules_before_query_wide(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan:
+    """The rules up to the first query-wide one, on one plan."""
+    for name, rule, _why in RULES:
+        if name in QUERY_WIDE:
+            break
+        plan = rule(plan, settings)
+    return plan
+
+
+def apply_rules_from_query_wide(
+    plans: list[PhysicalPlan], settings: Settings
+) -> list[PhysicalPlan]:
+    """The rules from the first query-wide one on: query-wide ones over all ``plans``
+    together, the others on each."""
+    started = False
+    for name, rule, _why in RULES:
+        started = started or name in QUERY_WIDE
+        if not started:
+            continue
+        if name in QUERY_WIDE:
+            forest = rule(Forest(tuple(plans)), settings)
+            plans = list(forest.children())
+        else:
+            plans = [rule(p, settings) for p in plans]
+    return plans
+
+
+@dataclass(frozen=True)
+class Forest(PhysicalPlan):
+    """Several plans of one query under one node, for a query-wide rule to walk; never
+    executed or cut into stages."""
+
+    plans: tuple[PhysicalPlan, ...]
+
+    def children(self) -> tuple[PhysicalPlan, ...]:
+        return self.plans
+
+    def with_children(self, children: tuple[PhysicalPlan, ...]) -> PhysicalPlan:
+        return Forest(tuple(children))
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([])
+
+
+__all__ = [
+    "QUERY_WIDE",
+    "RULES",
+    "Forest",
+    "apply_physical_rules",
+    "apply_rules_before_query_wide",
+    "apply_rules_from_query_wide",
+]

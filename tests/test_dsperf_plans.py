@@ -1,0 +1,154 @@
+"""Plan changes TPC-DS q72 and q95 exposed, each against DuckDB and by its plan.
+
+- A DISTINCT aggregate beside plain aggregates that merge (SUM, COUNT, MIN, MAX) is one
+  pass over its input: group by (keys, x) with partial aggregates, then merge.
+- A runtime filter goes as deep as its key columns lead: through projections and
+  exchanges, into the probe side of a join that passes the keys on, and into the build
+  side of an inner join on those keys.
+- An equi-join with a key unique in its table (an integer key spanning at least the
+  table's rows) divides by that table's distinct count, not by the other side's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from support.cases import Case, check_case, o, u
+from support.parquet_tables import connect, write_tables
+
+import shoal
+from shoal.logical.plan import Join, Scan
+from shoal.optimizer.statistics import estimate_rows
+
+
+def _tables() -> dict[str, pa.Table]:
+    rng = np.random.default_rng(95)
+    n = 4000
+    return {
+        "sales": pa.table(
+            {
+                "order_no": pa.array(rng.integers(0, 600, n), pa.int64()),
+                "wh": pa.array(rng.integers(0, 4, n), pa.int64()),
+                "day": pa.array(rng.integers(100, 130, n), pa.int64()),
+                "cost": pa.array(
+                    [
+                        None if i % 9 == 0 else round(float(v), 2)
+                        for i, v in enumerate(rng.random(n))
+                    ]
+                ),
+                "tag": pa.array([None if i % 7 == 0 else "abc"[i % 3] for i in range(n)]),
+            }
+        ),
+        "returns": pa.table({"r_order": pa.array(rng.integers(0, 600, 300), pa.int64())}),
+        "days": pa.table(
+            {
+                "day_sk": pa.array(range(2000), pa.int64()),
+                "yr": pa.array([1990 + i // 100 for i in range(2000)], pa.int64()),
+            }
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def parquet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tables(
+        tmp_path_factory.mktemp("dsperf"), _tables(), {"sales": 500, "returns": 100, "days": 500}
+    )
+
+
+DISTINCT_CASES = [
+    u(
+        "global",
+        "SELECT count(DISTINCT order_no), sum(cost), count(*), count(cost), min(tag), max(day) "
+        "FROM sales",
+    ),
+    u(
+        "global_empty",
+        "SELECT count(DISTINCT order_no), count(*), sum(cost) FROM sales WHERE day < 0",
+    ),
+    o(
+        "grouped",
+        "SELECT wh, count(DISTINCT order_no), sum(cost), count(tag), max(cost) FROM sales "
+        "GROUP BY wh ORDER BY wh",
+    ),
+    o(
+        "distinct_sum_beside_count",
+        "SELECT tag, sum(DISTINCT day), count(*) FROM sales GROUP BY tag ORDER BY tag NULLS FIRST",
+    ),
+    # AVG does not merge from partial results: still the join of two aggregations.
+    o("with_avg", "SELECT wh, count(DISTINCT day), avg(cost) FROM sales GROUP BY wh ORDER BY wh"),
+]
+
+Q95_LIKE = u(
+    "self_join_under_in",
+    """WITH pairs AS (SELECT s1.order_no, s1.wh AS wh1, s2.wh AS wh2 FROM sales s1, sales s2
+                      WHERE s1.order_no = s2.order_no AND s1.wh <> s2.wh)
+    SELECT count(DISTINCT order_no), sum(cost) FROM sales s
+    WHERE s.day = 105 AND s.tag = 'a'
+      AND s.order_no IN (SELECT order_no FROM pairs)
+      AND s.order_no IN (SELECT r_order FROM returns, pairs WHERE r_order = pairs.order_no)""",
+)
+
+
+@pytest.mark.parametrize("partitions", [1, 3])
+@pytest.mark.parametrize("case", [*DISTINCT_CASES, Q95_LIKE], ids=lambda c: c.id)
+def test_matches_duckdb(parquet_dir: Path, case: Case, partitions: int) -> None:
+    con = connect(parquet_dir, list(_tables()), partitions)
+    check_case(con, case, _tables(), partitions)
+
+
+def test_distinct_beside_mergeable_aggregates_is_one_pass(parquet_dir: Path) -> None:
+    con = connect(parquet_dir, list(_tables()), 1)
+    text = con.explain("SELECT count(DISTINCT order_no), sum(cost), count(*) FROM sales")
+    assert [line.strip() for line in text.splitlines()] == [
+        "Stage 0 (partitions=1) -> result",
+        "Project count_distinct_order_no AS count_distinct_order_no_2, sum_cost AS sum_cost_2, "
+        "coalesce(CAST(count_star AS BIGINT), 0) AS count_star_2",
+        "Aggregate[single] keys=[] aggs=[count(count_distinct_order_no$value) AS "
+        "count_distinct_order_no, sum(sum_cost$part) AS sum_cost, "
+        "sum(count_star$part) AS count_star]",
+        "Aggregate[single] keys=[order_no AS count_distinct_order_no$value] "
+        "aggs=[sum(cost) AS sum_cost$part, count(*) AS count_star$part]",
+        "Scan sales columns=[order_no, cost] splits=8 source=parquet",
+    ]
+    assert "Join" not in text
+
+
+def test_runtime_filter_reaches_both_sides_of_the_self_join(parquet_dir: Path) -> None:
+    """The self-join broadcast (a 1 MiB threshold), so its output is not hash
+    partitioned and each IN subquery's semi join (a small left side) shuffles it behind
+    a runtime filter: both readers of the CTE are filtered, and each reads a copy of
+    its own (physical/shared.py)."""
+    con = shoal.connect(partitions=3, broadcast_threshold_bytes=1 << 20)
+    for name in _tables():
+        con.register_parquet(name, str(parquet_dir / f"{name}.parquet"))
+    lines = con.explain(Q95_LIKE.sql).splitlines()
+    below = [lines[i + 1].strip() for i, x in enumerate(lines) if "RuntimeFilter" in x]
+    # Both IN subqueries' self-joins have the filter on both scans (probe and build),
+    # the second also on the returns scan; none is left above a join.
+    assert len(below) == 5 and all(b.startswith("Scan ") for b in below), below
+    analyzed = con.sql(Q95_LIKE.sql).explain_analyze().splitlines()
+    for line in analyzed:
+        if "RuntimeFilter" in line:
+            rows = int(line.split("(rows=")[1].split()[0])
+            rows_in = int(line.split("rows_in=")[1].split()[0].rstrip(")"))
+            assert rows < rows_in, line
+
+
+def test_a_unique_key_divides_the_join_estimate(parquet_dir: Path) -> None:
+    """sales.day spans 30 values, days.day_sk 2,000 (one per row): every sale finds at
+    most one day, so the join is estimated at the sales rows, not 2,000 / 30 times them."""
+    con = connect(parquet_dir, list(_tables()), 1)
+    logical = con.prepare("SELECT * FROM sales JOIN days ON day = day_sk").logical.plan
+    join = next(n for n in _walk(logical) if isinstance(n, Join))
+    assert all(isinstance(n, Scan) for n in join.children())
+    assert estimate_rows(join) == pytest.approx(4000)
+
+
+def _walk(plan):  # type: ignore[no-untyped-def]
+    yield plan
+    for c in plan.children():
+        yield from _walk(c)
