@@ -34,6 +34,7 @@ whole build side, so null-aware joins are always broadcast.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from shoal.expr.nodes import Expr
 from shoal.memory.pool import Reservation
 from shoal.memory.spill import SpillFile
 from shoal.physical.context import TaskContext
+from shoal.physical.operators.join_filter import JoinKeyFilter
 from shoal.physical.operators.join_index import JoinIndex
 from shoal.physical.operators.join_output import JoinEmitter, JoinShape
 from shoal.physical.operators.spill_partitions import MAX_LEVELS, SpillPartitions
@@ -109,6 +111,9 @@ class HashJoinExec(JoinShape, PhysicalPlan):
     # through it. Needs both sides hash-partitioned (or single): a task must see
     # every right row that could match its left rows.
     build_left: bool = False
+    # Set by rules/join_filters.py: (probe key position, filter id) for each probe key
+    # a scan below the probe side (same task) filters by this join's build keys.
+    join_filters: tuple[tuple[int, str], ...] = ()
 
     @property
     def label(self) -> str:  # type: ignore[override]
@@ -146,6 +151,8 @@ class HashJoinExec(JoinShape, PhysicalPlan):
             params["build"] = "left"
         if self.publishes is not None:
             params["publishes"] = self.publishes
+        if self.join_filters:
+            params["join_filters"] = "[" + ", ".join(f for _, f in self.join_filters) + "]"
         params["strategy"] = f"{self.strategy}" + (f" ({self.reason})" if self.reason else "")
         params["est"] = f"[{self.estimates}]"
         return params
@@ -206,6 +213,8 @@ class HashJoinExec(JoinShape, PhysicalPlan):
         assert built is not None
         build, index = built
         metrics.peak_state_rows = max(metrics.peak_state_rows, build.num_rows)
+        if self.join_filters:
+            self._publish_join_filters(ctx, build)
         if self.null_aware and index.has_null_key:
             # x NOT IN (…, NULL, …) is never true: drain nothing, return nothing.
             return
@@ -215,6 +224,20 @@ class HashJoinExec(JoinShape, PhysicalPlan):
             metrics.rows_in += batch.num_rows
             yield from self._probe_batch(ctx, emitter, index, batch, drop_null_probe)
         yield from emitter.finish(ctx.settings.batch_rows)
+
+    def _publish_join_filters(self, ctx: TaskContext, build: pa.Table) -> None:
+        """Hand the build keys to the scans below the probe side (before it is pulled,
+        but for a broadcast join's read-ahead batches, which pass unfiltered)."""
+        for position, filter_id in self.join_filters:
+            column = _key(build, self.right_keys[position])
+            if self.strategy == BROADCAST_JOIN:
+                # Every task has the same build side: one filter per process.
+                key = ("join-filter", ctx.stage_id, filter_id)
+                found = ctx.shared(key, functools.partial(JoinKeyFilter.of, column))
+            else:
+                found = JoinKeyFilter.of(column)
+            if found is not None:
+                ctx.join_filters[filter_id] = found
 
     def _probe_batch(
         self,
