@@ -8,9 +8,21 @@ The inner aggregation removes duplicates of (keys, x) — and, split into partia
 and final around a hash exchange, does so before data moves — so the outer one
 sees each distinct value once (NULL x forms one group; f ignores NULLs as before).
 
-Several DISTINCT arguments, or DISTINCT mixed with plain aggregates: each group
-of aggregates is computed on its own and the results are joined on the group
-keys (NULL keys equal, as grouping treats them):
+One DISTINCT argument beside plain aggregates that can be re-aggregated (sum,
+count, count(*), min, max): one pass, two levels — the inner aggregation groups by
+(keys, x) and computes the plain aggregates per group, the outer one applies the
+DISTINCT aggregates to x and re-aggregates the others (counts are summed; a sum
+over no groups is NULL, so a count under no keys is coalesced back to 0):
+
+    Aggregate(k, [count(DISTINCT x), sum(y)])
+      -> Aggregate(k, [count(x'), sum(s)]) <- Aggregate(k + x', [sum(y) AS s])
+
+TPC-DS q16/q94/q95 (``count(DISTINCT order), sum(cost), sum(profit)`` over a
+six-way join) read their input once instead of once per group of aggregates.
+
+Several DISTINCT arguments, or DISTINCT mixed with other plain aggregates (avg,
+variance, …): each group of aggregates is computed on its own and the results are
+joined on the group keys (NULL keys equal, as grouping treats them):
 
     Aggregate(k, [sum(y), count(DISTINCT x)])
       -> Project <- Join[k = k'] (Aggregate(k, [sum(y)]), Aggregate(k', [count(DISTINCT x)]))
@@ -20,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shoal.expr.nodes import ColumnRef, Expr, conjoin
+from shoal.expr.nodes import Call, ColumnRef, Expr, Literal, conjoin
 from shoal.logical.plan import AggCall, Aggregate, Join, LogicalPlan, Project
 
 
@@ -35,7 +47,51 @@ def rewrite_distinct_aggregates(plan: LogicalPlan) -> LogicalPlan:
         groups.setdefault(a.arg if a.distinct else None, []).append((name, a))
     if len(groups) == 1:
         return _single_distinct(plan)
+    if (
+        len(groups) == 2
+        and plan.always_group is None
+        and all(a.fn in _REAGGREGATED for _, a in groups.get(None, []))
+    ):
+        return _distinct_with_plain(plan)
     return _join_groups(plan, list(groups.values()))
+
+
+# Plain aggregates whose per-group results combine into the result over all groups,
+# and the function that combines them.
+_REAGGREGATED = {"sum": "sum", "count": "sum", "count_star": "sum", "min": "min", "max": "max"}
+
+
+def _distinct_with_plain(plan: Aggregate) -> LogicalPlan:
+    distinct = [(n, a) for n, a in plan.aggregates if a.distinct]
+    arg = distinct[0][1].arg
+    assert arg is not None
+    value_name = distinct[0][0] + "$value"
+    plain = [(n, a) for n, a in plan.aggregates if not a.distinct]
+    inner = Aggregate(
+        plan.input,
+        plan.keys + ((value_name, arg),),
+        tuple((f"{n}$part", a) for n, a in plain),
+    )
+    value = ColumnRef(value_name, arg.type)
+    outer_keys = tuple((n, ColumnRef(n, e.type)) for n, e in plan.keys)
+    outer_aggs: list[tuple[str, AggCall]] = []
+    for n, a in plan.aggregates:
+        if a.distinct:
+            outer_aggs.append((n, replace(a, arg=value, distinct=False)))
+        else:
+            part = ColumnRef(f"{n}$part", a.type)
+            outer_aggs.append((n, AggCall(_REAGGREGATED[a.fn], part, a.type)))
+    outer = Aggregate(inner, outer_keys, tuple(outer_aggs))
+    if plan.keys:
+        return outer
+    # No keys: one row even over no input, where the summed counts are NULL.
+    exprs: list[tuple[str, Expr]] = []
+    for n, a in plan.aggregates:
+        ref: Expr = ColumnRef(n, a.type)
+        if not a.distinct and a.fn in ("count", "count_star"):
+            ref = Call("coalesce", (ref, Literal(0, a.type)), a.type)
+        exprs.append((n, ref))
+    return Project(outer, tuple(exprs))
 
 
 def _single_distinct(plan: Aggregate) -> LogicalPlan:
@@ -73,7 +129,5 @@ def _join_groups(plan: Aggregate, groups: list[list[tuple[str, AggCall]]]) -> Lo
 
 def _eq(a: Expr, b: Expr) -> Expr:
     import pyarrow as pa
-
-    from shoal.expr.nodes import Call
 
     return Call("equal", (a, b), pa.bool_())
