@@ -49,6 +49,7 @@ def rewrite_distinct_aggregates(plan: LogicalPlan) -> LogicalPlan:
         return _single_distinct(plan)
     if (
         len(groups) == 2
+        and None in groups
         and plan.always_group is None
         and all(a.fn in _REAGGREGATED for _, a in groups.get(None, []))
     ):

@@ -75,6 +75,9 @@ BROADCAST_JOIN, PARTITIONED_JOIN, COLOCATED_JOIN, SINGLE_JOIN = (
 
 # Probe batches a task reads while another task builds the shared broadcast index.
 _READ_AHEAD_BATCHES = 8
+# A probe side read first (``publishes`` on a join that is not build_left) whose
+# task's share fits in this many bytes filters the build side by its keys.
+_PROBE_FIRST_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,10 @@ class HashJoinExec(JoinShape, PhysicalPlan):
     null_equal: bool = False
     # Why the strategy was chosen (for EXPLAIN).
     reason: str = ""
-    # build_left only: the runtime filter (on the right side, before its exchange)
-    # that this join's tasks publish their left keys to.
+    # The runtime filter (on the right side, before its exchange) that this join's
+    # tasks publish their left keys to: a build_left join's held side, or (an inner
+    # join whose probe side is expected to be the smaller) the probe side read first
+    # when it turns out to fit in _PROBE_FIRST_BYTES.
     publishes: str | None = None
     # semi / anti only: hold the (smaller) left side and stream the right side
     # through it. Needs both sides hash-partitioned (or single): a task must see
@@ -171,9 +176,11 @@ class HashJoinExec(JoinShape, PhysicalPlan):
 
     def _execute(self, ctx: TaskContext, res: Reservation) -> Iterator[pa.RecordBatch]:
         metrics = ctx.operator_metrics(self)
+        probe: Iterator[pa.RecordBatch] = ctx.run(self.left)
+        if self.publishes is not None:
+            probe = self._probe_first(ctx, probe)
         build_batches: list[pa.RecordBatch] = []
         spill, stats = self._collect(ctx, res, ctx.run(self.right), build_batches, self.right)
-        probe = ctx.run(self.left)
         read_ahead: list[pa.RecordBatch] = []
         built: tuple[pa.Table, JoinIndex] | None = None
         if spill is None:
@@ -224,6 +231,45 @@ class HashJoinExec(JoinShape, PhysicalPlan):
             metrics.rows_in += batch.num_rows
             yield from self._probe_batch(ctx, emitter, index, batch, drop_null_probe)
         yield from emitter.finish(ctx.settings.batch_rows)
+
+    def _probe_first(
+        self, ctx: TaskContext, probe: Iterator[pa.RecordBatch]
+    ) -> Iterator[pa.RecordBatch]:
+        """Read the probe side before the build side, up to ``_PROBE_FIRST_BYTES``: if it
+        ends within them, publish its keys (the build side's runtime filter then drops
+        every build row no probe row can match, before the shuffle); else withdraw, so
+        the filter passes everything. Either way the batches read come first in the
+        probe stream returned; they are reserved while held."""
+        assert self.publishes is not None
+        held: list[pa.RecordBatch] = []
+        hold = ctx.reserve(self)
+        ended = False
+        while hold.size <= _PROBE_FIRST_BYTES:
+            batch = next(probe, None)
+            if batch is None:
+                ended = True
+                break
+            hold.force_grow(batch.nbytes)
+            held.append(batch)
+        if ended:
+            types = {f.name: f.type for f in self.left.schema}
+            keys = [
+                pa.concat_arrays([_key(b, k) for b in held]) if held else pa.array([], types[k])
+                for k in self.left_keys
+            ]
+            ctx.publish_filter(self.publishes, ctx.partition, keys)
+        else:
+            ctx.withdraw_filter(self.publishes, ctx.partition)
+
+        def stream() -> Iterator[pa.RecordBatch]:
+            while held:
+                batch = held.pop(0)
+                hold.shrink(batch.nbytes)
+                yield batch
+            hold.free()
+            yield from probe
+
+        return stream()
 
     def _publish_join_filters(self, ctx: TaskContext, build: pa.Table) -> None:
         """Hand the build keys to the scans below the probe side (before it is pulled,

@@ -193,14 +193,27 @@ def _plan_hash_join(plan: HashJoinExec, settings: Settings) -> PhysicalPlan:
         if plan.kind == "full"
         else plan.reason or "outer join preserving the build side"
     )
-    return _repartition(replace(plan, reason=why), lp, rp, n)
+    joined = _repartition(replace(plan, reason=why), lp, rp, n)
+    if (
+        settings.runtime_filters
+        and plan.kind == "inner"
+        and not plan.null_equal
+        and est.probe_rows < est.build_rows
+    ):
+        # The probe side is expected to be the smaller one (TPC-DS q85: 7 rows against
+        # 1.9 M): the join reads it first, and if it is small indeed its keys filter
+        # the build side before that is shuffled (HashJoinExec, probe first).
+        return _with_runtime_filter(joined)
+    return joined
 
 
 _filter_ids = itertools.count(1)
 
 
 def _with_runtime_filter(join: HashJoinExec) -> HashJoinExec:
-    """Filter a build-left join's right side by the left keys before its exchange.
+    """Filter a join's right side by the left keys before its exchange: a build-left
+    semi/anti join's (it holds the left side), or an inner join that reads its probe
+    side first when that side is expected to be the smaller.
 
     Only when the right side is shuffled (the filter then saves the hashing and the
     shipping) and NULL keys cannot matter: not null-aware (NOT IN must see NULL keys)
