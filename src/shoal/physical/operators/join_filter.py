@@ -73,9 +73,7 @@ class JoinKeyFilter:
             bitmap[values - low] = True
             if bitmap.all():
                 bitmap = None  # the range test is exact
-        return JoinKeyFilter(
-            False, low, high, bounds["min"].as_py(), bounds["max"].as_py(), bitmap
-        )
+        return JoinKeyFilter(False, low, high, bounds["min"].as_py(), bounds["max"].as_py(), bitmap)
 
     def may_overlap(self, lo: Any, hi: Any) -> bool:
         """False when no value in ``[lo, hi]`` (a row group's min/max) is a build key."""

@@ -194,17 +194,18 @@ def _plan_hash_join(plan: HashJoinExec, settings: Settings) -> PhysicalPlan:
         else plan.reason or "outer join preserving the build side"
     )
     joined = _repartition(replace(plan, reason=why), lp, rp, n)
-    if (
-        settings.runtime_filters
-        and plan.kind == "inner"
-        and not plan.null_equal
-        and est.probe_rows < est.build_rows
-    ):
-        # The probe side is expected to be the smaller one (TPC-DS q85: 7 rows against
-        # 1.9 M): the join reads it first, and if it is small indeed its keys filter
-        # the build side before that is shuffled (HashJoinExec, probe first).
+    if settings.runtime_filters and _reads_probe_first(plan):
         return _with_runtime_filter(joined)
     return joined
+
+
+def _reads_probe_first(plan: HashJoinExec) -> bool:
+    """Whether a partitioned join reads its probe side first, to filter its build side
+    by the probe keys when the probe side is small: inner joins whose probe side is
+    expected to be the smaller one (TPC-DS q85: 7 rows against 1.9 M, estimated 0.3 M
+    against 1.9 M). When it is not small after all, the filter passes everything."""
+    est = plan.estimates
+    return plan.kind == "inner" and not plan.null_equal and est.probe_rows < est.build_rows
 
 
 _filter_ids = itertools.count(1)
