@@ -365,8 +365,8 @@ Stage 2 (partitions=3) -> result
       Sort keys=[k ASC, x_2 ASC] per=partition
         ExchangeRead from=stage 1
 Stage 1 (partitions=3) -> HashRepartition[k] x3 to stage 2
-  HashJoin[inner] keys=[id = id_2] strategy=broadcast (build ~0.0MiB <= 32MiB) est=[probe~3,000 rows, build~3,000 rows/0.0MiB]
-    Scan t columns=[id, k] splits=6 source=parquet
+  HashJoin[inner] keys=[id = id_2] join_filters=[jf0] strategy=broadcast (build ~0.0MiB <= 32MiB) est=[probe~3,000 rows, build~3,000 rows/0.0MiB]
+    Scan t columns=[id, k] splits=6 source=parquet join_filters=[jf0:id]
     ExchangeRead from=stage 0
 Stage 0 (partitions=3) -> Broadcast x3 to stage 1
   Scan t columns=[id_2, x_2] splits=6 source=parquet

@@ -148,6 +148,27 @@ INNER: list[Case] = [
     u("inner_join_then_filter_or_across_sides", """
         SELECT s.id, p.person_id FROM sales s JOIN people p ON s.cust_id = p.person_id
         WHERE s.qty = 50 OR p.age = 90"""),
+    # Join filters (rules/join_filters.py): a selective join above others filters the
+    # scan below them — through a left join's preserved side, an inner join's either
+    # side, a group key, and from an empty build side.
+    u("jf_through_left_join", """
+        SELECT l.line_id, o.status, s.name FROM lines l
+        LEFT JOIN orders o ON l.order_id = o.order_id
+        JOIN supp s ON l.supp_id = s.supp_id WHERE s.supp_id < 4""", both=True),
+    u("jf_through_inner_build_side", """
+        SELECT l.line_id, o.order_id FROM orders o
+        JOIN lines l ON l.order_id = o.order_id
+        JOIN (SELECT * FROM orders WHERE order_id % 7 = 3) x ON x.order_id = o.order_id"""),
+    u("jf_through_group_key", """
+        SELECT g.supp_id, g.n, s.name
+        FROM (SELECT supp_id, COUNT(*) AS n FROM lines GROUP BY supp_id) g
+        JOIN supp s ON g.supp_id = s.supp_id WHERE s.nation IS NULL""", both=True),
+    u("jf_empty_build_side", """
+        SELECT l.line_id FROM lines l JOIN supp s ON l.supp_id = s.supp_id
+        WHERE s.supp_id < 0"""),
+    u("jf_semi_join", """
+        SELECT COUNT(*) FROM lines l
+        WHERE l.supp_id IN (SELECT supp_id FROM supp WHERE nation = 'FRANCE')"""),
 ]
 
 OUTER: list[Case] = [
@@ -627,6 +648,23 @@ CTE_DERIVED: list[Case] = [
     u("cd_over_left_join", """
         SELECT a.g, COUNT(DISTINCT b.k), COUNT(b.id) FROM jl a LEFT JOIN jr b ON a.k = b.k
         GROUP BY a.g"""),
+    # One DISTINCT argument beside sum / count / min / max: re-aggregated in two levels.
+    u("cd_reaggregated_plain_grouped", """
+        SELECT region, COUNT(DISTINCT cust_id), SUM(qty), COUNT(*), COUNT(price), MIN(qty),
+               MAX(price), SUM(price) FROM sales GROUP BY region""", both=True),
+    u("cd_reaggregated_plain_global", """
+        SELECT COUNT(DISTINCT store), SUM(qty), COUNT(*), COUNT(price), MIN(price), MAX(qty)
+        FROM sales""", both=True),
+    u("cd_reaggregated_nulls", "SELECT COUNT(DISTINCT k), COUNT(i), COUNT(*), MAX(i), SUM(i) FROM tiny"),
+    u("cd_reaggregated_empty_global", """
+        SELECT COUNT(DISTINCT cust_id), COUNT(*), COUNT(qty), SUM(qty), MIN(qty) FROM sales_empty
+        """),
+    u("cd_reaggregated_empty_grouped", """
+        SELECT region, COUNT(DISTINCT cust_id), COUNT(*), SUM(qty) FROM sales_empty GROUP BY region
+        """),
+    u("cd_reaggregated_over_join", """
+        SELECT COUNT(DISTINCT l.order_id), SUM(l.qty), COUNT(*)
+        FROM lines l JOIN orders o ON l.order_id = o.order_id WHERE o.status = 'O'"""),
 ]
 
 SET_OPS: list[Case] = [

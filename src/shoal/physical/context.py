@@ -23,6 +23,7 @@ from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
 
 if TYPE_CHECKING:
+    from shoal.physical.operators.join_filter import JoinKeyFilter
     from shoal.physical.plan import PhysicalPlan
 
 
@@ -73,6 +74,9 @@ class Settings:
     # A CTE read more than once (and joining / aggregating) is computed once for all its
     # readers (sql/ctes.py, physical/shared.py); False: each reference computes its own.
     share_ctes: bool = True
+    # Join filters (rules/join_filters.py): a hash join's build keys filter the scan
+    # below its probe side, in the same task.
+    join_filters: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "retry_policy", RetryPolicy(self.retry_policy))
@@ -117,6 +121,9 @@ class TaskContext:
     # that carries them, an unlimited pool and a folder of this task's own).
     memory: MemoryPool = field(default_factory=MemoryPool)
     spill: SpillSpace = field(default_factory=SpillSpace)
+    # Join filters (operators/join_filter.py) published by this task's hash joins once
+    # built, by filter id; the scans below their probe sides read them. Task-local.
+    join_filters: dict[str, JoinKeyFilter] = field(default_factory=dict)
     # Every reservation taken through ``reserve``: the runtime frees them when the
     # task ends, however it ends.
     reservations: list[Reservation] = field(default_factory=list)

@@ -34,6 +34,7 @@ whole build side, so null-aware joins are always broadcast.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from shoal.expr.nodes import Expr
 from shoal.memory.pool import Reservation
 from shoal.memory.spill import SpillFile
 from shoal.physical.context import TaskContext
+from shoal.physical.operators.join_filter import JoinKeyFilter
 from shoal.physical.operators.join_index import JoinIndex
 from shoal.physical.operators.join_output import JoinEmitter, JoinShape
 from shoal.physical.operators.spill_partitions import MAX_LEVELS, SpillPartitions
@@ -73,6 +75,9 @@ BROADCAST_JOIN, PARTITIONED_JOIN, COLOCATED_JOIN, SINGLE_JOIN = (
 
 # Probe batches a task reads while another task builds the shared broadcast index.
 _READ_AHEAD_BATCHES = 8
+# A probe side read first (``publishes`` on a join that is not build_left) whose
+# task's share fits in this many bytes filters the build side by its keys.
+_PROBE_FIRST_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -102,13 +107,18 @@ class HashJoinExec(JoinShape, PhysicalPlan):
     null_equal: bool = False
     # Why the strategy was chosen (for EXPLAIN).
     reason: str = ""
-    # build_left only: the runtime filter (on the right side, before its exchange)
-    # that this join's tasks publish their left keys to.
+    # The runtime filter (on the right side, before its exchange) that this join's
+    # tasks publish their left keys to: a build_left join's held side, or (an inner
+    # join whose probe side is expected to be the smaller) the probe side read first
+    # when it turns out to fit in _PROBE_FIRST_BYTES.
     publishes: str | None = None
     # semi / anti only: hold the (smaller) left side and stream the right side
     # through it. Needs both sides hash-partitioned (or single): a task must see
     # every right row that could match its left rows.
     build_left: bool = False
+    # Set by rules/join_filters.py: (probe key position, filter id) for each probe key
+    # a scan below the probe side (same task) filters by this join's build keys.
+    join_filters: tuple[tuple[int, str], ...] = ()
 
     @property
     def label(self) -> str:  # type: ignore[override]
@@ -146,6 +156,8 @@ class HashJoinExec(JoinShape, PhysicalPlan):
             params["build"] = "left"
         if self.publishes is not None:
             params["publishes"] = self.publishes
+        if self.join_filters:
+            params["join_filters"] = "[" + ", ".join(f for _, f in self.join_filters) + "]"
         params["strategy"] = f"{self.strategy}" + (f" ({self.reason})" if self.reason else "")
         params["est"] = f"[{self.estimates}]"
         return params
@@ -164,9 +176,11 @@ class HashJoinExec(JoinShape, PhysicalPlan):
 
     def _execute(self, ctx: TaskContext, res: Reservation) -> Iterator[pa.RecordBatch]:
         metrics = ctx.operator_metrics(self)
+        probe: Iterator[pa.RecordBatch] = ctx.run(self.left)
+        if self.publishes is not None:
+            probe = self._probe_first(ctx, probe)
         build_batches: list[pa.RecordBatch] = []
         spill, stats = self._collect(ctx, res, ctx.run(self.right), build_batches, self.right)
-        probe = ctx.run(self.left)
         read_ahead: list[pa.RecordBatch] = []
         built: tuple[pa.Table, JoinIndex] | None = None
         if spill is None:
@@ -206,6 +220,8 @@ class HashJoinExec(JoinShape, PhysicalPlan):
         assert built is not None
         build, index = built
         metrics.peak_state_rows = max(metrics.peak_state_rows, build.num_rows)
+        if self.join_filters:
+            self._publish_join_filters(ctx, build)
         if self.null_aware and index.has_null_key:
             # x NOT IN (…, NULL, …) is never true: drain nothing, return nothing.
             return
@@ -215,6 +231,59 @@ class HashJoinExec(JoinShape, PhysicalPlan):
             metrics.rows_in += batch.num_rows
             yield from self._probe_batch(ctx, emitter, index, batch, drop_null_probe)
         yield from emitter.finish(ctx.settings.batch_rows)
+
+    def _probe_first(
+        self, ctx: TaskContext, probe: Iterator[pa.RecordBatch]
+    ) -> Iterator[pa.RecordBatch]:
+        """Read the probe side before the build side, up to ``_PROBE_FIRST_BYTES``: if it
+        ends within them, publish its keys (the build side's runtime filter then drops
+        every build row no probe row can match, before the shuffle); else withdraw, so
+        the filter passes everything. Either way the batches read come first in the
+        probe stream returned; they are reserved while held."""
+        assert self.publishes is not None
+        held: list[pa.RecordBatch] = []
+        hold = ctx.reserve(self)
+        ended = False
+        while hold.size <= _PROBE_FIRST_BYTES:
+            batch = next(probe, None)
+            if batch is None:
+                ended = True
+                break
+            hold.force_grow(batch.nbytes)
+            held.append(batch)
+        if ended:
+            types = {f.name: f.type for f in self.left.schema}
+            keys = [
+                pa.concat_arrays([_key(b, k) for b in held]) if held else pa.array([], types[k])
+                for k in self.left_keys
+            ]
+            ctx.publish_filter(self.publishes, ctx.partition, keys)
+        else:
+            ctx.withdraw_filter(self.publishes, ctx.partition)
+
+        def stream() -> Iterator[pa.RecordBatch]:
+            while held:
+                batch = held.pop(0)
+                hold.shrink(batch.nbytes)
+                yield batch
+            hold.free()
+            yield from probe
+
+        return stream()
+
+    def _publish_join_filters(self, ctx: TaskContext, build: pa.Table) -> None:
+        """Hand the build keys to the scans below the probe side (before it is pulled,
+        but for a broadcast join's read-ahead batches, which pass unfiltered)."""
+        for position, filter_id in self.join_filters:
+            column = _key(build, self.right_keys[position])
+            if self.strategy == BROADCAST_JOIN:
+                # Every task has the same build side: one filter per process.
+                key = ("join-filter", ctx.stage_id, filter_id)
+                found = ctx.shared(key, functools.partial(JoinKeyFilter.of, column))
+            else:
+                found = JoinKeyFilter.of(column)
+            if found is not None:
+                ctx.join_filters[filter_id] = found
 
     def _probe_batch(
         self,

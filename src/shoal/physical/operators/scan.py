@@ -116,6 +116,9 @@ class ScanExec(PhysicalPlan):
     # Set by KeepGroupKeysEncoded: output string columns that may leave this scan still
     # dictionary-encoded, because only group keys of the aggregate above read them.
     encoded: frozenset[str] = field(default=frozenset(), compare=False)
+    # Set by rules/join_filters.py: (filter id, output column) for each hash join above
+    # (same task) whose build keys this scan may filter that column by, once published.
+    join_filters: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     label = "Scan"
 
@@ -208,6 +211,8 @@ class ScanExec(PhysicalPlan):
         params["source"] = self.source.describe().split()[0]
         if self.encoded:
             params["encoded"] = "[" + ", ".join(sorted(self.encoded)) + "]"
+        if self.join_filters:
+            params["join_filters"] = "[" + ", ".join(f"{f}:{c}" for f, c in self.join_filters) + "]"
         if self.layout_keys:
             params["layout"] = f"hash[{', '.join(self.layout_keys)}]x{self.layout_shards}"
             params["shards"] = f"{self.shards_read}/{self.layout_shards}"
@@ -219,9 +224,12 @@ class ScanExec(PhysicalPlan):
         # A share group whose members all have this filter applies it once, in the
         # member that decodes (_read_shared); rows_in then counts rows that passed.
         filtered = self.share is not None and self.share.filter is not None
+        by_join = _JoinFiltering(self.join_filters, ctx) if self.join_filters else None
         for batch in self._read(self._my_splits(ctx), ctx, metrics):
             metrics.rows_in += batch.num_rows
-            if self.filter is not None and not filtered:
+            if by_join is not None:
+                batch = by_join.apply(batch)
+            if self.filter is not None and not filtered and batch.num_rows:
                 batch = _filter(self.filter, batch, target)
             if batch.num_rows:
                 yield _materialize(batch, target, keep=self.encoded)
@@ -259,6 +267,7 @@ class ScanExec(PhysicalPlan):
                     rg
                     for rg in (split.row_groups or range(f.metadata.num_row_groups))
                     if self.row_group_may_match(f.metadata, rg)
+                    and self._join_filters_may_match(ctx, f.metadata, rg)
                 ]
                 skipped = len(split.row_groups or ()) - len(groups)
                 metrics.row_groups_skipped += skipped
@@ -358,17 +367,51 @@ class ScanExec(PhysicalPlan):
                 for rg in (split.row_groups or range(footer.num_row_groups))
                 if self.row_group_may_match(footer, rg)
             ]
+            key = (split.path, tuple(groups))
+            own_decode = False
+            if self.join_filters and groups:
+                kept = [rg for rg in groups if self._join_filters_may_match(ctx, footer, rg)]
+                if len(kept) < len(groups):
+                    # This member does not read the row groups the share group counted it
+                    # for: the cache must not hold them for it. What it still reads it
+                    # decodes itself.
+                    cache.skip(key)
+                    groups, own_decode = kept, True
             metrics.row_groups_skipped += len(split.row_groups or ()) - len(groups)
             metrics.row_groups_read += len(groups)
             if not groups:
                 continue
-            batches, reused = cache.batches(
-                (split.path, tuple(groups)), functools.partial(decode, split, groups)
-            )
+            if own_decode:
+                batches, reused = decode(split, groups), False
+            else:
+                batches, reused = cache.batches(key, functools.partial(decode, split, groups))
             if reused:
                 metrics.row_groups_shared += len(groups)
             for batch in batches:
                 yield _conform(batch.select(own), target)
+
+    def _join_filters_may_match(self, ctx: TaskContext, metadata: pq.FileMetaData, rg: int) -> bool:
+        """False when a published join filter's key range misses the row group's min/max."""
+        if not self.join_filters or not ctx.join_filters:
+            return True
+        positions = _column_positions(metadata)
+        by_name = dict(zip(self.names, self.columns, strict=True))
+        group = metadata.row_group(rg)
+        for filter_id, name in self.join_filters:
+            found = ctx.join_filters.get(filter_id)
+            if found is None:
+                continue
+            if found.empty:
+                return False
+            index = positions.get(by_name[name])
+            if index is None:
+                continue
+            stats = group.column(index).statistics
+            if stats is None or not stats.has_min_max:
+                continue
+            if not found.may_overlap(stats.min, stats.max):
+                return False
+        return True
 
     @cached_property
     def _bounds(self) -> list[tuple[str, str, Any]]:
@@ -409,6 +452,42 @@ class ScanExec(PhysicalPlan):
             except TypeError:
                 continue  # statistics of another Python type: no pruning
         return True
+
+
+# A join filter that has kept at least this share of the rows of its first
+# ``_JUDGE_ROWS`` rows is dropped for the rest of the task: it costs what it saves.
+_USELESS_KEPT_SHARE = 0.9
+_JUDGE_ROWS = 1 << 19
+
+
+class _JoinFiltering:
+    """One scan task's application of the join filters published so far, batch by
+    batch; a filter that drops little is stopped after a while."""
+
+    def __init__(self, targets: tuple[tuple[str, str], ...], ctx: TaskContext):
+        self._targets = targets
+        self._ctx = ctx
+        self._seen: dict[str, int] = {}
+        self._kept: dict[str, int] = {}
+        self._stopped: set[str] = set()
+
+    def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        published = self._ctx.join_filters
+        if not published:
+            return batch
+        for filter_id, name in self._targets:
+            found = published.get(filter_id)
+            if found is None or filter_id in self._stopped or not batch.num_rows:
+                continue
+            rows = batch.num_rows
+            mask = found.mask(batch.column(name))
+            if mask is not None:
+                batch = batch.filter(pa.array(mask))
+            seen = self._seen[filter_id] = self._seen.get(filter_id, 0) + rows
+            kept = self._kept[filter_id] = self._kept.get(filter_id, 0) + batch.num_rows
+            if seen >= _JUDGE_ROWS and kept >= _USELESS_KEPT_SHARE * seen:
+                self._stopped.add(filter_id)
+        return batch
 
 
 _FLIP = {

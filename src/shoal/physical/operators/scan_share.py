@@ -93,6 +93,22 @@ class DecodedSplitCache:
             return decode(), False
         return kept, True
 
+    def skip(self, key: SplitKey) -> None:
+        """One member counted as a reader of ``key`` will not read it (a join filter
+        ruled it out): keep it for one member fewer, or free it if nobody else waits."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.batches is not None:
+                entry.remaining -= 1
+                if entry.remaining <= 0:
+                    entry.batches = None
+                    self._held -= entry.nbytes
+                    if self._reservation is not None:
+                        self._reservation.shrink(entry.nbytes)
+            elif entry is None or not entry.ready.is_set():
+                # Not decoded (or not kept) yet: whoever decodes it counts one reader less.
+                self._readers[key] = self._readers.get(key, 1) - 1
+
     def _keep(self, key: SplitKey, entry: _Entry, decoded: list[pa.RecordBatch]) -> None:
         size = sum(b.nbytes for b in decoded)
         with self._lock:

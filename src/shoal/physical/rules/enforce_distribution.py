@@ -195,14 +195,28 @@ def _plan_hash_join(plan: HashJoinExec, settings: Settings) -> PhysicalPlan:
         if plan.kind == "full"
         else plan.reason or "outer join preserving the build side"
     )
-    return _repartition(replace(plan, reason=why), lp, rp, n)
+    joined = _repartition(replace(plan, reason=why), lp, rp, n)
+    if settings.runtime_filters and _reads_probe_first(plan):
+        return _with_runtime_filter(joined)
+    return joined
+
+
+def _reads_probe_first(plan: HashJoinExec) -> bool:
+    """Whether a partitioned join reads its probe side first, to filter its build side
+    by the probe keys when the probe side is small: inner joins whose probe side is
+    expected to be the smaller one (TPC-DS q85: 7 rows against 1.9 M, estimated 0.3 M
+    against 1.9 M). When it is not small after all, the filter passes everything."""
+    est = plan.estimates
+    return plan.kind == "inner" and not plan.null_equal and est.probe_rows < est.build_rows
 
 
 _filter_ids = itertools.count(1)
 
 
 def _with_runtime_filter(join: HashJoinExec) -> HashJoinExec:
-    """Filter a build-left join's right side by the left keys before its exchange.
+    """Filter a join's right side by the left keys before its exchange: a build-left
+    semi/anti join's (it holds the left side), or an inner join that reads its probe
+    side first when that side is expected to be the smaller.
 
     Only when the right side is shuffled (the filter then saves the hashing and the
     shipping) and NULL keys cannot matter: not null-aware (NOT IN must see NULL keys)

@@ -16,6 +16,7 @@ from shoal.physical.plan import PhysicalPlan
 from shoal.physical.rules.encoded_keys import keep_group_keys_encoded
 from shoal.physical.rules.enforce_distribution import enforce_distribution
 from shoal.physical.rules.enforce_sorting import enforce_sorting
+from shoal.physical.rules.join_filters import push_join_filters
 from shoal.physical.rules.sanity_check import sanity_check
 from shoal.physical.rules.share_scans import share_scans
 
@@ -34,6 +35,12 @@ RULES: tuple[tuple[str, Rule, str], ...] = (
         lambda plan, settings: enforce_sorting(plan),
         "after enforce_distribution: a sort that keeps its partitioning goes above the "
         "exchange that gives the partitioning a window needs, so the exchanges must be placed",
+    ),
+    (
+        "push_join_filters",
+        push_join_filters,
+        "after the exchanges and sorts are placed (a filter never crosses a stage "
+        "boundary); before share_scans, which rebuilds the scans it marks",
     ),
     (
         "share_scans",
