@@ -23,11 +23,25 @@ from __future__ import annotations
 
 import threading
 
+import pyarrow as pa
+
 from shoal.errors import ResourceExhaustedError
 from shoal.memory.size import human_bytes
 from shoal.metrics.operator import OperatorMetrics
 
 UNLIMITED = 1 << 62
+
+
+def release_unused() -> None:
+    """Hand the pages Arrow's allocator keeps after frees back to the system.
+
+    Called where an operator has just dropped a large share of its memory (a run or
+    a set of partitions written to disk, a grace partition finished): mimalloc and
+    jemalloc keep freed pages for reuse, and under a budget the process's RSS would
+    otherwise stay at the high-water mark of everything freed so far. Cheap next to
+    the spill that precedes it; never called on the path that does not spill.
+    """
+    pa.default_memory_pool().release_unused()
 
 
 class MemoryPool:

@@ -33,7 +33,7 @@ from shoal.expr import floats
 from shoal.expr.evaluate import Memo, evaluate_array, evaluate_column
 from shoal.expr.nodes import ColumnRef, Expr
 from shoal.hashing import partition_ids
-from shoal.memory.pool import Reservation
+from shoal.memory.pool import Reservation, release_unused
 from shoal.physical.context import TaskContext
 from shoal.physical.operators.dense_grouping import dense_group_by
 from shoal.physical.operators.spill_partitions import MAX_LEVELS, SpillPartitions
@@ -250,6 +250,8 @@ class HashAggregateExec(PhysicalPlan):
                     spill.add(state)
             states, state_rows, merged_rows = [], 0, 0
             res.resize(0)
+            if spill is not None:
+                release_unused()
 
         try:
             for batch in batches:
