@@ -28,8 +28,10 @@ from shoal.errors import (
     ResourceExhaustedError,
     UserError,
 )
-from shoal.memory.pool import MemoryPool
+from shoal.memory.pool import STATE_SHARE, MemoryPool
 from shoal.memory.size import parse_bytes
+from shoal.exchange.merge import merge_sorted
+from shoal.exchange_spec import SortSpec
 from shoal.memory.spill import SpillSpace
 from shoal.physical.operators import hash_join
 from shoal.physical.operators.join_index import JoinIndex
@@ -160,13 +162,18 @@ def test_pool_reservations() -> None:
     assert a.try_grow(600)
     assert not b.try_grow(500)  # would pass the limit: refused, nothing taken
     assert pool.reserved == 600
-    assert b.try_grow(400)
+    # Operator state may take STATE_SHARE of the limit; the rest is headroom for
+    # batches in flight, which an explicit share (an exchange buffer's) may use.
+    assert not b.try_grow(400)
+    assert b.try_grow(int(1000 * STATE_SHARE) - 600)
     with pytest.raises(ResourceExhaustedError) as info:
         a.grow(1)
     err = info.value
     assert (err.operator, err.needed, err.held, err.budget) == ("A", 1, 600, 1000)
+    assert err.state_limit == int(1000 * STATE_SHARE)
     assert "[stage 1, task 0, attempt 0] A needs 1B more memory" in str(err)
     assert isinstance(err, ExecutionError)
+    assert b.try_grow(1000 - pool.reserved, share=1.0)
     a.shrink(100)
     assert pool.reserved == 900 and pool.peak == 1000
     b.force_grow(5000)  # progress over budget, counted
@@ -377,6 +384,54 @@ def test_resource_exhausted_names_operator_and_budget(tmp_path: Path) -> None:
     # The connection still works, and with room the same query runs.
     assert con.sql("SELECT count(*) FROM a").fetchall() == [(60_000,)]
     assert con.sql("SELECT k FROM a ORDER BY s, v LIMIT 50000", memory_limit="1GiB").num_rows
+
+
+@pytest.mark.parametrize(
+    ("sql", "operator"),
+    [
+        # A window holds its whole partition: the budget bounds it, typed.
+        ("SELECT k, v, sum(v) OVER (PARTITION BY k % 3 ORDER BY v) AS w FROM a", "Window"),
+        # A nested-loop join holds its whole build side.
+        ("SELECT count(*) FROM a JOIN b ON a.v < b.w AND a.s <> b.s2", "NestedLoopJoin"),
+    ],
+)
+def test_operators_that_cannot_spill_fail_typed(tmp_path: Path, sql: str, operator: str) -> None:
+    con = _connect(tmp_path, 2, memory_limit="96KiB")
+    assert operator in con.explain(sql)
+    stream = con.stream(sql)
+    with pytest.raises(ResourceExhaustedError) as info:
+        stream.read_all()
+    err = info.value
+    assert err.operator.startswith(operator)
+    assert err.budget == 96 << 10 and err.needed > 0
+    assert err.stage is not None and err.partition is not None
+    _assert_clean(tmp_path, stream.memory)
+    assert con.sql("SELECT count(*) FROM b").fetchall() == [(20_000,)]
+
+
+def test_window_reserves_its_partition(tmp_path: Path, duck: duckdb.DuckDBPyConnection) -> None:
+    sql = "SELECT k, v, sum(v) OVER (PARTITION BY k % 3 ORDER BY v, s) AS w FROM a"
+    got, figures, pool = _run(_connect(tmp_path, 2, memory_limit="64MiB"), sql)
+    assert_frames_match(got, _expected(duck, sql))
+    window = _operators(figures, "Window")
+    assert window and all(op["peak_reserved_bytes"] > 0 for op in window)
+    _assert_clean(tmp_path, pool)
+
+
+def test_ordered_merge_reserves_what_it_holds() -> None:
+    pool = MemoryPool(1 << 30)
+    reservation = pool.reservation("merge")
+    # Three sorted runs of interleaved values, in batches of 50 rows.
+    runs = [
+        pa.table({"x": pa.array(range(start, 1000, 3), pa.int64())}).to_batches(50)
+        for start in (0, 1, 2)
+    ]
+    schema = runs[0][0].schema
+    out = list(merge_sorted([iter(r) for r in runs], (SortSpec("x"),), schema, reservation))
+    values = pa.Table.from_batches(out).column("x").to_pylist()
+    assert values == list(range(1000))
+    assert pool.peak > 0  # it held rows between rounds, reserved
+    assert pool.reserved == 0  # and gave them back at the end
 
 
 # ---------------------------------------------------- cleanup, however it ends

@@ -60,6 +60,12 @@ class LocalExchange:
                 Channel(budget_bytes, producers, cancelled, slots, reservation()) for _ in range(n)
             ]
         self.metrics = ExchangeMetrics(spec.kind, producer_stage, consumer_stage)
+        # The ordered merge's reader holds a batch or so per producer between rounds.
+        self._merge_reservation = (
+            None
+            if pool is None or spec.kind != MERGE
+            else pool.reservation(f"{owner} (merge)", consumer_stage)
+        )
 
     # ---------------------------------------------------------------- producer
 
@@ -101,7 +107,10 @@ class LocalExchange:
         if self.spec.kind == MERGE:
             assert consumer == 0
             return lambda: merge_sorted(
-                [iter(c) for c in self.channels], self.spec.sort_keys, self.schema
+                [iter(c) for c in self.channels],
+                self.spec.sort_keys,
+                self.schema,
+                self._merge_reservation,
             )
         return lambda: iter(self.channels[consumer])
 

@@ -30,6 +30,13 @@ from shoal.memory.size import human_bytes
 from shoal.metrics.operator import OperatorMetrics
 
 UNLIMITED = 1 << 62
+# Operator state (aggregate tables, build sides, sort buffers, heaps) may fill the
+# pool up to this share of its limit; the rest is room for what no reservation
+# tracks — the batches in flight between operators (a scan's decoded batch, the
+# copy an exchange's split makes, a kernel's scratch), about three batches per
+# running task. Without it the reserved state alone reaches the budget and the
+# process's memory goes past it by everything in flight.
+STATE_SHARE = 0.75
 
 
 def release_unused() -> None:
@@ -114,7 +121,7 @@ class Reservation:
         self.size = 0
         self.peak = 0
 
-    def try_grow(self, n: int, share: float = 1.0) -> bool:
+    def try_grow(self, n: int, share: float = STATE_SHARE) -> bool:
         """Grow by ``n`` bytes if the pool stays within ``share`` of its limit."""
         if n <= 0:
             return True
@@ -134,6 +141,7 @@ class Reservation:
                 budget=self.pool.limit,
                 stage=self.stage,
                 task=self.task,
+                state_limit=int(self.pool.limit * STATE_SHARE),
             )
 
     def force_grow(self, n: int) -> None:
@@ -154,6 +162,14 @@ class Reservation:
         else:
             self.shrink(self.size - n)
 
+    def force_resize(self, n: int) -> None:
+        """Hold exactly ``n`` bytes, admitted past the budget if need be (only for the
+        least a holder needs to make progress)."""
+        if n >= self.size:
+            self.force_grow(n - self.size)
+        else:
+            self.shrink(self.size - n)
+
     def shrink(self, n: int) -> None:
         n = min(n, self.size)
         if n > 0:
@@ -165,7 +181,7 @@ class Reservation:
 
     def fits(self, n: int) -> bool:
         """Whether growing by ``n`` would fit right now (reserves nothing)."""
-        return self.pool.reserved + n <= self.pool.limit
+        return self.pool.reserved + n <= self.pool.limit * STATE_SHARE
 
     def _grew(self, n: int) -> None:
         self.size += n
