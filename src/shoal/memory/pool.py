@@ -21,7 +21,10 @@ is back at zero after every query.
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import threading
+from collections.abc import Callable
 
 import pyarrow as pa
 
@@ -39,16 +42,36 @@ UNLIMITED = 1 << 62
 STATE_SHARE = 0.75
 
 
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
 def release_unused() -> None:
-    """Hand the pages Arrow's allocator keeps after frees back to the system.
+    """Hand the pages the allocators keep after frees back to the system.
 
     Called where an operator has just dropped a large share of its memory (a run or
-    a set of partitions written to disk, a grace partition finished): mimalloc and
-    jemalloc keep freed pages for reuse, and under a budget the process's RSS would
-    otherwise stay at the high-water mark of everything freed so far. Cheap next to
-    the spill that precedes it; never called on the path that does not spill.
+    a set of partitions written to disk, a grace partition finished) and when a
+    query ends. Arrow's allocator (mimalloc, jemalloc) keeps freed pages for reuse;
+    numpy's arrays come from the C library's malloc, whose arenas keep what was freed
+    inside them (measured: 200 MiB free in glibc's arenas after TPC-H Q18, with no
+    live array). Without this the process's RSS stays at the high-water mark of
+    everything freed so far and the next query or spill starts from there. A few
+    milliseconds; never called per batch.
     """
     pa.default_memory_pool().release_unused()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 class MemoryPool:
