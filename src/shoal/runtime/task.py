@@ -20,7 +20,7 @@ import pyarrow as pa
 from shoal.errors import QueryCancelledError
 from shoal.exchange.channel import Slots
 from shoal.exchange.spool import SpoolInput, SpoolWriter, read_spooled
-from shoal.memory.pool import MemoryPool
+from shoal.memory.pool import MemoryPool, release_thread_unused
 from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
 from shoal.physical.context import Settings, TaskContext
@@ -140,6 +140,9 @@ def run_fragment(
                 fault.before_output()
     finally:
         ctx.free_memory()
+        # This thread's allocator heap is about to be abandoned (a task's thread ends
+        # with it): free its empty pages now, while this thread still owns them.
+        release_thread_unused()
         if services.spill is None:
             ctx.spill.remove()  # the task's own spill folder, made for this attempt
         if filters is not None:

@@ -118,6 +118,11 @@ def _sums_as_decimal(a: AggSpec) -> bool:
     return a.fn in ("sum", "avg") and a.arg is not None and pa.types.is_integer(a.arg.type)
 
 
+# Bytes of scratch Arrow's hash grouping takes per byte of its input (the hash table,
+# the grouped output, a concatenation): measured ~1.3x for 1.5 M state rows of 625 K
+# groups. Reserved before grouping, so a budget covers the grouper too.
+_GROUPING_SCRATCH = 1.5
+
 # How states of each kind are merged: counts and sums add, min/max stay min/max.
 _MERGE = {"count_all": "sum", "count": "sum", "sum": "sum", "min": "min", "max": "max"}
 
@@ -266,10 +271,16 @@ class HashAggregateExec(PhysicalPlan):
                 if pending_rows < chunk_rows:
                     continue
                 held = sum(b.nbytes for b in pending)
+                scratch = int(held * _GROUPING_SCRATCH)
+                if not res.try_grow(scratch):
+                    # No room for the grouper's table: make_room groups this chunk with
+                    # what is free and moves every state on (spilled or passed on).
+                    yield from make_room()
+                    continue
                 states.append(fold(pending))
                 pending, pending_rows = [], 0
                 state_rows += states[-1].num_rows
-                res.shrink(held)
+                res.shrink(held + scratch)
                 if not res.try_grow(states[-1].nbytes):
                     yield from make_room()
                     continue
@@ -287,7 +298,7 @@ class HashAggregateExec(PhysicalPlan):
                     # merge concatenates the states and Arrow's grouper builds a hash
                     # table about as large: room for both first, else spill instead.
                     before = sum(t.nbytes for t in states)
-                    if not res.try_grow(2 * before):
+                    if not res.try_grow(int((1 + _GROUPING_SCRATCH) * before)):
                         yield from make_room()
                         continue
                     states = [self._merge(states)]
@@ -304,7 +315,7 @@ class HashAggregateExec(PhysicalPlan):
             if spill is None and states:
                 if len(states) == 1 and (self.mode != FINAL or not raw):
                     merged = states[0]
-                elif res.try_grow(2 * sum(t.nbytes for t in states)):  # copy + hash table
+                elif res.try_grow(int((1 + _GROUPING_SCRATCH) * sum(t.nbytes for t in states))):
                     merged = self._merge(states)
                     res.resize(merged.nbytes)
                 elif self.mode == PARTIAL:
