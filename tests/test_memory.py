@@ -28,10 +28,10 @@ from shoal.errors import (
     ResourceExhaustedError,
     UserError,
 )
-from shoal.memory.pool import STATE_SHARE, MemoryPool
-from shoal.memory.size import parse_bytes
 from shoal.exchange.merge import merge_sorted
 from shoal.exchange_spec import SortSpec
+from shoal.memory.pool import STATE_SHARE, MemoryPool
+from shoal.memory.size import parse_bytes
 from shoal.memory.spill import SpillSpace
 from shoal.physical.operators import hash_join
 from shoal.physical.operators.join_index import JoinIndex
