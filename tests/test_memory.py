@@ -508,3 +508,30 @@ def test_explain_analyze_shows_memory(tmp_path: Path) -> None:
     assert final["spill_files"] > 0 and final["spill_passes"] >= 1
     assert final["peak_reserved_bytes"] > 0
     _assert_clean(tmp_path)
+
+
+def test_scan_batches_shrink_for_wide_rows_under_a_small_budget(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from shoal.physical.context import Settings, TaskContext
+    from shoal.physical.operators.scan import batch_rows_within_budget
+
+    rows = 50_000
+    wide = pa.table({"k": np.arange(rows), "pad": pa.array(["x" * 200] * rows)})
+    pq.write_table(wide, tmp_path / "w.parquet", compression="none", use_dictionary=False)
+    meta = pq.ParquetFile(tmp_path / "w.parquet").metadata
+    groups = list(range(meta.num_row_groups))
+
+    def batch_rows(limit: str, columns: tuple[str, ...]) -> int:
+        settings = Settings(batch_rows=1 << 17, memory_limit=parse_bytes(limit))
+        return batch_rows_within_budget(TaskContext(0, 0, 1, 0, settings), meta, groups, columns)
+
+    # 64 MiB budget: a batch may take 1 MiB, ~5 K rows of ~210 bytes.
+    narrow = batch_rows("64MiB", ("k", "pad"))
+    assert 1024 <= narrow < 8_000
+    assert narrow * 200 <= (64 << 20) // 64
+    # Only the narrow column read: 8-byte rows, well under the cap of a 256 MiB budget.
+    assert batch_rows("256MiB", ("k",)) == 1 << 17
+    assert batch_rows("256MiB", ("k", "pad")) < 1 << 17
+    # A large budget leaves batch_rows alone.
+    assert batch_rows("16GiB", ("k", "pad")) == 1 << 17

@@ -675,7 +675,8 @@ def batch_rows_within_budget(
     per producing task. Under a small budget (512 MiB over rows of ~125 bytes: 16 MiB
     batches) that was 150 MiB beyond what the pool knew. The width comes from the
     footer (uncompressed column chunk sizes); under the default budget no TPC-H or
-    TPC-DS row is wide enough to change anything.
+    TPC-DS row is wide enough to change anything. A dictionary-encoded column counts
+    at its encoded size, less than it decodes to: the cap then bites less.
     """
     rows = ctx.settings.batch_rows
     cap = ctx.settings.memory_limit // _BATCHES_PER_BUDGET
