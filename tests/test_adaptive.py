@@ -90,6 +90,9 @@ def test_coalesce_groups_are_contiguous_and_bounded() -> None:
     assert _coalesce([10, 10, 10, 10], 25) == [[0, 1], [2, 3]]
     assert _coalesce([100, 1, 1, 100], 50) == [[0], [1, 2], [3]]
     assert _coalesce([0, 0, 0], 1) == [[0, 1, 2]]
+    # Equal shares, not full groups beside a small one: 2 tasks of 2, not 2 + 1 + 1.
+    assert _coalesce([22, 22, 23, 22], 45) == [[0, 1], [2, 3]]
+    assert [len(g) for g in _coalesce([1] * 64, 10)] == [9, 9, 9, 10, 9, 9, 9]
 
 
 def test_row_pieces_cut_inside_one_producer() -> None:

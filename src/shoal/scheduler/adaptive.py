@@ -51,6 +51,7 @@ aggregates and broadcast joins streaming the join's output may be above it).
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -263,20 +264,32 @@ def _group_slice(sid: int, group: tuple[int, ...], everything: frozenset[int]) -
 
 
 def _coalesce(sizes: Sequence[int], target: int) -> list[list[int]]:
-    """Consecutive destinations grouped so no group passes ``target`` bytes (unless one
-    destination alone does)."""
-    groups: list[list[int]] = []
-    current: list[int] = []
-    held = 0
-    for d, size in enumerate(sizes):
-        if current and held + size > target:
-            groups.append(current)
-            current, held = [], 0
-        current.append(d)
+    """Consecutive destinations grouped into about equal bytes, about ``target`` each.
+
+    How many groups: as many as filling each group up to ``target`` takes, but no more
+    than ``ceil(total / target)``. Where to cut: where the running total is nearest each
+    equal share. Filling groups up to the target alone leaves a small group beside full
+    ones (4 equal partitions at a target of half their total came out as 3 tasks, the
+    largest twice the others), and a stage waits for its largest task."""
+    n = len(sizes)
+    total = sum(sizes)
+    filled, held = 0, 0
+    for size in sizes:
+        if filled == 0 or held + size > target:
+            filled, held = filled + 1, 0
         held += size
-    if current:
-        groups.append(current)
-    return groups
+    groups = min(filled, max(1, math.ceil(total / max(1, target))))
+    if groups >= n:
+        return [[d] for d in range(n)]
+    before = [0, *itertools.accumulate(sizes)]  # before[c]: bytes of destinations < c
+    cuts = [0]
+    for k in range(1, groups):
+        share = k * total / groups
+        # leave at least one destination for each group still to come
+        choices = range(cuts[-1] + 1, n - (groups - k) + 1)
+        cuts.append(min(choices, key=lambda c: abs(before[c] - share)))
+    cuts.append(n)
+    return [list(range(a, b)) for a, b in zip(cuts, cuts[1:], strict=False)]
 
 
 def _row_pieces(rows: Sequence[int], k: int) -> list[tuple[tuple[int, int, int], ...]]:
