@@ -8,8 +8,8 @@ filtered dimension, checked against DuckDB and by the row groups the scan reads.
 
 from __future__ import annotations
 
-import re
 import json
+import re
 from pathlib import Path
 from typing import Any
 
