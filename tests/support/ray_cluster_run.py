@@ -160,7 +160,9 @@ def run(
         "stages": {
             str(sid): [r.to_dict() for r in sm.task_runs] for sid, sm in run.metrics.stages.items()
         },
-        "partitions": {str(s.id): s.num_partitions for s in graph.stages},
+        # The tasks each stage ran as planned when it started (adaptive coalescing may
+        # give it fewer than the plan's partitions; a fused probe stage runs none).
+        "partitions": {str(sid): sm.tasks for sid, sm in run.metrics.stages.items()},
         "explain": run_explain(graph, run),
     }
 
