@@ -126,11 +126,6 @@ def test_through_left_join_and_several_filters(data_dir: Path) -> None:
     assert _fact_scan(result)["row_groups_read"] <= 3
 
 
-@pytest.mark.xfail(
-    reason="known race, about 1 run in 3: a row group is sometimes read before the empty"
-    " build side's filter reaches the scan (not yet found; docs/ARCHITECTURE.md §9)",
-    strict=False,
-)
 def test_empty_build_side_reads_no_row_group(data_dir: Path) -> None:
     sql = "SELECT f_item, f_qty FROM fact JOIN days ON f_day = d_day WHERE d_month = 99"
     result = _connect(data_dir).sql(sql)

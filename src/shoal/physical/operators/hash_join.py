@@ -195,7 +195,15 @@ class HashJoinExec(JoinShape, PhysicalPlan):
                 key = ("hash-join-build", ctx.stage_id, ctx.operator_ids.get(id(self), id(self)))
                 # While another task builds them, read ahead on the probe side (decoding,
                 # filtering) instead of leaving this core idle; a few batches at most.
-                while len(read_ahead) < _READ_AHEAD_BATCHES and ctx.shared_pending(key):
+                # Not when the build keys will filter the probe side's scan: what the
+                # read-ahead decodes would pass unfiltered, and a selective dimension
+                # skips most row groups (an empty one, all of them).
+                may_read_ahead = not self.join_filters
+                while (
+                    may_read_ahead
+                    and len(read_ahead) < _READ_AHEAD_BATCHES
+                    and ctx.shared_pending(key)
+                ):
                     batch = next(probe, None)
                     if batch is None:
                         break
@@ -272,8 +280,8 @@ class HashJoinExec(JoinShape, PhysicalPlan):
         return stream()
 
     def _publish_join_filters(self, ctx: TaskContext, build: pa.Table) -> None:
-        """Hand the build keys to the scans below the probe side (before it is pulled,
-        but for a broadcast join's read-ahead batches, which pass unfiltered)."""
+        """Hand the build keys to the scans below the probe side, before it is pulled (a
+        broadcast join with join filters reads no probe batch ahead of its build)."""
         for position, filter_id in self.join_filters:
             column = _key(build, self.right_keys[position])
             if self.strategy == BROADCAST_JOIN:
