@@ -17,6 +17,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from shoal.units import human_bytes
+
 # ------------------------------------------------------------ PEP 249 (DB-API 2.0)
 
 
@@ -258,9 +260,9 @@ class ResourceExhaustedError(ResourceError):
         task: int | None = None,
     ):
         super().__init__(
-            f"{operator} needs {_bytes(needed)} more memory and cannot spill: it holds"
-            f" {_bytes(held)}, the query has {_bytes(reserved)} reserved of its budget"
-            f" memory_limit={_bytes(budget)}",
+            f"{operator} needs {human_bytes(needed)} more memory and cannot spill: it holds"
+            f" {human_bytes(held)}, the query has {human_bytes(reserved)} reserved of its budget"
+            f" memory_limit={human_bytes(budget)}",
             stage=stage,
             partition=task,
             attempt=0 if stage is not None else None,
@@ -277,14 +279,6 @@ class ResourceExhaustedError(ResourceError):
             (self.operator, self.needed, self.held, self.reserved, self.budget)
             + (self.stage, self.partition),
         )
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024
-    return str(n)
 
 
 def _rebuild(

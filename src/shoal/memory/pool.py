@@ -24,8 +24,8 @@ from __future__ import annotations
 import threading
 
 from shoal.errors import ResourceExhaustedError
-from shoal.memory.size import human_bytes
 from shoal.metrics.operator import OperatorMetrics
+from shoal.units import human_bytes
 
 UNLIMITED = 1 << 62
 

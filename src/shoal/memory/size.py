@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 
-from shoal.errors import UserError, _bytes
+from shoal.errors import UserError
 
 _UNITS = {
     "": 1,
@@ -66,7 +66,3 @@ def default_memory_limit() -> int:
     """60% of physical memory (4 GiB where the machine does not say)."""
     total = physical_memory_bytes()
     return int(total * DEFAULT_SHARE) if total else 4 << 30
-
-
-def human_bytes(n: float) -> str:
-    return _bytes(n)

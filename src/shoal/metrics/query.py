@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.exchange_spec import ExchangeMode
 from shoal.metrics.adaptive import AdaptiveDecision
 from shoal.metrics.exchange import ExchangeMetrics
 from shoal.metrics.operator import OperatorMetrics
@@ -52,8 +53,8 @@ class StageMetrics:
 @dataclass
 class QueryMetrics:
     elapsed: float = 0.0
-    # "pipelined" or "materialized" (the query's retry policy decides)
-    exchange_mode: str = "pipelined"
+    # How its exchanges moved data (the query's retry policy decides).
+    exchange_mode: ExchangeMode = ExchangeMode.PIPELINED
     stages: dict[int, StageMetrics] = field(default_factory=dict)
     exchanges: dict[int, ExchangeMetrics] = field(default_factory=dict)  # by producer stage
     # Rows handed to the caller, and the peak bytes of result batches waiting for it.

@@ -69,6 +69,7 @@ from shoal.stages.reshape import (
     has_always_group,
     split_probe,
 )
+from shoal.units import human_bytes
 
 # A coalesced task reads at least this much (unless the stage has less in all).
 _MIN_TASK_BYTES = 1 << 20
@@ -178,7 +179,7 @@ def plan_tasks(
                     DecisionKind.COALESCE,
                     stage.id,
                     f"stage {stage.id}: {n} partitions coalesced into {_tasks(len(groups))}"
-                    f" ({_human(total)} in all, about {_human(target)} per task)",
+                    f" ({human_bytes(total, spaced=True)} in all, about {human_bytes(target, spaced=True)} per task)",
                     {"partitions": n, "tasks": len(groups), "bytes": total, "target": target},
                 )
             )
@@ -223,7 +224,7 @@ def plan_tasks(
                             stage.id,
                             f"stage {stage.id} partition {d} split into {len(pieces)}:"
                             f" {_count(rows)} rows vs median {_count(median)}"
-                            f" (probe side from stage {split}, {_human(probe_bytes[d])})",
+                            f" (probe side from stage {split}, {human_bytes(probe_bytes[d], spaced=True)})",
                             {
                                 "partition": d,
                                 "sub_tasks": len(pieces),
@@ -340,7 +341,7 @@ def apply_broadcast(
         DecisionKind.BROADCAST,
         candidate.join_stage,
         f"join in stage {candidate.join_stage}: repartition → broadcast, build side"
-        f" {_human(measured_bytes)} measured vs {_human(candidate.estimated_bytes)} estimated"
+        f" {human_bytes(measured_bytes, spaced=True)} measured vs {human_bytes(candidate.estimated_bytes, spaced=True)} estimated"
         f" (stage {candidate.build_stage}); probe stage {candidate.probe_stage} fused in,"
         " not shuffled",
         {
@@ -357,14 +358,6 @@ def should_switch(
     candidate: BroadcastCandidate, build: ProducerFigures, settings: Settings
 ) -> bool:
     return settings.adaptive_broadcast and build.total_bytes < settings.broadcast_threshold_bytes
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def _tasks(n: int) -> str:

@@ -166,7 +166,7 @@ class MaterializedRun:
         self.rules = RetryRules(
             settings.retry_policy, settings.task_retries, settings.retry_backoff_seconds
         )
-        self.metrics = QueryMetrics(exchange_mode=ExchangeMode.MATERIALIZED.value)
+        self.metrics = QueryMetrics(exchange_mode=ExchangeMode.MATERIALIZED)
         for stage in graph.stages:
             self.metrics.stages[stage.id] = StageMetrics(stage.id, stage.num_partitions)
         self.book = TaskBook()

@@ -143,7 +143,7 @@ class RayQueryRun:
         self.rules = RetryRules(
             settings.retry_policy, settings.task_retries, settings.retry_backoff_seconds
         )
-        self.metrics = QueryMetrics(exchange_mode=str(ExchangeMode.MATERIALIZED))
+        self.metrics = QueryMetrics(exchange_mode=ExchangeMode.MATERIALIZED)
         for stage in graph.stages:
             self.metrics.stages[stage.id] = StageMetrics(stage.id, stage.num_partitions)
         # A stage's tasks are made when it starts: adaptive re-planning

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TextIO
 
 from shoal.metrics.progress import ProgressTracker, QueryProgress
+from shoal.units import human_bytes
 
 BAR_WIDTH = 16
 MAX_STAGE_LINES = 12
@@ -97,15 +98,7 @@ def render_progress(p: QueryProgress, width: int = 80) -> list[str]:
         mark = "  <- holding the query back" if s.stage_id == holding else ""
         line = (
             f"  stage {s.stage_id:>2} [{bar}] {s.finished}/{s.tasks} tasks"
-            f"  {s.rows:>12,} rows  {_human(s.bytes):>10}{mark}"
+            f"  {s.rows:>12,} rows  {human_bytes(s.bytes, spaced=True):>10}{mark}"
         )
         lines.append(line[:width])
     return lines
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from shoal.metrics.query import critical_path
 from shoal.physical.plan import PhysicalPlan
 from shoal.stages.graph import Stage, StageGraph
+from shoal.units import human_bytes
 
 if TYPE_CHECKING:
     from shoal.metrics.query import QueryMetrics
@@ -50,10 +51,10 @@ def explain_graph(graph: StageGraph, metrics: QueryMetrics | None = None) -> str
         )
     if metrics is not None and metrics.memory_limit_bytes:
         lines.append(
-            f"Memory: peak_reserved={_human(metrics.peak_reserved_bytes)}"
-            f" of memory_limit={_human(metrics.memory_limit_bytes)}"
-            f" spilled={_human(metrics.spilled_bytes)} spill_files={metrics.spill_files}"
-            f" process_peak_rss={_human(metrics.peak_rss_bytes)}"
+            f"Memory: peak_reserved={human_bytes(metrics.peak_reserved_bytes)}"
+            f" of memory_limit={human_bytes(metrics.memory_limit_bytes)}"
+            f" spilled={human_bytes(metrics.spilled_bytes)} spill_files={metrics.spill_files}"
+            f" process_peak_rss={human_bytes(metrics.peak_rss_bytes)}"
         )
     if ran is not graph:
         lines.append("As planned:")
@@ -117,13 +118,13 @@ def _stage_header(stage: Stage, metrics: QueryMetrics | None) -> str:
                 )
         ex = metrics.exchanges.get(stage.id)
         if ex is not None:
-            head += f"\n  exchange: mode={ex.mode} rows={ex.rows} bytes={_human(ex.bytes)}"
+            head += f"\n  exchange: mode={ex.mode} rows={ex.rows} bytes={human_bytes(ex.bytes)}"
             head += f" batches={ex.batches}"
             if ex.mode == "materialized":
-                head += f" spooled={_human(ex.spooled_bytes)}"
+                head += f" spooled={human_bytes(ex.spooled_bytes)}"
             else:
                 head += (
-                    f" buffer_peak={_human(ex.buffer_high_water_bytes)}"
+                    f" buffer_peak={human_bytes(ex.buffer_high_water_bytes)}"
                     f" producer_blocked={ex.producer_blocked_seconds * 1000:.1f}ms"
                     f" consumer_wait={ex.consumer_wait_seconds * 1000:.1f}ms"
                 )
@@ -162,24 +163,16 @@ def _fragment(
                     f" hot_rows_absorbed={om.hot_rows_absorbed}"
                 )
             if om.peak_reserved_bytes:
-                line += f" peak_reserved={_human(om.peak_reserved_bytes)}"
+                line += f" peak_reserved={human_bytes(om.peak_reserved_bytes)}"
             if om.spill_files:
                 line += (
-                    f" spilled={_human(om.spilled_bytes)} spill_files={om.spill_files}"
+                    f" spilled={human_bytes(om.spilled_bytes)} spill_files={om.spill_files}"
                     f" spill_passes={om.spill_passes}"
                 )
             line += ")"
     lines.append(line)
     for child in node.children():
         _fragment(stage, child, depth + 1, lines, metrics, counter)
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1024
-    return str(n)
 
 
 def analyze_dict(graph: StageGraph, metrics: QueryMetrics) -> dict[str, object]:
@@ -275,7 +268,7 @@ def graph_dict(graph: StageGraph, metrics: QueryMetrics | None = None) -> dict[s
         "critical_path": {"seconds": round(path[0], 6), "stages": path[1]},
         "memory": memory,
         "seconds": round(metrics.elapsed, 6) if metrics is not None else 0.0,
-        "exchange_mode": metrics.exchange_mode if metrics is not None else None,
+        "exchange_mode": str(metrics.exchange_mode) if metrics is not None else None,
         "notes": list(graph.notes),
         "stages": stages,
         "adaptive_decisions": [d.to_dict() for d in metrics.decisions] if metrics else [],

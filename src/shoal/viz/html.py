@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from shoal.units import human_bytes
 from shoal.viz.hotspots import HotSpots, find_hot_spots
 from shoal.viz.layout import (
     BOX_PAD,
@@ -202,8 +203,8 @@ def _exchange(
     skewed = analyzed and producer.stage_id == hot.most_skewed_exchange
     if analyzed and ex:
         lines.append(
-            f"{int(ex.get('rows', 0)):,} rows · {_human(float(ex.get('bytes', 0)))}"
-            f" · buffer peak {_human(float(ex.get('buffer_high_water_bytes', 0)))}"
+            f"{int(ex.get('rows', 0)):,} rows · {human_bytes(float(ex.get('bytes', 0)), spaced=True)}"
+            f" · buffer peak {human_bytes(float(ex.get('buffer_high_water_bytes', 0)), spaced=True)}"
         )
         lines.append(
             f"skew {_skew(float(ex.get('skew', 1.0)))}"
@@ -266,17 +267,9 @@ def _operator_figures(stage: Mapping[str, Any], analyzed: bool) -> list[str | No
         if op.get("row_groups_read") or op.get("row_groups_skipped"):
             items.append(f"row groups {op.get('row_groups_read', 0)}/-{op['row_groups_skipped']}")
         if op.get("spilled_bytes"):
-            items.append(f"SPILL {_human(float(op['spilled_bytes']))}")
+            items.append(f"SPILL {human_bytes(float(op['spilled_bytes']), spaced=True)}")
         out.append(" · ".join(items))
     return out
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def _skew(value: float) -> str:
