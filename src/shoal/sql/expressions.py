@@ -81,6 +81,8 @@ def contains_aggregate(node: exp.Expr) -> bool:
     for n in node.walk(prune=prune):
         if isinstance(n, exp.Window):
             func = n.this.this if isinstance(n.this, exp.RespectNulls) else n.this
+            if isinstance(func, exp.Filter):  # agg(x) FILTER (WHERE c) OVER (...)
+                func = filtered_aggregate(func)
             parts = [*func.args.values(), *(n.args.get("partition_by") or [])]
             if n.args.get("order") is not None:
                 parts.append(n.args["order"])
@@ -576,25 +578,18 @@ class ExpressionBinder:
 
     def _string_agg(self, node: exp.Expr, label: str) -> Expr:
         assert self.agg is not None
-        value, ordered = _string_agg_parts(node)
-        if isinstance(value, exp.Distinct):
-            raise UnsupportedError(f"DISTINCT in {as_written(node)}")
+        value, ordered = aggregate_parts(node)
+        value, distinct = _distinct_value(value, node)
         if value is None or contains_aggregate(value):
             raise UserError(f"STRING_AGG needs a plain value: {node.sql()}")
         pre = self.pre_aggregate()
-        separator_node = node.args.get("separator")
-        separator = ","
-        if separator_node is not None:
-            bound = pre.bind(separator_node)
-            if not (isinstance(bound, Literal) and isinstance(bound.value, str)):
-                raise UnsupportedError(f"STRING_AGG with a non-constant separator: {node.sql()}")
-            separator = bound.value
+        separator = string_agg_separator(node, pre)
         order = tuple(
             SortKey(pre.bind(o.this), not o.args.get("desc"), bool(o.args.get("nulls_first")))
             for o in ordered
         )
         wanted = quantiles.string_agg_request(
-            pre.bind(value), separator, order, self.agg.names, self.agg.quantiles
+            pre.bind(value), separator, order, self.agg.names, self.agg.quantiles, distinct
         )
         return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
 
@@ -630,7 +625,8 @@ class ExpressionBinder:
                 self.agg.quantiles,
             )
         elif fn == "array_agg":
-            value, ordered = _string_agg_parts(node)
+            value, ordered = aggregate_parts(node)
+            value, distinct = _distinct_value(value, node)
             arg = self._plain_argument(value, label)
             pre = self.pre_aggregate()
             order = tuple(
@@ -644,6 +640,7 @@ class ExpressionBinder:
                 order,
                 self.agg.names,
                 self.agg.quantiles,
+                distinct,
             )
         else:
             # arg_min(a, b): a at the smallest b, among rows where neither is NULL.
@@ -688,7 +685,7 @@ class ExpressionBinder:
         assert self.agg is not None
         label = node.sql(dialect="duckdb").lower()
         if isinstance(node, exp.Filter):
-            return self._aggregate(_filtered_aggregate(node))
+            return self._aggregate(filtered_aggregate(node))
         fn = AGGREGATE_NODES[type(node)]
         if fn == "string_agg":
             return self._string_agg(node, label)
@@ -778,12 +775,32 @@ def contains_window(node: exp.Expr) -> bool:
     return any(isinstance(n, exp.Window) for n in node.walk(prune=prune))
 
 
-def _string_agg_parts(node: exp.Expr) -> tuple[exp.Expr, list[exp.Ordered]]:
-    """string_agg's value and its ORDER BY items (sqlglot nests them as an Order)."""
+def aggregate_parts(node: exp.Expr) -> tuple[exp.Expr, list[exp.Ordered]]:
+    """An aggregate's value and its ORDER BY items (sqlglot nests them as an Order)."""
     inner = node.this
     if isinstance(inner, exp.Order):
         return inner.this, list(inner.expressions)
     return inner, []
+
+
+def _distinct_value(value: exp.Expr, node: exp.Expr) -> tuple[exp.Expr, bool]:
+    """``value`` without its DISTINCT, and whether it had one (of one argument)."""
+    if not isinstance(value, exp.Distinct):
+        return value, False
+    if len(value.expressions) != 1:
+        raise UnsupportedError(f"DISTINCT with several arguments: {as_written(node)}")
+    return value.expressions[0], True
+
+
+def string_agg_separator(node: exp.Expr, binder: ExpressionBinder) -> str:
+    """string_agg's separator: a constant string, ',' when not given."""
+    separator_node = node.args.get("separator")
+    if separator_node is None:
+        return ","
+    bound = binder.bind(separator_node)
+    if not (isinstance(bound, Literal) and isinstance(bound.value, str)):
+        raise UnsupportedError(f"STRING_AGG with a non-constant separator: {as_written(node)}")
+    return bound.value
 
 
 def _within_group(node: exp.WithinGroup) -> exp.Expr:
@@ -800,7 +817,7 @@ def _within_group(node: exp.WithinGroup) -> exp.Expr:
     return rewritten
 
 
-def _filtered_aggregate(node: exp.Filter) -> exp.Expr:
+def filtered_aggregate(node: exp.Filter) -> exp.Expr:
     """``agg(x) FILTER (WHERE c)`` as ``agg(CASE WHEN c THEN x END)`` (aggregates skip NULLs)."""
     agg = node.this.copy()
     condition = node.expression.this if isinstance(node.expression, exp.Where) else node.expression

@@ -61,6 +61,8 @@ class QuantileRequest:
     separator: str = ","
     #: The order the window sorts by (quantiles: the argument).
     order: tuple[SortKey, ...] = ()
+    #: array_agg / string_agg over the group's distinct values.
+    distinct: bool = False
 
 
 def quantile_fraction(node: exp.Expr) -> float:
@@ -101,14 +103,16 @@ def string_agg_request(
     order: tuple[SortKey, ...],
     names: NameGenerator,
     existing: list[QuantileRequest],
+    distinct: bool = False,
 ) -> QuantileRequest:
     arg = t.coerce(arg, pa.string())
     for r in existing:
-        if (r.fn, r.arg, r.separator, r.order) == (
+        if (r.fn, r.arg, r.separator, r.order, r.distinct) == (
             WindowFunction.STRING_AGG,
             arg,
             separator,
             order,
+            distinct,
         ):
             return r
     made = QuantileRequest(
@@ -119,6 +123,7 @@ def string_agg_request(
         pa.string(),
         separator,
         order,
+        distinct,
     )
     existing.append(made)
     return made
@@ -131,12 +136,13 @@ def holistic_request(
     order: tuple[SortKey, ...],
     names: NameGenerator,
     existing: list[QuantileRequest],
+    distinct: bool = False,
 ) -> QuantileRequest:
     """mode / array_agg / arg_min / arg_max (first_value over ``order``) of ``arg``."""
     for r in existing:
-        if (r.fn, r.arg, r.order) == (fn, arg, order):
+        if (r.fn, r.arg, r.order, r.distinct) == (fn, arg, order, distinct):
             return r
-    made = QuantileRequest(names.fresh(fn.value), fn, arg, 0.0, out, order=order)
+    made = QuantileRequest(names.fresh(fn.value), fn, arg, 0.0, out, order=order, distinct=distinct)
     existing.append(made)
     return made
 
@@ -196,6 +202,7 @@ def apply(
                     WHOLE_PARTITION,
                     fraction=r.fraction,
                     separator=r.separator,
+                    distinct=r.distinct,
                 ),
             )
             for r, arg_ref in group
