@@ -959,7 +959,6 @@ _HANDLERS: dict[type[exp.Expr], Callable[[ExpressionBinder, exp.Expr], Expr]] = 
     exp.Extract: B._extract,  # type: ignore[dict-item]
     exp.Upper: _string_fn("upper"),  # type: ignore[arg-type,dict-item]
     exp.Lower: _string_fn("lower"),  # type: ignore[arg-type,dict-item]
-    exp.Length: _string_fn("length", pa.int64()),  # type: ignore[arg-type,dict-item]
     exp.Trim: B._trim,  # type: ignore[dict-item]
     exp.Year: _date_fn("year"),  # type: ignore[arg-type,dict-item]
     exp.Month: _date_fn("month"),  # type: ignore[arg-type,dict-item]
