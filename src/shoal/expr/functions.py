@@ -287,6 +287,18 @@ def _valid(arr: pa.Array) -> np.ndarray:
     return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _list_value(e: Call, args: list[Value]) -> Value:
+    """``[a, b, ...]``: one list per row of its arguments' values."""
+    arrays, scalar = _arrays(args)
+    n, k = len(arrays[0]), len(arrays)
+    element = e.type.value_type
+    stacked = pa.concat_arrays([a.cast(element) for a in arrays])
+    order = np.arange(k, dtype=np.int64)[None, :] * n + np.arange(n, dtype=np.int64)[:, None]
+    offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int32))
+    out = pa.ListArray.from_arrays(offsets, stacked.take(pa.array(order.ravel())))
+    return _scalar_if(_as(e, out), scalar)
+
+
 def _list_length(e: Call, args: list[Value]) -> Value:
     return _as(e, pc.list_value_length(args[0]))
 
@@ -371,6 +383,7 @@ FUNCTION_KERNELS: dict[str, Callable[[Call, list[Value]], Value]] = {
     "strftime": _strftime,
     "strptime": _strptime,
     "regexp_extract": _regexp_extract,
+    "list_value": _list_value,
     "list_length": _list_length,
     "list_element": _list_element,
     "list_contains": _list_contains,

@@ -252,15 +252,17 @@ class ExpressionBinder:
         return t.fold(Cast(arg, target) if arg.type != target else arg)
 
     def _array(self, node: exp.Array) -> Expr:
-        """A list literal ``[1, 2, 3]``: constant elements of one type (unified)."""
+        """A list ``[1, 2, 3]`` / ``[a, b * 2]``: elements of one type (unified); a
+        constant when they all are."""
         elements = [self.bind(e) for e in node.expressions]
-        if not all(isinstance(e, Literal) for e in elements):
-            raise UnsupportedError(f"a list of non-constant values: {as_written(node)}")
         if not elements:
             return Literal((), pa.list_(pa.int32()))
         unified, element_type = t.unify(elements, "list")
         if pa.types.is_null(element_type):
             element_type = pa.int32()
+        if not all(isinstance(e, Literal) for e in elements):
+            coerced = [t.coerce(e, element_type) for e in unified]
+            return t.call("list_value", coerced, pa.list_(element_type))
         values = []
         for e in unified:
             e = t.fold(e)
@@ -852,6 +854,11 @@ def _date_fn(part: str) -> Callable[[ExpressionBinder, exp.Expr], Expr]:
 
 
 def _data_type(node: exp.DataType) -> pa.DataType:
+    if node.this == exp.DataType.Type.ARRAY:
+        inner = node.expressions
+        if len(inner) != 1 or not isinstance(inner[0], exp.DataType):
+            raise UnsupportedError(f"type {node.sql(dialect='duckdb')}")
+        return pa.list_(_data_type(inner[0]))
     name = node.this.name if hasattr(node.this, "name") else str(node.this)
     params: list[int] = []
     for p in node.expressions:
