@@ -697,7 +697,7 @@ class ExpressionBinder:
             return self._pairwise(node, Pairwise(fn))
         if fn == "quantile":
             if isinstance(node.this, exp.Distinct):
-                raise UnsupportedError(f"DISTINCT in {node.sql()}")
+                raise UnsupportedError(f"DISTINCT in {as_written(node)}")
             if contains_aggregate(node.this):
                 raise UserError(f"aggregate function calls cannot be nested: {label}")
             arg = self.pre_aggregate().bind(node.this)
@@ -711,7 +711,7 @@ class ExpressionBinder:
         if isinstance(inner, exp.Distinct):
             distinct = True
             if len(inner.expressions) != 1:
-                raise UnsupportedError(f"{fn.upper()}(DISTINCT with several arguments)")
+                raise UnsupportedError(f"DISTINCT with several arguments: {as_written(node)}")
             inner = inner.expressions[0]
         pre = self.pre_aggregate()
         if fn == "count" and (inner is None or isinstance(inner, exp.Star)):
@@ -726,7 +726,7 @@ class ExpressionBinder:
             arg = Literal(None, pa.int32())
         if fn in _SPREADS:
             if distinct:
-                raise UnsupportedError(f"{fn.upper()}(DISTINCT ...)")
+                raise UnsupportedError(f"DISTINCT in {as_written(node)}")
             agg = self.agg
 
             def plain(name: str, x: Expr) -> Expr:
@@ -743,7 +743,7 @@ class ExpressionBinder:
             if not (pa.types.is_boolean(arg.type) or pa.types.is_null(arg.type)):
                 raise TypeMismatchError(f"{fn.upper()} needs a BOOLEAN, got {arg}")
             if distinct:
-                raise UnsupportedError(f"{fn.upper()}(DISTINCT ...)")
+                raise UnsupportedError(f"DISTINCT in {as_written(node)}")
             if fn == "count_if":
                 # The rows where the condition holds; NULL when it is NULL on every row
                 # (DuckDB).

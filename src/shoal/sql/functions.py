@@ -392,7 +392,7 @@ def _bracket(b: ExpressionBinder, node: exp.Expr) -> Expr:
     """``l[i]``: the i-th element (1-based; negative counts from the end)."""
     keys = node.expressions
     if len(keys) != 1 or isinstance(keys[0], exp.Slice):
-        raise UnsupportedError(f"list slice {as_written(node)}")
+        raise UnsupportedError(f"a subscript range (from:to) {as_written(node)}")
     lists = _list(b, node.this, "a subscript")
     return t.call("list_element", [lists, _index(b, keys[0])], lists.type.value_type)
 

@@ -40,6 +40,7 @@ from shoal.logical.plan import (
 )
 from shoal.sql import typing as t
 from shoal.sql.scope import NameGenerator
+from shoal.sql.source_text import as_written
 from shoal.types import is_decimal
 
 QUANTILE_NODES: dict[type[exp.Expr], WindowFunction] = {
@@ -70,10 +71,10 @@ def quantile_fraction(node: exp.Expr) -> float:
         return 0.5
     q = node.args.get("quantile") if isinstance(node, exp.Quantile) else node.expression
     if not (isinstance(q, exp.Literal) and not q.is_string):
-        raise UnsupportedError(f"quantile that is not a constant number: {node.sql()}")
+        raise UnsupportedError(f"quantile that is not a constant number: {as_written(node)}")
     value = float(q.this)
     if not 0.0 <= value <= 1.0:
-        raise UserError(f"quantile {value} is not between 0 and 1: {node.sql()}")
+        raise UserError(f"quantile {value} is not between 0 and 1: {as_written(node)}")
     return value
 
 

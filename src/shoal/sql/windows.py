@@ -123,7 +123,10 @@ class WindowBinder:
         for o in order.expressions if order is not None else []:
             ref = self._column(binder.bind(o.this))
             order_keys.append(SortKey(ref, not o.args.get("desc"), bool(o.args.get("nulls_first"))))
-        frame = _frame(node.args.get("spec"), order_keys)
+        frame_node = node.args.get("spec")
+        if frame_node is not None and frame_node.args.get("exclude"):
+            raise UnsupportedError(f"window frame EXCLUDE in {as_written(node.this)} OVER (...)")
+        frame = _frame(frame_node, order_keys)
         spec = _Spec(tuple(p.name for p in partition), tuple(order_keys))
         if type(func) in AGGREGATE_NODES:
             return self._aggregate(func, binder, frame, spec)
@@ -382,8 +385,6 @@ def _non_negative_int(e: Expr, label: str) -> int:
 def _frame(spec: exp.WindowSpec | None, order: list[SortKey]) -> WindowFrame:
     if spec is None:
         return DEFAULT_ORDERED_FRAME if order else WHOLE_PARTITION
-    if spec.args.get("exclude"):
-        raise UnsupportedError(f"window frame EXCLUDE in {spec.sql()}")
     unit = FrameUnit.ROWS if str(spec.args.get("kind", "")).upper() == "ROWS" else FrameUnit.RANGE
     start = _bound(spec.args.get("start"), spec.args.get("start_side"), unit, order, True)
     end_node = spec.args.get("end")
