@@ -6,7 +6,8 @@ positions of its sorted input. Three ways, cheapest first:
 
 * arg_min / arg_max: the extreme of a composite key ``(rank of by, row)`` over the
   frame, with the same kernels as MIN / MAX (one pass for running and whole frames, a
-  sparse table otherwise): O(n log n) for every frame.
+  sparse table otherwise): O(n log n) for every frame. mode over running frames the
+  same way (a running maximum of ``(count so far, first occurrence)``).
 * DISTINCT count / sum / avg over frames that all start at their partition's first row
   (running and whole frames) or all end at its last: only each value's first (last)
   occurrence in the partition is kept, and the plain kernels run: O(n).
@@ -14,7 +15,8 @@ positions of its sorted input. Three ways, cheapest first:
   peer group) are computed once; the distinct frames' rows are listed in chunks of at
   most ``CHUNK_ROWS`` (memory stays bounded) and grouped. That is O(the distinct
   frames' total size): O(n) for whole-partition frames, O(n·w) for sliding frames of w
-  rows, and O(n²) per partition for running frames of mode and quantiles (lists and
+  rows, and O(n²) per partition for running frames of quantiles and for mode over
+  frames ending before the partition's end but not starting at its start (lists and
   strings are that large in their output anyway).
 
 Ties follow DuckDB: mode and arg_min / arg_max take the frame's first row (in window
@@ -153,6 +155,39 @@ def _arg_extreme(
     picked = np.where(found, best % width, 0)
     rows = n - picked if is_max else picked
     return take(arg, np.where(found, rows, 0), found).cast(call.type)
+
+
+def _running_mode(
+    call: WindowCall, arg: pa.Array, fe: Ints, part: tuple[Ints, Ints, Ints]
+) -> pa.Array:
+    """mode over frames that start at the partition's first row, in O(n log n).
+
+    A prefix's mode is the value of its row with the largest (count of that row's value
+    so far, earliest first occurrence): the row where the most frequent value reached
+    its count, ties to the value seen first. So each row gets that pair as one key and
+    the answer is a running maximum of keys (``range_extreme``)."""
+    n = len(arg)
+    codes, distinct = value_codes(arg)
+    part_id = part[0]
+    valid = codes >= 0
+    key = part_id * np.int64(distinct + 1) + codes + 1
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.diff(sorted_key, prepend=-1))
+    group_of = np.cumsum(np.diff(sorted_key, prepend=-1) != 0) - 1
+    count = np.empty(n, dtype=np.int64)
+    count[order] = np.arange(n, dtype=np.int64) - starts[group_of] + 1
+    first = np.empty(n, dtype=np.int64)
+    first[order] = order[starts[group_of]]
+    width = np.int64(n + 1)
+    ranked = np.where(valid, count * width + (n - first), -1)
+    fs = part[1]
+    has = fe > fs
+    fe_in = np.maximum(fe, np.minimum(fs + 1, n))
+    best = range_extreme(ranked, fs, fe_in, True, *part)
+    found = has & (best >= 0)
+    rows = n - np.where(found, best % width, n)
+    return take(arg, rows, found).cast(call.type)
 
 
 # ------------------------------------------------------------------ expanded frames
@@ -334,4 +369,6 @@ def evaluate(
         return _arg_extreme(call, arg, by, fs, fe, part)
     if len(arg) == 0:
         return pa.array([], call.type)
+    if call.fn == WindowFunction.MODE and np.array_equal(fs, part[1]):
+        return _running_mode(call, arg, fe, part)
     return _expand(call, arg, fs, fe)
