@@ -104,6 +104,7 @@ UNSUPPORTED = [
     ("arg_max(DISTINCT s, i)", "arg_max", 8),
     ("unnest([1]) + 1", "unnest", 8),
     ("1, unnest([1]), unnest([2])", "unnest", 24),
+    ("unnest([[1]], recursive := true)", "unnest", 8),
     ("regexp_extract(s, '(a)', 1, 'i')", "regexp_extract", 8),
     ("percentile_cont(0.5) WITHIN GROUP (ORDER BY x DESC)", "percentile_cont", 8),
     # aggregates over windows: what is still not taken

@@ -40,6 +40,9 @@ def take_unnests(
         raise UnsupportedError(f"several unnest calls in one SELECT: {where}")
     i = found[0]
     name, node = items[i]
+    if node.expressions:
+        # recursive := true, max_depth := n: not taken, and never silently ignored.
+        raise UnsupportedError(f"UNNEST with options: {as_written(node)}")
     out = list(items)
     out[i] = (name, node.this)
     return out, i
