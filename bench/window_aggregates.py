@@ -10,8 +10,7 @@ FOLLOWING) and whole partition, for the aggregates whose frame kernels differ (D
 mode, median, arg_min, stddev). Each engine runs ``--runs`` times per query, best taken;
 the answer is reduced to one checksum row (``sum(hash(w))``-like: count and sum of the
 window column) and compared. Writes ``<out>/window_aggregates.json`` and prints a
-markdown table. Running median is O(n²) per partition in shoal (see ARCHITECTURE §4):
-it is measured at a tenth of the rows.
+markdown table.
 """
 
 from __future__ import annotations
@@ -89,8 +88,7 @@ def main() -> None:
     engines: dict[int, tuple[Any, Any]] = {}
     for name, (call, reduce) in CALLS.items():
         for frame_name, frame in FRAMES.items():
-            # Running median is O(n²) per partition in shoal: a tenth of the rows.
-            size = args.rows // 10 if (name, frame_name) == ("median", "running") else args.rows
+            size = args.rows
             if size not in engines:
                 table = _table(size)
                 duck = duckdb.connect()

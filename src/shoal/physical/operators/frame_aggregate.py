@@ -2,12 +2,15 @@
 lists, strings and arg_min / arg_max.
 
 Called by the Window operator (window.py) with each row's frame as ``[fs, fe)`` row
-positions of its sorted input. Three ways, cheapest first:
+positions of its sorted input. Four ways, cheapest first:
 
 * arg_min / arg_max: the extreme of a composite key ``(rank of by, row)`` over the
   frame, with the same kernels as MIN / MAX (one pass for running and whole frames, a
   sparse table otherwise): O(n log n) for every frame. mode over running frames the
   same way (a running maximum of ``(count so far, first occurrence)``).
+* quantiles (median, quantile_cont / quantile_disc): a wavelet matrix over the values'
+  dense ranks answers "the k-th smallest in [fs, fe)" for all rows at once, one numpy
+  step per bit of the rank: O((n) log σ) for every frame.
 * DISTINCT count / sum / avg over frames that all start at their partition's first row
   (running and whole frames) or all end at its last: only each value's first (last)
   occurrence in the partition is kept, and the plain kernels run: O(n).
@@ -15,9 +18,9 @@ positions of its sorted input. Three ways, cheapest first:
   peer group) are computed once; the distinct frames' rows are listed in chunks of at
   most ``CHUNK_ROWS`` (memory stays bounded) and grouped. That is O(the distinct
   frames' total size): O(n) for whole-partition frames, O(n·w) for sliding frames of w
-  rows, and O(n²) per partition for running frames of quantiles and for mode over
-  frames ending before the partition's end but not starting at its start (lists and
-  strings are that large in their output anyway).
+  rows, and O(n²) per partition for mode over frames that grow without starting at the
+  partition's start (CURRENT ROW → UNBOUNDED FOLLOWING) and for DISTINCT lists over
+  running frames (lists and strings are that large in their output anyway).
 
 Ties follow DuckDB: mode and arg_min / arg_max take the frame's first row (in window
 order) among those tied. Lists and strings keep window order; DISTINCT keeps each
@@ -26,7 +29,7 @@ value's first occurrence.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -313,7 +316,15 @@ class _Expanded:
 
 
 def quantile_of_sorted(call: WindowCall, arr: pa.Array, starts: Ints, count: Ints) -> pa.Array:
-    """Per output row, the quantile of ``arr[starts : starts + count]`` (sorted, no NULLs).
+    """Per output row, the quantile of ``arr[starts : starts + count]`` (sorted, no NULLs)."""
+    return _quantile(call, arr, count, lambda k: starts + k)
+
+
+def _quantile(
+    call: WindowCall, arr: pa.Array, count: Ints, locate: Callable[[Ints], Ints]
+) -> pa.Array:
+    """Per output row, the quantile of its ``count`` values; ``locate(k)`` gives, per
+    output row, the row of ``arr`` holding its k-th smallest (0-based).
 
     As DuckDB: quantile_disc takes the value at ``ceil(n·q) − 1``; quantile_cont
     interpolates at ``(n − 1)·q``, a decimal result truncated to its scale.
@@ -321,10 +332,10 @@ def quantile_of_sorted(call: WindowCall, arr: pa.Array, starts: Ints, count: Int
     has = count > 0
     if call.fn == WindowFunction.QUANTILE_DISC:
         rank = np.maximum(np.ceil(count * call.fraction).astype(np.int64) - 1, 0)
-        return take(arr, starts + rank, has)
+        return take(arr, locate(rank), has)
     position = np.maximum(count - 1, 0) * call.fraction
-    low = starts + np.floor(position).astype(np.int64)
-    high = starts + np.ceil(position).astype(np.int64)
+    low = locate(np.floor(position).astype(np.int64))
+    high = locate(np.ceil(position).astype(np.int64))
     frac = position - np.floor(position)
     if pa.types.is_decimal(arr.type) and len(arr):
         unscaled = unscaled_int64(arr)
@@ -338,6 +349,65 @@ def quantile_of_sorted(call: WindowCall, arr: pa.Array, starts: Ints, count: Int
     hi = np.asarray(pc.cast(take(arr, high, has), pa.float64()).fill_null(0.0).to_numpy())
     out = pa.array(lo + (hi - lo) * frac, pa.float64(), mask=~has)
     return out.cast(call.type, safe=False)
+
+
+class _WaveletMatrix:
+    """k-th smallest of ``codes[l:r]`` for many ranges at once, in O(log σ) numpy steps.
+
+    Level by level from the top bit, the codes are stably split by that bit (zeros
+    first); ``zeros[level][i]`` counts zeros among the first i codes of that level. A
+    query follows its range down: into the zeros when k is among them, else into the
+    ones with k reduced by the zeros it passed.
+    """
+
+    def __init__(self, codes: Ints, sigma: int):
+        self.bits = max(int(sigma).bit_length(), 1)
+        n = len(codes)
+        self.zeros: list[Ints] = []
+        self.total: list[int] = []
+        cur = codes
+        for level in range(self.bits):
+            bit = (cur >> (self.bits - 1 - level)) & 1
+            is_zero = bit == 0
+            z = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(is_zero, out=z[1:])
+            self.zeros.append(z)
+            self.total.append(int(z[-1]))
+            cur = np.concatenate([cur[is_zero], cur[~is_zero]])
+
+    def kth(self, left: Ints, right: Ints, k: Ints) -> Ints:
+        result = np.zeros(len(left), dtype=np.int64)
+        lo, hi, k = left.copy(), right.copy(), k.copy()
+        for level in range(self.bits):
+            z = self.zeros[level]
+            zl, zr = z[lo], z[hi]
+            inside = zr - zl
+            left_side = k < inside
+            result = result * 2 + (~left_side)
+            lo = np.where(left_side, zl, self.total[level] + lo - zl)
+            hi = np.where(left_side, zr, self.total[level] + hi - zr)
+            k = np.where(left_side, k, k - inside)
+        return result
+
+
+def _frame_quantile(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints) -> pa.Array:
+    """Quantiles over any frames in O((n + rows) log σ): a wavelet matrix over the
+    values' dense ranks, NULLs ranked above every value (never reached: k < count)."""
+    valid = valid_mask(arg)
+    prefix = np.concatenate([[0], np.cumsum(valid, dtype=np.int64)])
+    count = prefix[fe] - prefix[fs]
+    ranks = np.asarray(pc.rank(arg, sort_keys="ascending", tiebreaker="dense"), dtype=np.int64) - 1
+    sigma = int(ranks[valid].max()) + 1 if valid.any() else 0
+    codes = np.where(valid, ranks, sigma)
+    row_of_rank = np.zeros(sigma + 1, dtype=np.int64)
+    row_of_rank[codes[::-1]] = np.arange(len(codes) - 1, -1, -1, dtype=np.int64)
+    matrix = _WaveletMatrix(codes, sigma)
+
+    def locate(k: Ints) -> Ints:
+        rank = matrix.kth(fs, fe, np.minimum(k, np.maximum(count - 1, 0)))
+        return row_of_rank[np.clip(rank, 0, sigma)]
+
+    return _quantile(call, arg, count, locate)
 
 
 def _expand(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints) -> pa.Array:
@@ -371,4 +441,9 @@ def evaluate(
         return pa.array([], call.type)
     if call.fn == WindowFunction.MODE and np.array_equal(fs, part[1]):
         return _running_mode(call, arg, fe, part)
+    if (
+        call.fn in (WindowFunction.QUANTILE_CONT, WindowFunction.QUANTILE_DISC)
+        and not call.distinct
+    ):
+        return _frame_quantile(call, arg, fs, fe)
     return _expand(call, arg, fs, fe)
