@@ -45,7 +45,8 @@ CALLS = {
     "sum_distinct": ("sum(DISTINCT v)", "w"),
     "mode": ("mode(v % 7)", "w"),
     "median": ("median(v)", "w"),
-    "arg_min": ("arg_min(id, v)", "w"),
+    # by unique (v, id): ties would leave a whole partition's answer to row order
+    "arg_min": ("arg_min(id, v * 1000003 + id)", "w"),
     "stddev": ("stddev_samp(v)", "round(w, 6)"),
     "string_agg_len": ("string_agg(s, ',')", "length(w)"),
 }
