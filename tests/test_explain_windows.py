@@ -430,6 +430,35 @@ Stage 1 (partitions=3) -> result
 Stage 0 (partitions=3) -> HashRepartition[k] x3 to stage 1
   Scan t columns=[k, x] filter=(x < 20) splits=6 source=parquet""",
     ),
+    (
+        "new_aggregates_one_window_decomposed",
+        "SELECT id, stddev_samp(x) OVER w AS sd, median(v) OVER w AS m, count(DISTINCT x) OVER w AS d FROM t WINDOW w AS (PARTITION BY k ORDER BY id ROWS BETWEEN 5 PRECEDING AND CURRENT ROW)",
+        """\
+Stage 1 (partitions=3) -> result
+  Project id AS id_2, CASE WHEN (count > 1) THEN sqrt((CASE WHEN (CAST(((count * sum_2) - (CAST(sum AS DECIMAL(29,0)) * CAST(sum AS DECIMAL(29,0)))) AS DOUBLE) < 0.0) THEN 0.0 ELSE CAST(((count * sum_2) - (CAST(sum AS DECIMAL(29,0)) * CAST(sum AS DECIMAL(29,0)))) AS DOUBLE) END / CAST((count * (count - 1)) AS DOUBLE))) ELSE NULL END AS sd, quantile_cont AS m, count_2 AS d
+    Window partition=[k] order=[id ASC] calls=[count(x) ROWS BETWEEN 5 PRECEDING AND CURRENT ROW AS count, sum(x) ROWS BETWEEN 5 PRECEDING AND CURRENT ROW AS sum, sum(window_arg) ROWS BETWEEN 5 PRECEDING AND CURRENT ROW AS sum_2, quantile_cont(v, 0.5) ROWS BETWEEN 5 PRECEDING AND CURRENT ROW AS quantile_cont, count(DISTINCT x) ROWS BETWEEN 5 PRECEDING AND CURRENT ROW AS count_2]
+      Sort keys=[k ASC, id ASC] per=partition
+        ExchangeRead from=stage 0
+Stage 0 (partitions=3) -> HashRepartition[k] x3 to stage 1
+  Project id, k, x, v, (x * x) AS window_arg
+    Scan t columns=[id, k, x, v] splits=6 source=parquet""",
+    ),
+    (
+        "lateral_unnest_of_distinct_array_agg",
+        "SELECT k, u.e FROM (SELECT k, array_agg(DISTINCT x % 3) AS l FROM t GROUP BY k) s, unnest(s.l) AS u(e)",
+        """\
+Stage 1 (partitions=3) -> result
+  Project k_3 AS k_4, unnest AS e
+    Unnest column=unnest
+      Project k_2 AS k_3, array_agg_distinct_x_3 AS unnest
+        Aggregate[single] keys=[k AS k_2] aggs=[any_value(array_agg) AS array_agg_distinct_x_3]
+          Window partition=[k] order=[] calls=[array_agg(DISTINCT quantile_arg) AS array_agg]
+            Sort keys=[k ASC] per=partition
+              ExchangeRead from=stage 0
+Stage 0 (partitions=3) -> HashRepartition[k] x3 to stage 1
+  Project k, (x % 3) AS quantile_arg
+    Scan t columns=[k, x] splits=6 source=parquet""",
+    ),
 ]
 
 

@@ -109,6 +109,8 @@ def common_type(a: pa.DataType, b: pa.DataType, context: str = "expression") -> 
         return a
     if pa.types.is_boolean(a) and pa.types.is_boolean(b):
         return a
+    if pa.types.is_list(a) and pa.types.is_list(b):
+        return pa.list_(common_type(a.value_type, b.value_type, context))
     raise TypeMismatchError(
         f"cannot combine {sql_type_name(a)} and {sql_type_name(b)} in {context}"
     )

@@ -261,6 +261,98 @@ def _regexp_extract(e: Call, args: list[Value]) -> Value:
     return pc.if_else(pc.is_valid(args[0]), pc.fill_null(found, ""), pa.scalar(None, pa.string()))
 
 
+# ------------------------------------------------------------------ lists
+
+
+def _arrays(args: list[Value]) -> tuple[list[pa.Array], bool]:
+    """The arguments as arrays of one length (scalars repeated), and whether all were
+    scalars (the result is then a scalar too)."""
+    lengths = [len(a) for a in args if not isinstance(a, pa.Scalar)]
+    n = lengths[0] if lengths else 1
+    out = []
+    for a in args:
+        if isinstance(a, pa.Scalar):
+            a = pa.array([a.as_py()], a.type) if n == 1 else pa.repeat(a, n)
+        elif isinstance(a, pa.ChunkedArray):
+            a = a.combine_chunks()
+        out.append(a)
+    return out, not lengths
+
+
+def _scalar_if(out: pa.Array, scalar: bool) -> Value:
+    return out[0] if scalar else out
+
+
+def _valid(arr: pa.Array) -> np.ndarray:
+    return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _list_value(e: Call, args: list[Value]) -> Value:
+    """``[a, b, ...]``: one list per row of its arguments' values."""
+    arrays, scalar = _arrays(args)
+    n, k = len(arrays[0]), len(arrays)
+    element = e.type.value_type
+    stacked = pa.concat_arrays([a.cast(element) for a in arrays])
+    order = np.arange(k, dtype=np.int64)[None, :] * n + np.arange(n, dtype=np.int64)[:, None]
+    offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int32))
+    out = pa.ListArray.from_arrays(offsets, stacked.take(pa.array(order.ravel())))
+    return _scalar_if(_as(e, out), scalar)
+
+
+def _list_length(e: Call, args: list[Value]) -> Value:
+    return _as(e, pc.list_value_length(args[0]))
+
+
+def _list_element(e: Call, args: list[Value]) -> Value:
+    """``l[i]``: 1-based, negative from the end; NULL out of range (DuckDB)."""
+    (lists, index), scalar = _arrays(args)
+    lengths = np.asarray(pc.list_value_length(lists).fill_null(0), dtype=np.int64)
+    starts = np.asarray(lists.offsets, dtype=np.int64)[:-1]
+    i = np.asarray(pc.cast(index, pa.int64()).fill_null(0), dtype=np.int64)
+    pos = np.where(i > 0, i - 1, lengths + i)
+    ok = _valid(lists) & _valid(index) & (i != 0) & (pos >= 0) & (pos < lengths)
+    where = pa.array(np.where(ok, starts + pos, 0), pa.int64(), mask=~ok)
+    return _scalar_if(_as(e, lists.values.take(where)), scalar)
+
+
+def _list_contains(e: Call, args: list[Value]) -> Value:
+    """Whether the list holds the value; NULL for a NULL list; NULL elements never
+    match (DuckDB)."""
+    (lists, needle), scalar = _arrays(args)
+    flat = pc.list_flatten(lists)
+    parents = np.asarray(pc.list_parent_indices(lists), dtype=np.int64)
+    equal = pc.fill_null(pc.equal(flat, needle.take(pa.array(parents, pa.int64()))), False)
+    hit = np.zeros(len(lists), dtype=bool)
+    hit[parents[np.asarray(equal.to_numpy(zero_copy_only=False), dtype=bool)]] = True
+    # A NULL value is NULL against a non-empty list, false against an empty one.
+    lengths = np.asarray(pc.list_value_length(lists).fill_null(0), dtype=np.int64)
+    known = _valid(lists) & (_valid(needle) | (lengths == 0))
+    return _scalar_if(pa.array(hit, pa.bool_(), mask=~known), scalar)
+
+
+def _list_sort(e: Call, args: list[Value]) -> Value:
+    """Each list sorted; options (ascending, nulls_first)."""
+    ascending, nulls_first = e.options
+    (lists,), scalar = _arrays(args)
+    flat = pc.list_flatten(lists)
+    parents = pa.array(pc.list_parent_indices(lists), pa.int64())
+    order = pc.sort_indices(
+        pa.table({"p": parents, "v": flat}),
+        sort_keys=[
+            ("p", "ascending"),
+            (
+                "v",
+                "ascending" if ascending else "descending",
+                "at_start" if nulls_first else "at_end",
+            ),
+        ],
+    )
+    lengths = np.asarray(pc.list_value_length(lists).fill_null(0), dtype=np.int64)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+    out = pa.ListArray.from_arrays(offsets, flat.take(order), mask=pa.array(~_valid(lists)))
+    return _scalar_if(_as(e, out), scalar)
+
+
 FUNCTION_KERNELS: dict[str, Callable[[Call, list[Value]], Value]] = {
     "floor": _rounding("floor"),
     "ceil": _rounding("ceil"),
@@ -291,4 +383,9 @@ FUNCTION_KERNELS: dict[str, Callable[[Call, list[Value]], Value]] = {
     "strftime": _strftime,
     "strptime": _strptime,
     "regexp_extract": _regexp_extract,
+    "list_value": _list_value,
+    "list_length": _list_length,
+    "list_element": _list_element,
+    "list_contains": _list_contains,
+    "list_sort": _list_sort,
 }

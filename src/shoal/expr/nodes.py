@@ -62,6 +62,11 @@ class Literal(Expr):
     value: Any
     type: pa.DataType
 
+    def __post_init__(self) -> None:
+        # A list value is held as a tuple: expressions are hashed (memo and plan keys).
+        if isinstance(self.value, list):
+            object.__setattr__(self, "value", _frozen(self.value))
+
     @cached_property
     def scalar(self) -> pa.Scalar:
         """The value as an Arrow scalar, converted once per plan, not once per batch."""
@@ -75,6 +80,10 @@ class Literal(Expr):
         if pa.types.is_date(self.type):
             return f"DATE '{self.value}'"
         return str(self.value)
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
 
 
 @dataclass(frozen=True)

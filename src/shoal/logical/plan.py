@@ -377,6 +377,10 @@ class WindowFunction(Enum):
     #: The partition's values (NULLs too) in window order as one list, given on the
     #: partition's first row only (NULL on the others: the list is not copied per row).
     ARRAY_AGG = "array_agg"
+    #: ``arg`` at the first row of the frame holding the smallest (largest) ``by``,
+    #: among rows where neither is NULL (the binder nulls ``arg`` where ``by`` is NULL).
+    ARG_MIN = "arg_min"
+    ARG_MAX = "arg_max"
 
 
 #: Functions that read a frame (the others read only the partition and the peer groups).
@@ -391,6 +395,8 @@ FRAMED_FUNCTIONS = frozenset(
         WindowFunction.AVG,
         WindowFunction.MIN,
         WindowFunction.MAX,
+        WindowFunction.ARG_MIN,
+        WindowFunction.ARG_MAX,
     }
 )
 
@@ -414,9 +420,27 @@ class WindowCall:
     fraction: float = 0.0
     #: STRING_AGG's separator.
     separator: str = ","
+    #: Over the distinct values of ``arg`` only (COUNT / SUM / AVG / ARRAY_AGG /
+    #: STRING_AGG).
+    distinct: bool = False
+    #: ARG_MIN / ARG_MAX's ordering argument (a column of the input).
+    by: Expr | None = None
+    #: The window form of MODE / QUANTILE_* / STRING_AGG / ARRAY_AGG: each row's value
+    #: over its frame, in window order. Without it these read the whole partition sorted
+    #: by the argument and give lists and strings on its first row only (the form
+    #: ``sql/quantiles.py`` puts under a GROUP BY).
+    over_frame: bool = False
+
+    def inputs(self) -> tuple[Expr, ...]:
+        """The input columns (and literals) the call reads."""
+        return tuple(e for e in (self.arg, self.default, self.by) if e is not None)
 
     def __str__(self) -> str:
         args = [] if self.arg is None else [str(self.arg)]
+        if self.distinct:
+            args = [f"DISTINCT {a}" for a in args]
+        if self.by is not None:
+            args.append(str(self.by))
         if self.fn in (WindowFunction.LAG, WindowFunction.LEAD, WindowFunction.NTILE):
             args.append(str(self.offset))
         if self.fn == WindowFunction.NTH_VALUE:
@@ -425,9 +449,11 @@ class WindowCall:
             args.append(str(self.default))
         if self.fn in (WindowFunction.QUANTILE_CONT, WindowFunction.QUANTILE_DISC):
             args.append(str(self.fraction))
+        if self.fn == WindowFunction.STRING_AGG:
+            args.append(repr(self.separator))
         name = "count" if self.fn == WindowFunction.COUNT_STAR else self.fn.value
         text = f"{name}({', '.join(args) or ('*' if self.fn == WindowFunction.COUNT_STAR else '')})"
-        if self.fn in FRAMED_FUNCTIONS:
+        if self.fn in FRAMED_FUNCTIONS or self.over_frame:
             text += f" {self.frame}"
         return text
 

@@ -81,7 +81,7 @@ def _prune(plan: LogicalPlan, needed: set[str]) -> LogicalPlan:
             return _prune(plan.input, needed)
         child_needs = (needed - {n for n, _ in plan.calls}) | set(plan.partition_by)
         child_needs |= _cols([k.expr for k in plan.order_by])
-        child_needs |= _cols([e for _, c in calls for e in (c.arg, c.default) if e is not None])
+        child_needs |= _cols([e for _, c in calls for e in c.inputs()])
         return replace(plan, input=_prune(plan.input, child_needs), calls=calls)
     if isinstance(plan, Limit):
         return replace(plan, input=_prune(plan.input, needed))

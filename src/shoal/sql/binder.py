@@ -40,9 +40,10 @@ from shoal.sql.ctes import SharedCtes
 from shoal.sql.expressions import AggregateContext, ExpressionBinder, contains_aggregate
 from shoal.sql.grouping import GroupingSets, expand_group_by, has_grouping_sets
 from shoal.sql.scope import NameGenerator, Scope, ScopeColumn
+from shoal.sql.source_text import as_written
 from shoal.sql.statements import file_source, looks_like_file
 from shoal.sql.subqueries import PlanBuilder, SubqueryBinder, ast_conjuncts
-from shoal.sql.unnest import apply_unnests, take_unnests
+from shoal.sql.unnest import apply_unnests, check_unnest_source, take_unnests, unnest_relation
 from shoal.sql.windows import WindowBinder
 
 
@@ -118,10 +119,12 @@ class Binder:
     def _join(self, left: BoundRelation, join: exp.Join, outer: Scope | None) -> BoundRelation:
         if join.args.get("method") or join.args.get("global_"):
             raise UnsupportedError(f"{join.args.get('method') or 'GLOBAL'} JOIN")
-        right = self._relation(join.this, outer)
-        scope = Scope(left.scope.columns + right.scope.columns, outer)
         side = (join.side or "").upper()
         kind = (join.kind or "").upper()
+        if isinstance(join.this, exp.Unnest):
+            return self._lateral_unnest(left, join, side or kind, outer)
+        right = self._relation(join.this, outer)
+        scope = Scope(left.scope.columns + right.scope.columns, outer)
         if kind in ("SEMI", "ANTI"):
             raise UnsupportedError(f"{kind} JOIN syntax")
         jkind = {"LEFT": "left", "RIGHT": "right", "FULL": "full"}.get(side, "inner")
@@ -170,7 +173,29 @@ class Binder:
         )
         return BoundRelation(plan, scope)
 
+    def _lateral_unnest(
+        self, left: BoundRelation, join: exp.Join, kind: str, outer: Scope | None
+    ) -> BoundRelation:
+        """``FROM t, unnest(t.l)``: ``t``'s rows, each once per element of its list."""
+        if kind not in ("", "CROSS", "INNER") or join.args.get("using"):
+            raise UnsupportedError(
+                f"{kind} JOIN {as_written(join.this)} (only the inner form: FROM t, unnest(...))"
+            )
+        on = join.args.get("on")
+        if on is not None and not (isinstance(on, exp.Boolean) and on.this):
+            raise UnsupportedError(f"JOIN {as_written(join.this)} ON a condition (filter in WHERE)")
+        source = check_unnest_source(join.this)
+        bound = ExpressionBinder(left.scope).bind(source)
+        plan, column = unnest_relation(left.plan, join.this, bound, self.names)
+        return BoundRelation(plan, Scope(left.scope.columns + [column], outer))
+
     def _relation(self, node: exp.Expr, outer: Scope | None) -> BoundRelation:
+        if isinstance(node, exp.Unnest):
+            # FROM unnest([...]): over one row with no columns.
+            bound = ExpressionBinder(Scope([], outer)).bind(check_unnest_source(node))
+            one_row = Values(((),), pa.schema([]))
+            plan, column = unnest_relation(one_row, node, bound, self.names)
+            return BoundRelation(plan, Scope([column], outer))
         if isinstance(node, exp.Table | exp.Subquery):
             for arg, construct in (("sample", "TABLESAMPLE"), ("pivots", "PIVOT / UNPIVOT")):
                 if node.args.get(arg):

@@ -81,6 +81,8 @@ def contains_aggregate(node: exp.Expr) -> bool:
     for n in node.walk(prune=prune):
         if isinstance(n, exp.Window):
             func = n.this.this if isinstance(n.this, exp.RespectNulls) else n.this
+            if isinstance(func, exp.Filter):  # agg(x) FILTER (WHERE c) OVER (...)
+                func = filtered_aggregate(func)
             parts = [*func.args.values(), *(n.args.get("partition_by") or [])]
             if n.args.get("order") is not None:
                 parts.append(n.args["order"])
@@ -250,15 +252,17 @@ class ExpressionBinder:
         return t.fold(Cast(arg, target) if arg.type != target else arg)
 
     def _array(self, node: exp.Array) -> Expr:
-        """A list literal ``[1, 2, 3]``: constant elements of one type (unified)."""
+        """A list ``[1, 2, 3]`` / ``[a, b * 2]``: elements of one type (unified); a
+        constant when they all are."""
         elements = [self.bind(e) for e in node.expressions]
-        if not all(isinstance(e, Literal) for e in elements):
-            raise UnsupportedError(f"a list of non-constant values: {as_written(node)}")
         if not elements:
             return Literal((), pa.list_(pa.int32()))
         unified, element_type = t.unify(elements, "list")
         if pa.types.is_null(element_type):
             element_type = pa.int32()
+        if not all(isinstance(e, Literal) for e in elements):
+            coerced = [t.coerce(e, element_type) for e in unified]
+            return t.call("list_value", coerced, pa.list_(element_type))
         values = []
         for e in unified:
             e = t.fold(e)
@@ -576,25 +580,18 @@ class ExpressionBinder:
 
     def _string_agg(self, node: exp.Expr, label: str) -> Expr:
         assert self.agg is not None
-        value, ordered = _string_agg_parts(node)
-        if isinstance(value, exp.Distinct):
-            raise UnsupportedError(f"DISTINCT in {as_written(node)}")
+        value, ordered = aggregate_parts(node)
+        value, distinct = _distinct_value(value, node)
         if value is None or contains_aggregate(value):
             raise UserError(f"STRING_AGG needs a plain value: {node.sql()}")
         pre = self.pre_aggregate()
-        separator_node = node.args.get("separator")
-        separator = ","
-        if separator_node is not None:
-            bound = pre.bind(separator_node)
-            if not (isinstance(bound, Literal) and isinstance(bound.value, str)):
-                raise UnsupportedError(f"STRING_AGG with a non-constant separator: {node.sql()}")
-            separator = bound.value
+        separator = string_agg_separator(node, pre)
         order = tuple(
             SortKey(pre.bind(o.this), not o.args.get("desc"), bool(o.args.get("nulls_first")))
             for o in ordered
         )
         wanted = quantiles.string_agg_request(
-            pre.bind(value), separator, order, self.agg.names, self.agg.quantiles
+            pre.bind(value), separator, order, self.agg.names, self.agg.quantiles, distinct
         )
         return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
 
@@ -630,7 +627,8 @@ class ExpressionBinder:
                 self.agg.quantiles,
             )
         elif fn == "array_agg":
-            value, ordered = _string_agg_parts(node)
+            value, ordered = aggregate_parts(node)
+            value, distinct = _distinct_value(value, node)
             arg = self._plain_argument(value, label)
             pre = self.pre_aggregate()
             order = tuple(
@@ -644,6 +642,7 @@ class ExpressionBinder:
                 order,
                 self.agg.names,
                 self.agg.quantiles,
+                distinct,
             )
         else:
             # arg_min(a, b): a at the smallest b, among rows where neither is NULL.
@@ -688,7 +687,7 @@ class ExpressionBinder:
         assert self.agg is not None
         label = node.sql(dialect="duckdb").lower()
         if isinstance(node, exp.Filter):
-            return self._aggregate(_filtered_aggregate(node))
+            return self._aggregate(filtered_aggregate(node))
         fn = AGGREGATE_NODES[type(node)]
         if fn == "string_agg":
             return self._string_agg(node, label)
@@ -698,7 +697,7 @@ class ExpressionBinder:
             return self._pairwise(node, Pairwise(fn))
         if fn == "quantile":
             if isinstance(node.this, exp.Distinct):
-                raise UnsupportedError(f"DISTINCT in {node.sql()}")
+                raise UnsupportedError(f"DISTINCT in {as_written(node)}")
             if contains_aggregate(node.this):
                 raise UserError(f"aggregate function calls cannot be nested: {label}")
             arg = self.pre_aggregate().bind(node.this)
@@ -712,7 +711,7 @@ class ExpressionBinder:
         if isinstance(inner, exp.Distinct):
             distinct = True
             if len(inner.expressions) != 1:
-                raise UnsupportedError(f"{fn.upper()}(DISTINCT with several arguments)")
+                raise UnsupportedError(f"DISTINCT with several arguments: {as_written(node)}")
             inner = inner.expressions[0]
         pre = self.pre_aggregate()
         if fn == "count" and (inner is None or isinstance(inner, exp.Star)):
@@ -727,7 +726,7 @@ class ExpressionBinder:
             arg = Literal(None, pa.int32())
         if fn in _SPREADS:
             if distinct:
-                raise UnsupportedError(f"{fn.upper()}(DISTINCT ...)")
+                raise UnsupportedError(f"DISTINCT in {as_written(node)}")
             agg = self.agg
 
             def plain(name: str, x: Expr) -> Expr:
@@ -744,7 +743,7 @@ class ExpressionBinder:
             if not (pa.types.is_boolean(arg.type) or pa.types.is_null(arg.type)):
                 raise TypeMismatchError(f"{fn.upper()} needs a BOOLEAN, got {arg}")
             if distinct:
-                raise UnsupportedError(f"{fn.upper()}(DISTINCT ...)")
+                raise UnsupportedError(f"DISTINCT in {as_written(node)}")
             if fn == "count_if":
                 # The rows where the condition holds; NULL when it is NULL on every row
                 # (DuckDB).
@@ -778,12 +777,32 @@ def contains_window(node: exp.Expr) -> bool:
     return any(isinstance(n, exp.Window) for n in node.walk(prune=prune))
 
 
-def _string_agg_parts(node: exp.Expr) -> tuple[exp.Expr, list[exp.Ordered]]:
-    """string_agg's value and its ORDER BY items (sqlglot nests them as an Order)."""
+def aggregate_parts(node: exp.Expr) -> tuple[exp.Expr, list[exp.Ordered]]:
+    """An aggregate's value and its ORDER BY items (sqlglot nests them as an Order)."""
     inner = node.this
     if isinstance(inner, exp.Order):
         return inner.this, list(inner.expressions)
     return inner, []
+
+
+def _distinct_value(value: exp.Expr, node: exp.Expr) -> tuple[exp.Expr, bool]:
+    """``value`` without its DISTINCT, and whether it had one (of one argument)."""
+    if not isinstance(value, exp.Distinct):
+        return value, False
+    if len(value.expressions) != 1:
+        raise UnsupportedError(f"DISTINCT with several arguments: {as_written(node)}")
+    return value.expressions[0], True
+
+
+def string_agg_separator(node: exp.Expr, binder: ExpressionBinder) -> str:
+    """string_agg's separator: a constant string, ',' when not given."""
+    separator_node = node.args.get("separator")
+    if separator_node is None:
+        return ","
+    bound = binder.bind(separator_node)
+    if not (isinstance(bound, Literal) and isinstance(bound.value, str)):
+        raise UnsupportedError(f"STRING_AGG with a non-constant separator: {as_written(node)}")
+    return bound.value
 
 
 def _within_group(node: exp.WithinGroup) -> exp.Expr:
@@ -800,7 +819,7 @@ def _within_group(node: exp.WithinGroup) -> exp.Expr:
     return rewritten
 
 
-def _filtered_aggregate(node: exp.Filter) -> exp.Expr:
+def filtered_aggregate(node: exp.Filter) -> exp.Expr:
     """``agg(x) FILTER (WHERE c)`` as ``agg(CASE WHEN c THEN x END)`` (aggregates skip NULLs)."""
     agg = node.this.copy()
     condition = node.expression.this if isinstance(node.expression, exp.Where) else node.expression
@@ -835,6 +854,11 @@ def _date_fn(part: str) -> Callable[[ExpressionBinder, exp.Expr], Expr]:
 
 
 def _data_type(node: exp.DataType) -> pa.DataType:
+    if node.this == exp.DataType.Type.ARRAY:
+        inner = node.expressions
+        if len(inner) != 1 or not isinstance(inner[0], exp.DataType):
+            raise UnsupportedError(f"type {node.sql(dialect='duckdb')}")
+        return pa.list_(_data_type(inner[0]))
     name = node.this.name if hasattr(node.this, "name") else str(node.this)
     params: list[int] = []
     for p in node.expressions:
@@ -942,7 +966,6 @@ _HANDLERS: dict[type[exp.Expr], Callable[[ExpressionBinder, exp.Expr], Expr]] = 
     exp.Extract: B._extract,  # type: ignore[dict-item]
     exp.Upper: _string_fn("upper"),  # type: ignore[arg-type,dict-item]
     exp.Lower: _string_fn("lower"),  # type: ignore[arg-type,dict-item]
-    exp.Length: _string_fn("length", pa.int64()),  # type: ignore[arg-type,dict-item]
     exp.Trim: B._trim,  # type: ignore[dict-item]
     exp.Year: _date_fn("year"),  # type: ignore[arg-type,dict-item]
     exp.Month: _date_fn("month"),  # type: ignore[arg-type,dict-item]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from sqlglot import exp
+from sqlglot.optimizer.annotate_types import annotate_types
 
 from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Expr, Literal
@@ -349,6 +350,92 @@ def _date_add(b: ExpressionBinder, node: exp.Expr) -> Expr:
     return b.bind(exp.Add(this=node.this.copy(), expression=amount.copy()))
 
 
+# ------------------------------------------------------------------ lists
+
+
+def _list(b: ExpressionBinder, node: exp.Expr | None, what: str) -> Expr:
+    if node is None:
+        raise UserError(f"{what} needs a list")
+    arg = b.bind(node)
+    if not pa.types.is_list(arg.type):
+        raise TypeMismatchError(f"{what} needs a list, got {sql_type_name(arg.type)}")
+    return arg
+
+
+def _length(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    """length / len: of a string its characters, of a list its elements."""
+    arg = b.bind(node.this)
+    if pa.types.is_list(arg.type):
+        return t.call("list_length", [arg], pa.int64())
+    return t.call("length", [t.require_string(arg, "LENGTH")], pa.int64())
+
+
+def _array_size(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    return t.call("list_length", [_list(b, node.this, "ARRAY_LENGTH")], pa.int64())
+
+
+def _index(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    """A list index as written (1-based). sqlglot shifts indices of integer type to
+    0-based when it parses DuckDB (``l[1]`` arrives as ``l[0]``) and leaves others (a
+    column) alone; the shift is undone here."""
+    index = b.bind(node)
+    if not (pa.types.is_integer(index.type) or pa.types.is_null(index.type)):
+        raise TypeMismatchError(f"a list index must be an integer, got {as_written(node)}")
+    annotated = annotate_types(node.copy(), dialect="duckdb")
+    if annotated.type is not None and annotated.type.this in exp.DataType.INTEGER_TYPES:
+        one = Literal(1, pa.int64())
+        return t.arithmetic("add", "+", t.coerce(index, pa.int64()), one)
+    return index
+
+
+def _bracket(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    """``l[i]``: the i-th element (1-based; negative counts from the end)."""
+    keys = node.expressions
+    if len(keys) != 1 or isinstance(keys[0], exp.Slice):
+        raise UnsupportedError(f"a subscript range (from:to) {as_written(node)}")
+    lists = _list(b, node.this, "a subscript")
+    return t.call("list_element", [lists, _index(b, keys[0])], lists.type.value_type)
+
+
+def _list_element(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    args = node.expressions
+    if len(args) != 2:
+        raise UserError(f"LIST_ELEMENT takes a list and an index: {as_written(node)}")
+    lists = _list(b, args[0], "LIST_ELEMENT")
+    index = b.bind(args[1])
+    if not pa.types.is_integer(index.type):
+        raise TypeMismatchError(f"a list index must be an integer, got {as_written(args[1])}")
+    return t.call("list_element", [lists, index], lists.type.value_type)
+
+
+def _array_contains(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    lists = _list(b, node.this, "LIST_CONTAINS")
+    needle = b.bind(node.expression)
+    element = lists.type.value_type
+    if pa.types.is_null(needle.type):
+        needle = Literal(None, element)
+    target = t.common_type(element, needle.type, "LIST_CONTAINS")
+    if target != element:
+        lists = t.coerce(lists, pa.list_(target))
+    return t.call("list_contains", [lists, t.coerce(needle, target)], pa.bool_())
+
+
+def _array_sort(b: ExpressionBinder, node: exp.Expr) -> Expr:
+    lists = _list(b, node.this, "LIST_SORT")
+    flags = []
+    for key, default in (("asc", True), ("nulls_first", False)):
+        given = node.args.get(key)
+        if given is None:
+            flags.append(default)
+        elif isinstance(given, exp.Boolean):
+            flags.append(bool(given.this))
+        else:
+            raise UnsupportedError(
+                f"LIST_SORT with an order that is not a constant: {as_written(node)}"
+            )
+    return t.call("list_sort", [lists], lists.type, tuple(flags))
+
+
 FUNCTION_HANDLERS: dict[type[exp.Expr], Handler] = {
     exp.Floor: _rounding("floor"),
     exp.Ceil: _rounding("ceil"),
@@ -384,6 +471,11 @@ FUNCTION_HANDLERS: dict[type[exp.Expr], Handler] = {
     exp.RegexpExtract: _regexp_extract,
     exp.CurrentDate: _current_date,
     exp.CurrentTimestamp: _current_timestamp,
+    exp.Length: _length,
+    exp.ArraySize: _array_size,
+    exp.Bracket: _bracket,
+    exp.ArrayContains: _array_contains,
+    exp.ArraySort: _array_sort,
 }
 
 #: Functions sqlglot leaves as ``Anonymous``, by lower-cased name.
@@ -392,4 +484,6 @@ NAMED_HANDLERS: dict[str, Handler] = {
     "now": _current_timestamp,
     "get_current_timestamp": _current_timestamp,
     "today": _current_date,
+    "list_element": _list_element,
+    "list_extract": _list_element,
 }

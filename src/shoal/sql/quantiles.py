@@ -40,6 +40,7 @@ from shoal.logical.plan import (
 )
 from shoal.sql import typing as t
 from shoal.sql.scope import NameGenerator
+from shoal.sql.source_text import as_written
 from shoal.types import is_decimal
 
 QUANTILE_NODES: dict[type[exp.Expr], WindowFunction] = {
@@ -61,6 +62,8 @@ class QuantileRequest:
     separator: str = ","
     #: The order the window sorts by (quantiles: the argument).
     order: tuple[SortKey, ...] = ()
+    #: array_agg / string_agg over the group's distinct values.
+    distinct: bool = False
 
 
 def quantile_fraction(node: exp.Expr) -> float:
@@ -68,10 +71,10 @@ def quantile_fraction(node: exp.Expr) -> float:
         return 0.5
     q = node.args.get("quantile") if isinstance(node, exp.Quantile) else node.expression
     if not (isinstance(q, exp.Literal) and not q.is_string):
-        raise UnsupportedError(f"quantile that is not a constant number: {node.sql()}")
+        raise UnsupportedError(f"quantile that is not a constant number: {as_written(node)}")
     value = float(q.this)
     if not 0.0 <= value <= 1.0:
-        raise UserError(f"quantile {value} is not between 0 and 1: {node.sql()}")
+        raise UserError(f"quantile {value} is not between 0 and 1: {as_written(node)}")
     return value
 
 
@@ -101,14 +104,16 @@ def string_agg_request(
     order: tuple[SortKey, ...],
     names: NameGenerator,
     existing: list[QuantileRequest],
+    distinct: bool = False,
 ) -> QuantileRequest:
     arg = t.coerce(arg, pa.string())
     for r in existing:
-        if (r.fn, r.arg, r.separator, r.order) == (
+        if (r.fn, r.arg, r.separator, r.order, r.distinct) == (
             WindowFunction.STRING_AGG,
             arg,
             separator,
             order,
+            distinct,
         ):
             return r
     made = QuantileRequest(
@@ -119,6 +124,7 @@ def string_agg_request(
         pa.string(),
         separator,
         order,
+        distinct,
     )
     existing.append(made)
     return made
@@ -131,12 +137,13 @@ def holistic_request(
     order: tuple[SortKey, ...],
     names: NameGenerator,
     existing: list[QuantileRequest],
+    distinct: bool = False,
 ) -> QuantileRequest:
     """mode / array_agg / arg_min / arg_max (first_value over ``order``) of ``arg``."""
     for r in existing:
-        if (r.fn, r.arg, r.order) == (fn, arg, order):
+        if (r.fn, r.arg, r.order, r.distinct) == (fn, arg, order, distinct):
             return r
-    made = QuantileRequest(names.fresh(fn.value), fn, arg, 0.0, out, order=order)
+    made = QuantileRequest(names.fresh(fn.value), fn, arg, 0.0, out, order=order, distinct=distinct)
     existing.append(made)
     return made
 
@@ -196,6 +203,7 @@ def apply(
                     WHOLE_PARTITION,
                     fraction=r.fraction,
                     separator=r.separator,
+                    distinct=r.distinct,
                 ),
             )
             for r, arg_ref in group

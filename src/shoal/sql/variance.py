@@ -44,11 +44,18 @@ def _digits(typ: pa.DataType) -> int | None:
     return None
 
 
+def _too_wide(typ: pa.DataType) -> bool:
+    """Decimals too wide for exact sums of squares (their product would pass 76 digits):
+    computed in DOUBLE, as DuckDB does for all of them."""
+    digits = _digits(typ)
+    return digits is not None and digits > 28
+
+
 def spread(kind: Spread, arg: Expr, aggregate: Callable[[str, Expr], Expr]) -> Expr:
     """``kind`` of ``arg``; ``aggregate(fn, x)`` registers the plain aggregate ``fn(x)``
     and returns a reference to its result."""
     t.require_numeric(arg, kind.value.upper())
-    if pa.types.is_floating(arg.type) and arg.type != pa.float64():
+    if pa.types.is_floating(arg.type) and arg.type != pa.float64() or _too_wide(arg.type):
         arg = t.coerce(arg, pa.float64())
     n = aggregate("count", arg)
     total = aggregate("sum", arg)
@@ -106,6 +113,8 @@ def _prepared(arg: Expr, what: str) -> Expr:
         return t.coerce(arg, pa.float64())
     if pa.types.is_null(arg.type):
         return Literal(None, pa.float64())
+    if _too_wide(arg.type):
+        return t.coerce(arg, pa.float64())
     return arg
 
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from shoal.errors import TypeMismatchError, UnsupportedError, UserError
-from shoal.expr.nodes import ColumnRef, Expr, Literal
+from shoal.expr.nodes import Case, ColumnRef, Expr, Literal
 from shoal.logical.plan import (
     DEFAULT_ORDERED_FRAME,
     WHOLE_PARTITION,
@@ -37,12 +37,27 @@ from shoal.logical.plan import (
     WindowFunction,
 )
 from shoal.sql import typing as t
+from shoal.sql.expressions import (
+    AGGREGATE_NODES,
+    aggregate_parts,
+    filtered_aggregate,
+    string_agg_separator,
+)
+from shoal.sql.quantiles import QUANTILE_NODES, quantile_fraction
 from shoal.sql.scope import NameGenerator
 from shoal.sql.source_text import as_written
+from shoal.sql.variance import Pairwise, Spread, pairwise, spread
 from shoal.types import is_decimal, is_float, is_integer, sql_type_name, sum_type
 
 if TYPE_CHECKING:
     from shoal.sql.expressions import ExpressionBinder
+
+_SPREADS = frozenset(s.value for s in Spread)
+_PAIRWISE = frozenset(p.value for p in Pairwise)
+#: Aggregates that take DISTINCT over a window (min / max ignore it).
+_DISTINCT_OK = frozenset(
+    {"count", "sum", "avg", "min", "max", "array_agg", "string_agg", "approx_count_distinct"}
+)
 
 _RANKING: dict[type[exp.Expr], WindowFunction] = {
     exp.RowNumber: WindowFunction.ROW_NUMBER,
@@ -51,12 +66,12 @@ _RANKING: dict[type[exp.Expr], WindowFunction] = {
     exp.PercentRank: WindowFunction.PERCENT_RANK,
     exp.CumeDist: WindowFunction.CUME_DIST,
 }
-_AGGREGATES: dict[type[exp.Expr], WindowFunction] = {
-    exp.Count: WindowFunction.COUNT,
-    exp.Sum: WindowFunction.SUM,
-    exp.Avg: WindowFunction.AVG,
-    exp.Min: WindowFunction.MIN,
-    exp.Max: WindowFunction.MAX,
+_PLAIN: dict[str, WindowFunction] = {
+    "count": WindowFunction.COUNT,
+    "sum": WindowFunction.SUM,
+    "avg": WindowFunction.AVG,
+    "min": WindowFunction.MIN,
+    "max": WindowFunction.MAX,
 }
 _VALUES: dict[type[exp.Expr], WindowFunction] = {
     exp.FirstValue: WindowFunction.FIRST_VALUE,
@@ -91,22 +106,35 @@ class WindowBinder:
         return cls(names, named)
 
     def bind(self, node: exp.Window, binder: ExpressionBinder) -> Expr:
-        """A window function call: bind its parts, return a reference to its result."""
+        """A window function call: bind its parts, return an expression over its result
+        (a reference to one window column, or arithmetic over several for the
+        aggregates built from plain ones, such as stddev or corr)."""
         node = self._resolve_named(node)
         func = node.this
         if isinstance(func, exp.RespectNulls):
             func = func.this
         if isinstance(func, exp.IgnoreNulls):
-            raise UnsupportedError(f"IGNORE NULLS in window function {func.this.sql()}")
+            raise UnsupportedError(f"IGNORE NULLS in window function {as_written(func.this)}")
+        if isinstance(func, exp.Filter):
+            func = filtered_aggregate(func)
         partition = tuple(self._column(binder.bind(p)) for p in node.args.get("partition_by") or [])
         order = node.args.get("order")
         order_keys: list[SortKey] = []
         for o in order.expressions if order is not None else []:
             ref = self._column(binder.bind(o.this))
             order_keys.append(SortKey(ref, not o.args.get("desc"), bool(o.args.get("nulls_first"))))
-        frame = _frame(node.args.get("spec"), order_keys)
-        call = self._call(func, binder, frame, order_keys)
+        frame_node = node.args.get("spec")
+        if frame_node is not None and frame_node.args.get("exclude"):
+            raise UnsupportedError(f"window frame EXCLUDE in {as_written(node.this)} OVER (...)")
+        frame = _frame(frame_node, order_keys)
         spec = _Spec(tuple(p.name for p in partition), tuple(order_keys))
+        if type(func) in AGGREGATE_NODES:
+            return self._aggregate(func, binder, frame, spec)
+        return self._add(spec, self._call(func, binder, frame, order_keys))
+
+    def _add(self, spec: _Spec, call: WindowCall) -> ColumnRef:
+        """A reference to ``call``'s result column under ``spec`` (one column per
+        distinct call)."""
         group = self.groups.setdefault(spec, [])
         for name, existing in group:
             if existing == call:
@@ -128,6 +156,138 @@ class WindowBinder:
         for spec in specs:
             plan = Window(plan, spec.partition_by, spec.order_by, tuple(self.groups[spec]))
         return plan
+
+    def _aggregate(
+        self, func: exp.Expr, binder: ExpressionBinder, frame: WindowFrame, spec: _Spec
+    ) -> Expr:
+        """An aggregate over each row's frame. One path for all of them: the plain
+        aggregates (and those built from them: the variance family, covariance, corr,
+        count_if, bool_and / bool_or) use the operator's prefix-sum and sparse-table
+        kernels; the others (DISTINCT, mode, quantiles, lists, strings, arg_min /
+        arg_max) its frame-aggregate kernels (``physical/operators/frame_aggregate.py``)."""
+        fn = AGGREGATE_NODES[type(func)]
+        label = as_written(func)
+        value, ordered = aggregate_parts(func)
+        if ordered:
+            raise UnsupportedError(f"ORDER BY inside window function {label}")
+        distinct = isinstance(value, exp.Distinct)
+        if isinstance(value, exp.Distinct):
+            if len(value.expressions) != 1:
+                raise UnsupportedError(f"DISTINCT with several arguments: {label}")
+            value = value.expressions[0]
+        if distinct and fn not in _DISTINCT_OK:
+            raise UnsupportedError(f"DISTINCT in window function {label}")
+        if fn == "count" and (value is None or isinstance(value, exp.Star)):
+            if distinct:
+                raise UserError(f"COUNT(DISTINCT *) is not valid: {label}")
+            return self._add(spec, WindowCall(WindowFunction.COUNT_STAR, None, pa.int64(), frame))
+        if value is None or isinstance(value, exp.Star):
+            raise UserError(f"{fn.upper()} needs an argument: {label}")
+        arg = binder.bind(value)
+        if pa.types.is_null(arg.type):
+            arg = Literal(None, pa.int32())
+
+        def plain(name: str, x: Expr) -> Expr:
+            typ = pa.int64() if name == "count" else sum_type(x.type)
+            return self._add(spec, WindowCall(_PLAIN[name], self._column(x), typ, frame))
+
+        if fn in _PLAIN:
+            wfn = _PLAIN[fn]
+            distinct = distinct and fn in ("count", "sum", "avg")
+            if fn == "count":
+                out = pa.int64()
+            elif fn == "sum":
+                out = sum_type(arg.type)
+            elif fn == "avg":
+                t.require_numeric(arg, "AVG")
+                out = pa.float64()
+            else:
+                out = arg.type
+            call = WindowCall(wfn, self._column(arg), out, frame, distinct=distinct)
+            return self._add(spec, call)
+        if fn in _SPREADS:
+            return spread(Spread(fn), arg, plain)
+        if fn in _PAIRWISE:
+            if func.args.get("null_on_zero_variance"):
+                raise UnsupportedError(f"window function {label}")
+            return pairwise(Pairwise(fn), arg, binder.bind(func.expression), plain)
+        if fn in ("bool_and", "bool_or", "count_if"):
+            if not pa.types.is_boolean(arg.type):
+                raise TypeMismatchError(f"{fn.upper()} needs a BOOLEAN, got {arg}")
+            if fn == "count_if":
+                one = Case(((arg, Literal(1, pa.int32())),), Literal(None, pa.int32()), pa.int32())
+                holds = plain("count", one)
+                none = t.comparison("equal", plain("count", arg), Literal(0, pa.int64()))
+                return Case(((none, Literal(None, pa.int64())),), holds, pa.int64())
+            # Over booleans false < true: AND is the minimum, OR the maximum.
+            minmax = WindowFunction.MIN if fn == "bool_and" else WindowFunction.MAX
+            return self._add(spec, WindowCall(minmax, self._column(arg), pa.bool_(), frame))
+        if fn == "approx_count_distinct":
+            # Exact: a frame's distinct count is computed anyway, an estimate would
+            # only add error.
+            call = WindowCall(
+                WindowFunction.COUNT, self._column(arg), pa.int64(), frame, distinct=True
+            )
+            return self._add(spec, call)
+        if fn in ("arg_min", "arg_max"):
+            by = binder.bind(func.expression)
+            picked = Case(
+                ((t.call("is_not_null", [by], pa.bool_()), arg),), Literal(None, arg.type), arg.type
+            )
+            guarded_by = Case(
+                ((t.call("is_not_null", [arg], pa.bool_()), by),), Literal(None, by.type), by.type
+            )
+            wfn = WindowFunction.ARG_MIN if fn == "arg_min" else WindowFunction.ARG_MAX
+            call = WindowCall(
+                wfn, self._column(picked), arg.type, frame, by=self._column(guarded_by)
+            )
+            return self._add(spec, call)
+        if isinstance(arg, Literal):
+            raise UnsupportedError(f"window function {label} of a constant")
+        if fn == "quantile":
+            qfn = QUANTILE_NODES[type(func)]
+            if qfn == WindowFunction.QUANTILE_CONT:
+                t.require_numeric(arg, func.key.upper())
+                out = arg.type if is_decimal(arg.type) else pa.float64()
+            else:
+                out = arg.type
+            call = WindowCall(
+                qfn,
+                self._column(arg),
+                out,
+                frame,
+                fraction=quantile_fraction(func),
+                over_frame=True,
+            )
+            return self._add(spec, call)
+        if fn == "mode":
+            call = WindowCall(
+                WindowFunction.MODE, self._column(arg), arg.type, frame, over_frame=True
+            )
+            return self._add(spec, call)
+        if fn == "array_agg":
+            call = WindowCall(
+                WindowFunction.ARRAY_AGG,
+                self._column(arg),
+                pa.list_(arg.type),
+                frame,
+                distinct=distinct,
+                over_frame=True,
+            )
+            return self._add(spec, call)
+        if fn == "string_agg":
+            separator = string_agg_separator(func, binder)
+            call = WindowCall(
+                WindowFunction.STRING_AGG,
+                self._column(t.coerce(arg, pa.string())),
+                pa.string(),
+                frame,
+                separator=separator,
+                distinct=distinct,
+                over_frame=True,
+            )
+            return self._add(spec, call)
+        raise UnsupportedError(f"window function {label}")
 
     # ------------------------------------------------------------------ parts
 
@@ -174,31 +334,6 @@ class WindowBinder:
         if isinstance(func, exp.Ntile):
             n = _positive_int(binder.bind(func.this) if func.this is not None else None, label)
             return WindowCall(WindowFunction.NTILE, None, pa.int64(), frame, offset=n)
-        if kind in _AGGREGATES:
-            fn = _AGGREGATES[kind]
-            inner = func.this
-            if isinstance(inner, exp.Distinct):
-                raise UnsupportedError(f"DISTINCT in window function {label}")
-            extra = [k for k, v in func.args.items() if k not in ("this", "big_int") and v]
-            if extra:
-                raise UserError(f"{fn.value.upper()} takes one argument: {label}")
-            if fn == WindowFunction.COUNT and (inner is None or isinstance(inner, exp.Star)):
-                return WindowCall(WindowFunction.COUNT_STAR, None, pa.int64(), frame)
-            if inner is None:
-                raise UserError(f"{fn.value.upper()} needs an argument: {label}")
-            arg = binder.bind(inner)
-            if pa.types.is_null(arg.type):
-                arg = Literal(None, pa.int32())
-            if fn == WindowFunction.COUNT:
-                out = pa.int64()
-            elif fn == WindowFunction.SUM:
-                out = sum_type(arg.type)
-            elif fn == WindowFunction.AVG:
-                t.require_numeric(arg, "AVG")
-                out = pa.float64()
-            else:
-                out = arg.type
-            return WindowCall(fn, self._column(arg), out, frame)
         if kind in _VALUES:
             fn = _VALUES[kind]
             if func.this is None:
@@ -250,8 +385,6 @@ def _non_negative_int(e: Expr, label: str) -> int:
 def _frame(spec: exp.WindowSpec | None, order: list[SortKey]) -> WindowFrame:
     if spec is None:
         return DEFAULT_ORDERED_FRAME if order else WHOLE_PARTITION
-    if spec.args.get("exclude"):
-        raise UnsupportedError(f"window frame EXCLUDE in {spec.sql()}")
     unit = FrameUnit.ROWS if str(spec.args.get("kind", "")).upper() == "ROWS" else FrameUnit.RANGE
     start = _bound(spec.args.get("start"), spec.args.get("start_side"), unit, order, True)
     end_node = spec.args.get("end")

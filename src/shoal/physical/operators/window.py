@@ -31,6 +31,7 @@ from shoal.errors import ExecutionError
 from shoal.expr.nodes import ColumnRef, Literal
 from shoal.logical.plan import BoundKind, FrameBound, FrameUnit, WindowCall, WindowFunction
 from shoal.physical.context import TaskContext
+from shoal.physical.operators import frame_aggregate
 from shoal.physical.partitioning import Distribution, HashDistributed, SinglePartition
 from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
 
@@ -180,6 +181,26 @@ def _evaluate(
     if fn in (WindowFunction.LAG, WindowFunction.LEAD):
         return _lag_lead(call, arg, table, b)
     fs, fe = _frame(call, table, b, order)
+    part = (b.part_id, b.part_start, b.part_end)
+    if call.over_frame or fn in (WindowFunction.ARG_MIN, WindowFunction.ARG_MAX):
+        assert arg is not None
+        by = _column(table, call.by) if call.by is not None else None
+        return frame_aggregate.evaluate(call, arg, by, fs, fe, part)
+    if call.distinct and fn in (WindowFunction.COUNT, WindowFunction.SUM, WindowFunction.AVG):
+        assert arg is not None
+        # Frames that all start at the partition's first row (or all end at its last)
+        # hold a value when they hold its first (last) occurrence: the plain kernels
+        # over those occurrences alone answer DISTINCT.
+        if np.array_equal(fs, b.part_start):
+            arg = frame_aggregate.nulled(
+                arg, frame_aggregate.occurrences(arg, b.part_id, False, False)
+            )
+        elif np.array_equal(fe, b.part_end):
+            arg = frame_aggregate.nulled(
+                arg, frame_aggregate.occurrences(arg, b.part_id, True, False)
+            )
+        else:
+            return frame_aggregate.evaluate(call, arg, None, fs, fe, part)
     if fn == WindowFunction.FIRST_VALUE:
         return _take(arg, fs, fs < fe)
     if fn == WindowFunction.LAST_VALUE:
@@ -210,10 +231,12 @@ def _evaluate(
 
 
 def _argument(call: WindowCall, table: pa.Table) -> pa.Array | None:
-    if call.arg is None:
-        return None
-    assert isinstance(call.arg, ColumnRef), "the binder projects window arguments to columns"
-    col = table.column(call.arg.name).combine_chunks()
+    return None if call.arg is None else _column(table, call.arg)
+
+
+def _column(table: pa.Table, ref: Any) -> pa.Array:
+    assert isinstance(ref, ColumnRef), "the binder projects window arguments to columns"
+    col = table.column(ref.name).combine_chunks()
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
     return col
@@ -374,35 +397,12 @@ class _RangeSearch:
 
 
 def _quantile(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Array:
-    """The partition's quantile; its rows are sorted by the argument, NULLs last.
-
-    As DuckDB: quantile_disc takes the value at ``ceil(n·q) − 1``; quantile_cont
-    interpolates at ``(n − 1)·q``, a decimal result truncated to its scale.
-    """
+    """The partition's quantile; its rows are sorted by the argument, NULLs last."""
     assert arg is not None
     valid = np.asarray(arg.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     prefix = np.concatenate([[0], np.cumsum(valid, dtype=np.int64)])
     count = prefix[b.part_end] - prefix[b.part_start]
-    has = count > 0
-    if call.fn == WindowFunction.QUANTILE_DISC:
-        rank = np.maximum(np.ceil(count * call.fraction).astype(np.int64) - 1, 0)
-        return _take(arg, b.part_start + rank, has)
-    position = np.maximum(count - 1, 0) * call.fraction
-    low = b.part_start + np.floor(position).astype(np.int64)
-    high = b.part_start + np.ceil(position).astype(np.int64)
-    frac = position - np.floor(position)
-    if pa.types.is_decimal(arg.type):
-        unscaled = unscaled_int64(arg)
-        if unscaled is not None:
-            lo_u, hi_u = unscaled[np.where(has, low, 0)], unscaled[np.where(has, high, 0)]
-            exact = lo_u + (hi_u - lo_u) * frac
-            # Truncated toward zero; the tolerance keeps 2.9999999 from becoming 2.
-            value = np.trunc(exact + np.sign(exact) * 1e-9).astype(np.int64)
-            return decimal128_from_unscaled(value, arg.type.scale, has).cast(call.type)
-    lo = np.asarray(pc.cast(_take(arg, low, has), pa.float64()).fill_null(0.0).to_numpy())
-    hi = np.asarray(pc.cast(_take(arg, high, has), pa.float64()).fill_null(0.0).to_numpy())
-    out = pa.array(lo + (hi - lo) * frac, pa.float64(), mask=~has)
-    return out.cast(call.type, safe=False)
+    return frame_aggregate.quantile_of_sorted(call, arg, b.part_start, count)
 
 
 def _string_agg(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Array:
@@ -411,6 +411,8 @@ def _string_agg(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Ar
     text is held once, not once per row."""
     assert arg is not None
     valid = np.asarray(arg.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if call.distinct:
+        valid &= frame_aggregate.occurrences(arg, b.part_id, False, False)
     rows = np.flatnonzero(valid)
     parts = int(b.part_id[-1]) + 1 if b.n else 0
     offsets = np.searchsorted(b.part_id[rows], np.arange(parts + 1)).astype(np.int32)
@@ -442,8 +444,16 @@ def _array_agg(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Arr
     the lists are views of the argument column (no copy)."""
     assert arg is not None
     first = b.index == b.part_start
-    offsets = np.append(np.where(first, b.part_start, b.part_end), b.n).astype(np.int32)
-    lists = pa.ListArray.from_arrays(pa.array(offsets), arg, mask=pa.array(~first))
+    if call.distinct:
+        # Each value's first row in its partition, NULL counted as a value (DuckDB).
+        rows = np.flatnonzero(frame_aggregate.occurrences(arg, b.part_id, False, True))
+        parts = int(b.part_id[-1]) + 1 if b.n else 0
+        starts = np.searchsorted(b.part_id[rows], np.arange(parts + 1)).astype(np.int32)
+        offsets = np.append(np.where(first, starts[b.part_id], starts[b.part_id + 1]), len(rows))
+        arg = arg.take(pa.array(rows, pa.int64()))
+    else:
+        offsets = np.append(np.where(first, b.part_start, b.part_end), b.n)
+    lists = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), arg, mask=pa.array(~first))
     return lists.cast(call.type) if lists.type != call.type else lists
 
 
@@ -527,46 +537,10 @@ def _min_max(
     codes = np.where(valid, ranks, blank)
     # Empty frames (their result is NULL) are given one row so every lookup is in range.
     fs_in = np.minimum(fs, max(n - 1, 0))
-    best = _range_extreme(codes, fs_in, np.maximum(fe, fs_in + 1), is_max, b)
+    part = (b.part_id, b.part_start, b.part_end)
+    best = frame_aggregate.range_extreme(codes, fs_in, np.maximum(fe, fs_in + 1), is_max, *part)
     # Back from rank to a row holding that value.
     row_of_rank = np.zeros(n + 3, dtype=np.int64)
     row_of_rank[codes[::-1]] = np.arange(n - 1, -1, -1, dtype=np.int64)
     rows = row_of_rank[np.clip(best, 0, n + 2)]
     return _take(arg, rows, has & valid[rows]).cast(call.type)
-
-
-def _range_extreme(codes: Ints, fs: Ints, fe: Ints, is_max: bool, b: _Boundaries) -> Ints:
-    """MIN (or MAX) of ``codes[fs[i]:fe[i]]`` for every row, frames non-empty."""
-    reduce = np.maximum if is_max else np.minimum
-    n = len(codes)
-    if n == 0:
-        return codes
-    if np.array_equal(fs, b.part_start) and np.array_equal(fe, b.part_end):
-        starts = np.flatnonzero(np.diff(b.part_id, prepend=-1))
-        return reduce.reduceat(codes, starts)[b.part_id]
-    if np.array_equal(fs, b.part_start):
-        # Running frames: a cumulative extreme that restarts at each partition,
-        # made one pass by lifting each partition's codes past all earlier ones.
-        lift = b.part_id * np.int64(n + 3)
-        lifted = codes + lift if is_max else codes - lift
-        running = reduce.accumulate(lifted)
-        return (running - lift if is_max else running + lift)[fe - 1]
-    # General frames: a sparse table (level k holds extremes of windows of 2**k rows).
-    length = fe - fs
-    top = int(np.floor(np.log2(max(int(length.max()), 1))))
-    levels = [codes]
-    for k in range(1, top + 1):
-        prev = levels[-1]
-        half = 1 << (k - 1)
-        levels.append(reduce(prev[:-half], prev[half:]))
-    k_of = np.floor(np.log2(np.maximum(length, 1))).astype(np.int64)
-    out = np.empty(n, dtype=np.int64)
-    for k in range(top + 1):
-        rows = np.flatnonzero(k_of == k)
-        if not len(rows):
-            continue
-        level = levels[k]
-        left = level[fs[rows]]
-        right = level[fe[rows] - (1 << k)]
-        out[rows] = reduce(left, right)
-    return out
