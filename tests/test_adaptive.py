@@ -93,6 +93,10 @@ def test_coalesce_groups_are_contiguous_and_bounded() -> None:
     # Equal shares, not full groups beside a small one: 2 tasks of 2, not 2 + 1 + 1.
     assert _coalesce([22, 22, 23, 22], 45) == [[0, 1], [2, 3]]
     assert [len(g) for g in _coalesce([1] * 64, 10)] == [9, 9, 9, 10, 9, 9, 9]
+    # Eight equal partitions a little under the target: seven tasks would give one two
+    # partitions (twice the others), so they stay apart.
+    assert _coalesce([55] * 8, 64) == [[d] for d in range(8)]
+    assert _coalesce([55] * 8, 110) == [[0, 1], [2, 3], [4, 5], [6, 7]]
 
 
 def test_row_pieces_cut_inside_one_producer() -> None:

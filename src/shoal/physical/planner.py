@@ -36,7 +36,7 @@ from shoal.physical.operators.hash_join import HashJoinExec, JoinEstimates
 from shoal.physical.operators.limit import LimitExec
 from shoal.physical.operators.nested_loop_join import NestedLoopJoinExec
 from shoal.physical.operators.project import ProjectExec
-from shoal.physical.operators.scan import ScanExec, assign_splits
+from shoal.physical.operators.scan import ScanExec, assign_splits, scan_task_count
 from shoal.physical.operators.sort import SortExec
 from shoal.physical.operators.topk import TopKExec
 from shoal.physical.operators.union import UnionExec
@@ -75,7 +75,7 @@ class PhysicalPlanner:
                     self.settings.partitions,
                 )
             splits = node.source.splits()
-            n = max(1, min(self.settings.partitions, len(splits)))
+            n = scan_task_count(splits, self.settings)
             return ScanExec(
                 node.table,
                 node.source,
