@@ -26,7 +26,7 @@ from shoal.logical.plan import (
     Values,
     Window,
 )
-from shoal.optimizer.statistics import equi_pairs, estimate_bytes, estimate_rows
+from shoal.optimizer.statistics import equi_pairs, estimate_bytes, estimate_rows, row_width
 from shoal.physical.context import Settings
 from shoal.physical.operators.aggregate import SINGLE_MODE, AggSpec, HashAggregateExec
 from shoal.physical.operators.exchange import SharedReadExec
@@ -75,7 +75,7 @@ class PhysicalPlanner:
                     self.settings.partitions,
                 )
             splits = node.source.splits()
-            n = scan_task_count(splits, self.settings)
+            n = scan_task_count(splits, self.settings, row_width(node.schema))
             return ScanExec(
                 node.table,
                 node.source,

@@ -72,14 +72,16 @@ def assign_splits(splits: list[Split], n: int) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(sorted(a)) for a in assigned)
 
 
-def scan_task_count(splits: list[Split], settings: Settings) -> int:
+def scan_task_count(splits: list[Split], settings: Settings, row_bytes: float) -> int:
     """Tasks of a scan: ``partitions``, no more than its splits, and — past two per CPU
-    slot, so tasks can still even out — no more than one per ``scan_task_min_bytes``."""
+    slot, so tasks can still even out — no more than one per ``scan_task_min_bytes`` of
+    what it decodes (``row_bytes`` a row of the columns it reads; a split of unknown rows
+    counts its file bytes)."""
     n = max(1, min(settings.partitions, len(splits)))
     if settings.scan_task_min_bytes <= 0:
         return n
-    total = sum(max(s.num_bytes, 0) for s in splits)
-    by_bytes = max(2 * settings.max_running_tasks, -(-total // settings.scan_task_min_bytes))
+    total = sum(s.num_rows * row_bytes if s.num_rows >= 0 else s.num_bytes for s in splits)
+    by_bytes = max(2 * settings.max_running_tasks, math.ceil(total / settings.scan_task_min_bytes))
     return max(1, min(n, by_bytes))
 
 
