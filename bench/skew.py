@@ -21,7 +21,8 @@ Each case runs with mitigation on (the defaults) and off: every boolean adaptive
 setting ``Settings`` has among ``hot_key_aggregate``, ``skew_join``,
 ``adaptive_broadcast`` and ``adaptive_coalesce`` set False (settings this build does
 not have are skipped, so the script runs on any). The first run of each is checked
-against DuckDB on the same files; then ``--runs`` timed runs. Reported per case, from
+against DuckDB on the same files; then ``--runs`` timed runs, going round the cases
+(every case's first timed run, then every case's second, …). Reported per case, from
 the last run's EXPLAIN ANALYZE JSON: wall time, each stage's max / median task rows in,
 the critical path (the longest stage path weighted by each stage's slowest task, CPU
 seconds) and the decisions the run took — every list under a key naming
@@ -244,14 +245,12 @@ def stage_figures(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
     return stages, worst
 
 
-def run_case(con: Any, sql: str, expected: pa.Table, runs: int) -> dict[str, Any]:
-    result = con.sql(sql)
-    problem = same_result(result.to_arrow(), expected)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = con.sql(sql)
-        times.append(time.perf_counter() - started)
+def check_case(con: Any, sql: str, expected: pa.Table) -> str | None:
+    """The first (untimed) run, compared with DuckDB's result: None when equal."""
+    return same_result(con.sql(sql).to_arrow(), expected)
+
+
+def case_figures(result: Any, times: list[float], problem: str | None) -> dict[str, Any]:
     doc = json.loads(result.explain_analyze_json())
     stages, worst = stage_figures(doc)
     return {
@@ -318,14 +317,27 @@ def main() -> int:
         for on in (True, False)
     }
     try:
+        # Every case checked first; then the timed runs go round the cases (each case's
+        # k-th run beside the others' k-th), so a change in the machine's load falls on
+        # all of them rather than on whichever ran last.
+        checked: list[tuple[str, bool, str, str | None]] = []
         for name, kind, layout in chosen:
             sql = (AGG_SQL if kind == "agg" else JOIN_SQL).format(fact=f"fact_{layout}")
             expected = duckdb_result(data, sql, threads)
             for on in (True, False):
-                row = {"case": name, "mitigation": "on" if on else "off"}
-                row.update(run_case(cons[on], sql, expected, args.runs))
-                rows.append(row)
-                print(_line(row), file=sys.stderr, flush=True)
+                checked.append((name, on, sql, check_case(cons[on], sql, expected)))
+        times: list[list[float]] = [[] for _ in checked]
+        last: list[Any] = [None] * len(checked)
+        for _ in range(args.runs):
+            for i, (_, on, sql, _) in enumerate(checked):
+                started = time.perf_counter()
+                last[i] = cons[on].sql(sql)
+                times[i].append(time.perf_counter() - started)
+        for i, (name, on, sql, problem) in enumerate(checked):
+            row = {"case": name, "mitigation": "on" if on else "off"}
+            row.update(case_figures(last[i] or cons[on].sql(sql), times[i], problem))
+            rows.append(row)
+            print(_line(row), file=sys.stderr, flush=True)
     finally:
         if args.runtime == "ray":
             from shoal.runtime.ray_session import shutdown_session

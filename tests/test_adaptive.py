@@ -93,6 +93,10 @@ def test_coalesce_groups_are_contiguous_and_bounded() -> None:
     # Equal shares, not full groups beside a small one: 2 tasks of 2, not 2 + 1 + 1.
     assert _coalesce([22, 22, 23, 22], 45) == [[0, 1], [2, 3]]
     assert [len(g) for g in _coalesce([1] * 64, 10)] == [9, 9, 9, 10, 9, 9, 9]
+    # Eight equal partitions a little under the target: seven tasks would give one two
+    # partitions (twice the others), so they stay apart.
+    assert _coalesce([55] * 8, 64) == [[d] for d in range(8)]
+    assert _coalesce([55] * 8, 110) == [[0, 1], [2, 3], [4, 5], [6, 7]]
 
 
 def test_row_pieces_cut_inside_one_producer() -> None:
@@ -307,6 +311,36 @@ def test_adaptive_settings_are_checked() -> None:
         shoal.connect(2, coalesce_target_bytes="lots")
     con = shoal.connect(2, coalesce_target_bytes="16MiB", skew_min_bytes=0)
     assert con.settings.coalesce_target_bytes == 16 << 20 and con.settings.skew_min_bytes == 0
+    with pytest.raises(shoal.UserError, match="scan_task_min_bytes"):
+        shoal.connect(2, scan_task_min_bytes="some")
+    assert shoal.connect(2, scan_task_min_bytes="1MiB").settings.scan_task_min_bytes == 1 << 20
+
+
+@pytest.mark.parametrize("retry_policy", ["task", "none"])
+def test_small_scan_runs_no_more_tasks_than_its_bytes_need(
+    tmp_path: Path, retry_policy: str
+) -> None:
+    """Eight small row groups at partitions 64: two tasks per CPU slot, not one per row
+    group (unless the minimum is off); the answer is the same either way."""
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(3)
+    table = pa.table({"k": pa.array(rng.integers(0, 1000, 80_000), pa.int64())})
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=10_000)
+    sql = "SELECT k % 10 AS g, count(*) AS n FROM t GROUP BY k % 10"
+    db = duckdb.connect()
+    db.register("t", table)
+    expected = sorted(db.sql(sql).fetchall())
+    counts = {}
+    for minimum in (16 << 20, 0):
+        con = shoal.connect(
+            64, retry_policy=retry_policy, max_running_tasks=2, scan_task_min_bytes=minimum
+        )
+        con.register_parquet("t", str(tmp_path / "t.parquet"))
+        result = con.sql(sql)
+        assert sorted(result.fetchall()) == expected
+        counts[minimum] = result.metrics.stages[0].tasks  # the scan stage
+    assert counts == {16 << 20: 4, 0: 8}
 
 
 def test_tpch_joins_split_at_every_partition_above_the_median(tpch_sf01_dir: Path) -> None:

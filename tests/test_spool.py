@@ -25,9 +25,10 @@ from shoal.exchange.spool import (
     SpoolWriter,
     create_query_folder,
     read_spooled,
+    read_spooled_slice,
     remove_query_folder,
 )
-from shoal.exchange_spec import ExchangeKind, ExchangeSpec, SortSpec
+from shoal.exchange_spec import ExchangeKind, ExchangeSpec, InputSlice, SortSpec
 from shoal.hashing import partition_ids
 from shoal.physical.context import Settings
 from shoal.runtime.faults import Fault, FaultKind
@@ -82,6 +83,48 @@ def test_hash_exchange_sends_each_row_to_its_partition(tmp_path: Path) -> None:
             assert set(ids.tolist()) == {consumer}
         seen += _keys(got)
     assert sorted(seen) == ALL_KEYS
+
+
+def test_hash_batches_are_written_once_and_read_by_range(tmp_path: Path) -> None:
+    """A hash producer writes one IPC batch per batch it made, whatever the partition
+    count; a group of destinations reads the rows of each of them, and row ranges of one
+    destination exactly those rows of a per-destination read, in its order."""
+    spec = ExchangeSpec(ExchangeKind.HASH, 16, ("k",))
+    source = _spool(tmp_path, spec, 3)
+    for file in source.files:
+        with pa.memory_map(file.data_path) as f:
+            assert pa.ipc.open_file(f).num_record_batches == 3
+    per_destination = [_keys(list(read_spooled(source, d))) for d in range(16)]
+    assert sorted(k for keys in per_destination for k in keys) == ALL_KEYS
+    grouped = _keys(list(read_spooled_slice(source, InputSlice((3, 4, 5, 6)))))
+    assert sorted(grouped) == sorted(k for d in range(3, 7) for k in per_destination[d])
+    # Destination 5 as row ranges: producer 0's rows 1..4, then producer 2's from row 2.
+    rows = [
+        _keys(list(read_spooled(SpoolInput(0, spec, SCHEMA, source.location, (f,)), 5)))
+        for f in source.files
+    ]
+    part = InputSlice((5,), segments=((0, 1, 4), (2, 2, len(rows[2]))))
+    assert _keys(list(read_spooled_slice(source, part))) == rows[0][1:4] + rows[2][2:]
+    written = [sum(r) for r in zip(*(_written_rows(source, q, 16) for q in range(3)), strict=True)]
+    assert written == [len(keys) for keys in per_destination]
+
+
+def _written_rows(source: SpoolInput, producer: int, n: int) -> list[int]:
+    return [
+        len(
+            _keys(
+                list(
+                    read_spooled(
+                        SpoolInput(
+                            0, source.spec, SCHEMA, source.location, (source.files[producer],)
+                        ),
+                        d,
+                    )
+                )
+            )
+        )
+        for d in range(n)
+    ]
 
 
 def test_broadcast_gather_round_robin_and_merge(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ Hash values and partition ids are an on-disk layout contract: never change them 
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +19,7 @@ __all__ = [
     "NULL_HASH",
     "hash_columns",
     "partition_ids",
+    "sort_by_partition",
     "split_by_partition",
 ]
 
@@ -122,6 +124,22 @@ def split_by_partition(
     rows with id ``i`` in their original order (an empty batch with the same schema if there
     are none). Its ``num_rows`` is the partition's row count.
     """
+    shuffled, bounds = sort_by_partition(batch, partition_ids, num_partitions)
+    empty = batch.slice(0, 0)
+    return [
+        shuffled.slice(start, end - start) if end > start else empty
+        for start, end in itertools.pairwise(bounds)
+    ]
+
+
+def sort_by_partition(
+    batch: pa.RecordBatch, partition_ids: npt.ArrayLike, num_partitions: int
+) -> tuple[pa.RecordBatch, list[int]]:
+    """``batch``'s rows ordered by partition id (stably), and the ``num_partitions + 1``
+    bounds: partition ``i``'s rows are ``[bounds[i], bounds[i + 1])`` of the result.
+
+    One stable sort of the ids and one ``take``; none when every row has the same id.
+    """
     if num_partitions < 1:
         raise ValueError(f"num_partitions must be at least 1, got {num_partitions}")
     ids = np.asarray(partition_ids)
@@ -130,15 +148,15 @@ def split_by_partition(
             f"expected {batch.num_rows} partition ids in a 1-d array, got shape {ids.shape}"
         )
     if batch.num_rows == 0:
-        return [batch] * num_partitions
+        return batch, [0] * (num_partitions + 1)
     if not np.issubdtype(ids.dtype, np.integer):
         raise TypeError(f"partition ids must be integers, got {ids.dtype}")
     lo, hi = int(ids.min()), int(ids.max())
     if lo < 0 or hi >= num_partitions:
         raise ValueError(f"partition ids must be in [0, {num_partitions}), got [{lo}, {hi}]")
-    empty = batch.slice(0, 0)
     if lo == hi:  # every row goes to one partition: no copy at all
-        return [batch if i == lo else empty for i in range(num_partitions)]
+        n = batch.num_rows
+        return batch, [0] * (lo + 1) + [n] * (num_partitions - lo)
     # numpy's stable argsort is a radix sort for integers of 16 bits or less.
     if num_partitions <= 1 << 8:
         keys = ids.astype(np.uint8, copy=False)
@@ -149,12 +167,7 @@ def split_by_partition(
     order = np.argsort(keys, kind="stable")
     # Run bounds by searching the sorted ids (np.bincount would hold the GIL).
     bounds = np.searchsorted(keys[order], np.arange(num_partitions + 1))
-    starts, counts = bounds[:-1], np.diff(bounds)
-    shuffled = batch.take(pa.array(order))
-    return [
-        shuffled.slice(int(start), int(count)) if count else empty
-        for start, count in zip(starts.tolist(), counts.tolist(), strict=True)
-    ]
+    return batch.take(pa.array(order)), bounds.tolist()
 
 
 # ------------------------------------------------------------------------------- mixing

@@ -673,10 +673,9 @@ def _check_adaptive_settings(settings: dict[str, Any]) -> None:
         settings["coalesce_target_bytes"] = parse_bytes(
             settings["coalesce_target_bytes"], "coalesce_target_bytes"
         )
-    if "skew_min_bytes" in settings:
-        value = settings["skew_min_bytes"]
-        if value != 0:
-            settings["skew_min_bytes"] = parse_bytes(value, "skew_min_bytes")
+    for name in ("skew_min_bytes", "scan_task_min_bytes"):  # 0: no minimum
+        if name in settings and settings[name] != 0:
+            settings[name] = parse_bytes(settings[name], name)
     if "skew_factor" in settings:
         factor = settings["skew_factor"]
         if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor > 1:

@@ -4,9 +4,13 @@ One producer task attempt writes one Arrow IPC *file* of all its batches, in the
 order it made them, plus a small *index* naming the destination of each batch::
 
     <query folder>/s<stage>/p<partition>.a<attempt>.arrow   record batches
-    <query folder>/s<stage>/p<partition>.a<attempt>.index   JSON: per batch (dest, rows, bytes)
+    <query folder>/s<stage>/p<partition>.a<attempt>.index   JSON: per batch (dest, rows, bytes[, bounds])
 
-A hash exchange records each slice's consumer partition; a broadcast writes each
+A hash exchange writes each batch once, its rows sorted by consumer partition, with
+destination ``SORTED`` and the bounds of each partition's rows in it (partition ``d``
+is rows ``[bounds[d], bounds[d + 1])``): a producer writes one IPC batch per batch it
+made whatever the partition count, and a consumer of a group of consecutive
+partitions reads one contiguous range of each batch. A broadcast writes each
 batch once, with destination ``ALL``; a gather, an ordered merge and the query's
 result write everything to destination 0 (an ordered merge's single consumer
 merges the producers' files, each of which is sorted). The index is written last,
@@ -26,9 +30,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.ipc as ipc
@@ -37,10 +42,15 @@ from shoal.errors import TransientError
 from shoal.exchange.merge import merge_sorted
 from shoal.exchange.rebatch import rebatch
 from shoal.exchange_spec import ExchangeKind, ExchangeSpec, InputSlice
-from shoal.hashing import partition_ids, split_by_partition
+from shoal.hashing import partition_ids, sort_by_partition
 
 #: Destination of a batch every consumer task reads (broadcast).
 ALL = -1
+#: Destination of a batch sorted by consumer partition; its index entry holds the bounds.
+SORTED = -2
+
+#: One index entry: (destination, rows, bytes) or (SORTED, rows, bytes, bounds).
+IndexEntry = tuple[int, int, int] | tuple[int, int, int, list[int]]
 
 
 def open_spool_root(uri: str | None) -> tuple[pafs.FileSystem, str]:
@@ -155,9 +165,9 @@ class SpoolWriter:
         self._destinations = spec.num_partitions if spec is not None else 1
         if spec is not None and spec.kind == ExchangeKind.MERGE:
             self._destinations = 1
-        self.rows = [0] * self._destinations
-        self.bytes = [0] * self._destinations
-        self._entries: list[tuple[int, int, int]] = []  # per batch: dest, rows, bytes
+        self._rows = np.zeros(self._destinations, dtype=np.int64)
+        self._bytes = np.zeros(self._destinations, dtype=np.int64)
+        self._entries: list[IndexEntry] = []
         self._round_robin = partition
         try:
             self._fs.create_dir(location.stage_folder(stage), recursive=True)
@@ -174,9 +184,8 @@ class SpoolWriter:
             self._append(0, batch)
         elif spec.kind == ExchangeKind.HASH:
             ids = partition_ids([batch.column(k) for k in spec.keys], spec.num_partitions)
-            for dest, part in enumerate(split_by_partition(batch, ids, spec.num_partitions)):
-                if part.num_rows:
-                    self._append(dest, part)
+            ordered, bounds = sort_by_partition(batch, ids, spec.num_partitions)
+            self._append_sorted(ordered, bounds)
         elif spec.kind == ExchangeKind.BROADCAST:
             self._append(ALL, batch)
         elif spec.kind == ExchangeKind.ROUND_ROBIN:
@@ -185,17 +194,42 @@ class SpoolWriter:
         else:
             raise AssertionError(spec.kind)
 
-    def _append(self, dest: int, batch: pa.RecordBatch) -> None:
+    @property
+    def rows(self) -> list[int]:
+        """Rows written per destination so far."""
+        return [int(r) for r in self._rows]
+
+    @property
+    def bytes(self) -> list[int]:
+        """In-memory bytes written per destination so far (a sorted batch's bytes are
+        shared out in proportion to each destination's rows)."""
+        return [int(b) for b in self._bytes]
+
+    def _write_batch(self, batch: pa.RecordBatch) -> None:
         try:
             self._writer.write_batch(batch)
         except OSError as err:
             raise TransientError(f"cannot write spool file {self._data_path!r}: {err}") from err
+
+    def _append(self, dest: int, batch: pa.RecordBatch) -> None:
+        self._write_batch(batch)
         size = batch.nbytes
         self._entries.append((dest, batch.num_rows, size))
-        targets = range(self._destinations) if dest == ALL else (dest,)
-        for d in targets:
-            self.rows[d] += batch.num_rows
-            self.bytes[d] += size
+        if dest == ALL:
+            self._rows += batch.num_rows
+            self._bytes += size
+        else:
+            self._rows[dest] += batch.num_rows
+            self._bytes[dest] += size
+
+    def _append_sorted(self, batch: pa.RecordBatch, bounds: list[int]) -> None:
+        self._write_batch(batch)
+        size, rows = batch.nbytes, batch.num_rows
+        edges = np.asarray(bounds, dtype=np.int64)
+        counts = edges[1:] - edges[:-1]
+        self._entries.append((SORTED, rows, size, bounds))
+        self._rows += counts
+        self._bytes += (counts * size) // rows
 
     def commit(self) -> SpoolWritten:
         """Finish the data file, then write the index: the attempt is complete."""
@@ -237,9 +271,36 @@ def _write_atomically(fs: pafs.FileSystem, path: str, data: bytes) -> None:
             out.write(data)
 
 
-def _read_index(fs: pafs.FileSystem, path: str) -> list[tuple[int, int, int]]:
+def _read_index(fs: pafs.FileSystem, path: str) -> list[IndexEntry]:
     with fs.open_input_stream(path) as f:
         return [tuple(e) for e in json.loads(f.read())["batches"]]  # type: ignore[misc]
+
+
+def _runs(destinations: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted destinations as runs of consecutive ones: ``(first, end)`` each."""
+    runs: list[tuple[int, int]] = []
+    for d in sorted(destinations):
+        if runs and runs[-1][1] == d:
+            runs[-1] = (runs[-1][0], d + 1)
+        else:
+            runs.append((d, d + 1))
+    return runs
+
+
+def _ranges(entry: IndexEntry, runs: list[tuple[int, int]] | None) -> list[tuple[int, int]]:
+    """The row ranges of one batch addressed to the destinations in ``runs`` (None: all)."""
+    dest, rows = entry[0], entry[1]
+    if runs is None or dest == ALL:
+        return [(0, rows)]
+    if dest == SORTED:
+        bounds = entry[3]  # type: ignore[misc]
+        out = []
+        for first, end in runs:
+            a, b = bounds[first], bounds[end]
+            if b > a:
+                out.append((a, b))
+        return out
+    return [(0, rows)] if any(first <= dest < end for first, end in runs) else []
 
 
 def _read_file(
@@ -248,26 +309,26 @@ def _read_file(
     destination: int | None | frozenset[int],
     rows: tuple[int, int] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """The batches of one committed attempt addressed to ``destination`` (None: all; a
-    set: any of them); with ``rows``, only rows [first, end) of what it addressed there."""
+    """The rows of one committed attempt addressed to ``destination`` (None: all; a set:
+    any of them), batch by batch in the order written; with ``rows``, only rows
+    [first, end) of what it addressed there."""
+    runs = (
+        None
+        if destination is None
+        else _runs(destination if isinstance(destination, frozenset) else (destination,))
+    )
     try:
         entries = _read_index(fs, file.index_path)
-        wanted = [
-            i
-            for i, (dest, _, _) in enumerate(entries)
-            if destination is None
-            or dest == ALL
-            or (dest in destination if isinstance(destination, frozenset) else dest == destination)
-        ]
-        starts: dict[int, int] = {}
+        # (batch, first row, end row) of every range to read, in file order.
+        wanted = [(i, a, b) for i, entry in enumerate(entries) for a, b in _ranges(entry, runs)]
         if rows is not None:
-            # Keep the batches that overlap the row range, and where each starts in it.
+            # Keep the parts of the ranges inside the row range.
             seen, kept = 0, []
-            for i in wanted:
-                n = entries[i][1]
-                if seen < rows[1] and seen + n > rows[0]:
-                    kept.append(i)
-                    starts[i] = seen
+            for i, a, b in wanted:
+                n = b - a
+                lo, hi = max(rows[0] - seen, 0), min(rows[1] - seen, n)
+                if hi > lo:
+                    kept.append((i, a + lo, a + hi))
                 seen += n
             wanted = kept
         if not wanted:
@@ -282,16 +343,12 @@ def _read_file(
         raise TransientError(f"cannot read spool file {file.data_path!r}: {err}") from err
     with source:
         reader = ipc.open_file(source)
-        for i in wanted:
+        for i, a, b in wanted:
             try:
                 batch = reader.get_batch(i)
             except OSError as err:
                 raise TransientError(f"cannot read spool file {file.data_path!r}: {err}") from err
-            if rows is not None:
-                first = max(0, rows[0] - starts[i])
-                end = min(batch.num_rows, rows[1] - starts[i])
-                batch = batch.slice(first, end - first)
-            yield batch
+            yield batch if a == 0 and b == batch.num_rows else batch.slice(a, b - a)
 
 
 def read_spooled(source: SpoolInput, consumer: int) -> Iterator[pa.RecordBatch]:
@@ -330,6 +387,7 @@ def read_spooled_slice(source: SpoolInput, part: InputSlice) -> Iterator[pa.Reco
 
 __all__ = [
     "ALL",
+    "SORTED",
     "SpoolFile",
     "SpoolInput",
     "SpoolLocation",

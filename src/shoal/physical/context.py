@@ -37,6 +37,10 @@ class Settings:
     max_running_tasks: int = 2
     # A join whose build side is estimated below this is broadcast, else both sides repartition.
     broadcast_threshold_bytes: int = 32 << 20
+    # A scan runs as min(partitions, its splits) tasks, but past two tasks per CPU slot no
+    # more than one per scan_task_min_bytes it decodes (rows x the width of the columns it
+    # reads): at a high partition count a small table is not cut into tiny tasks; 0: no limit.
+    scan_task_min_bytes: int = 16 << 20
     # Row groups decoded by one scan and held for the other scans of the same source in
     # the query (operators/scan_share.py), at most this many bytes at a time; 0: off.
     scan_share_bytes: int = 256 << 20

@@ -26,7 +26,7 @@ from shoal.logical.plan import (
     Values,
     Window,
 )
-from shoal.optimizer.statistics import equi_pairs, estimate_bytes, estimate_rows
+from shoal.optimizer.statistics import equi_pairs, estimate_bytes, estimate_rows, row_width
 from shoal.physical.context import Settings
 from shoal.physical.operators.aggregate import SINGLE_MODE, AggSpec, HashAggregateExec
 from shoal.physical.operators.exchange import SharedReadExec
@@ -36,7 +36,7 @@ from shoal.physical.operators.hash_join import HashJoinExec, JoinEstimates
 from shoal.physical.operators.limit import LimitExec
 from shoal.physical.operators.nested_loop_join import NestedLoopJoinExec
 from shoal.physical.operators.project import ProjectExec
-from shoal.physical.operators.scan import ScanExec, assign_splits
+from shoal.physical.operators.scan import ScanExec, assign_splits, scan_task_count
 from shoal.physical.operators.sort import SortExec
 from shoal.physical.operators.topk import TopKExec
 from shoal.physical.operators.union import UnionExec
@@ -75,7 +75,7 @@ class PhysicalPlanner:
                     self.settings.partitions,
                 )
             splits = node.source.splits()
-            n = max(1, min(self.settings.partitions, len(splits)))
+            n = scan_task_count(splits, self.settings, row_width(node.schema))
             return ScanExec(
                 node.table,
                 node.source,

@@ -268,10 +268,13 @@ def _coalesce(sizes: Sequence[int], target: int) -> list[list[int]]:
     """Consecutive destinations grouped into about equal bytes, about ``target`` each.
 
     How many groups: as many as filling each group up to ``target`` takes, but no more
-    than ``ceil(total / target)``. Where to cut: where the running total is nearest each
+    than ``ceil(total / target)`` — unless cutting that few makes a group more than a
+    quarter above both the target and the largest destination (8 equal partitions a
+    little under the target each would come out as 7 tasks, one holding two: a stage
+    waits for its largest task). Where to cut: where the running total is nearest each
     equal share. Filling groups up to the target alone leaves a small group beside full
     ones (4 equal partitions at a target of half their total came out as 3 tasks, the
-    largest twice the others), and a stage waits for its largest task."""
+    largest twice the others)."""
     n = len(sizes)
     total = sum(sizes)
     filled, held = 0, 0
@@ -279,9 +282,21 @@ def _coalesce(sizes: Sequence[int], target: int) -> list[list[int]]:
         if filled == 0 or held + size > target:
             filled, held = filled + 1, 0
         held += size
+    limit = 1.25 * max(target, max(sizes, default=0))
     groups = min(filled, max(1, math.ceil(total / max(1, target))))
-    if groups >= n:
-        return [[d] for d in range(n)]
+    while True:
+        if groups >= n:
+            return [[d] for d in range(n)]
+        cut = _cut(sizes, groups)
+        if groups >= filled or max(sum(sizes[d] for d in g) for g in cut) <= limit:
+            return cut
+        groups += 1
+
+
+def _cut(sizes: Sequence[int], groups: int) -> list[list[int]]:
+    """``sizes``' destinations cut into ``groups`` consecutive runs of about equal bytes."""
+    n = len(sizes)
+    total = sum(sizes)
     before = [0, *itertools.accumulate(sizes)]  # before[c]: bytes of destinations < c
     cuts = [0]
     for k in range(1, groups):

@@ -54,7 +54,7 @@ from shoal.expr.nodes import (
     conjoin,
     conjuncts,
 )
-from shoal.physical.context import TaskContext
+from shoal.physical.context import Settings, TaskContext
 from shoal.physical.operators.scan_share import DecodedSplitCache, ScanShare
 from shoal.physical.partitioning import HashPartitioned, Partitioning, UnknownPartitioning
 from shoal.physical.plan import PhysicalPlan
@@ -70,6 +70,19 @@ def assign_splits(splits: list[Split], n: int) -> tuple[tuple[int, ...], ...]:
         assigned[task].append(i)
         loads[task] += max(splits[i].num_bytes, splits[i].num_rows, 1)
     return tuple(tuple(sorted(a)) for a in assigned)
+
+
+def scan_task_count(splits: list[Split], settings: Settings, row_bytes: float) -> int:
+    """Tasks of a scan: ``partitions``, no more than its splits, and — past two per CPU
+    slot, so tasks can still even out — no more than one per ``scan_task_min_bytes`` of
+    what it decodes (``row_bytes`` a row of the columns it reads; a split of unknown rows
+    counts its file bytes)."""
+    n = max(1, min(settings.partitions, len(splits)))
+    if settings.scan_task_min_bytes <= 0:
+        return n
+    total = sum(s.num_rows * row_bytes if s.num_rows >= 0 else s.num_bytes for s in splits)
+    by_bytes = max(2 * settings.max_running_tasks, math.ceil(total / settings.scan_task_min_bytes))
+    return max(1, min(n, by_bytes))
 
 
 class SplitQueue:
@@ -782,4 +795,4 @@ def _low_cardinality_columns(metadata: pq.FileMetaData, wanted: tuple[str, ...])
     return chosen
 
 
-__all__ = ["ScanExec", "assign_splits", "conjoin"]
+__all__ = ["ScanExec", "assign_splits", "conjoin", "scan_task_count"]
