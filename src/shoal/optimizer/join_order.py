@@ -38,7 +38,7 @@ class JoinOrderStrategy(enum.Enum):
 
 
 #: Above this many leaves a cluster is ordered LEFT_DEEP.
-PAIRS_MAX_LEAVES = 12
+PAIRS_MAX_LEAVES = 20
 
 
 @dataclass
