@@ -67,9 +67,7 @@ def _simplify(plan: LogicalPlan, rejected: frozenset[str]) -> LogicalPlan:
         return replace(plan, input=_simplify(plan.input, rejected))
     if isinstance(plan, Project):
         below = frozenset(
-            e.name
-            for name, e in plan.exprs
-            if name in rejected and isinstance(e, ColumnRef)
+            e.name for name, e in plan.exprs if name in rejected and isinstance(e, ColumnRef)
         )
         return replace(plan, input=_simplify(plan.input, below))
     if isinstance(plan, Join) and not (plan.single_row or plan.null_aware or plan.null_equal):
