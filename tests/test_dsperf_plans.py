@@ -180,3 +180,30 @@ def test_a_filter_rejecting_nulls_makes_the_outer_join_inner(
     logical = con.prepare(sql).logical.plan
     found = sorted(n.kind for n in _walk(logical) if isinstance(n, Join))
     assert found == sorted(kinds)
+
+
+def test_an_uncorrelated_scalar_subquery_moves_onto_the_input_it_filters(
+    parquet_dir: Path,
+) -> None:
+    """TPC-DS q6's ``d_month_seq = (SELECT …)``: the one-row join sits on ``days``, so the
+    comparison filters ``days`` before it joins ``sales``."""
+    con = connect(parquet_dir, list(_tables()), 1)
+    sql = (
+        "SELECT count(*) FROM sales s, days d "
+        "WHERE s.day = d.day_sk AND d.yr = (SELECT max(yr) - 9 FROM days)"
+    )
+    logical = con.prepare(sql).logical.plan
+    scalar = next(n for n in _walk(logical) if isinstance(n, Join) and n.single_row)
+    inner = next(n for n in _walk(logical) if isinstance(n, Join) and n.kind == "inner")
+    assert {s.table for s in _walk(scalar.left) if isinstance(s, Scan)} == {"days"}
+    assert any(n is scalar for n in _walk(inner))
+
+
+def test_a_moved_scalar_subquery_still_rejects_two_rows(parquet_dir: Path) -> None:
+    con = connect(parquet_dir, list(_tables()), 1)
+    sql = (
+        "SELECT count(*) FROM sales s, days d "
+        "WHERE s.day = d.day_sk AND d.yr = (SELECT yr FROM days WHERE day_sk < 2)"
+    )
+    with pytest.raises(shoal.ExecutionError):
+        con.sql(sql).to_arrow()

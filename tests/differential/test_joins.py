@@ -558,6 +558,23 @@ SCALAR: list[Case] = [
     u("scalar_two_subqueries_between", """
         SELECT id FROM sales
         WHERE qty BETWEEN (SELECT MAX(i) FROM tiny) AND (SELECT MAX(qty) FROM sales) / 5"""),
+    # An uncorrelated scalar subquery compared with one input of a join moves onto it.
+    u("scalar_uncorrelated_on_one_join_input", """
+        SELECT s.id, st.name FROM sales s, stores st
+        WHERE s.store = st.store_id AND st.manager_id = (SELECT MIN(manager_id) FROM stores)""",
+      both=True),
+    u("scalar_uncorrelated_on_other_join_input", """
+        SELECT s.id, st.name FROM sales s JOIN stores st ON s.store = st.store_id
+        WHERE s.qty >= (SELECT MAX(qty) FROM sales) - 3"""),
+    u("scalar_uncorrelated_reads_both_inputs_stays", """
+        SELECT s.id FROM sales s JOIN stores st ON s.store = st.store_id
+        WHERE s.qty + st.manager_id > (SELECT AVG(qty) FROM sales)"""),
+    u("scalar_uncorrelated_no_rows_under_join", """
+        SELECT s.id FROM sales s JOIN stores st ON s.store = st.store_id
+        WHERE st.store_id = (SELECT store_id FROM stores WHERE store_id = -1)"""),
+    u("scalar_uncorrelated_also_selected_under_join", """
+        SELECT s.id, (SELECT MAX(qty) FROM sales) AS m FROM sales s, stores st
+        WHERE s.store = st.store_id AND s.qty = (SELECT MAX(qty) FROM sales)"""),
     u("scalar_correlated_avg_t1_t2", """
         SELECT s1.id, s1.qty FROM sales s1
         WHERE s1.qty > (SELECT AVG(s2.qty) FROM sales s2 WHERE s2.cust_id = s1.cust_id)
