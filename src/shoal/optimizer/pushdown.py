@@ -228,11 +228,10 @@ def _sink_scalar_join(plan: Join, preds: list[Expr]) -> LogicalPlan | None:
     reading = [p.columns() - rnames for p in preds if p.columns() & rnames]
     if not reading:
         return None
-    for side in ("left", "right"):
-        names = set(getattr(below, side).schema.names)
-        if all(cols and cols <= names for cols in reading):
-            moved = replace(plan, left=getattr(below, side))
-            return replace(below, **{side: moved})
+    if all(cols and cols <= set(below.left.schema.names) for cols in reading):
+        return replace(below, left=replace(plan, left=below.left))
+    if all(cols and cols <= set(below.right.schema.names) for cols in reading):
+        return replace(below, right=replace(plan, left=below.right))
     return None
 
 
