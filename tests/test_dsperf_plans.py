@@ -153,3 +153,57 @@ def _walk(plan):  # type: ignore[no-untyped-def]
     yield plan
     for c in plan.children():
         yield from _walk(c)
+
+
+@pytest.mark.parametrize(
+    ("where", "kinds"),
+    [
+        # store_returns LEFT JOIN … , reason WHERE sr_reason_sk = r_reason_sk (TPC-DS q93):
+        # the equality drops the NULL-extended rows, so the left join is inner.
+        ("r.r_order = d.day_sk", ["inner", "inner"]),
+        ("r.r_order IS NOT NULL AND d.yr = 1990", ["cross", "inner"]),
+        ("r.r_order > 5 OR r.r_order < 2", ["cross", "inner"]),
+        # NULL-tolerant conjuncts leave it a left join.
+        ("r.r_order IS NULL", ["cross", "left"]),
+        ("coalesce(r.r_order, 0) = 0", ["cross", "left"]),
+        ("r.r_order > 5 OR s.wh = 1", ["cross", "left"]),
+    ],
+)
+def test_a_filter_rejecting_nulls_makes_the_outer_join_inner(
+    parquet_dir: Path, where: str, kinds: list[str]
+) -> None:
+    con = connect(parquet_dir, list(_tables()), 1)
+    sql = (
+        "SELECT s.order_no, d.yr FROM sales s LEFT JOIN returns r ON s.order_no = r.r_order, "
+        f"days d WHERE {where}"
+    )
+    logical = con.prepare(sql).logical.plan
+    found = sorted(n.kind for n in _walk(logical) if isinstance(n, Join))
+    assert found == sorted(kinds)
+
+
+def test_an_uncorrelated_scalar_subquery_moves_onto_the_input_it_filters(
+    parquet_dir: Path,
+) -> None:
+    """TPC-DS q6's ``d_month_seq = (SELECT …)``: the one-row join sits on ``days``, so the
+    comparison filters ``days`` before it joins ``sales``."""
+    con = connect(parquet_dir, list(_tables()), 1)
+    sql = (
+        "SELECT count(*) FROM sales s, days d "
+        "WHERE s.day = d.day_sk AND d.yr = (SELECT max(yr) - 9 FROM days)"
+    )
+    logical = con.prepare(sql).logical.plan
+    scalar = next(n for n in _walk(logical) if isinstance(n, Join) and n.single_row)
+    inner = next(n for n in _walk(logical) if isinstance(n, Join) and n.kind == "inner")
+    assert {s.table for s in _walk(scalar.left) if isinstance(s, Scan)} == {"days"}
+    assert any(n is scalar for n in _walk(inner))
+
+
+def test_a_moved_scalar_subquery_still_rejects_two_rows(parquet_dir: Path) -> None:
+    con = connect(parquet_dir, list(_tables()), 1)
+    sql = (
+        "SELECT count(*) FROM sales s, days d "
+        "WHERE s.day = d.day_sk AND d.yr = (SELECT yr FROM days WHERE day_sk < 2)"
+    )
+    with pytest.raises(shoal.ExecutionError):
+        con.sql(sql).to_arrow()

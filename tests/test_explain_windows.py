@@ -381,9 +381,9 @@ Stage 1 (partitions=3) -> result
     Aggregate[final] keys=[k_2, key, grouping_set] aggs=[sum(v) AS sum_v]
       ExchangeRead from=stage 0
 Stage 0 (partitions=3) -> HashRepartition[k_2, key, grouping_set] x3 to stage 1
-  Aggregate[partial] keys=[k_2_set AS k_2, key_set AS key, grouping_set] aggs=[sum(v) AS sum_v]
-    Expand sets=3 columns=[k_2_set, key_set, grouping_set, v]
-      Scan t columns=[k, x, v] splits=6 source=parquet
+  Expand sets=3 columns=[k_2, key, grouping_set, sum_v$sum]
+    Aggregate[partial] keys=[k AS grouping_key$0, (x % 2) AS grouping_key$1] aggs=[sum(v) AS sum_v]
+      Scan t columns=[k, x, v] splits=6 source=parquet encoded=[k]
 """,
     ),
     (

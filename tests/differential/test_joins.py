@@ -270,6 +270,48 @@ OUTER: list[Case] = [
         ) AS c_orders (c_custkey, c_count)
         GROUP BY c_count
         ORDER BY custdist DESC, c_count DESC""", both=True),
+    # Outer joins whose NULL-extended rows a filter above drops (simplified to inner
+    # or one-sided joins) and look-alikes that must stay outer.
+    u("simplify_left_then_inner_on_nullable_side", """
+        SELECT a.id, b.id, t.id FROM jl a LEFT JOIN jr b ON a.k = b.k, tiny t
+        WHERE b.id = t.id""", both=True),
+    u("simplify_left_where_in_list", """
+        SELECT a.id, b.id FROM jl a LEFT JOIN jr b ON a.k = b.k WHERE b.g IN ('a', 'b')"""),
+    u("simplify_left_where_not_is_null", """
+        SELECT a.id, b.id FROM jl a LEFT JOIN jr b ON a.k = b.k WHERE NOT (b.w IS NULL)"""),
+    u("simplify_left_where_or_both_branches", """
+        SELECT a.id, b.id FROM jl a LEFT JOIN jr b ON a.k = b.k WHERE b.w > 60 OR b.w < 20"""),
+    u("simplify_left_where_or_one_branch_keeps", """
+        SELECT a.id, b.id FROM jl a LEFT JOIN jr b ON a.k = b.k WHERE b.w > 60 OR a.v < 30"""),
+    u("simplify_left_where_arithmetic", """
+        SELECT a.id, b.id FROM jl a LEFT JOIN jr b ON a.k = b.k WHERE a.v + b.w > 70"""),
+    u("simplify_left_through_derived_table", """
+        SELECT x.aid, x.bw FROM (
+          SELECT a.id AS aid, b.w AS bw, a.v AS av FROM jl a LEFT JOIN jr b ON a.k = b.k
+        ) x WHERE x.bw >= 40"""),
+    u("simplify_left_kept_under_aggregate", """
+        SELECT g, c FROM (
+          SELECT a.g, COUNT(b.id) AS c FROM jl a LEFT JOIN jr b ON a.k = b.k GROUP BY a.g
+        ) x WHERE c >= 0"""),
+    u("simplify_full_where_left_side", """
+        SELECT a.id, b.id FROM jl a FULL JOIN jr b ON a.k = b.k WHERE a.v > 20""", both=True),
+    u("simplify_full_where_right_side", """
+        SELECT a.id, b.id FROM jl a FULL JOIN jr b ON a.k = b.k WHERE b.w < 70"""),
+    u("simplify_full_where_both_sides", """
+        SELECT a.id, b.id FROM jl a FULL JOIN jr b ON a.k = b.k WHERE a.v > 20 AND b.w < 70"""),
+    u("simplify_right_where_left_side", """
+        SELECT a.id, b.id FROM jl a RIGHT JOIN jr b ON a.k = b.k WHERE a.g <> 'c'"""),
+    u("simplify_chain_second_left_rejected", """
+        SELECT a.id, b.id, st.name FROM jl a
+        LEFT JOIN jr b ON a.k = b.k
+        LEFT JOIN stores st ON b.k = st.store_id
+        WHERE st.area IS NOT NULL"""),
+    u("simplify_left_where_coalesce_keeps", """
+        SELECT a.id, b.id FROM jl a LEFT JOIN jr b ON a.k = b.k
+        WHERE COALESCE(b.w, 100) > 50"""),
+    u("simplify_left_where_case_keeps", """
+        SELECT a.id, b.id FROM jl a LEFT JOIN jr b ON a.k = b.k
+        WHERE CASE WHEN b.w IS NULL THEN 1 ELSE b.w END > 0"""),
     u("full_then_group_by_coalesce", """
         SELECT COALESCE(a.g, b.g), COUNT(a.id), COUNT(b.id), COUNT(*)
         FROM jl a FULL JOIN jr b ON a.k = b.k GROUP BY COALESCE(a.g, b.g)"""),
@@ -516,6 +558,23 @@ SCALAR: list[Case] = [
     u("scalar_two_subqueries_between", """
         SELECT id FROM sales
         WHERE qty BETWEEN (SELECT MAX(i) FROM tiny) AND (SELECT MAX(qty) FROM sales) / 5"""),
+    # An uncorrelated scalar subquery compared with one input of a join moves onto it.
+    u("scalar_uncorrelated_on_one_join_input", """
+        SELECT s.id, st.name FROM sales s, stores st
+        WHERE s.store = st.store_id AND st.manager_id = (SELECT MIN(manager_id) FROM stores)""",
+      both=True),
+    u("scalar_uncorrelated_on_other_join_input", """
+        SELECT s.id, st.name FROM sales s JOIN stores st ON s.store = st.store_id
+        WHERE s.qty >= (SELECT MAX(qty) FROM sales) - 3"""),
+    u("scalar_uncorrelated_reads_both_inputs_stays", """
+        SELECT s.id FROM sales s JOIN stores st ON s.store = st.store_id
+        WHERE s.qty + st.manager_id > (SELECT AVG(qty) FROM sales)"""),
+    u("scalar_uncorrelated_no_rows_under_join", """
+        SELECT s.id FROM sales s JOIN stores st ON s.store = st.store_id
+        WHERE st.store_id = (SELECT store_id FROM stores WHERE store_id = -1)"""),
+    u("scalar_uncorrelated_also_selected_under_join", """
+        SELECT s.id, (SELECT MAX(qty) FROM sales) AS m FROM sales s, stores st
+        WHERE s.store = st.store_id AND s.qty = (SELECT MAX(qty) FROM sales)"""),
     u("scalar_correlated_avg_t1_t2", """
         SELECT s1.id, s1.qty FROM sales s1
         WHERE s1.qty > (SELECT AVG(s2.qty) FROM sales s2 WHERE s2.cust_id = s1.cust_id)

@@ -299,6 +299,30 @@ OTHER: list[Case] = [
         "SELECT status, grouping(status), count(*) FROM sales GROUP BY status",
     ),
     u("rollup_empty_input", "SELECT store, sum(qty) FROM sales_empty GROUP BY ROLLUP (store)"),
+    # Aggregated below the Expand (states expanded, merged by the final aggregate).
+    u(
+        "rollup_counts_nullable_and_decimal_sums",
+        """
+        SELECT region, status, count(price), count(*), sum(price), avg(price), min(price),
+               max(status)
+        FROM sales GROUP BY ROLLUP (region, status)""",
+    ),
+    u(
+        "cube_argument_expression_and_key_expression",
+        """
+        SELECT qty % 3 AS m, status, sum(qty * 2), count(cust_id), grouping(status)
+        FROM sales GROUP BY CUBE (qty % 3, status)""",
+    ),
+    u(
+        "grouping_sets_key_in_no_set_and_approx_distinct",
+        """
+        SELECT region, approx_count_distinct(product) AS d, count(*) FROM sales
+        GROUP BY GROUPING SETS ((region), ())""",
+    ),
+    u(
+        "rollup_empty_input_counts",
+        "SELECT store, count(*), count(qty), avg(qty) FROM sales_empty GROUP BY ROLLUP (store)",
+    ),
     u(
         "rollup_expression_key",
         """

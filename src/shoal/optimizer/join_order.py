@@ -37,8 +37,10 @@ class JoinOrderStrategy(enum.Enum):
     LEFT_DEEP = "left-deep"
 
 
-#: Above this many leaves a cluster is ordered LEFT_DEEP.
-PAIRS_MAX_LEAVES = 12
+#: Above this many leaves a cluster is ordered LEFT_DEEP. Greedy left-deep growth from
+#: the cheapest pair can start in a dimension branch and reach the fact table late
+#: (TPC-DS q64, 18 leaves); PAIRS over 20 leaves still plans in well under 0.1 s.
+PAIRS_MAX_LEAVES = 20
 
 
 @dataclass

@@ -13,6 +13,7 @@ from shoal.optimizer.distinct_aggregates import rewrite_distinct_aggregates
 from shoal.optimizer.join_order import reorder_joins
 from shoal.optimizer.magic_sets import reduce_aggregates_to_join_keys
 from shoal.optimizer.merge_projections import merge_projections
+from shoal.optimizer.outer_joins import simplify_outer_joins
 from shoal.optimizer.prune import prune_columns
 from shoal.optimizer.pushdown import push_down_predicates
 from shoal.optimizer.statistics import estimate_rows
@@ -22,6 +23,9 @@ Rule = Callable[[LogicalPlan], LogicalPlan]
 RULES: tuple[tuple[str, Rule], ...] = (
     # Before pushdown, so the inner aggregation's keys are visible to it.
     ("rewrite_distinct_aggregates", rewrite_distinct_aggregates),
+    # Before pushdown: an outer join made inner lets ON filter both sides, and before
+    # reordering, which only moves inner joins.
+    ("simplify_outer_joins", simplify_outer_joins),
     # Filters first, so pruning sees which columns the pushed filters still read.
     ("push_down_predicates", push_down_predicates),
     # With every filter at its relation, estimates see their selectivity.

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pyarrow as pa
 
-from shoal.expr.nodes import Call, ColumnRef, Expr, conjoin, conjuncts, rename_columns
+from shoal.expr.nodes import Call, ColumnRef, Expr, Literal, conjoin, conjuncts, rename_columns
 from shoal.logical.plan import (
     Aggregate,
     Filter,
@@ -147,6 +147,9 @@ def _push_join(plan: Join, preds: list[Expr]) -> LogicalPlan:
     join condition. Outer joins never filter their preserved side from ON, and
     conjuncts above them stay above unless they touch only the preserved side.
     """
+    sunk = _sink_scalar_join(plan, preds)
+    if sunk is not None:
+        return _push(sunk, preds)
     lnames = set(plan.left.schema.names)
     rnames = set(plan.right.schema.names)
     on = _split(plan.condition) if plan.condition is not None else []
@@ -197,6 +200,39 @@ def _push_join(plan: Join, preds: list[Expr]) -> LogicalPlan:
     if isinstance(joined, Join) and joined.kind in ("semi", "anti"):
         joined = _sink_semi_join(joined)
     return _wrap(joined, above)
+
+
+def _sink_scalar_join(plan: Join, preds: list[Expr]) -> LogicalPlan | None:
+    """An uncorrelated scalar subquery's join moved onto the input its filters compare.
+
+    ``(a JOIN b) LEFT JOIN scalar`` (one row, no condition) adds the same value to every
+    row, so it may sit on either input of an inner join below it. When every conjunct
+    above that reads the subquery's column reads otherwise only one input, it moves
+    there: ``d_month_seq = (SELECT …)`` then filters ``date_dim`` before the joins, not
+    their result (TPC-DS q6). None when it cannot move.
+    """
+    below = plan.left
+    uncorrelated = plan.condition is None or (
+        isinstance(plan.condition, Literal) and plan.condition.value is True
+    )
+    if not (
+        plan.single_row
+        and plan.kind == "left"
+        and uncorrelated
+        and isinstance(below, Join)
+        and below.kind in ("inner", "cross")
+        and not (below.single_row or below.null_equal or below.null_aware)
+    ):
+        return None
+    rnames = set(plan.right.schema.names)
+    reading = [p.columns() - rnames for p in preds if p.columns() & rnames]
+    if not reading:
+        return None
+    if all(cols and cols <= set(below.left.schema.names) for cols in reading):
+        return replace(below, left=replace(plan, left=below.left))
+    if all(cols and cols <= set(below.right.schema.names) for cols in reading):
+        return replace(below, right=replace(plan, left=below.right))
+    return None
 
 
 def _sink_semi_join(plan: Join) -> LogicalPlan:

