@@ -28,7 +28,9 @@ from shoal.errors import (
     ResourceExhaustedError,
     UserError,
 )
-from shoal.memory.pool import MemoryPool
+from shoal.exchange.merge import merge_sorted
+from shoal.exchange_spec import SortSpec
+from shoal.memory.pool import STATE_SHARE, MemoryPool
 from shoal.memory.size import parse_bytes
 from shoal.memory.spill import SpillSpace
 from shoal.physical.operators import hash_join
@@ -160,13 +162,18 @@ def test_pool_reservations() -> None:
     assert a.try_grow(600)
     assert not b.try_grow(500)  # would pass the limit: refused, nothing taken
     assert pool.reserved == 600
-    assert b.try_grow(400)
+    # Operator state may take STATE_SHARE of the limit; the rest is headroom for
+    # batches in flight, which an explicit share (an exchange buffer's) may use.
+    assert not b.try_grow(400)
+    assert b.try_grow(int(1000 * STATE_SHARE) - 600)
     with pytest.raises(ResourceExhaustedError) as info:
         a.grow(1)
     err = info.value
     assert (err.operator, err.needed, err.held, err.budget) == ("A", 1, 600, 1000)
+    assert err.state_limit == int(1000 * STATE_SHARE)
     assert "[stage 1, task 0, attempt 0] A needs 1B more memory" in str(err)
     assert isinstance(err, ExecutionError)
+    assert b.try_grow(1000 - pool.reserved, share=1.0)
     a.shrink(100)
     assert pool.reserved == 900 and pool.peak == 1000
     b.force_grow(5000)  # progress over budget, counted
@@ -379,6 +386,54 @@ def test_resource_exhausted_names_operator_and_budget(tmp_path: Path) -> None:
     assert con.sql("SELECT k FROM a ORDER BY s, v LIMIT 50000", memory_limit="1GiB").num_rows
 
 
+@pytest.mark.parametrize(
+    ("sql", "operator"),
+    [
+        # A window holds its whole partition: the budget bounds it, typed.
+        ("SELECT k, v, sum(v) OVER (PARTITION BY k % 3 ORDER BY v) AS w FROM a", "Window"),
+        # A nested-loop join holds its whole build side.
+        ("SELECT count(*) FROM a JOIN b ON a.v < b.w AND a.s <> b.s2", "NestedLoopJoin"),
+    ],
+)
+def test_operators_that_cannot_spill_fail_typed(tmp_path: Path, sql: str, operator: str) -> None:
+    con = _connect(tmp_path, 2, memory_limit="96KiB")
+    assert operator in con.explain(sql)
+    stream = con.stream(sql)
+    with pytest.raises(ResourceExhaustedError) as info:
+        stream.read_all()
+    err = info.value
+    assert err.operator.startswith(operator)
+    assert err.budget == 96 << 10 and err.needed > 0
+    assert err.stage is not None and err.partition is not None
+    _assert_clean(tmp_path, stream.memory)
+    assert con.sql("SELECT count(*) FROM b").fetchall() == [(20_000,)]
+
+
+def test_window_reserves_its_partition(tmp_path: Path, duck: duckdb.DuckDBPyConnection) -> None:
+    sql = "SELECT k, v, sum(v) OVER (PARTITION BY k % 3 ORDER BY v, s) AS w FROM a"
+    got, figures, pool = _run(_connect(tmp_path, 2, memory_limit="64MiB"), sql)
+    assert_frames_match(got, _expected(duck, sql))
+    window = _operators(figures, "Window")
+    assert window and all(op["peak_reserved_bytes"] > 0 for op in window)
+    _assert_clean(tmp_path, pool)
+
+
+def test_ordered_merge_reserves_what_it_holds() -> None:
+    pool = MemoryPool(1 << 30)
+    reservation = pool.reservation("merge")
+    # Three sorted runs of interleaved values, in batches of 50 rows.
+    runs = [
+        pa.table({"x": pa.array(range(start, 1000, 3), pa.int64())}).to_batches(50)
+        for start in (0, 1, 2)
+    ]
+    schema = runs[0][0].schema
+    out = list(merge_sorted([iter(r) for r in runs], (SortSpec("x"),), schema, reservation))
+    values = pa.Table.from_batches(out).column("x").to_pylist()
+    assert values == list(range(1000))
+    assert pool.peak > 0  # it held rows between rounds, reserved
+    assert pool.reserved == 0  # and gave them back at the end
+
+
 # ---------------------------------------------------- cleanup, however it ends
 
 
@@ -453,3 +508,30 @@ def test_explain_analyze_shows_memory(tmp_path: Path) -> None:
     assert final["spill_files"] > 0 and final["spill_passes"] >= 1
     assert final["peak_reserved_bytes"] > 0
     _assert_clean(tmp_path)
+
+
+def test_scan_batches_shrink_for_wide_rows_under_a_small_budget(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from shoal.physical.context import Settings, TaskContext
+    from shoal.physical.operators.scan import batch_rows_within_budget
+
+    rows = 50_000
+    wide = pa.table({"k": np.arange(rows), "pad": pa.array(["x" * 200] * rows)})
+    pq.write_table(wide, tmp_path / "w.parquet", compression="none", use_dictionary=False)
+    meta = pq.ParquetFile(tmp_path / "w.parquet").metadata
+    groups = list(range(meta.num_row_groups))
+
+    def batch_rows(limit: str, columns: tuple[str, ...]) -> int:
+        settings = Settings(batch_rows=1 << 17, memory_limit=parse_bytes(limit))
+        return batch_rows_within_budget(TaskContext(0, 0, 1, 0, settings), meta, groups, columns)
+
+    # 64 MiB budget: a batch may take 1 MiB, ~5 K rows of ~210 bytes.
+    narrow = batch_rows("64MiB", ("k", "pad"))
+    assert 1024 <= narrow < 8_000
+    assert narrow * 200 <= (64 << 20) // 64
+    # Only the narrow column read: 8-byte rows, well under the cap of a 256 MiB budget.
+    assert batch_rows("256MiB", ("k",)) == 1 << 17
+    assert batch_rows("256MiB", ("k", "pad")) < 1 << 17
+    # A large budget leaves batch_rows alone.
+    assert batch_rows("16GiB", ("k", "pad")) == 1 << 17

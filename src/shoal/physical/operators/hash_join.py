@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 
 from shoal.expr.evaluate import evaluate_predicate
 from shoal.expr.nodes import Expr
-from shoal.memory.pool import Reservation
+from shoal.memory.pool import Reservation, release_unused
 from shoal.memory.spill import SpillFile
 from shoal.physical.context import TaskContext
 from shoal.physical.operators.join_filter import JoinKeyFilter
@@ -212,6 +212,8 @@ class HashJoinExec(JoinShape, PhysicalPlan):
                     spill.add(b)
                 res.resize(0)
             build_batches.clear()
+            if spill is not None:
+                release_unused()
         if spill is not None:
             yield from self._execute_grace(
                 ctx, res, spill, stats, itertools.chain(read_ahead, probe)
@@ -321,6 +323,7 @@ class HashJoinExec(JoinShape, PhysicalPlan):
                     spill.add(b)
                 held.clear()
                 res.resize(0)
+                release_unused()
             spill.add(batch)
         return spill, stats
 
@@ -403,7 +406,9 @@ class HashJoinExec(JoinShape, PhysicalPlan):
             for batch in probe_file.read():
                 yield from self._probe_batch(ctx, emitter, index, batch, drop_null_probe)
             yield from emitter.finish(ctx.settings.batch_rows)
+            del table, index, emitter
             res.resize(0)
+            release_unused()
             return
         batches.clear()
         res.resize(0)
