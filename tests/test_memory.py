@@ -198,6 +198,30 @@ def test_spill_files_round_trip_compressed(tmp_path: Path) -> None:
         space.new_file(batch.schema)  # a query that ended spills nothing more
 
 
+def test_spill_partitions_write_pieces_together(tmp_path: Path) -> None:
+    # Small batches split 16 ways: the pieces of a partition go to disk together, up to
+    # the buffer, not as one IPC message of a few rows each.
+    from shoal.metrics.operator import OperatorMetrics
+    from shoal.physical.operators.spill_partitions import SpillPartitions
+
+    space = SpillSpace(str(tmp_path))
+    schema = pa.schema([("k", pa.int64())])
+    parts = SpillPartitions(space, schema, ("k",), 0, OperatorMetrics(), buffer=16 << 10)
+    for i in range(100):
+        parts.add(pa.record_batch({"k": pa.array(np.arange(i * 64, (i + 1) * 64))}))
+    got: list[int] = []
+    messages = 0
+    for f in parts.partitions():
+        batches = list(f.read())
+        messages += len(batches)
+        got.extend(v for b in batches for v in b.column(0).to_pylist())
+    assert sorted(got) == list(range(6400))
+    # 51 KiB in all, flushed at 1 KiB a partition: a few messages each, not 100.
+    assert messages <= 16 * 5
+    space.remove()
+    _assert_clean(tmp_path)
+
+
 # ------------------------------------------------------------ aggregate spill
 
 
@@ -230,6 +254,21 @@ def test_aggregate_partitions_again_when_a_partition_is_too_big(
     got, data, pool = _run(con, sql)
     assert_frames_match(got, _expected(duck, sql))
     assert max(op["spill_passes"] for op in _operators(data, "Aggregate[")) >= 2
+    _assert_clean(tmp_path, pool)
+
+
+def test_partial_aggregate_holds_its_first_chunk_only_within_the_budget(tmp_path: Path) -> None:
+    # The hot-key sampling of a partial aggregate reads a first chunk (4 x batch_rows)
+    # before deciding; past the budget it must stop there, not hold the chunk anyway
+    # (which starved the operators below it, still running, of their share).
+    rng = np.random.default_rng(5)
+    n = 200_000
+    con = _connect(tmp_path, 2, memory_limit="256KiB")
+    con.register_arrow("g", pa.table({"k": rng.integers(0, 150_000, n), "v": np.ones(n)}))
+    got, data, pool = _run(con, "SELECT k, count(*) AS c FROM g GROUP BY k")
+    assert sum(got.column("c").to_pylist()) == n
+    (partial,) = _operators(data, "Aggregate[partial]")
+    assert 0 < partial["peak_reserved_bytes"] <= 2 * (256 << 10)  # two tasks, each within
     _assert_clean(tmp_path, pool)
 
 
@@ -325,6 +364,22 @@ def test_hot_key_falls_back_to_block_nested_loop(
     # The hot key's partition was split once more, which did not help: the loop ran
     # (build_left joins hold the left side and loop over it in blocks instead).
     assert calls or held is not None and any("build=left" in op["operator"] for op in join)
+    _assert_clean(tmp_path, pool)
+
+
+def test_grace_partitions_of_sparse_keys_join_in_one_pass(tmp_path: Path) -> None:
+    # Keys 400 apart: a dense slot array spans the whole key range (32 MB) however few
+    # rows a grace partition holds. Partitions must take an index sized by their rows
+    # instead: before, each level split again, down to 200 K files of one key each.
+    n = 20_000
+    con = _connect(tmp_path, 2, memory_limit="256KiB", broadcast_threshold_bytes=1)
+    con.register_arrow("sp", pa.table({"k": np.arange(n) * 400, "v": np.arange(n)}))
+    got, data, pool = _run(
+        con, "SELECT count(*) AS c, sum(s2.v) AS s FROM sp s1 JOIN sp s2 ON s1.k = s2.k"
+    )
+    assert got.to_pylist() == [{"c": n, "s": n * (n - 1) // 2}]
+    (join,) = _operators(data, "HashJoin[")
+    assert join["spill_files"] > 0 and join["spill_passes"] == 1
     _assert_clean(tmp_path, pool)
 
 

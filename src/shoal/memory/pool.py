@@ -209,6 +209,10 @@ class Reservation:
     def free(self) -> None:
         self.shrink(self.size)
 
+    def headroom(self) -> int:
+        """Bytes this holder could still grow by right now (under the state share)."""
+        return max(0, int(self.pool.limit * STATE_SHARE) - self.pool.reserved)
+
     def fits(self, n: int) -> bool:
         """Whether growing by ``n`` would fit right now (reserves nothing)."""
         return self.pool.reserved + n <= self.pool.limit * STATE_SHARE

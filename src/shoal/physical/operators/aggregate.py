@@ -29,6 +29,7 @@ and holds only the hot keys' states (a chunk of their rows at most) beside a bat
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -47,7 +48,7 @@ from shoal.memory.pool import Reservation, release_unused
 from shoal.physical.context import TaskContext
 from shoal.physical.operators import hll
 from shoal.physical.operators.dense_grouping import dense_group_by
-from shoal.physical.operators.spill_partitions import MAX_LEVELS, SpillPartitions
+from shoal.physical.operators.spill_partitions import MAX_LEVELS, SpillPartitions, buffer_bytes
 from shoal.physical.operators.sum_overflow import narrow_sum, widen_risky_sums
 from shoal.physical.partitioning import (
     SINGLE,
@@ -272,15 +273,20 @@ class HashAggregateExec(PhysicalPlan):
         first: list[pa.RecordBatch] = []
         rows = 0
         for batch in batches:
-            res.force_grow(batch.nbytes)  # the chunk the plain path would hold too
             first.append(batch)
             rows += batch.num_rows
+            if not res.try_grow(batch.nbytes):
+                res.force_grow(batch.nbytes)  # in memory already
+                break
             if rows >= chunk_rows:
                 break
         if rows < chunk_rows:
-            # The whole input is one chunk: nothing to decide.
+            # The whole input is one chunk (nothing to decide), or the pool has no room
+            # for one: the plain path, which passes its states on when out of budget.
+            # Holding a whole chunk past the budget would starve the operators below,
+            # still running (a join's grace partitions then split down to a few rows).
             res.shrink(sum(b.nbytes for b in first))  # _aggregate reserves them again
-            yield from self._aggregate(ctx, res, iter(first), True, 0)
+            yield from self._aggregate(ctx, res, itertools.chain(first, batches), True, 0)
             return
         metrics.rows_in += rows
         held = sum(b.nbytes for b in first)
@@ -462,7 +468,12 @@ class HashAggregateExec(PhysicalPlan):
             else:
                 if spill is None:
                     spill = SpillPartitions(
-                        ctx.spill, self._state_schema, self.key_names, level, metrics
+                        ctx.spill,
+                        self._state_schema,
+                        self.key_names,
+                        level,
+                        metrics,
+                        buffer=buffer_bytes(ctx.settings.memory_limit),
                     )
                 for state in states:
                     spill.add(state)
