@@ -22,6 +22,7 @@ is back at zero after every query.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -56,6 +57,38 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 _MALLOC_TRIM = _malloc_trim()
 
+# glibc's mallopt parameter for the size from which malloc maps memory of its own.
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD = 128 << 10
+
+
+def fix_mmap_threshold() -> None:
+    """Keep glibc's mmap threshold at its initial 128 KiB (once per process; not where
+    ``MALLOC_MMAP_THRESHOLD_`` already sets it, nor off glibc).
+
+    Why: numpy's arrays come from malloc, and glibc raises the threshold to the size of
+    every mapped block freed (up to 32 MiB), so after the first few queries a batch's
+    arrays (~1 MiB) come from the arenas, where freed space stays in the process
+    (fragmented, ``malloc_trim`` gets little back). Measured over TPC-H SF 1 Q9, Q18,
+    Q21, Q21 in one process: RSS with nothing live after them 252 / 255 / 340 / 358 MB
+    by default, 236 / 154 / 171 / 170 MB with the threshold fixed; Q21's peak 674–750
+    against 563–567 MB.
+    """
+    global _MMAP_FIXED
+    if _MMAP_FIXED or not sys.platform.startswith("linux"):
+        return
+    _MMAP_FIXED = True
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return
+    try:
+        mallopt: Callable[[int, int], int] = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+
+
+_MMAP_FIXED = False
+
 
 def release_thread_unused() -> None:
     """Arrow's allocator only: free the calling thread's empty pages (mimalloc keeps a
@@ -83,6 +116,7 @@ def release_unused() -> None:
 
 class MemoryPool:
     def __init__(self, limit_bytes: int = UNLIMITED):
+        fix_mmap_threshold()
         self.limit = limit_bytes
         self._reserved = 0
         self.peak = 0
