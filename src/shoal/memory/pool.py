@@ -59,20 +59,23 @@ _MALLOC_TRIM = _malloc_trim()
 
 # glibc's mallopt parameter for the size from which malloc maps memory of its own.
 _M_MMAP_THRESHOLD = -3
-_MMAP_THRESHOLD = 128 << 10
+_MMAP_THRESHOLD = 2 << 20
 
 
 def fix_mmap_threshold() -> None:
-    """Keep glibc's mmap threshold at its initial 128 KiB (once per process; not where
+    """Fix glibc's mmap threshold at 2 MiB (once per process; not where
     ``MALLOC_MMAP_THRESHOLD_`` already sets it, nor off glibc).
 
     Why: numpy's arrays come from malloc, and glibc raises the threshold to the size of
-    every mapped block freed (up to 32 MiB), so after the first few queries a batch's
-    arrays (~1 MiB) come from the arenas, where freed space stays in the process
-    (fragmented, ``malloc_trim`` gets little back). Measured over TPC-H SF 1 Q9, Q18,
-    Q21, Q21 in one process: RSS with nothing live after them 252 / 255 / 340 / 358 MB
-    by default, 236 / 154 / 171 / 170 MB with the threshold fixed; Q21's peak 674–750
-    against 563–567 MB.
+    every mapped block freed (up to 32 MiB), so after the first few queries arrays of
+    many MiB (join indexes, hashes of a whole build side) come from the arenas, where
+    their freed space stays in the process (fragmented: ``malloc_trim`` gets little
+    back). Measured over TPC-H SF 1 Q9, Q18, Q21, Q21 in one process: RSS with nothing
+    live after them 252 / 255 / 340 / 358 MB by default, 236 / 154 / 171 / 170 MB with
+    the threshold at 128 KiB. At 128 KiB a batch's arrays (~1 MiB) are mapped and
+    unmapped one by one, ~12% more CPU over Q1, 3, 9, 10, 13, 18, 21; at 2 MiB they
+    are not (CPU within the noise) and that sequence peaked at 605–623 MB against
+    737–798 MB by default (550–565 at 128 KiB, 664–671 at 8 MiB).
     """
     global _MMAP_FIXED
     if _MMAP_FIXED or not sys.platform.startswith("linux"):
