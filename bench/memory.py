@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/memory.py [--cases groupby,join,orderby,selfjoin]
      [--budget 512MiB] [--scale 1.0] [--partitions 2] [--data DIR] [--out bench/results]
+     .venv/bin/python bench/memory.py --tpch 10 [--budget 2GiB] [--queries 1,6]
 
 Cases (rows at ``--scale 1``):
 
@@ -11,6 +12,12 @@ Cases (rows at ``--scale 1``):
 * ``orderby`` — 12 M rows of ~1.5 GiB (≥ 3× the budget) ``ORDER BY k``;
 * ``selfjoin`` — TPC-H SF 0.1 ``lineitem ⋈ lineitem ON l_suppkey`` with ``count(*)``
   (about 360 M pairs) under 1 GiB, then a second query on the same connection.
+
+``--tpch SF`` instead runs the 22 TPC-H queries at that scale factor under the budget
+(``--budget``, default here 2GiB), each query in a fresh shoal process (so its peak RSS
+is its own) and checked against ``answers/sf<SF>`` when present, else against DuckDB's
+result (computed in another fresh process per query). Writes
+``<out>/memory_tpch_sf<SF>.json`` after every query and prints a markdown table.
 
 Each case runs in its own subprocess, which streams the result and folds it into a
 checksum (holding a 20 M-row answer would measure the caller, not the engine) and
@@ -232,10 +239,126 @@ def child(case: str, engine: str, paths: dict[str, str], budget: str, partitions
     print(json.dumps(reply), flush=True)
 
 
-def _run_child(args: list[str]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", *args], capture_output=True, text=True
+def tpch_child(spec: dict[str, Any]) -> None:
+    """One TPC-H query on one engine in this (fresh) process: the result to an IPC file,
+    one JSON line of figures."""
+    sys.path.insert(0, str(REPO_ROOT / "src"))
+    sys.path.insert(0, str(REPO_ROOT / "tests"))
+    from support.tpch import query_text
+
+    from shoal.datagen import tpch_tables
+
+    tables = tpch_tables(Path(spec["data"]))
+    sql = query_text(spec["q"])
+    reply: dict[str, Any] = {"q": spec["q"], "engine": spec["engine"]}
+    pa.set_cpu_count(spec["partitions"])
+    started = time.perf_counter()
+    if spec["engine"] == "duckdb":
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute(f"SET threads = {spec['partitions']}")
+        for name, path in tables.items():
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}/**/*.parquet')")
+        table = con.sql(sql).to_arrow_table()
+    else:
+        import shoal
+
+        con = shoal.connect(
+            spec["partitions"],
+            memory_limit=spec["budget"],
+            max_running_tasks=spec["partitions"],
+        )
+        for name, path in tables.items():
+            con.register_parquet(name, str(path))
+        result = con.sql(sql)
+        table = result.to_arrow()
+        m = result.metrics
+        reply.update(
+            peak_reserved=m.peak_reserved_bytes,
+            spilled_bytes=m.spilled_bytes,
+            spill_files=m.spill_files,
+        )
+    reply["seconds"] = round(time.perf_counter() - started, 2)
+    reply["peak_rss"] = _peak_rss()
+    with pa.OSFile(spec["result"], "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    print(json.dumps(reply), flush=True)
+
+
+def _run_tpch(args: argparse.Namespace, root: Path) -> None:
+    """Every TPC-H query at ``args.tpch`` under the budget, checked, with its peak RSS."""
+    import tempfile
+
+    sys.path.insert(0, str(REPO_ROOT / "bench"))
+    sys.path.insert(0, str(REPO_ROOT / "src"))
+    from tpch import check_result  # bench/tpch.py: the answer / DuckDB comparison
+
+    from shoal.datagen import ensure_tpch
+
+    sf = args.tpch
+    data = ensure_tpch(sf, root)
+    budget = args.budget if args.budget_given else "2GiB"
+    queries = [int(q) for q in args.queries.split(",")] if args.queries else list(range(1, 23))
+    out = args.out / f"memory_tpch_sf{sf:g}.json"
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for q in queries:
+            runs: dict[str, Any] = {}
+            tables: dict[str, Any] = {}
+            from support.tpch import answer_path
+
+            engines = ["shoal"] if answer_path(sf, q).is_file() else ["shoal", "duckdb"]
+            for engine in engines:
+                result = str(Path(tmp) / f"q{q}-{engine}.arrow")
+                spec = {
+                    "engine": engine,
+                    "q": q,
+                    "data": str(data),
+                    "budget": budget,
+                    "partitions": args.partitions,
+                    "result": result,
+                }
+                runs[engine] = _run_child([json.dumps(spec)], "--tpch-child")
+                if "error" not in runs[engine]:
+                    with pa.OSFile(result, "rb") as source:
+                        tables[engine] = pa.ipc.open_file(source).read_all()
+            if "shoal" in tables:
+                status, error, _ = check_result(tables["shoal"], sf, q, tables.get("duckdb"))
+            else:
+                status, error = "FAIL", runs["shoal"].get("error", "")[-300:]
+            row = {"q": q, "budget": budget, "status": status, "error": error, **runs}
+            rows.append(row)
+            out.write_text(json.dumps(rows, indent=2))
+            s, d = runs["shoal"], runs.get("duckdb", {})
+            print(
+                f"Q{q:02d} {status} shoal {s.get('seconds', 'FAIL')} s"
+                f" {_mib(s.get('peak_rss', 0))} (reserved {_mib(s.get('peak_reserved', 0))},"
+                f" spilled {_mib(s.get('spilled_bytes', 0))})"
+                f" duckdb {d.get('seconds', '-')} s {_mib(d.get('peak_rss', 0))}",
+                file=sys.stderr,
+                flush=True,
+            )
+    print(f"TPC-H SF {sf:g}, memory_limit={budget}, partitions {args.partitions}")
+    print()
+    print(
+        "| query | correct | shoal s | shoal peak RSS | peak reserved | spilled | DuckDB s"
+        " | DuckDB peak RSS |"
     )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        s, d = r["shoal"], r.get("duckdb", {})
+        print(
+            f"| Q{r['q']:02d} | {r['status']} | {s.get('seconds', 'FAIL')}"
+            f" | {_mib(s.get('peak_rss', 0))} | {_mib(s.get('peak_reserved', 0))}"
+            f" | {_mib(s.get('spilled_bytes', 0))} | {d.get('seconds', '-')}"
+            f" | {_mib(d['peak_rss']) if 'peak_rss' in d else '-'} |"
+        )
+
+
+def _run_child(args: list[str], flag: str = "--child") -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, __file__, flag, *args], capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         return {"error": (proc.stderr or proc.stdout)[-2000:], "returncode": proc.returncode}
@@ -254,16 +377,26 @@ def main() -> None:
     p.add_argument("--partitions", type=int, default=os.cpu_count() or 2)
     p.add_argument("--data", type=Path, default=None)
     p.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
+    p.add_argument("--tpch", type=float, default=None, help="TPC-H at this SF instead")
+    p.add_argument("--queries", default=None, help="with --tpch: e.g. 1,6 (default all 22)")
     p.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    p.add_argument("--tpch-child", help=argparse.SUPPRESS)
     args = p.parse_args()
+    args.budget_given = any(a.startswith("--budget") for a in sys.argv[1:])
     if args.child:
         case, engine, paths, budget, partitions = args.child
         child(case, engine, json.loads(paths), budget, int(partitions))
+        return
+    if args.tpch_child:
+        tpch_child(json.loads(args.tpch_child))
         return
     sys.path.insert(0, str(REPO_ROOT / "src"))
     from shoal.memory.size import parse_bytes
 
     root = args.data or Path(os.environ.get("SHOAL_DATA_DIR") or REPO_ROOT / "data")
+    if args.tpch is not None:
+        _run_tpch(args, root)
+        return
     started = time.perf_counter()
     cases = args.cases.split(",")
     data = make_data(root / "memory-bench", args.scale) if set(cases) - {"selfjoin"} else {}

@@ -103,3 +103,18 @@ def test_repeated_keys_over_a_wide_range(nulls: bool) -> None:
     index = JoinIndex([pa.array(build[0], pa.int64())])
     assert index.strategy == "dense" and not index.unique
     assert _pairs(index, [pa.array(probe[0], pa.int64())]) == _brute(build, probe, False)
+
+
+def test_max_bytes_bounds_a_wide_dense_lookup() -> None:
+    """A few keys over a wide span: dense when its slot array fits ``max_bytes``,
+    sorted (sized by the rows) when it does not; the same pairs either way."""
+    keys = [0, 999_999, 500_000, 500_000]
+    wide = JoinIndex([pa.array(keys, pa.int64())])
+    assert wide.strategy == "dense" and wide.nbytes >= 4 * 1_000_000
+    bounded = JoinIndex([pa.array(keys, pa.int64())], max_bytes=64 << 10)
+    assert bounded.strategy == "sorted" and bounded.nbytes < 1024
+    # A span within 4 slots a row stays dense whatever the bound (it is that small).
+    compact = JoinIndex([pa.array(range(1000), pa.int64())], max_bytes=0)
+    assert compact.strategy == "dense"
+    probe = [pa.array([500_000, 1, 999_999], pa.int64())]
+    assert _pairs(bounded, probe) == _pairs(wide, probe) == [(0, 2), (0, 3), (2, 1)]

@@ -28,7 +28,9 @@ from shoal.errors import (
     ResourceExhaustedError,
     UserError,
 )
-from shoal.memory.pool import MemoryPool
+from shoal.exchange.merge import merge_sorted
+from shoal.exchange_spec import SortSpec
+from shoal.memory.pool import STATE_SHARE, MemoryPool
 from shoal.memory.size import parse_bytes
 from shoal.memory.spill import SpillSpace
 from shoal.physical.operators import hash_join
@@ -160,13 +162,18 @@ def test_pool_reservations() -> None:
     assert a.try_grow(600)
     assert not b.try_grow(500)  # would pass the limit: refused, nothing taken
     assert pool.reserved == 600
-    assert b.try_grow(400)
+    # Operator state may take STATE_SHARE of the limit; the rest is headroom for
+    # batches in flight, which an explicit share (an exchange buffer's) may use.
+    assert not b.try_grow(400)
+    assert b.try_grow(int(1000 * STATE_SHARE) - 600)
     with pytest.raises(ResourceExhaustedError) as info:
         a.grow(1)
     err = info.value
     assert (err.operator, err.needed, err.held, err.budget) == ("A", 1, 600, 1000)
+    assert err.state_limit == int(1000 * STATE_SHARE)
     assert "[stage 1, task 0, attempt 0] A needs 1B more memory" in str(err)
     assert isinstance(err, ExecutionError)
+    assert b.try_grow(1000 - pool.reserved, share=1.0)
     a.shrink(100)
     assert pool.reserved == 900 and pool.peak == 1000
     b.force_grow(5000)  # progress over budget, counted
@@ -189,6 +196,30 @@ def test_spill_files_round_trip_compressed(tmp_path: Path) -> None:
     _assert_clean(tmp_path)
     with pytest.raises(QueryCancelledError):
         space.new_file(batch.schema)  # a query that ended spills nothing more
+
+
+def test_spill_partitions_write_pieces_together(tmp_path: Path) -> None:
+    # Small batches split 16 ways: the pieces of a partition go to disk together, up to
+    # the buffer, not as one IPC message of a few rows each.
+    from shoal.metrics.operator import OperatorMetrics
+    from shoal.physical.operators.spill_partitions import SpillPartitions
+
+    space = SpillSpace(str(tmp_path))
+    schema = pa.schema([("k", pa.int64())])
+    parts = SpillPartitions(space, schema, ("k",), 0, OperatorMetrics(), buffer=16 << 10)
+    for i in range(100):
+        parts.add(pa.record_batch({"k": pa.array(np.arange(i * 64, (i + 1) * 64))}))
+    got: list[int] = []
+    messages = 0
+    for f in parts.partitions():
+        batches = list(f.read())
+        messages += len(batches)
+        got.extend(v for b in batches for v in b.column(0).to_pylist())
+    assert sorted(got) == list(range(6400))
+    # 51 KiB in all, flushed at 1 KiB a partition: a few messages each, not 100.
+    assert messages <= 16 * 5
+    space.remove()
+    _assert_clean(tmp_path)
 
 
 # ------------------------------------------------------------ aggregate spill
@@ -223,6 +254,21 @@ def test_aggregate_partitions_again_when_a_partition_is_too_big(
     got, data, pool = _run(con, sql)
     assert_frames_match(got, _expected(duck, sql))
     assert max(op["spill_passes"] for op in _operators(data, "Aggregate[")) >= 2
+    _assert_clean(tmp_path, pool)
+
+
+def test_partial_aggregate_holds_its_first_chunk_only_within_the_budget(tmp_path: Path) -> None:
+    # The hot-key sampling of a partial aggregate reads a first chunk (4 x batch_rows)
+    # before deciding; past the budget it must stop there, not hold the chunk anyway
+    # (which starved the operators below it, still running, of their share).
+    rng = np.random.default_rng(5)
+    n = 200_000
+    con = _connect(tmp_path, 2, memory_limit="256KiB")
+    con.register_arrow("g", pa.table({"k": rng.integers(0, 150_000, n), "v": np.ones(n)}))
+    got, data, pool = _run(con, "SELECT k, count(*) AS c FROM g GROUP BY k")
+    assert sum(got.column("c").to_pylist()) == n
+    (partial,) = _operators(data, "Aggregate[partial]")
+    assert 0 < partial["peak_reserved_bytes"] <= 2 * (256 << 10)  # two tasks, each within
     _assert_clean(tmp_path, pool)
 
 
@@ -321,6 +367,22 @@ def test_hot_key_falls_back_to_block_nested_loop(
     _assert_clean(tmp_path, pool)
 
 
+def test_grace_partitions_of_sparse_keys_join_in_one_pass(tmp_path: Path) -> None:
+    # Keys 400 apart: a dense slot array spans the whole key range (32 MB) however few
+    # rows a grace partition holds. Partitions must take an index sized by their rows
+    # instead: before, each level split again, down to 200 K files of one key each.
+    n = 20_000
+    con = _connect(tmp_path, 2, memory_limit="256KiB", broadcast_threshold_bytes=1)
+    con.register_arrow("sp", pa.table({"k": np.arange(n) * 400, "v": np.arange(n)}))
+    got, data, pool = _run(
+        con, "SELECT count(*) AS c, sum(s2.v) AS s FROM sp s1 JOIN sp s2 ON s1.k = s2.k"
+    )
+    assert got.to_pylist() == [{"c": n, "s": n * (n - 1) // 2}]
+    (join,) = _operators(data, "HashJoin[")
+    assert join["spill_files"] > 0 and join["spill_passes"] == 1
+    _assert_clean(tmp_path, pool)
+
+
 def test_join_output_comes_in_bounded_batches(tmp_path: Path) -> None:
     # Every probe row matches ~500 build rows: 250k pairs from one probe batch.
     con = _connect(tmp_path, 1, memory_limit="1GiB", batch_rows=2048)
@@ -377,6 +439,54 @@ def test_resource_exhausted_names_operator_and_budget(tmp_path: Path) -> None:
     # The connection still works, and with room the same query runs.
     assert con.sql("SELECT count(*) FROM a").fetchall() == [(60_000,)]
     assert con.sql("SELECT k FROM a ORDER BY s, v LIMIT 50000", memory_limit="1GiB").num_rows
+
+
+@pytest.mark.parametrize(
+    ("sql", "operator"),
+    [
+        # A window holds its whole partition: the budget bounds it, typed.
+        ("SELECT k, v, sum(v) OVER (PARTITION BY k % 3 ORDER BY v) AS w FROM a", "Window"),
+        # A nested-loop join holds its whole build side.
+        ("SELECT count(*) FROM a JOIN b ON a.v < b.w AND a.s <> b.s2", "NestedLoopJoin"),
+    ],
+)
+def test_operators_that_cannot_spill_fail_typed(tmp_path: Path, sql: str, operator: str) -> None:
+    con = _connect(tmp_path, 2, memory_limit="96KiB")
+    assert operator in con.explain(sql)
+    stream = con.stream(sql)
+    with pytest.raises(ResourceExhaustedError) as info:
+        stream.read_all()
+    err = info.value
+    assert err.operator.startswith(operator)
+    assert err.budget == 96 << 10 and err.needed > 0
+    assert err.stage is not None and err.partition is not None
+    _assert_clean(tmp_path, stream.memory)
+    assert con.sql("SELECT count(*) FROM b").fetchall() == [(20_000,)]
+
+
+def test_window_reserves_its_partition(tmp_path: Path, duck: duckdb.DuckDBPyConnection) -> None:
+    sql = "SELECT k, v, sum(v) OVER (PARTITION BY k % 3 ORDER BY v, s) AS w FROM a"
+    got, figures, pool = _run(_connect(tmp_path, 2, memory_limit="64MiB"), sql)
+    assert_frames_match(got, _expected(duck, sql))
+    window = _operators(figures, "Window")
+    assert window and all(op["peak_reserved_bytes"] > 0 for op in window)
+    _assert_clean(tmp_path, pool)
+
+
+def test_ordered_merge_reserves_what_it_holds() -> None:
+    pool = MemoryPool(1 << 30)
+    reservation = pool.reservation("merge")
+    # Three sorted runs of interleaved values, in batches of 50 rows.
+    runs = [
+        pa.table({"x": pa.array(range(start, 1000, 3), pa.int64())}).to_batches(50)
+        for start in (0, 1, 2)
+    ]
+    schema = runs[0][0].schema
+    out = list(merge_sorted([iter(r) for r in runs], (SortSpec("x"),), schema, reservation))
+    values = pa.Table.from_batches(out).column("x").to_pylist()
+    assert values == list(range(1000))
+    assert pool.peak > 0  # it held rows between rounds, reserved
+    assert pool.reserved == 0  # and gave them back at the end
 
 
 # ---------------------------------------------------- cleanup, however it ends
@@ -453,3 +563,30 @@ def test_explain_analyze_shows_memory(tmp_path: Path) -> None:
     assert final["spill_files"] > 0 and final["spill_passes"] >= 1
     assert final["peak_reserved_bytes"] > 0
     _assert_clean(tmp_path)
+
+
+def test_scan_batches_shrink_for_wide_rows_under_a_small_budget(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from shoal.physical.context import Settings, TaskContext
+    from shoal.physical.operators.scan import batch_rows_within_budget
+
+    rows = 50_000
+    wide = pa.table({"k": np.arange(rows), "pad": pa.array(["x" * 200] * rows)})
+    pq.write_table(wide, tmp_path / "w.parquet", compression="none", use_dictionary=False)
+    meta = pq.ParquetFile(tmp_path / "w.parquet").metadata
+    groups = list(range(meta.num_row_groups))
+
+    def batch_rows(limit: str, columns: tuple[str, ...]) -> int:
+        settings = Settings(batch_rows=1 << 17, memory_limit=parse_bytes(limit))
+        return batch_rows_within_budget(TaskContext(0, 0, 1, 0, settings), meta, groups, columns)
+
+    # 64 MiB budget: a batch may take 1 MiB, ~5 K rows of ~210 bytes.
+    narrow = batch_rows("64MiB", ("k", "pad"))
+    assert 1024 <= narrow < 8_000
+    assert narrow * 200 <= (64 << 20) // 64
+    # Only the narrow column read: 8-byte rows, well under the cap of a 256 MiB budget.
+    assert batch_rows("256MiB", ("k",)) == 1 << 17
+    assert batch_rows("256MiB", ("k", "pad")) < 1 << 17
+    # A large budget leaves batch_rows alone.
+    assert batch_rows("16GiB", ("k", "pad")) == 1 << 17

@@ -74,7 +74,7 @@ CASES: list[Case] = [
 @pytest.mark.parametrize("partitions", [1, 3])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_matches_duckdb(parquet_dir: Path, case: Case, partitions: int, budget: int) -> None:
-    con = _connection(parquet_dir, partitions, exchange_buffer_bytes=budget)
+    con = _connection(parquet_dir, partitions, runtime_filter_hold_bytes=budget)
     check_case(con, case, _tables(), partitions)
 
 
@@ -90,7 +90,7 @@ def test_plan_and_figures(parquet_dir: Path) -> None:
 
 @pytest.mark.parametrize("q", [4, 21, 22], ids=lambda q: f"q{q:02d}")
 def test_tpch_answers_when_the_filter_gives_up(tpch_sf01_dir: Path, q: int) -> None:
-    con = tpch_connection(tpch_sf01_dir, partitions=3, exchange_buffer_bytes=1)
+    con = tpch_connection(tpch_sf01_dir, partitions=3, runtime_filter_hold_bytes=1)
     assert_matches_answer(con.sql(query_text(q)).to_arrow(), "0.1", q)
 
 

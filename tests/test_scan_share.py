@@ -16,8 +16,9 @@ import pytest
 from support.tpch import assert_matches_answer, query_text, tpch_connection
 
 import shoal
+from shoal.memory.pool import MemoryPool
 from shoal.physical.operators.scan import ScanExec
-from shoal.physical.operators.scan_share import DecodedSplitCache, ScanShare
+from shoal.physical.operators.scan_share import CACHE_SHARE, DecodedSplitCache, ScanShare
 
 KEY = ("f.parquet", (0,))
 
@@ -63,6 +64,24 @@ def test_over_budget_each_reader_decodes_for_itself() -> None:
     assert cache.batches(KEY, decode)[1] is False
     assert cache.batches(KEY, decode)[1] is False
     assert len(calls) == 2 and cache.held_bytes == 0
+
+
+def test_the_cache_keeps_only_spare_memory() -> None:
+    # Within a quarter of the pool: what it holds must never be what operators need.
+    pool = MemoryPool(4000)
+    cache = DecodedSplitCache(_share(readers=2), pool.reservation("cache"))
+    size = _batch()[0].nbytes
+    assert size < CACHE_SHARE * pool.limit
+    cache.batches(KEY, _batch)
+    assert cache.held_bytes == size and pool.reserved == size
+    cache.batches(KEY, _batch)
+    assert cache.held_bytes == 0 and pool.reserved == 0
+    operator = pool.reservation("join")
+    operator.force_grow(int(CACHE_SHARE * pool.limit))
+    again = DecodedSplitCache(_share(readers=2), pool.reservation("cache"))
+    again.batches(KEY, _batch)
+    assert again.held_bytes == 0  # the second reader decodes for itself
+    assert pool.reserved == operator.size
 
 
 def test_a_lone_reader_keeps_nothing() -> None:

@@ -78,8 +78,13 @@ TIGHT_BUDGET = "3MiB"
 
 @pytest.mark.parametrize("q", QUERIES, ids=lambda q: f"q{q:02d}")
 def test_tpch_sf01_spilling(tpch_sf01_dir: Path, q: int, tmp_path: Path) -> None:
+    policy = os.environ.get("SHOAL_RETRY_POLICY", "none")
     con = tpch_connection(
-        tpch_sf01_dir, partitions=2, memory_limit=TIGHT_BUDGET, spill_dir=tmp_path
+        tpch_sf01_dir,
+        partitions=2,
+        memory_limit=TIGHT_BUDGET,
+        spill_dir=tmp_path,
+        retry_policy=policy,
     )
     result = con.sql(query_text(q))
     assert_matches_answer(result.to_arrow(), "0.1", q)

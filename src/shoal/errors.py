@@ -258,11 +258,17 @@ class ResourceExhaustedError(ResourceError):
         budget: int,
         stage: int | None = None,
         task: int | None = None,
+        state_limit: int | None = None,
     ):
+        room = (
+            f" ({human_bytes(state_limit)} of it for operator state, the rest for batches in flight)"
+            if state_limit is not None
+            else ""
+        )
         super().__init__(
             f"{operator} needs {human_bytes(needed)} more memory and cannot spill: it holds"
             f" {human_bytes(held)}, the query has {human_bytes(reserved)} reserved of its budget"
-            f" memory_limit={human_bytes(budget)}",
+            f" memory_limit={human_bytes(budget)}{room}",
             stage=stage,
             partition=task,
             attempt=0 if stage is not None else None,
@@ -272,12 +278,13 @@ class ResourceExhaustedError(ResourceError):
         self.held = held
         self.reserved = reserved
         self.budget = budget
+        self.state_limit = state_limit
 
     def __reduce__(self) -> tuple[object, ...]:
         return (
             type(self),
             (self.operator, self.needed, self.held, self.reserved, self.budget)
-            + (self.stage, self.partition),
+            + (self.stage, self.partition, self.state_limit),
         )
 
 

@@ -78,6 +78,12 @@ class LocalExchange:
         self._claimed = [0] * max(n, producers, 1)  # per consumer partition: copies handed out
         self._lock = threading.Lock()
         self.metrics = ExchangeMetrics(spec.kind, producer_stage, consumer_stage)
+        # The ordered merge's reader holds a batch or so per producer between rounds.
+        self._merge_reservation = (
+            None
+            if pool is None or spec.kind != MERGE
+            else pool.reservation(f"{owner} (merge)", consumer_stage)
+        )
 
     # ---------------------------------------------------------------- producer
 
@@ -139,7 +145,12 @@ class LocalExchange:
             copy = self.copies[k]
             if self.spec.kind == MERGE:
                 assert consumer == 0
-                return merge_sorted([iter(c) for c in copy], self.spec.sort_keys, self.schema)
+                return merge_sorted(
+                    [iter(c) for c in copy],
+                    self.spec.sort_keys,
+                    self.schema,
+                    self._merge_reservation,
+                )
             return iter(copy[consumer])
 
         return read

@@ -15,14 +15,28 @@ import numpy as np
 import pyarrow as pa
 
 from shoal.exchange_spec import SortSpec
+from shoal.memory.pool import Reservation
 from shoal.sorting import sort_indices
 
 
 def merge_sorted(
-    inputs: list[Iterator[pa.RecordBatch]], keys: tuple[SortSpec, ...], schema: pa.Schema
+    inputs: list[Iterator[pa.RecordBatch]],
+    keys: tuple[SortSpec, ...],
+    schema: pa.Schema,
+    reservation: Reservation | None = None,
 ) -> Iterator[pa.RecordBatch]:
+    """The rows of ``inputs`` (each sorted by ``keys``) in one sorted stream.
+
+    Holds about a batch per input (what waits behind the frontier plus the batch just
+    read); with a ``reservation`` those bytes are reserved, forced: they are the least
+    the merge needs to make progress, so they never wait or fail.
+    """
     buffers: list[pa.Table | None] = [None] * len(inputs)
     live = [True] * len(inputs)
+
+    def hold() -> None:
+        if reservation is not None:
+            reservation.force_resize(sum(b.nbytes for b in buffers if b is not None))
 
     def refill(i: int) -> None:
         while live[i]:
@@ -39,6 +53,7 @@ def merge_sorted(
     for i in range(len(inputs)):
         refill(i)
     while True:
+        hold()
         present = [i for i, b in enumerate(buffers) if b is not None and b.num_rows]
         if not present:
             return
@@ -47,8 +62,9 @@ def merge_sorted(
             i = present[0]
             buf = buffers[i]
             assert buf is not None
-            yield from buf.to_batches()
             buffers[i] = None
+            hold()
+            yield from buf.to_batches()
             for batch in inputs[i]:
                 if batch.num_rows:
                     yield batch

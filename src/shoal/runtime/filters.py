@@ -83,7 +83,10 @@ class RuntimeFilters:
                 if r is not None and not r.try_grow(size):
                     combined = PassAll()
                 else:
-                    index = JoinIndex([pa.concat_arrays(chunks) for chunks in columns])
+                    index = JoinIndex(
+                        [pa.concat_arrays(chunks) for chunks in columns],
+                        max_bytes=None if r is None else r.headroom(),
+                    )
                     if r is not None and not r.try_grow(index.nbytes):
                         combined = PassAll()
                     else:

@@ -21,7 +21,7 @@ from shoal.errors import QueryCancelledError
 from shoal.exchange.channel import Slots
 from shoal.exchange.spool import SpoolInput, SpoolWriter, read_spooled, read_spooled_slice
 from shoal.exchange_spec import InputSlice
-from shoal.memory.pool import MemoryPool
+from shoal.memory.pool import MemoryPool, release_thread_unused
 from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.task import TaskFigures
@@ -154,6 +154,9 @@ def run_fragment(
             figures.rows_out = rows_out
             figures.rows_in = _leaf_rows(stage, ctx.metrics)
         ctx.free_memory()
+        # This thread's allocator heap is about to be abandoned (a task's thread ends
+        # with it): free its empty pages now, while this thread still owns them.
+        release_thread_unused()
         if services.spill is None:
             ctx.spill.remove()  # the task's own spill folder, made for this attempt
         if filters is not None:

@@ -46,13 +46,13 @@ import pyarrow.compute as pc
 
 from shoal.expr.evaluate import evaluate_predicate
 from shoal.expr.nodes import Expr
-from shoal.memory.pool import Reservation
+from shoal.memory.pool import Reservation, release_unused
 from shoal.memory.spill import SpillFile
 from shoal.physical.context import TaskContext
 from shoal.physical.operators.join_filter import JoinKeyFilter
 from shoal.physical.operators.join_index import JoinIndex
 from shoal.physical.operators.join_output import JoinEmitter, JoinShape
-from shoal.physical.operators.spill_partitions import MAX_LEVELS, SpillPartitions
+from shoal.physical.operators.spill_partitions import MAX_LEVELS, SpillPartitions, buffer_bytes
 from shoal.physical.partitioning import (
     ANY,
     Broadcast,
@@ -187,7 +187,8 @@ class HashJoinExec(JoinShape, PhysicalPlan):
 
             def make_build() -> tuple[pa.Table, JoinIndex]:
                 table = pa.Table.from_batches(build_batches, self.right.schema).combine_chunks()
-                return table, JoinIndex([_key(table, k) for k in self.right_keys], self.null_equal)
+                keys = [_key(table, k) for k in self.right_keys]
+                return table, JoinIndex(keys, self.null_equal, max_bytes=res.headroom())
 
             held = sum(b.nbytes for b in build_batches)
             if self.strategy == BROADCAST_JOIN:
@@ -220,6 +221,8 @@ class HashJoinExec(JoinShape, PhysicalPlan):
                     spill.add(b)
                 res.resize(0)
             build_batches.clear()
+            if spill is not None:
+                release_unused()
         if spill is not None:
             yield from self._execute_grace(
                 ctx, res, spill, stats, itertools.chain(read_ahead, probe)
@@ -329,12 +332,20 @@ class HashJoinExec(JoinShape, PhysicalPlan):
                     spill.add(b)
                 held.clear()
                 res.resize(0)
+                release_unused()
             spill.add(batch)
         return spill, stats
 
     def _partitions(self, ctx: TaskContext, side: PhysicalPlan, level: int) -> SpillPartitions:
         keys = self.right_keys if side is self.right else self.left_keys
-        return SpillPartitions(ctx.spill, side.schema, keys, level, ctx.operator_metrics(self))
+        return SpillPartitions(
+            ctx.spill,
+            side.schema,
+            keys,
+            level,
+            ctx.operator_metrics(self),
+            buffer=buffer_bytes(ctx.settings.memory_limit),
+        )
 
     # ---------------------------------------------------------------- grace
 
@@ -402,7 +413,10 @@ class HashJoinExec(JoinShape, PhysicalPlan):
         if fits:
             table = pa.Table.from_batches(batches, self.right.schema).combine_chunks()
             batches.clear()
-            index = JoinIndex([_key(table, k) for k in self.right_keys], self.null_equal)
+            # The index may take what is reserved beyond the table, and what is free.
+            room = res.size + res.headroom() - table.nbytes
+            keys = [_key(table, k) for k in self.right_keys]
+            index = JoinIndex(keys, self.null_equal, max_bytes=room)
             fits = res.try_resize(table.nbytes + index.nbytes)
         if fits:
             emitter = JoinEmitter(self.kind, table, self.schema, self.left.schema, self.residual)
@@ -411,7 +425,9 @@ class HashJoinExec(JoinShape, PhysicalPlan):
             for batch in probe_file.read():
                 yield from self._probe_batch(ctx, emitter, index, batch, drop_null_probe)
             yield from emitter.finish(ctx.settings.batch_rows)
+            del table, index, emitter
             res.resize(0)
+            release_unused()
             return
         batches.clear()
         res.resize(0)
@@ -454,7 +470,8 @@ class HashJoinExec(JoinShape, PhysicalPlan):
         for block in _blocks(res, build_file.read()):
             table = pa.Table.from_batches(block, self.right.schema).combine_chunks()
             block.clear()
-            index = JoinIndex([_key(table, k) for k in self.right_keys], self.null_equal)
+            keys = [_key(table, k) for k in self.right_keys]
+            index = JoinIndex(keys, self.null_equal, max_bytes=res.headroom())
             res.force_grow(index.nbytes)
             emitter = JoinEmitter(kind, table, self.schema, self.left.schema, self.residual)
             for j, batch in enumerate(probe_file.read()):
@@ -490,7 +507,8 @@ class HashJoinExec(JoinShape, PhysicalPlan):
         index: JoinIndex | None = None
         if spill is None and res.try_grow(sum(b.nbytes for b in held)):
             left = pa.Table.from_batches(held, self.left.schema).combine_chunks()
-            index = JoinIndex([_key(left, k) for k in self.left_keys], self.null_equal)
+            keys = [_key(left, k) for k in self.left_keys]
+            index = JoinIndex(keys, self.null_equal, max_bytes=res.headroom())
             if not res.try_resize(left.nbytes + index.nbytes):
                 left = index = None
         if left is None or index is None:
@@ -599,7 +617,8 @@ class HashJoinExec(JoinShape, PhysicalPlan):
         for block in _blocks(res, held_file.read()):
             left = pa.Table.from_batches(block, self.left.schema).combine_chunks()
             block.clear()
-            index = JoinIndex([_key(left, k) for k in self.left_keys], self.null_equal)
+            keys = [_key(left, k) for k in self.left_keys]
+            index = JoinIndex(keys, self.null_equal, max_bytes=res.headroom())
             res.force_grow(index.nbytes)
             matched = np.zeros(left.num_rows, dtype=bool)
             for batch in streamed_file.read():

@@ -15,7 +15,8 @@ rows. Two kinds of code:
 Two lookups over codes:
 
 * **Dense** — integer codes spanning at most ``4 × rows`` or 8 Mi values (primary and
-  foreign keys, which TPC-H-like schemas number densely): direct addressing. Unique
+  foreign keys, which TPC-H-like schemas number densely; the wide span only within
+  the caller's ``max_bytes``): direct addressing. Unique
   keys keep one slot per code; repeated keys keep CSR offsets into the rows sorted by
   code. A probe is one gather per row: no sorting, no search.
 * **Sorted** — otherwise: codes sorted once; a probe sorts its codes and binary-searches
@@ -165,6 +166,11 @@ def _expand_pieces(
         pos = hi
 
 
+def _slot_bytes(rows: Indices) -> int:
+    """Bytes per slot of a ``_DenseLookup`` over these build rows."""
+    return 4 if not len(rows) or int(rows[-1]) < 2**31 - 1 else 8
+
+
 class _DenseLookup:
     """Direct addressing over integer codes in ``[0, span)``.
 
@@ -254,7 +260,13 @@ class _SortedLookup:
 class JoinIndex:
     """Build keys → build rows; ``probe`` gives every (probe row, build row) pair."""
 
-    def __init__(self, keys: list[pa.Array], null_equal: bool = False):
+    def __init__(
+        self, keys: list[pa.Array], null_equal: bool = False, max_bytes: int | None = None
+    ):
+        """``max_bytes``: the most a dense lookup over a wide key span may take (None: no
+        bound). Past it the sorted lookup is used, whose size follows the build rows:
+        a grace partition of a few rows keeps the key range of the whole side, and a
+        slot array over that range would not shrink however finely it is split."""
         self.keys = keys
         self.null_equal = null_equal
         self.num_rows = len(keys[0]) if keys else 0
@@ -270,7 +282,10 @@ class JoinIndex:
             if in_range is not None:
                 rows = in_range  # the valid rows: all in range on the build side
             span = self._codec.span
-            dense = span <= max(_DENSE_SLOTS_PER_ROW * len(rows), _DENSE_MAX_SLOTS)
+            dense = span <= _DENSE_SLOTS_PER_ROW * len(rows) or (
+                span <= _DENSE_MAX_SLOTS
+                and (max_bytes is None or span * _slot_bytes(rows) <= max_bytes)
+            )
             if dense:
                 self._lookup = _DenseLookup(codes, rows, self._codec.span)
             else:

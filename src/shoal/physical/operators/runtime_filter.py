@@ -7,10 +7,10 @@ match nothing, so they need not be hashed, shipped or probed. NULL keys never ma
 in such a join and are dropped too. The keys arrive at run time from the join's
 tasks (``runtime/filters.py``).
 
-Holds its input while the keys are not yet known, up to ``exchange_buffer_bytes``;
-past that it gives up and passes everything on unfiltered (always correct: the
-filter only saves work). When its input ends before the keys arrive, it waits for
-them. Never spills.
+Holds its input while the keys are not yet known, up to
+``runtime_filter_hold_bytes`` and reserved from the query's pool; past either it
+gives up and passes everything on unfiltered (always correct: the filter only saves
+work). When its input ends before the keys arrive, it waits for them. Never spills.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class RuntimeFilterExec(PhysicalPlan):
 
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
         metrics = ctx.operator_metrics(self)
+        res = ctx.reserve(self)
         held: list[pa.RecordBatch] = []
         held_bytes = 0
         keys: Any = None
@@ -68,14 +69,18 @@ class RuntimeFilterExec(PhysicalPlan):
             if keys is None and not passing:
                 held.append(batch)
                 held_bytes += batch.nbytes
-                if held_bytes > ctx.settings.exchange_buffer_bytes:
+                if held_bytes > ctx.settings.runtime_filter_hold_bytes or not res.try_grow(
+                    batch.nbytes
+                ):
                     passing = True
                     yield from held
                     held = []
+                    res.free()
                 continue
             if held:
                 yield from self._apply(keys, held) if keys is not None else held
                 held = []
+                res.free()
             if keys is None:
                 yield batch
             else:
@@ -84,6 +89,7 @@ class RuntimeFilterExec(PhysicalPlan):
             if keys is None:
                 keys = ctx.wait_filter(self.filter_id, self.sources)
             yield from self._apply(keys, held) if keys is not None else held
+        res.free()
 
     def _apply(self, keys: Any, batches: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:

@@ -288,7 +288,7 @@ class ScanExec(PhysicalPlan):
                 if not groups:
                     continue
                 batches = f.iter_batches(
-                    batch_size=ctx.settings.batch_rows,
+                    batch_size=batch_rows_within_budget(ctx, f.metadata, groups, self.columns),
                     row_groups=groups,
                     columns=list(self.columns),
                     use_threads=False,
@@ -355,7 +355,7 @@ class ScanExec(PhysicalPlan):
             decoded = [
                 _conform(batch, union)
                 for batch in f.iter_batches(
-                    batch_size=ctx.settings.batch_rows,
+                    batch_size=batch_rows_within_budget(ctx, f.metadata, groups, share.columns),
                     row_groups=groups,
                     columns=list(share.columns),
                     use_threads=False,
@@ -752,6 +752,46 @@ def _open_parquet(
 
 
 _READ_BUFFER_BYTES = 4 << 20
+# A decoded batch may take at most this share of the query's memory budget.
+_BATCHES_PER_BUDGET = 64
+# ...but keeps at least this many rows: below it every operator above pays its per-batch
+# cost on a few hundred rows (a 3 MiB budget made batches of ~600 rows of TPC-H orders,
+# and SF 0.1's Q13 twice as slow), for memory that only a budget of a few MiB notices.
+_MIN_BATCH_ROWS = 4096
+
+
+def batch_rows_within_budget(
+    ctx: TaskContext, metadata: pq.FileMetaData, groups: list[int], columns: Iterable[str]
+) -> int:
+    """``batch_rows``, or fewer when rows this wide would make one decoded batch more
+    than 1/64 of the memory budget.
+
+    Why: the batch a scan decodes, the reader's buffers behind it and the copy an
+    exchange's split makes are in flight outside any reservation, about three batches
+    per producing task. Under a small budget (512 MiB over rows of ~125 bytes: 16 MiB
+    batches) that was 150 MiB beyond what the pool knew. The width comes from the
+    footer (uncompressed column chunk sizes); under the default budget no TPC-H or
+    TPC-DS row is wide enough to change anything. A dictionary-encoded column counts
+    at its encoded size, less than it decodes to: the cap then bites less.
+    """
+    rows = ctx.settings.batch_rows
+    cap = ctx.settings.memory_limit // _BATCHES_PER_BUDGET
+    # First the row groups' whole size (every column): reading per-column figures costs
+    # ~40 µs a column chunk, too much to pay on every split when nothing is near the cap.
+    heads = [metadata.row_group(rg) for rg in groups]
+    total_rows = sum(g.num_rows for g in heads)
+    if not total_rows or sum(g.total_byte_size for g in heads) * rows <= cap * total_rows:
+        return rows
+    wanted = set(columns)
+    width = 0
+    for group in heads:
+        for i in range(group.num_columns):
+            chunk = group.column(i)
+            if chunk.path_in_schema.split(".")[0] in wanted:
+                width += chunk.total_uncompressed_size
+    if width * rows <= cap * total_rows:
+        return rows
+    return max(_MIN_BATCH_ROWS, cap * total_rows // width)
 
 
 # Keyed by the footer object itself, which ``parquet_footer`` keeps while the file

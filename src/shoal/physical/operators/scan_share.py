@@ -10,8 +10,8 @@ when every member pushes the same filter.
 
 ``DecodedSplitCache`` (one per group, query and process) holds a decoded row group
 until every member that reads it has taken it, within a byte budget
-(``Settings.scan_share_bytes``) and within the query's memory pool (a reservation that
-fails keeps nothing): past either a member simply decodes for itself.
+(``Settings.scan_share_bytes``) and within a quarter of the query's memory pool
+(``CACHE_SHARE``; a reservation that fails keeps nothing): past either a member simply decodes for itself.
 The first member to ask for a row group decodes it; a member asking meanwhile waits
 for that decode rather than repeating it (the decoder is running, so the wait is
 short and cannot deadlock). Nothing spills.
@@ -27,6 +27,13 @@ import pyarrow as pa
 
 from shoal.expr.nodes import Expr
 from shoal.memory.pool import Reservation
+
+#: The cache keeps a row group only while the whole pool stays within this share of
+#: its limit: what it holds is spare memory, never what an operator's state needs. The
+#: member that reads a row group last may run long after the first (behind a join's
+#: build side, Q21's EXISTS over lineitem): a cache filling the state share meanwhile
+#: left every join below it to spill, build sides of a hundred rows included.
+CACHE_SHARE = 0.25
 
 #: A row group, as a cache key: (file path, row group indexes).
 SplitKey = tuple[str, tuple[int, ...]]
@@ -116,7 +123,7 @@ class DecodedSplitCache:
             if (
                 others > 0
                 and self._held + size <= self._budget
-                and (self._reservation is None or self._reservation.try_grow(size))
+                and (self._reservation is None or self._reservation.try_grow(size, CACHE_SHARE))
             ):
                 entry.batches, entry.remaining, entry.nbytes = decoded, others, size
                 self._held += size

@@ -6,7 +6,7 @@ is made global by EnforceDistribution: an ordered-merge exchange above it, unles
 already runs on one partition. A sort placed by EnforceSorting for an operator that
 needs sorted partitions (a window) keeps its partitioning and is never merged. Holds
 its partition in memory while the query's pool allows (reserving twice the rows' bytes:
-sorting makes a copy). Spills: past the budget the rows held so far are sorted and
+sorting makes one copy, taken batch by batch from one concatenation of the rows). Spills: past the budget the rows held so far are sorted and
 written as a run, and at the end the runs are merged by the ordered-merge exchange's
 k-way merge (``exchange/merge.py``), at most ``fan_in`` at a time.
 """
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from shoal.exchange.merge import merge_sorted
-from shoal.memory.pool import Reservation
+from shoal.memory.pool import Reservation, release_unused
 from shoal.memory.spill import SpillFile
 from shoal.physical.context import TaskContext
 from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
-from shoal.sorting import sort_table
+from shoal.sorting import sorted_batches
 
 # Rows per batch in a spilled run: the merge holds about one batch per run at once.
 _RUN_BATCH_ROWS = 1 << 14
@@ -75,9 +75,13 @@ class SortExec(PhysicalPlan):
                 held.append(batch)
             if not runs:
                 if held:
-                    table = sort_table(pa.Table.from_batches(held, self.input.schema), self.keys)
-                    held = []
-                    yield from table.to_batches(max_chunksize=ctx.settings.batch_rows)
+                    out = sorted_batches(
+                        pa.Table.from_batches(held, self.input.schema),
+                        self.keys,
+                        ctx.settings.batch_rows,
+                    )
+                    held = []  # the sort's concatenation is all that holds the rows now
+                    yield from out
                 return
             if held:
                 runs.append(self._spill_run(ctx, held, res))
@@ -91,13 +95,17 @@ class SortExec(PhysicalPlan):
     def _spill_run(
         self, ctx: TaskContext, held: list[pa.RecordBatch], res: Reservation
     ) -> SpillFile:
-        table = sort_table(pa.Table.from_batches(held, self.input.schema), self.keys)
-        held.clear()
+        batches = sorted_batches(
+            pa.Table.from_batches(held, self.input.schema), self.keys, _RUN_BATCH_ROWS
+        )
+        held.clear()  # the sort's concatenation is all that holds the rows now
         run = ctx.spill.new_file(self.input.schema, ctx.operator_metrics(self))
-        for batch in table.to_batches(max_chunksize=_RUN_BATCH_ROWS):
+        for batch in batches:
             run.write(batch)
+        del batches
         run.close()
         res.resize(0)
+        release_unused()
         return run
 
     def _merge_runs(

@@ -20,6 +20,18 @@ from shoal.metrics.operator import OperatorMetrics
 FANOUT = 16
 #: Levels before a partition is taken as unsplittable (every row the same key).
 MAX_LEVELS = 6
+#: What the partitions of one ``SpillPartitions`` buffer before writing, at most (a
+#: batch in flight's worth of the budget, as a scan's decoded batch: 1/64 of it).
+#: Written piece by piece, a batch split 16 ways under a small budget went to disk as
+#: IPC messages of a few rows each, ~100 µs apiece to write and again to read, and
+#: came back as batches of a few rows that every operator above paid for one by one.
+_BUFFERS_PER_BUDGET = 64
+_MAX_BUFFER_BYTES = 16 << 20
+
+
+def buffer_bytes(memory_limit: int) -> int:
+    """The write buffer of one ``SpillPartitions`` under this query budget."""
+    return min(_MAX_BUFFER_BYTES, memory_limit // _BUFFERS_PER_BUDGET)
 
 
 class SpillPartitions:
@@ -31,12 +43,18 @@ class SpillPartitions:
         level: int,
         metrics: OperatorMetrics,
         fanout: int = FANOUT,
+        buffer: int = 0,
     ):
+        """``buffer``: bytes the partitions may hold, together, before writing (pieces
+        of one partition go out as one batch once they reach ``buffer / fanout``)."""
         self.schema = schema
         self.keys = keys
         self.level = level
         self.fanout = fanout
         self.files: list[SpillFile] = [space.new_file(schema, metrics) for _ in range(fanout)]
+        self._flush_bytes = buffer // fanout
+        self._pending: list[list[pa.RecordBatch]] = [[] for _ in range(fanout)]
+        self._pending_bytes = [0] * fanout
         metrics.spill_passes = max(metrics.spill_passes, level + 1)
 
     def add(self, data: pa.RecordBatch | pa.Table) -> None:
@@ -45,11 +63,23 @@ class SpillPartitions:
                 continue
             ids = partition_ids([batch.column(k) for k in self.keys], self.fanout, self.level + 1)
             for part, piece in enumerate(split_by_partition(batch, ids, self.fanout)):
-                if piece.num_rows:
-                    self.files[part].write(piece)
+                if not piece.num_rows:
+                    continue
+                self._pending[part].append(piece)
+                self._pending_bytes[part] += piece.nbytes
+                if self._pending_bytes[part] >= self._flush_bytes:
+                    self._flush(part)
+
+    def _flush(self, part: int) -> None:
+        pending = self._pending[part]
+        if pending:
+            self.files[part].write(pending[0] if len(pending) == 1 else pa.concat_batches(pending))
+        self._pending[part] = []
+        self._pending_bytes[part] = 0
 
     def close(self) -> None:
-        for f in self.files:
+        for part, f in enumerate(self.files):
+            self._flush(part)
             f.close()
 
     def partitions(self) -> Iterator[SpillFile]:
@@ -62,5 +92,7 @@ class SpillPartitions:
                 f.delete()
 
     def delete(self) -> None:
+        self._pending = [[] for _ in range(self.fanout)]
+        self._pending_bytes = [0] * self.fanout
         for f in self.files:
             f.delete()

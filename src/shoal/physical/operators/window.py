@@ -4,8 +4,10 @@ Needs: its input hash-distributed on the PARTITION BY keys (one partition when t
 are none) and each partition sorted by the PARTITION BY keys then the ORDER BY keys
 (EnforceSorting places that sort; a window over the output of another window with the
 same or a longer sort requirement needs none). Gives: its input's partitioning and
-order, with one column appended per call. Holds its whole task partition in memory
-(it ignores the memory budget; a partition larger than memory is not spilled).
+order, with one column appended per call. Holds its whole task partition in memory,
+reserved from the query's pool (the batches, their concatenation, the computed
+columns); does not spill: a partition past the budget fails with
+``ResourceExhaustedError`` naming the operator, stage, task and figures.
 
 Every function is computed for all rows at once with numpy over the partition, peer
 group and frame boundaries (index arrays): ranks from boundary positions, lag / lead
@@ -83,18 +85,29 @@ class WindowExec(PhysicalPlan):
         }
 
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
-        batches = list(ctx.run(self.input))
-        if not batches:
-            return
-        ctx.operator_metrics(self).peak_state_rows = sum(b.num_rows for b in batches)
-        table = pa.Table.from_batches(batches, self.input.schema).combine_chunks()
-        bounds = _Boundaries.of(table, self.partition_by, [k.column for k in self.order_by])
-        columns = list(table.columns)
-        for _, call in self.calls:
-            ctx.check_cancelled()
-            columns.append(_evaluate(call, table, bounds, self.order_by))
-        out = pa.Table.from_arrays(columns, schema=self.schema)
-        yield from out.to_batches(max_chunksize=ctx.settings.batch_rows)
+        res = ctx.reserve(self)
+        try:
+            batches = []
+            for batch in ctx.run(self.input):
+                res.grow(2 * batch.nbytes)  # and the concatenated copy; nothing here spills
+                batches.append(batch)
+            if not batches:
+                return
+            ctx.operator_metrics(self).peak_state_rows = sum(b.num_rows for b in batches)
+            table = pa.Table.from_batches(batches, self.input.schema).combine_chunks()
+            batches.clear()
+            res.resize(table.nbytes)
+            bounds = _Boundaries.of(table, self.partition_by, [k.column for k in self.order_by])
+            columns = list(table.columns)
+            for _, call in self.calls:
+                ctx.check_cancelled()
+                column = _evaluate(call, table, bounds, self.order_by)
+                res.grow(column.nbytes)
+                columns.append(column)
+            out = pa.Table.from_arrays(columns, schema=self.schema)
+            yield from out.to_batches(max_chunksize=ctx.settings.batch_rows)
+        finally:
+            res.free()
 
 
 # ------------------------------------------------------------------ boundaries
