@@ -2,7 +2,7 @@
 faults and peak RSS, for A/B runs of two source trees or of the allocator settings.
 
 Run: .venv/bin/python bench/process_cpu.py [--src DIR] [--queries 3,5,9] [--runs 1]
-     [--sf 1] [--data DIR] [--variant NAME[,NAME]]
+     [--sf 1] [--data DIR] [--variant NAME[,NAME]] [--set NAME=INT[,NAME=INT]]
 
 Prints one JSON line. ``--src`` puts another checkout's ``src`` first on the path (e.g.
 main's, run with main's venv), so two trees can be alternated run by run on a shared
@@ -11,7 +11,8 @@ query (Q6) the ``--runs`` passes over ``--queries`` are measured with
 ``resource.getrusage`` (user, system, minor faults) and ``VmHWM``.
 
 ``--variant`` patches this branch's allocator settings before the first query, to
-measure each one's cost: ``nommap`` (glibc's mmap threshold left dynamic),
+measure each one's cost (``--set`` overrides integer ``Settings``, e.g. a default this
+branch changed): ``nommap`` (glibc's mmap threshold left dynamic),
 ``oldtrim`` (trim threshold back at glibc's 128 KiB), ``trim32`` (32 MiB), ``relall``
 (every task frees its thread's Arrow pages), ``relnone`` (no task does).
 """
@@ -51,6 +52,11 @@ def main() -> int:
     p.add_argument("--sf", default="1")
     p.add_argument("--data", type=Path, default=Path("/work/data-cache"))
     p.add_argument("--variant", default="")
+    p.add_argument(
+        "--set",
+        default="",
+        help="integer settings for the connection, e.g. scan_share_bytes=268435456,...",
+    )
     args = p.parse_args()
     sys.path.insert(0, str(args.src))
     sys.path.insert(0, str(REPO_ROOT / "tests"))
@@ -67,6 +73,9 @@ def main() -> int:
     settings = {}
     if "max_running_tasks" in Settings.__dataclass_fields__:
         settings["max_running_tasks"] = 2
+    for item in filter(None, args.set.split(",")):
+        name, value = item.split("=")
+        settings[name] = int(value)
     con = shoal.connect(partitions=2, **settings)
     folder = args.data / f"sf{args.sf}"
     for table in sorted(d for d in folder.iterdir() if d.is_dir()):
@@ -90,6 +99,7 @@ def main() -> int:
             {
                 "src": str(args.src),
                 "variant": args.variant,
+                "set": args.set,
                 "wall_s": round(wall, 2),
                 "user_s": round(after.ru_utime - before.ru_utime, 2),
                 "sys_s": round(after.ru_stime - before.ru_stime, 2),
