@@ -153,10 +153,11 @@ def run_fragment(
             figures.wall_seconds = time.perf_counter() - wall_started
             figures.rows_out = rows_out
             figures.rows_in = _leaf_rows(stage, ctx.metrics)
+        held = sum(r.peak for r in ctx.reservations)
         ctx.free_memory()
         # This thread's allocator heap is about to be abandoned (a task's thread ends
         # with it): free its empty pages now, while this thread still owns them.
-        release_thread_unused()
+        release_thread_unused(held, ctx.memory.limit)
         if services.spill is None:
             ctx.spill.remove()  # the task's own spill folder, made for this attempt
         if filters is not None:
