@@ -45,9 +45,9 @@ class Settings:
     scan_task_min_bytes: int = 16 << 20
     # Row groups decoded by one scan and held for the other scans of the same source in
     # the query (operators/scan_share.py), at most this many bytes at a time; 0: off.
-    # 64 MiB had Q17, Q18 and Q21 (SF 1) decode 303 lineitem row groups instead of 209
-    # (172 at 256 MiB), ~10% more CPU over them, to save ~30 MB of peak RSS.
-    scan_share_bytes: int = 128 << 20
+    # 64 MiB had Q17, Q18 and Q21 (SF 1) decode 303 lineitem row groups, 128 MiB 209,
+    # 256 MiB 172: each re-decode is CPU make bench pays, for tens of MB of peak RSS.
+    scan_share_bytes: int = 256 << 20
     # What a runtime filter holds while its keys are not yet known (operators/
     # runtime_filter.py); past it the filter passes everything unfiltered.
     runtime_filter_hold_bytes: int = 64 << 20
