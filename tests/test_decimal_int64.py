@@ -81,3 +81,23 @@ def test_steps_aside_when_the_result_passes_its_precision() -> None:
     small = pa.array([Decimal(99), Decimal(2)], pa.decimal128(3, 0))
     fast = ev._decimal_int64(e, [small, small])
     assert fast is not None and fast.to_pylist() == [Decimal(9801), Decimal(4)]
+
+
+@pytest.mark.parametrize("kernel", list(ev._NUMPY_COMPARE))
+@pytest.mark.parametrize("constant", ["24", "0.05", "-3.1", "0.055"])
+@pytest.mark.parametrize("precision", [15, 38])
+def test_comparison_with_a_constant_as_decimal128(kernel: str, constant: str, precision: int):
+    rng = np.random.default_rng(5)
+    column = pc.cast(_column(rng, 400, 4, 2, True), pa.decimal128(precision, 2)).slice(5)
+    column = pa.concat_arrays([column, pa.array([Decimal("24"), Decimal("0.05")], column.type)])
+    if constant == "0.055":  # finer than the column's scale: left to Arrow
+        scalar = pa.scalar(Decimal(constant), pa.decimal128(18, 3))
+        assert ev._decimal_compare(kernel, column, scalar) is None
+        return
+    scalar = pa.scalar(Decimal(constant), pa.decimal128(18, 2))
+    expected = pc.call_function(kernel, [column, scalar])
+    flipped = pc.call_function(kernel, [scalar, column])
+    fast = ev._decimal_compare(kernel, column, scalar)
+    assert fast is not None and fast.to_pylist() == expected.to_pylist()
+    swapped = ev._decimal_compare(kernel, scalar, column)
+    assert swapped is not None and swapped.to_pylist() == flipped.to_pylist()

@@ -75,3 +75,18 @@ def test_all_null_group_sums_to_null() -> None:
 )
 def test_declines_what_it_cannot_do_exactly(table: pa.Table, specs: list) -> None:
     assert dense_group_by(table, "k", specs) is None
+
+
+@pytest.mark.parametrize("precision", [15, 38])
+def test_chunked_columns_and_narrow_decimals(precision: int) -> None:
+    # Several chunks (the aggregate's tables are its batches), sliced, with NULLs, and
+    # DECIMAL(15, 2) as well as (38, 2): both read as unscaled int64 chunk by chunk.
+    table = _table(np.random.default_rng(11), 3000, pa.int64(), True)
+    table = table.set_column(2, "d", table.column("d").cast(pa.decimal128(precision, 2)))
+    chunked = pa.Table.from_batches(
+        [b.slice(3) for b in table.to_batches(max_chunksize=700)], table.schema
+    )
+    dense = dense_group_by(chunked, "k", SPECS)
+    assert dense is not None
+    expected = chunked.group_by(["k"], use_threads=False).aggregate(SPECS)
+    assert _sorted(dense) == _sorted(expected)

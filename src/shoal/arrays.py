@@ -34,12 +34,19 @@ def as_int64(col: pa.Array) -> npt.NDArray[np.int64]:
     return np.asarray(col)
 
 
+#: Every DECIMAL of at most this many digits has its unscaled values in int64.
+_INT64_DIGITS = 18
+
+
 def unscaled_int64(arr: pa.Array) -> npt.NDArray[np.int64] | None:
     """A DECIMAL128 array's unscaled values as int64 (NULLs as whatever their slot
-    holds), or None when some valid value needs more than 64 bits."""
+    holds), or None when some valid value needs more than 64 bits. Of a DECIMAL(≤18)
+    the low words themselves (a strided view, no copy, no check: such values fit)."""
     words = np.frombuffer(arr.buffers()[1], dtype=np.int64)
     words = words[2 * arr.offset : 2 * (arr.offset + len(arr))].reshape(-1, 2)
     low, high = words[:, 0], words[:, 1]
+    if arr.type.precision <= _INT64_DIGITS:
+        return low
     fits = high == (low >> 63)
     if arr.null_count:
         fits |= ~np.asarray(pc.is_valid(arr))
@@ -50,10 +57,12 @@ def decimal128_from_unscaled(
     values: npt.NDArray[np.int64], scale: int, valid: npt.NDArray[np.bool_] | None = None
 ) -> pa.Array:
     """DECIMAL(38, scale) holding these unscaled values (NULL where ``valid`` is False)."""
-    words = np.column_stack([values, values >> 63]).ravel()
     validity = None if valid is None or valid.all() else pa.array(valid).buffers()[1]
+    # Written in place into a buffer of Arrow's pool: low word, sign-extended high word.
+    data = pa.allocate_buffer(16 * len(values))
+    words = np.frombuffer(data, dtype=np.int64)
+    words[0::2] = values
+    np.right_shift(values, 63, out=words[1::2])
     return pa.Array.from_buffers(
-        pa.decimal128(MAX_DECIMAL_PRECISION, scale),
-        len(values),
-        [validity, pa.py_buffer(words.tobytes())],
+        pa.decimal128(MAX_DECIMAL_PRECISION, scale), len(values), [validity, data]
     )

@@ -41,11 +41,12 @@ def dense_group_by(
     """``table.group_by([key]).aggregate(specs)`` by direct addressing, or None."""
     if any(fn not in ("count_all", "count", "sum") for _, fn in specs):
         return None
-    column = table.column(key).combine_chunks()
+    column = table.column(key)
     n = len(column)
     if n == 0 or column.null_count or not integer_like(column.type):
         return None
-    values = as_int64(column)
+    values = _int64_values(column)
+    assert values is not None
     low, high = int(values.min()), int(values.max())
     span = high - low + 1
     if span > min(max(_SLOTS_PER_ROW * n, _MIN_SLOTS), _MAX_SLOTS):
@@ -59,7 +60,7 @@ def dense_group_by(
             out["count_all"] = pa.array(rows_per_slot[present])
             continue
         assert isinstance(col, str)
-        result = _aggregate(table.column(col).combine_chunks(), fn, slots, rows_per_slot, present)
+        result = _aggregate(table.column(col), fn, slots, rows_per_slot, present)
         if result is None:
             return None
         out[f"{col}_{fn}"] = result
@@ -71,8 +72,23 @@ def dense_group_by(
     return pa.table({key: keys, **out})
 
 
+def _int64_values(column: pa.ChunkedArray) -> npt.NDArray[np.int64] | None:
+    """An integer-like or DECIMAL128 column's (unscaled) values as one int64 array,
+    chunk by chunk (no combined copy of the 16-byte decimals), or None when a decimal
+    needs more than 64 bits."""
+    parts: list[npt.NDArray[np.int64]] = []
+    for chunk in column.chunks:
+        part = unscaled_int64(chunk) if pa.types.is_decimal128(chunk.type) else as_int64(chunk)
+        if part is None:
+            return None
+        parts.append(part)
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
 def _aggregate(
-    arg: pa.Array,
+    arg: pa.ChunkedArray,
     fn: str,
     slots: npt.NDArray[np.int64],
     rows_per_slot: npt.NDArray[np.int64],
@@ -84,12 +100,9 @@ def _aggregate(
     )
     if fn == "count":
         return pa.array(counts[present])
-    if integer_like(arg.type):
-        unscaled: npt.NDArray[np.int64] | None = as_int64(arg)
-    elif pa.types.is_decimal128(arg.type):
-        unscaled = unscaled_int64(arg)
-    else:
+    if not (integer_like(arg.type) or pa.types.is_decimal128(arg.type)):
         return None  # floats: their rounding would differ from Arrow's
+    unscaled = _int64_values(arg)
     if unscaled is None:
         return None
     if valid is not None:
