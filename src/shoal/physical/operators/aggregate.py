@@ -160,6 +160,13 @@ def _sums_as_decimal(a: AggSpec) -> bool:
 # groups. Reserved before grouping, so a budget covers the grouper too.
 _GROUPING_SCRATCH = 1.5
 
+# A final (or grace) aggregate merging states stops grouping each chunk on its own
+# once a chunk's groups were more than this share of its rows: its keys then come
+# from one partial each (Q18's ``l_orderkey``), so grouping the chunk and again
+# in the merge grouped every row twice. The merges, when the states have doubled
+# and at the end, still group everything.
+_FOLD_SHRINK = 0.5
+
 # How states of each kind are merged: counts and sums add, min/max stay min/max.
 _MERGE = {
     "count_all": "sum",
@@ -442,6 +449,10 @@ class HashAggregateExec(PhysicalPlan):
         pending_rows = 0
         emitted = False
         spill: SpillPartitions | None = None
+        # States merged chunk by chunk only while that shrinks them (see _FOLD_SHRINK);
+        # ``unfolded``: some table in ``states`` is raw input states, keys repeated.
+        fold_pays = True
+        unfolded = False
 
         def fold(batches: list[pa.RecordBatch]) -> pa.Table:
             if raw:
@@ -451,13 +462,15 @@ class HashAggregateExec(PhysicalPlan):
         def make_room() -> Iterator[pa.RecordBatch]:
             """Out of budget: a partial aggregate passes its states on, the others spill."""
             nonlocal states, state_rows, merged_rows, pending, pending_rows, spill, emitted
+            nonlocal unfolded
             if pending:
                 states.append(fold(pending))
                 pending, pending_rows = [], 0
             if not self.keys:
                 # One group: its state is one row, folded and kept (nothing to spill).
-                if len(states) > 1:
+                if len(states) > 1 or unfolded:
                     states = [self._merge(states)]
+                    unfolded = False
                 state_rows = merged_rows = sum(t.num_rows for t in states)
                 res.resize(sum(t.nbytes for t in states))
                 return
@@ -477,7 +490,7 @@ class HashAggregateExec(PhysicalPlan):
                     )
                 for state in states:
                     spill.add(state)
-            states, state_rows, merged_rows = [], 0, 0
+            states, state_rows, merged_rows, unfolded = [], 0, 0, False
             res.resize(0)
             if spill is not None:
                 release_unused()
@@ -494,6 +507,12 @@ class HashAggregateExec(PhysicalPlan):
                 pending_rows += batch.num_rows
                 if pending_rows < chunk_rows:
                     continue
+                if not fold_pays:
+                    # Held as they came (reserved already); the merges group them.
+                    states.append(pa.Table.from_batches(pending, self._state_schema))
+                    state_rows += pending_rows
+                    pending, pending_rows, unfolded = [], 0, True
+                    continue
                 held = sum(b.nbytes for b in pending)
                 scratch = int(held * _GROUPING_SCRATCH)
                 if not res.try_grow(scratch):
@@ -502,6 +521,8 @@ class HashAggregateExec(PhysicalPlan):
                     yield from make_room()
                     continue
                 states.append(fold(pending))
+                if not raw and states[-1].num_rows > _FOLD_SHRINK * pending_rows:
+                    fold_pays = False
                 pending, pending_rows = [], 0
                 state_rows += states[-1].num_rows
                 res.shrink(held + scratch)
@@ -527,17 +548,22 @@ class HashAggregateExec(PhysicalPlan):
                         continue
                     states = [self._merge(states)]
                     state_rows = merged_rows = states[0].num_rows
+                    unfolded = False
                     res.resize(states[0].nbytes)
             if pending or not (states or emitted or spill):
                 # (Also with no input at all: a global aggregate still has one row.)
                 if raw:
                     states.append(self._fold(pending))
+                elif pending and not fold_pays and spill is None:
+                    # Merged with the others just below: grouping them first is waste.
+                    states.append(pa.Table.from_batches(pending, self._state_schema))
+                    unfolded = True
                 elif pending:
                     states.append(fold(pending))
                 pending, pending_rows = [], 0
             merged: pa.Table | None = None
             if spill is None and states:
-                if len(states) == 1 and (self.mode != FINAL or not raw):
+                if len(states) == 1 and (self.mode != FINAL or not raw) and not unfolded:
                     merged = states[0]
                 elif res.try_grow(int((1 + _GROUPING_SCRATCH) * sum(t.nbytes for t in states))):
                     merged = self._merge(states)
