@@ -223,10 +223,6 @@ def _as_decimal_value(v: Value) -> Value:
 
 def _arith(kernel: str) -> Callable[[Call, list[Value]], Value]:
     def run(e: Call, args: list[Value]) -> Value:
-        if is_decimal(e.type):
-            fast = _decimal_int64(e, args)
-            if fast is not None:
-                return fast
         a, b = _arith_operands(e, args)
         try:
             out = pc.call_function(kernel, [a, b])
@@ -236,98 +232,6 @@ def _arith(kernel: str) -> Callable[[Call, list[Value]], Value]:
             raise _out_of_range(e, err) from err
 
     return run
-
-
-# Decimal +, -, × over unscaled int64 values, when every value and the result are
-# known to fit: DuckDB keeps DECIMAL(≤18) as int64 for the same reason. Arrow's
-# decimal128 kernels cost ~10 ns a value (a multiply, then the cast back to the SQL
-# type checks every value); numpy's int64 ones well under 1 ns. Q1's
-# ``l_extendedprice * (1 - l_discount) * (1 + l_tax)`` is four of them per row.
-_INT64_LIMIT = 1 << 62  # magnitudes allowed through one operation (|a| + |b| < 2**63)
-
-
-def _decimal_int64(e: Call, args: list[Value]) -> pa.Array | None:
-    """``e`` (add / subtract / multiply, of decimal type) computed in int64, or None
-    to leave it to the decimal128 kernels (a value too large, a chunked operand)."""
-    if e.fn not in ("add", "subtract", "multiply") or not pa.types.is_decimal128(e.type):
-        return None
-    left = _unscaled_operand(args[0])
-    right = _unscaled_operand(args[1])
-    if left is None or right is None:
-        return None
-    (a, sa, ma, va), (b, sb, mb, vb) = left, right
-    n = len(a) if isinstance(a, np.ndarray) else len(b) if isinstance(b, np.ndarray) else None
-    if n is None:
-        return None  # two scalars: the kernels' job (constant folding does most)
-    scale = e.type.scale
-    if e.fn == "multiply":
-        if sa + sb != scale or ma * mb >= _INT64_LIMIT:
-            return None
-        largest = ma * mb
-    else:
-        if max(sa, sb) != scale:
-            return None
-        fa, fb = 10 ** (scale - sa), 10 ** (scale - sb)
-        largest = ma * fa + mb * fb
-        if largest >= _INT64_LIMIT:
-            return None
-    # Straight into the result's 16-byte slots (low word, then the sign-extended high
-    # word), in a buffer from Arrow's pool: no temporaries (numpy's would be mapped
-    # and faulted in afresh, past glibc's mmap threshold, for every batch).
-    data = pa.allocate_buffer(16 * n)
-    words = np.frombuffer(data, dtype=np.int64)
-    low, high = words[0::2], words[1::2]
-    if e.fn == "multiply":
-        np.multiply(a, b, out=low)
-    else:
-        np.multiply(a, fa, out=low)
-        np.multiply(b, fb, out=high)  # scratch until the high words are written
-        (np.add if e.fn == "add" else np.subtract)(low, high, out=low)
-    if largest >= 10**e.type.precision:
-        # The bound from the operands' magnitudes is loose: check the values themselves
-        # (NULL slots included; an overflow is the kernels' error to raise).
-        if max(-int(low.min()), int(low.max())) >= 10**e.type.precision:
-            return None
-    np.right_shift(low, 63, out=high)
-    validity = _and_validity(va, vb, n)
-    return pa.Array.from_buffers(e.type, n, [validity, data])
-
-
-_Operand: TypeAlias = tuple[Any, int, int, pa.Array | None]
-
-
-def _unscaled_operand(v: Value) -> _Operand | None:
-    """(unscaled int64 values — an array, or a Python int for a scalar —, scale, their
-    largest magnitude, the array whose validity they carry or None)."""
-    if isinstance(v, pa.ChunkedArray):
-        if v.num_chunks != 1:
-            return None
-        v = v.chunk(0)
-    if isinstance(v, pa.Scalar):
-        if not v.is_valid or not (pa.types.is_decimal128(v.type) or is_integer(v.type)):
-            return None
-        scale = v.type.scale if pa.types.is_decimal128(v.type) else 0
-        value = v.as_py()
-        unscaled = int(value.scaleb(scale)) if scale else int(value)
-        return unscaled, scale, abs(unscaled), None
-    if not pa.types.is_decimal128(v.type) or len(v) == 0:
-        return None
-    values = unscaled_int64(v)
-    if values is None:
-        return None
-    # Over every slot, NULLs' too: what they hold goes through the same arithmetic.
-    largest = max(-int(values.min()), int(values.max()))
-    return values, v.type.scale, largest, v if v.null_count else None
-
-
-def _and_validity(a: pa.Array | None, b: pa.Array | None, n: int) -> pa.Buffer | None:
-    if a is None and b is None:
-        return None
-    if b is None or a is None:
-        only = a if a is not None else b
-        assert only is not None
-        return pc.is_valid(only).buffers()[1]
-    return pc.and_(pc.is_valid(a), pc.is_valid(b)).buffers()[1]
 
 
 def _divide(e: Call, args: list[Value]) -> Value:
