@@ -107,6 +107,7 @@ class JoinKeyFilter:
         span = np.uint64(self.high - self.low + 1)
         # As in the join index: read as unsigned, a value below ``low`` wraps far above
         # the span, so one unsigned comparison (or clamp) checks both ends of the range.
+        inside: npt.NDArray[np.bool_]
         if self.bitmap is None:
             inside = d.view(np.uint64) < span
         else:
@@ -117,7 +118,7 @@ class JoinKeyFilter:
                 byte &= 1
                 inside = byte.view(np.bool_)
             else:
-                inside = self.bitmap[slot]
+                inside = self.bitmap[slot].view(np.bool_)
         if column.null_count:
             inside &= np.asarray(pc.is_valid(column))
         return None if inside.all() else inside
