@@ -107,7 +107,12 @@ class QueryRun:
         self.shared = SharedValues(self.slots)
         self.filters = RuntimeFilters(self.slots, self.memory)
         self.services = TaskServices(
-            self.slots, self.shared, self.filters, memory=self.memory, spill=self.spill
+            self.slots,
+            self.shared,
+            self.filters,
+            memory=self.memory,
+            spill=self.spill,
+            stage_filters={} if settings.runtime_filters else None,
         )
         self.faults = tuple(faults)
         self.progress = progress

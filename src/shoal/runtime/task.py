@@ -10,6 +10,7 @@ worker in another process calls too.
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.task import TaskFigures
 from shoal.physical.context import Settings, TaskContext
 from shoal.physical.operators.hash_join import HashJoinExec
+from shoal.physical.operators.join_filter import JoinKeyFilter
 from shoal.recursion import deep_recursion
 from shoal.runtime.faults import Fault, FaultPoint
 from shoal.runtime.filters import RuntimeFilters
@@ -55,6 +57,11 @@ class TaskServices:
     # process of its own, or a materialized attempt).
     memory: MemoryPool | None = None
     spill: SpillSpace | None = None
+    # The join filters that cross stages (rules/join_filters.py), by filter id: the
+    # first task of a publishing join to build puts its filter here and every scan task
+    # of the query reads it. Pipelined only (the producer runs beside the join); None:
+    # no stage filter is published.
+    stage_filters: dict[str, JoinKeyFilter] | None = None
 
     @staticmethod
     def standalone(slots: Slots | None = None) -> TaskServices:
@@ -106,6 +113,13 @@ def run_fragment(
         ctx.spill = services.spill
     if metrics is not None:
         ctx.metrics = metrics
+    board = services.stage_filters
+    if board is not None:
+        # This task's own join filters first, then the query's stage filters (dict
+        # reads and writes are atomic: no lock needed).
+        ctx.join_filters = collections.ChainMap({}, board)
+        ctx.stage_filter_wanted = lambda filter_id: filter_id not in board
+        ctx.publish_stage_filter = board.__setitem__
     if filters is not None:
         ctx.publish_filter = filters.publish
         ctx.poll_filter = filters.poll

@@ -22,9 +22,11 @@ build columns are gathered, before the date join drops 97% of them.
   per value; wider, packed bits (8x smaller, so the random gathers stay in cache).
 
 An empty (or all-NULL) build side publishes a filter that matches nothing: the scan
-reads no row group at all. Publishing is per task (``TaskContext.join_filters``),
-nothing is shared across tasks or waited for: a scan that starts before the join has
-built simply reads unfiltered. Holds the bitmap (at most ``_MAX_BITMAP_SPAN`` bytes).
+reads no row group at all. Publishing is per task (``TaskContext.join_filters``), except
+for a stage filter (a broadcast join's keys for a scan in a stage below: published once
+per query, ``rules/join_filters.py``); nothing is waited for: a scan that starts before
+the join has built simply reads unfiltered. Holds the bitmap (at most
+``_MAX_BITMAP_SPAN`` bytes).
 """
 
 from __future__ import annotations
