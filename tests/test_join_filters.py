@@ -234,3 +234,51 @@ def test_no_filter_across_stages_where_it_could_not_hold(
     assert "xf" not in plan, plan
     got = sorted(tuple(r.values()) for r in con.sql(sql).to_arrow().to_pylist())
     assert got == _duckdb(sql)
+
+
+class _CountingSlots:
+    def __init__(self) -> None:
+        self.held = 1
+
+    def acquire(self) -> None:
+        self.held += 1
+
+    def release(self) -> None:
+        self.held -= 1
+
+
+def test_stage_filter_is_waited_for_once_and_never_for_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from shoal.physical.operators.join_filter import JoinKeyFilter
+    from shoal.runtime import filters
+
+    found = JoinKeyFilter.of(pa.array([3, 5], pa.int64()))
+    assert found is not None
+    slots = _CountingSlots()
+    board = filters.StageFilters({"xf1": 2, "xf2": 1, "xf3": 2}, slots)
+    task = board.for_task(lambda: False)
+    assert task  # expected filters count before any is published
+    assert task.get("jf0") is None  # not a stage filter: no wait
+    # Published by another thread while this task waits (without its slot).
+    timer = threading.Timer(0.01, board.publish, ("xf1", found))
+    timer.start()
+    monkeypatch.setattr(filters, "STAGE_FILTER_WAIT_SECONDS", 60.0)
+    assert task.get("xf1") is found
+    timer.join()
+    assert slots.held == 1
+    # Every publishing task ended without publishing: the wait ends, nothing filters.
+    board.task_ended("xf2")
+    assert task.get("xf2") is None
+    # Never published and never ended: the wait is bounded, and not repeated.
+    monkeypatch.setattr(filters, "STAGE_FILTER_WAIT_SECONDS", 0.01)
+    assert task.get("xf3") is None
+    monkeypatch.setattr(filters, "STAGE_FILTER_WAIT_SECONDS", 60.0)
+    assert task.get("xf3") is None  # asked before: no second wait
+    board.publish("xf3", found)
+    assert task.get("xf3") is found  # once it is there, it is used
+    # The task's own join filters come first.
+    task["jf0"] = found
+    assert task["jf0"] is found and set(task) == {"jf0", "xf1", "xf3"}

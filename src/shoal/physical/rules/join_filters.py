@@ -27,9 +27,9 @@ key, as for partial ones), into the stages that produce its probe side. Such a f
 parts the join looks up, not of all 200,000. A partitioned join's task holds one
 partition of the keys only: its filters stay within the task.
 
-Nothing is waited for at run time, so the rule cannot change a result or stall a
-query: a filter not yet published filters nothing (a producer stage that runs before
-the join builds, as in materialized runs, reads everything).
+The rule cannot change a result or stall a query: a filter not yet published filters
+nothing. A same-task filter is never waited for; a scan waits for a stage filter once,
+for a bounded time (``runtime/filters.StageFilters``), then reads unfiltered.
 """
 
 from __future__ import annotations
