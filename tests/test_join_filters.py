@@ -174,3 +174,111 @@ def test_probe_first_filters_the_build_side(
         assert kept < 400
     else:
         assert kept == 800
+
+
+# An aggregate per item below a join with the red items: the aggregate is split around
+# a hash exchange, so the join's keys reach the fact scan only across stages.
+PER_ITEM = """
+    SELECT a.f_item, a.qty, i_item FROM (SELECT f_item, SUM(f_qty) AS qty FROM fact GROUP BY f_item) a
+    {join} items ON a.f_item = i_item WHERE i_color {color}"""
+
+
+def _plan(con: shoal.Connection, sql: str) -> str:
+    return "\n".join(con.sql("EXPLAIN " + sql).to_arrow().column(0).to_pylist())
+
+
+def _stage_of(plan: str, operator: str) -> str:
+    """The ``Stage n`` header above the first line of ``plan`` naming ``operator``."""
+    stage = ""
+    for line in plan.splitlines():
+        if line.startswith("Stage "):
+            stage = line.split(" (")[0]
+        elif operator in line:
+            return stage
+    raise AssertionError(f"{operator} not in {plan}")
+
+
+def test_broadcast_join_filters_the_scan_of_a_stage_below(data_dir: Path) -> None:
+    sql = PER_ITEM.format(join="JOIN", color="= 'red'")
+    con = _connect(data_dir, 2)
+    plan = _plan(con, sql)
+    join = next(line for line in plan.splitlines() if "HashJoin" in line)
+    scan = next(line for line in plan.splitlines() if "Scan fact" in line)
+    assert "strategy=broadcast" in join, plan
+    found = re.search(r"stage_filters=\[(xf\d+)\]", join)
+    assert found is not None, plan
+    assert f"join_filters=[{found.group(1)}:f_item]" in scan, plan
+    # The join's stage and the scan's are two: the aggregate's exchange lies between.
+    assert _stage_of(plan, "HashJoin") != _stage_of(plan, "Scan fact"), plan
+    got = sorted(tuple(r.values()) for r in con.sql(sql).to_arrow().to_pylist())
+    assert got == _duckdb(sql)
+    assert len(got) == 67  # items 1, 4, …, 199: the red ones, and none of the others
+
+
+@pytest.mark.parametrize(
+    ("join", "settings"),
+    [
+        ("LEFT JOIN", {}),  # a left join keeps every aggregate row
+        ("JOIN", {"broadcast_threshold_bytes": 1}),  # partitioned: one partition of keys
+        ("JOIN", {"retry_policy": "task"}),  # materialized: the producer runs first
+    ],
+)
+def test_no_filter_across_stages_where_it_could_not_hold(
+    data_dir: Path, join: str, settings: dict[str, Any]
+) -> None:
+    sql = PER_ITEM.format(join=join, color="IN ('red', 'blue')").replace(
+        "WHERE i_color", "AND i_color" if join == "LEFT JOIN" else "WHERE i_color"
+    )
+    con = _connect(data_dir, 2, **settings)
+    plan = _plan(con, sql)
+    assert "xf" not in plan, plan
+    got = sorted(tuple(r.values()) for r in con.sql(sql).to_arrow().to_pylist())
+    assert got == _duckdb(sql)
+
+
+class _CountingSlots:
+    def __init__(self) -> None:
+        self.held = 1
+
+    def acquire(self) -> None:
+        self.held += 1
+
+    def release(self) -> None:
+        self.held -= 1
+
+
+def test_stage_filter_is_waited_for_once_and_never_for_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from shoal.physical.operators.join_filter import JoinKeyFilter
+    from shoal.runtime import filters
+
+    found = JoinKeyFilter.of(pa.array([3, 5], pa.int64()))
+    assert found is not None
+    slots = _CountingSlots()
+    board = filters.StageFilters({"xf1": 2, "xf2": 1, "xf3": 2}, slots)
+    task = board.for_task(lambda: False)
+    assert task  # expected filters count before any is published
+    assert task.get("jf0") is None  # not a stage filter: no wait
+    # Published by another thread while this task waits (without its slot).
+    timer = threading.Timer(0.01, board.publish, ("xf1", found))
+    timer.start()
+    monkeypatch.setattr(filters, "STAGE_FILTER_WAIT_SECONDS", 60.0)
+    assert task.get("xf1") is found
+    timer.join()
+    assert slots.held == 1
+    # Every publishing task ended without publishing: the wait ends, nothing filters.
+    board.task_ended("xf2")
+    assert task.get("xf2") is None
+    # Never published and never ended: the wait is bounded, and not repeated.
+    monkeypatch.setattr(filters, "STAGE_FILTER_WAIT_SECONDS", 0.01)
+    assert task.get("xf3") is None
+    monkeypatch.setattr(filters, "STAGE_FILTER_WAIT_SECONDS", 60.0)
+    assert task.get("xf3") is None  # asked before: no second wait
+    board.publish("xf3", found)
+    assert task.get("xf3") is found  # once it is there, it is used
+    # The task's own join filters come first.
+    task["jf0"] = found
+    assert task["jf0"] is found and set(task) == {"jf0", "xf1", "xf3"}

@@ -66,3 +66,17 @@ def decimal128_from_unscaled(
     return pa.Array.from_buffers(
         pa.decimal128(MAX_DECIMAL_PRECISION, scale), len(values), [validity, data]
     )
+
+
+def int64_minus(col: pa.Array, low: int) -> npt.NDArray[np.int64]:
+    """``value - low`` per row of an integer-like column, as int64, in one numpy pass
+    over the column's own buffer where its type allows (no cast to int64 first). NULL
+    slots hold whatever their buffer holds: callers mask them out."""
+    if pa.types.is_date32(col.type):
+        col = col.view(pa.int32())
+    data = col.buffers()[1] if len(col) and not pa.types.is_boolean(col.type) else None
+    if not pa.types.is_integer(col.type) or data is None:
+        return as_int64(col) - np.int64(low)
+    dtype = np.dtype(col.type.to_pandas_dtype())
+    values = np.frombuffer(data, dtype=dtype, count=len(col) + col.offset)
+    return np.subtract(values[col.offset :], np.int64(low), dtype=np.int64)

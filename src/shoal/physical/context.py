@@ -9,7 +9,7 @@ shared state.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -133,8 +133,14 @@ class TaskContext:
     memory: MemoryPool = field(default_factory=MemoryPool)
     spill: SpillSpace = field(default_factory=SpillSpace)
     # Join filters (operators/join_filter.py) published by this task's hash joins once
-    # built, by filter id; the scans below their probe sides read them. Task-local.
-    join_filters: dict[str, JoinKeyFilter] = field(default_factory=dict)
+    # built, by filter id; the scans below their probe sides read them. Task-local,
+    # except that a runtime that shares them across stages (runtime/task.py) lets this
+    # mapping see the query's stage filters too (``HashJoinExec.stage_filters``).
+    join_filters: MutableMapping[str, JoinKeyFilter] = field(default_factory=dict)
+    # Stage filters: whether ``filter_id`` is still to be published (a runtime without
+    # them: never), and publishing it for every task of the query in this process.
+    stage_filter_wanted: Callable[[str], bool] = lambda filter_id: False
+    publish_stage_filter: Callable[[str, JoinKeyFilter], None] = lambda filter_id, f: None
     # Every reservation taken through ``reserve``: the runtime frees them when the
     # task ends, however it ends.
     reservations: list[Reservation] = field(default_factory=list)

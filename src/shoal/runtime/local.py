@@ -52,10 +52,10 @@ from shoal.metrics.task import TaskFigures
 from shoal.physical.context import Settings
 from shoal.recursion import start_thread
 from shoal.runtime.faults import Fault
-from shoal.runtime.filters import RuntimeFilters
+from shoal.runtime.filters import RuntimeFilters, StageFilters
 from shoal.runtime.shared import SharedValues
 from shoal.runtime.slots import TaskSlots
-from shoal.runtime.task import TaskServices, run_fragment
+from shoal.runtime.task import TaskServices, run_fragment, stage_filter_ids
 from shoal.stages.graph import Stage, StageGraph
 
 
@@ -107,7 +107,17 @@ class QueryRun:
         self.shared = SharedValues(self.slots)
         self.filters = RuntimeFilters(self.slots, self.memory)
         self.services = TaskServices(
-            self.slots, self.shared, self.filters, memory=self.memory, spill=self.spill
+            self.slots,
+            self.shared,
+            self.filters,
+            memory=self.memory,
+            spill=self.spill,
+            stage_filters=StageFilters(
+                {f: s.num_partitions for s in graph.stages for f in stage_filter_ids(s)},
+                self.slots,
+            )
+            if settings.runtime_filters
+            else None,
         )
         self.faults = tuple(faults)
         self.progress = progress

@@ -29,7 +29,7 @@ from shoal.physical.context import Settings, TaskContext
 from shoal.physical.operators.hash_join import HashJoinExec
 from shoal.recursion import deep_recursion
 from shoal.runtime.faults import Fault, FaultPoint
-from shoal.runtime.filters import RuntimeFilters
+from shoal.runtime.filters import RuntimeFilters, StageFilters
 from shoal.runtime.protocol import TaskDescription, TaskReport
 from shoal.runtime.shared import SharedValues
 from shoal.stages.graph import Stage
@@ -55,6 +55,11 @@ class TaskServices:
     # process of its own, or a materialized attempt).
     memory: MemoryPool | None = None
     spill: SpillSpace | None = None
+    # The join filters that cross stages (rules/join_filters.py): the first task of a
+    # publishing join to build puts its filter here and every scan task of the query
+    # reads it. Pipelined only (the producer runs beside the join); None: no stage
+    # filter is published.
+    stage_filters: StageFilters | None = None
 
     @staticmethod
     def standalone(slots: Slots | None = None) -> TaskServices:
@@ -106,6 +111,11 @@ def run_fragment(
         ctx.spill = services.spill
     if metrics is not None:
         ctx.metrics = metrics
+    board = services.stage_filters
+    if board is not None:
+        ctx.join_filters = board.for_task(cancelled)
+        ctx.stage_filter_wanted = board.wanted
+        ctx.publish_stage_filter = board.publish
     if filters is not None:
         ctx.publish_filter = filters.publish
         ctx.poll_filter = filters.poll
@@ -163,7 +173,20 @@ def run_fragment(
         if filters is not None:
             for filter_id in publishes:
                 filters.task_ended(filter_id, partition)
+        if board is not None:
+            for filter_id in stage_filter_ids(stage):
+                board.task_ended(filter_id)
     return ctx.metrics
+
+
+def stage_filter_ids(stage: Stage) -> list[str]:
+    """The stage filters that ``stage``'s joins publish."""
+    return [
+        filter_id
+        for op in stage.fragment.walk()
+        if isinstance(op, HashJoinExec)
+        for _, filter_id in op.stage_filters
+    ]
 
 
 def _leaf_rows(stage: Stage, metrics: dict[int, OperatorMetrics]) -> int:

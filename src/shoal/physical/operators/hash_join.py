@@ -119,6 +119,9 @@ class HashJoinExec(JoinShape, PhysicalPlan):
     # Set by rules/join_filters.py: (probe key position, filter id) for each probe key
     # a scan below the probe side (same task) filters by this join's build keys.
     join_filters: tuple[tuple[int, str], ...] = ()
+    # Likewise for scans in the stages below (broadcast and single joins only): published
+    # once for the whole query, not per task.
+    stage_filters: tuple[tuple[int, str], ...] = ()
 
     @property
     def label(self) -> str:  # type: ignore[override]
@@ -158,6 +161,8 @@ class HashJoinExec(JoinShape, PhysicalPlan):
             params["publishes"] = self.publishes
         if self.join_filters:
             params["join_filters"] = "[" + ", ".join(f for _, f in self.join_filters) + "]"
+        if self.stage_filters:
+            params["stage_filters"] = "[" + ", ".join(f for _, f in self.stage_filters) + "]"
         params["strategy"] = f"{self.strategy}" + (f" ({self.reason})" if self.reason else "")
         params["est"] = f"[{self.estimates}]"
         return params
@@ -231,7 +236,7 @@ class HashJoinExec(JoinShape, PhysicalPlan):
         assert built is not None
         build, index = built
         metrics.peak_state_rows = max(metrics.peak_state_rows, build.num_rows)
-        if self.join_filters:
+        if self.join_filters or self.stage_filters:
             self._publish_join_filters(ctx, build)
         if self.null_aware and index.has_null_key:
             # x NOT IN (…, NULL, …) is never true: drain nothing, return nothing.
@@ -295,6 +300,12 @@ class HashJoinExec(JoinShape, PhysicalPlan):
                 found = JoinKeyFilter.of(column)
             if found is not None:
                 ctx.join_filters[filter_id] = found
+        for position, filter_id in self.stage_filters:
+            # Every task holds the whole build side: the first to get here publishes.
+            if ctx.stage_filter_wanted(filter_id):
+                made = JoinKeyFilter.of(_key(build, self.right_keys[position]))
+                if made is not None:
+                    ctx.publish_stage_filter(filter_id, made)
 
     def _probe_batch(
         self,

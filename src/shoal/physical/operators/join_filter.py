@@ -16,12 +16,17 @@ build columns are gathered, before the date join drops 97% of them.
   reads 1–2 of 8 inventory row groups), and
 * a bitmap over that range when some values in it are not keys, which drops probe
   rows batch by batch; when every value in the range is a key the range test alone
-  is exact.
+  is exact. The bitmap has one extra, False, slot past the range: a probe value is
+  clamped to it when out of range (one unsigned ``minimum``), so a batch costs one
+  subtraction, one clamp and one gather. Up to ``_BOOL_SPAN`` values it is one bool
+  per value; wider, packed bits (8x smaller, so the random gathers stay in cache).
 
 An empty (or all-NULL) build side publishes a filter that matches nothing: the scan
-reads no row group at all. Publishing is per task (``TaskContext.join_filters``),
-nothing is shared across tasks or waited for: a scan that starts before the join has
-built simply reads unfiltered. Holds the bitmap (at most ``_MAX_BITMAP_SPAN`` bytes).
+reads no row group at all. Publishing is per task (``TaskContext.join_filters``), except
+for a stage filter (a broadcast join's keys for a scan in a stage below: published once
+per query, ``rules/join_filters.py``); nothing is waited for: a scan that starts before
+the join has built simply reads unfiltered. Holds the bitmap (at most
+``_MAX_BITMAP_SPAN`` bytes).
 """
 
 from __future__ import annotations
@@ -34,11 +39,13 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shoal.arrays import as_int64, integer_like
+from shoal.arrays import as_int64, int64_minus, integer_like
 
-# A bitmap over at most this many values (bytes: one bool each); wider build ranges
-# keep only the range test.
+# A bitmap over at most this many values; wider build ranges keep only the range test.
 _MAX_BITMAP_SPAN = 1 << 24
+# Up to this many values the bitmap is one bool per value; wider, packed bits: at a
+# span of 6M (a filtered orders table's o_orderkey) the bits gather ~20% faster.
+_BOOL_SPAN = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -51,9 +58,11 @@ class JoinKeyFilter:
     # The range as the column's Python values, for comparing with Parquet statistics.
     low_value: Any = None
     high_value: Any = None
-    # bitmap[v - low]: whether v is a build key; None when every value in range is one
-    # (or the range is too wide for a bitmap).
-    bitmap: npt.NDArray[np.bool_] | None = None
+    # bitmap[v - low]: whether v is a build key, bitmap[high - low + 1] False (the slot
+    # out-of-range values are clamped to); packed little-endian bits when ``packed``.
+    # None when every value in range is one (or the range is too wide for a bitmap).
+    bitmap: npt.NDArray[np.bool_] | npt.NDArray[np.uint8] | None = None
+    packed: bool = False
 
     @staticmethod
     def of(keys: pa.Array) -> JoinKeyFilter | None:
@@ -67,13 +76,20 @@ class JoinKeyFilter:
         values = as_int64(valid)
         low, high = int(values.min()), int(values.max())
         span = high - low + 1
-        bitmap: npt.NDArray[np.bool_] | None = None
+        bitmap: npt.NDArray[np.bool_] | npt.NDArray[np.uint8] | None = None
+        packed = False
         if span <= _MAX_BITMAP_SPAN:
-            bitmap = np.zeros(span, dtype=bool)
-            bitmap[values - low] = True
-            if bitmap.all():
-                bitmap = None  # the range test is exact
-        return JoinKeyFilter(False, low, high, bounds["min"].as_py(), bounds["max"].as_py(), bitmap)
+            present = np.zeros(span + 1, dtype=bool)  # the last slot: out of range
+            present[values - low] = True
+            if present[:span].all():
+                pass  # the range test is exact
+            elif span <= _BOOL_SPAN:
+                bitmap = present
+            else:
+                bitmap, packed = np.packbits(present, bitorder="little"), True
+        return JoinKeyFilter(
+            False, low, high, bounds["min"].as_py(), bounds["max"].as_py(), bitmap, packed
+        )
 
     def may_overlap(self, lo: Any, hi: Any) -> bool:
         """False when no value in ``[lo, hi]`` (a row group's min/max) is a build key."""
@@ -89,14 +105,24 @@ class JoinKeyFilter:
         every row may (nothing to drop)."""
         if self.empty:
             return np.zeros(len(column), dtype=bool)
-        d = as_int64(column) - np.int64(self.low)
-        # As in the join index: one unsigned compare checks both ends of the range.
-        inside = d.view(np.uint64) <= np.uint64(self.high - self.low)
+        d = int64_minus(column, self.low)
+        span = np.uint64(self.high - self.low + 1)
+        # As in the join index: read as unsigned, a value below ``low`` wraps far above
+        # the span, so one unsigned comparison (or clamp) checks both ends of the range.
+        inside: npt.NDArray[np.bool_]
+        if self.bitmap is None:
+            inside = d.view(np.uint64) < span
+        else:
+            slot = np.minimum(d.view(np.uint64), span).view(np.int64)
+            if self.packed:
+                byte = self.bitmap[slot >> 3]
+                byte >>= (slot & 7).astype(np.uint8)
+                byte &= 1
+                inside = byte.view(np.bool_)
+            else:
+                inside = self.bitmap[slot].view(np.bool_)
         if column.null_count:
             inside &= np.asarray(pc.is_valid(column))
-        if self.bitmap is not None:
-            rows = np.flatnonzero(inside)
-            inside[rows] = self.bitmap[d[rows]]
         return None if inside.all() else inside
 
 

@@ -38,7 +38,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shoal.arrays import as_int64, integer_like
+from shoal.arrays import as_int64, int64_minus, integer_like
 from shoal.expr import floats
 from shoal.hashing import hash_columns
 
@@ -98,21 +98,43 @@ class _IntegerCodec:
         """(rows, codes) of the rows (among ``candidates``) whose keys lie in the build
         ranges; ``rows`` is None when that is every row (codes then align with the input).
         """
+        codes, ok = self._codes(keys, candidates)
+        if ok.all():
+            return None, codes
+        rows = np.flatnonzero(ok)
+        return rows, codes[rows]
+
+    def clamped(
+        self, keys: list[pa.Array], candidates: npt.NDArray[np.bool_] | None
+    ) -> npt.NDArray[np.int64]:
+        """Every row's code, aligned with the input: ``span`` (one past the last code)
+        for the rows not among ``candidates`` or outside the build ranges. A lookup with
+        a slot at ``span`` that matches nothing then needs no row selection first."""
+        if len(keys) == 1 and candidates is None:
+            # One unsigned clamp: below ``low`` wraps far above the span (see _codes).
+            d = int64_minus(keys[0], self.lows[0])
+            return np.minimum(d.view(np.uint64), np.uint64(self.span)).view(np.int64)
+        codes, ok = self._codes(keys, candidates)
+        codes[~ok] = self.span
+        return codes
+
+    def _codes(
+        self, keys: list[pa.Array], candidates: npt.NDArray[np.bool_] | None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """Every row's packed code (meaningless where ``ok`` is False) and ``ok``: the
+        rows among ``candidates`` whose keys lie in the build ranges."""
         codes: npt.NDArray[np.int64] | None = None
         ok = candidates
         for k, low, high in zip(keys, self.lows, self.highs, strict=True):
             # ``v - low`` wraps (mod 2**64) only for values at least 2**63 away from
             # ``low``; read as unsigned those land far above ``high - low`` (< 2**62), so
             # one unsigned comparison checks both ends of the range.
-            d = as_int64(k) - np.int64(low)
+            d = int64_minus(k, low)
             inside = d.view(np.uint64) <= np.uint64(high - low)
             ok = inside if ok is None else ok & inside
             codes = d if codes is None else codes * (high - low + 1) + d
         assert ok is not None and codes is not None
-        if ok.all():
-            return None, codes
-        rows = np.flatnonzero(ok)
-        return rows, codes[rows]
+        return codes, ok
 
 
 def _run_ids(counts: Indices, total: int) -> Indices:
@@ -178,11 +200,13 @@ class _DenseLookup:
     the code's rank among the distinct codes, whose rows are
     ``order[offsets[rank]:offsets[rank + 1]]`` — CSR over the distinct codes only, so
     a few thousand rows over a wide key range cost one slot array, not three.
+    ``slots[span]`` is empty: the code of a probe row that cannot match
+    (``_IntegerCodec.clamped``).
     """
 
     def __init__(self, codes: npt.NDArray[np.int64], rows: Indices, span: int):
         row_type = np.int32 if len(rows) and int(rows.max()) < 2**31 - 1 else np.int64
-        self.slots: npt.NDArray[Any] = np.full(span, -1, dtype=row_type)
+        self.slots: npt.NDArray[Any] = np.full(span + 1, -1, dtype=row_type)
         self.slots[codes] = rows
         # A repeated code keeps only its last row: every row still in place means the
         # codes are unique (cheaper than counting over the whole span).
@@ -332,6 +356,11 @@ class JoinIndex:
             return
         valid = None if self.null_equal else _valid_mask(keys)
         if self._codec is not None:
+            if isinstance(self._lookup, _DenseLookup):
+                # Every probe row's code, the unmatchable ones at the empty slot: one
+                # gather finds the matches, no selection of candidate rows first.
+                yield from self._lookup.find(None, self._codec.clamped(keys, valid), max_pairs)
+                return
             rows, codes = self._codec.encode(keys, valid)
             yield from self._lookup.find(rows, codes, max_pairs)
             return

@@ -39,8 +39,9 @@ RULES: tuple[tuple[str, Rule, str], ...] = (
     (
         "push_join_filters",
         push_join_filters,
-        "after the exchanges and sorts are placed (a filter never crosses a stage "
-        "boundary); before share_scans, which rebuilds the scans it marks",
+        "after the exchanges and sorts are placed (a filter crosses a stage boundary only "
+        "from a join whose every task holds the whole build side); before share_scans, "
+        "which rebuilds the scans it marks",
     ),
     (
         "share_scans",
