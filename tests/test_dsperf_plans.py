@@ -6,7 +6,11 @@
   exchanges, into the probe side of a join that passes the keys on, and into the build
   side of an inner join on those keys.
 - An equi-join with a key unique in its table (an integer key spanning at least the
-  table's rows) divides by that table's distinct count, not by the other side's.
+  table's rows) divides by that table's distinct count, not by the other side's — or,
+  that side filtered, by the other side's distinct count (containment); a key a join
+  repeats is no longer unique.
+- A constant comparison of an integer/date column keeps its share of the column's range.
+- A magic set is not built from an input that reads more rows than it saves.
 """
 
 from __future__ import annotations
@@ -207,3 +211,81 @@ def test_a_moved_scalar_subquery_still_rejects_two_rows(parquet_dir: Path) -> No
     )
     with pytest.raises(shoal.ExecutionError):
         con.sql(sql).to_arrow()
+
+
+def _scan(con: shoal.Connection, sql: str) -> Scan:
+    logical = con.prepare(sql).logical.plan
+    return next(n for n in _walk(logical) if isinstance(n, Scan))
+
+
+@pytest.mark.parametrize(
+    ("where", "rows"),
+    [
+        # days.yr spans 1990..2009: one year is 1/20 of the 2,000 rows.
+        ("yr = 1995", 100),
+        ("yr IN (1995, 1996, 1995)", 200),
+        # One interval of day_sk (0..1999), from two comparisons or one BETWEEN.
+        ("day_sk >= 100 AND day_sk < 200", 100),
+        ("day_sk BETWEEN 100 AND 199", 100),
+        ("200 > day_sk AND day_sk > 99", 100),
+        # Outside the column's range: no rows, estimated at one value's share.
+        ("day_sk > 5000", 1),
+        # Two columns: the shares multiply.
+        ("yr = 1995 AND day_sk <= 999", 50),
+    ],
+)
+def test_a_constant_comparison_keeps_its_share_of_the_columns_range(
+    parquet_dir: Path, where: str, rows: int
+) -> None:
+    con = connect(parquet_dir, list(_tables()), 1)
+    scan = _scan(con, f"SELECT day_sk FROM days WHERE {where}")
+    assert scan.filters
+    assert estimate_rows(scan) == pytest.approx(rows)
+
+
+def test_a_filtered_unique_side_keeps_its_share_of_the_other_keys(parquet_dir: Path) -> None:
+    """sales.day spans 100..129; days.day_sk 0..1999 (unique). Fifteen days inside that
+    span keep half the sales (containment), not 15 / 2,000 of them."""
+    con = connect(parquet_dir, list(_tables()), 1)
+    sql = "SELECT * FROM sales JOIN days ON day = day_sk WHERE day_sk BETWEEN 100 AND 114"
+    logical = con.prepare(sql).logical.plan
+    join = next(n for n in _walk(logical) if isinstance(n, Join))
+    assert estimate_rows(join) == pytest.approx(2000)
+    expected = con.sql(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+    assert 1000 < expected < 3000
+
+
+def test_a_key_repeated_by_a_join_is_no_longer_unique(parquet_dir: Path) -> None:
+    """``d1 ⋈ d2`` on ``yr`` repeats each d1.day_sk 100 times: joining sales to it on that
+    key multiplies the sales rows (as TPC-DS q72's ``d1 ⋈ d2`` on ``d_week_seq``)."""
+    con = connect(parquet_dir, list(_tables()), 1)
+    sql = (
+        "SELECT * FROM sales s, days d1, days d2 "
+        "WHERE s.day = d1.day_sk AND d1.yr = d2.yr AND d1.yr = 1991"
+    )
+    logical = con.prepare(sql).logical.plan
+    top = next(n for n in _walk(logical) if isinstance(n, Join))
+    actual = con.sql(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+    assert actual == 400_000
+    assert actual / 4 < estimate_rows(top) < actual * 4
+
+
+def test_no_magic_set_from_an_input_dearer_than_the_aggregation(parquet_dir: Path) -> None:
+    """The filtered sales (33 rows estimated) would key the returns aggregation (300 rows),
+    but computing them again reads 4,000 rows: the aggregation is left whole."""
+    con = connect(parquet_dir, list(_tables()), 1)
+    sql = (
+        "SELECT s.order_no, r.n FROM sales s "
+        "JOIN (SELECT r_order, count(*) AS n FROM returns GROUP BY r_order) r "
+        "ON s.order_no = r.r_order WHERE s.day = 105 AND s.wh = 1"
+    )
+    logical = con.prepare(sql).logical.plan
+    assert not any(isinstance(n, Join) and n.kind == "semi" for n in _walk(logical))
+    # Keyed by days (2,000 rows read, 1,000 kept), the sales aggregation is reduced.
+    sql = (
+        "SELECT d.day_sk, x.c FROM days d "
+        "JOIN (SELECT day, count(*) AS c FROM sales GROUP BY day) x ON d.day_sk = x.day "
+        "WHERE d.yr <= 1999"
+    )
+    logical = con.prepare(sql).logical.plan
+    assert any(isinstance(n, Join) and n.kind == "semi" for n in _walk(logical))
