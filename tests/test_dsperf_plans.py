@@ -224,6 +224,9 @@ def _scan(con: shoal.Connection, sql: str) -> Scan:
         # days.yr spans 1990..2009: one year is 1/20 of the 2,000 rows.
         ("yr = 1995", 100),
         ("yr IN (1995, 1996, 1995)", 200),
+        ("yr = 1995 OR yr = 1996 OR yr = 1995", 200),
+        # A repeated conjunct filters once.
+        ("(yr = 1995 OR yr = 1996) AND (yr = 1995 OR yr = 1996)", 200),
         # One interval of day_sk (0..1999), from two comparisons or one BETWEEN.
         ("day_sk >= 100 AND day_sk < 200", 100),
         ("day_sk BETWEEN 100 AND 199", 100),

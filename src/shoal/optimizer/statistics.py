@@ -39,7 +39,7 @@ def selectivity(predicate: Expr | None, scan: Scan | None = None) -> float:
     """Share of rows ``predicate`` keeps; with the ``scan`` it filters, a comparison of an
     integer or date column with constants uses that column's min/max span."""
     s = 1.0
-    parts = conjuncts(predicate)
+    parts = list(dict.fromkeys(conjuncts(predicate)))  # a repeated conjunct filters once
     if scan is not None:
         ranged, parts = _range_selectivity(parts, scan)
         s *= ranged
@@ -56,6 +56,10 @@ def selectivity(predicate: Expr | None, scan: Scan | None = None) -> float:
             s *= like_selectivity(c)
         elif isinstance(c, InList):
             s *= min(0.5, 0.1 * len(c.values))
+        elif isinstance(c, Call) and c.fn == "or":
+            # Either branch: what neither drops (taken as independent).
+            a, b = (selectivity(branch, scan) for branch in c.args)
+            s *= a + b - a * b
         else:
             s *= 0.5
     return s
@@ -123,27 +127,41 @@ def _range_bound(c: Expr, scan: Scan) -> tuple[str, str, float] | None:
 
 
 def _span_selectivity(c: Expr, scan: Scan) -> float | None:
-    """``column = constant`` / ``column IN (constants)`` over an integer or date column of
-    ``scan``: one value in ``span`` (max - min + 1) keeps 1/span of the rows, assuming the
-    values spread evenly. ``d_year = 1999`` keeps 1/201 of ``date_dim``, not the fixed 10%
-    (TPC-DS q72's one-year date join then filters ``catalog_sales`` first). None when the
-    span is unknown (strings, computed sides)."""
-    if isinstance(c, Call) and c.fn == "equal":
-        a, b = c.args
-        column, value = (a, b) if isinstance(b, Literal) else (b, a)
-        if not (isinstance(column, ColumnRef) and isinstance(value, Literal)):
-            return None
-        values = 1
-    elif isinstance(c, InList) and not c.negated and isinstance(c.arg, ColumnRef):
-        column, values = c.arg, len(set(c.values))
-    else:
+    """``column = constant`` / ``column IN (constants)`` (or an OR of equalities) over an
+    integer or date column of ``scan``: each value in ``span`` (max - min + 1) keeps
+    1/span of the rows, assuming the values spread evenly. ``d_year = 1999`` keeps 1/201
+    of ``date_dim`` (365 rows), not the fixed 10%. None when the span is unknown
+    (strings, computed sides)."""
+    found = _equal_constants(c)
+    if found is None:
         return None
+    column, constants = found
+    values = len(constants)
     if column.name not in scan.names:
         return None
     span = integer_span(scan.source, scan.columns[scan.names.index(column.name)])
     if span is None:
         return None
     return min(1.0, values / span)
+
+
+def _equal_constants(c: Expr) -> tuple[ColumnRef, frozenset[Literal]] | None:
+    """(column, the constants) for ``column = constant``, ``column IN (constants)`` or an
+    OR of those over one column (TPC-DS q4's ``d_year = 2001 OR d_year = 2002``)."""
+    if isinstance(c, Call) and c.fn == "equal":
+        a, b = c.args
+        column, value = (a, b) if isinstance(b, Literal) else (b, a)
+        if isinstance(column, ColumnRef) and isinstance(value, Literal):
+            return column, frozenset((value,))
+        return None
+    if isinstance(c, InList) and not c.negated and isinstance(c.arg, ColumnRef):
+        return c.arg, frozenset(c.values)
+    if isinstance(c, Call) and c.fn == "or":
+        left, right = _equal_constants(c.args[0]), _equal_constants(c.args[1])
+        if left is None or right is None or left[0] != right[0]:
+            return None
+        return left[0], left[1] | right[1]
+    return None
 
 
 def like_selectivity(c: Call) -> float:
