@@ -10,7 +10,6 @@
   that side filtered, by the other side's distinct count (containment); a key a join
   repeats is no longer unique.
 - A constant comparison of an integer/date column keeps its share of the column's range.
-- A magic set is not built from an input that reads more rows than it saves.
 """
 
 from __future__ import annotations
@@ -271,24 +270,3 @@ def test_a_key_repeated_by_a_join_is_no_longer_unique(parquet_dir: Path) -> None
     actual = con.sql(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
     assert actual == 400_000
     assert actual / 4 < estimate_rows(top) < actual * 4
-
-
-def test_no_magic_set_from_an_input_dearer_than_the_aggregation(parquet_dir: Path) -> None:
-    """The filtered sales (33 rows estimated) would key the returns aggregation (300 rows),
-    but computing them again reads 4,000 rows: the aggregation is left whole."""
-    con = connect(parquet_dir, list(_tables()), 1)
-    sql = (
-        "SELECT s.order_no, r.n FROM sales s "
-        "JOIN (SELECT r_order, count(*) AS n FROM returns GROUP BY r_order) r "
-        "ON s.order_no = r.r_order WHERE s.day = 105 AND s.wh = 1"
-    )
-    logical = con.prepare(sql).logical.plan
-    assert not any(isinstance(n, Join) and n.kind == "semi" for n in _walk(logical))
-    # Keyed by days (2,000 rows read, 1,000 kept), the sales aggregation is reduced.
-    sql = (
-        "SELECT d.day_sk, x.c FROM days d "
-        "JOIN (SELECT day, count(*) AS c FROM sales GROUP BY day) x ON d.day_sk = x.day "
-        "WHERE d.yr <= 1999"
-    )
-    logical = con.prepare(sql).logical.plan
-    assert any(isinstance(n, Join) and n.kind == "semi" for n in _walk(logical))
