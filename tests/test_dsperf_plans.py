@@ -295,3 +295,18 @@ def test_a_joins_other_conjuncts_filter_its_matches(parquet_dir: Path) -> None:
     logical = con.prepare(sql).logical.plan
     join = next(n for n in _walk(logical) if isinstance(n, Join))
     assert estimate_rows(join) == pytest.approx(4000 * 0.3)
+
+
+def test_a_column_comparison_across_a_join_bounds_each_side(parquet_dir: Path) -> None:
+    """``d.day_sk < s.day`` with sales.day in 100..129: only days before 129 can match, so
+    the days scan keeps ``day_sk < 129`` (TPC-DS q72's ``inv_quantity_on_hand <
+    cs_quantity``); ``s.day > 0`` would drop no sale (its days start at 100) and is not
+    added."""
+    con = connect(parquet_dir, list(_tables()), 1)
+    sql = "SELECT count(*) FROM sales s JOIN days d ON d.day_sk < s.day"
+    logical = con.prepare(sql).logical.plan
+    scans = {n.table: n for n in _walk(logical) if isinstance(n, Scan)}
+    assert [str(f) for f in scans["days"].filters] == ["(day_sk < 129)"]
+    assert scans["sales"].filters == ()
+    expected = sum(_tables()["sales"].column("day").to_pylist())  # day_sk 0..day-1
+    assert con.sql(sql).fetchall()[0][0] == expected

@@ -341,7 +341,7 @@ def key_table_rows(plan: LogicalPlan, keys: list[Expr]) -> float:
     their combinations); infinite when they come from several tables or none."""
     sources = set()
     for key in keys:
-        scan = _origin_scan(plan, key.name) if isinstance(key, ColumnRef) else None
+        scan = origin_scan(plan, key.name) if isinstance(key, ColumnRef) else None
         if scan is None:
             return math.inf
         sources.add(id(scan.source))
@@ -351,23 +351,25 @@ def key_table_rows(plan: LogicalPlan, keys: list[Expr]) -> float:
     return float(found.source.statistics().num_rows)
 
 
-def _origin_scan(plan: LogicalPlan, name: str) -> Scan | None:
+def origin_scan(plan: LogicalPlan, name: str) -> Scan | None:
+    """The scan column ``name`` of ``plan`` is read from, unchanged (through projections
+    that pass it on and joins), or None."""
     if isinstance(plan, CteRead):
         if name not in plan.names:
             return None
-        return _origin_scan(plan.body, plan.body_name(name))
+        return origin_scan(plan.body, plan.body_name(name))
     if isinstance(plan, Scan):
         return plan if name in plan.names else None
-    if isinstance(plan, Aggregate):
-        return None
+    if isinstance(plan, Aggregate | UnionAll):
+        return None  # computed, or from several inputs
     if isinstance(plan, Project):
         for n, e in plan.exprs:
             if n == name:
-                return _origin_scan(plan.input, e.name) if isinstance(e, ColumnRef) else None
+                return origin_scan(plan.input, e.name) if isinstance(e, ColumnRef) else None
         return None
     for child in plan.children():
         if name in child.schema.names:
-            return _origin_scan(child, name)
+            return origin_scan(child, name)
     return None
 
 
