@@ -25,7 +25,7 @@ from shoal.logical.plan import (
     UnionAll,
     Window,
 )
-from shoal.optimizer.statistics import estimate_rows, integer_range, origin_scan
+from shoal.optimizer.statistics import estimate_rows, integer_range, origin_column
 
 
 def push_down_predicates(plan: LogicalPlan) -> LogicalPlan:
@@ -242,11 +242,8 @@ def column_range(
     left: LogicalPlan, right: LogicalPlan, col: ColumnRef
 ) -> tuple[float, float] | None:
     """The table min/max of ``col`` (an integer or date column) of either join input."""
-    plan = left if col.name in left.schema.names else right
-    scan = origin_scan(plan, col.name)
-    if scan is None:
-        return None
-    return integer_range(scan.source, scan.columns[scan.names.index(col.name)])
+    found = origin_column(left if col.name in left.schema.names else right, col.name)
+    return integer_range(found[0].source, found[1]) if found is not None else None
 
 
 def _literal(value: float, type_: pa.DataType) -> Literal:

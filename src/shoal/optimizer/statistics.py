@@ -354,22 +354,30 @@ def key_table_rows(plan: LogicalPlan, keys: list[Expr]) -> float:
 def origin_scan(plan: LogicalPlan, name: str) -> Scan | None:
     """The scan column ``name`` of ``plan`` is read from, unchanged (through projections
     that pass it on and joins), or None."""
+    found = origin_column(plan, name)
+    return found[0] if found is not None else None
+
+
+def origin_column(plan: LogicalPlan, name: str) -> tuple[Scan, str] | None:
+    """(scan, the table column) that column ``name`` of ``plan`` is read from unchanged."""
     if isinstance(plan, CteRead):
         if name not in plan.names:
             return None
-        return origin_scan(plan.body, plan.body_name(name))
+        return origin_column(plan.body, plan.body_name(name))
     if isinstance(plan, Scan):
-        return plan if name in plan.names else None
+        if name not in plan.names:
+            return None
+        return plan, plan.columns[plan.names.index(name)]
     if isinstance(plan, Aggregate | UnionAll):
         return None  # computed, or from several inputs
     if isinstance(plan, Project):
         for n, e in plan.exprs:
             if n == name:
-                return origin_scan(plan.input, e.name) if isinstance(e, ColumnRef) else None
+                return origin_column(plan.input, e.name) if isinstance(e, ColumnRef) else None
         return None
     for child in plan.children():
         if name in child.schema.names:
-            return origin_scan(child, name)
+            return origin_column(child, name)
     return None
 
 
