@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from shoal.expr.nodes import Call, Expr, conjoin, conjuncts
 from shoal.logical.plan import Filter, Join, LogicalPlan
 from shoal.optimizer.statistics import (
+    composite_distinct,
     distinct_is_estimated,
     equi_pairs,
     estimate_rows,
     join_distinct,
+    key_table_rows,
     selectivity,
 )
 
@@ -226,17 +228,39 @@ class _Cluster:
         As ``estimate_rows`` of the join, but each key's distinct count is read
         from the leaf the key column comes from, not by walking the joined tree.
         """
-        distinct = 0.0
+        per_key: list[float] = []
+        sides: tuple[list[Expr], list[Expr]] = ([], [])  # the keys of a, of b
+        rest = []
         for c in conds:
             key = self._equi_key(c)
             if key is None:
+                rest.append(c)
                 continue
             xs, ys, d = key
-            if (xs <= a.members and ys <= b.members) or (xs <= b.members and ys <= a.members):
-                distinct = max(distinct, d)
-        if distinct == 0.0:
+            x, y = c.args if isinstance(c, Call) else (c, c)
+            if xs <= a.members and ys <= b.members:
+                per_key.append(d)
+                sides[0].append(x)
+                sides[1].append(y)
+            elif xs <= b.members and ys <= a.members:
+                per_key.append(d)
+                sides[0].append(y)
+                sides[1].append(x)
+            else:
+                rest.append(c)
+        if not per_key:
             return None
-        return max(1.0, a.rows * b.rows / max(distinct, 1.0))
+        distinct = composite_distinct(
+            per_key, self._key_table_rows(sides[0]), self._key_table_rows(sides[1])
+        )
+        return max(1.0, a.rows * b.rows / max(distinct, 1.0) * selectivity(conjoin(rest)))
+
+    def _key_table_rows(self, keys: list[Expr]) -> float:
+        """``key_table_rows`` of keys read from the leaves they come from."""
+        leaves = {m for k in keys for m in self._leaves_of(k)}
+        if len(leaves) != 1:
+            return math.inf
+        return key_table_rows(self.leaves[leaves.pop()], keys)
 
     def _equi_key(self, c: Expr) -> tuple[frozenset[int], frozenset[int], float] | None:
         """For ``x = y``: the leaves each side reads and the key's distinct count."""

@@ -80,19 +80,21 @@ def _reduce(side: LogicalPlan, other: LogicalPlan, join: Join) -> LogicalPlan | 
 
 
 def _smallest_source(plan: LogicalPlan, columns: set[str]) -> LogicalPlan:
-    """The smallest input below inner joins that produces all ``columns``.
+    """The smallest input below joins that produces all ``columns``.
 
-    Inner joins only drop rows, so its key values are a superset of the plan's.
+    Inner joins only drop rows, a left join passes on every row of its left input and a
+    semi / anti join some of them, so the left's key values are a superset of the join's: TPC-DS q78's ``cs`` aggregation is keyed by ``ss`` alone, not by
+    ``ss LEFT JOIN ws`` (which would compute ``ws`` a second time).
     """
-    while (
-        isinstance(plan, Join)
-        and plan.kind in ("inner", "cross")
-        and not (plan.null_equal or plan.null_aware or plan.single_row)
-    ):
-        if columns <= set(plan.left.schema.names):
+    while isinstance(plan, Join) and not (plan.null_equal or plan.null_aware or plan.single_row):
+        if columns <= set(plan.left.schema.names) and plan.kind in _LEFT_KEEPING:
             plan = plan.left
-        elif columns <= set(plan.right.schema.names):
+        elif columns <= set(plan.right.schema.names) and plan.kind in ("inner", "cross"):
             plan = plan.right
         else:
             break
     return plan
+
+
+#: Joins whose output's left-side values are a subset of their left input's.
+_LEFT_KEEPING = ("inner", "cross", "left", "semi", "anti")

@@ -8,6 +8,7 @@ it batch by batch and uses it to skip row groups.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import replace
 
 import pyarrow as pa
@@ -24,7 +25,7 @@ from shoal.logical.plan import (
     UnionAll,
     Window,
 )
-from shoal.optimizer.statistics import estimate_rows
+from shoal.optimizer.statistics import estimate_rows, integer_range, origin_column
 
 
 def push_down_predicates(plan: LogicalPlan) -> LogicalPlan:
@@ -103,9 +104,10 @@ def _push(plan: LogicalPlan, preds: list[Expr]) -> LogicalPlan:
     if isinstance(plan, Filter):
         return _push(plan.input, preds + _split(plan.predicate))
     if isinstance(plan, Scan):
-        if not preds:
+        fresh = [p for p in dict.fromkeys(preds) if p not in plan.filters]
+        if not fresh:
             return plan
-        return replace(plan, filters=plan.filters + tuple(preds))
+        return replace(plan, filters=plan.filters + tuple(fresh))
     if isinstance(plan, Project):
         mapping = {name: e for name, e in plan.exprs}
         return replace(plan, input=_push(plan.input, [rename_columns(p, mapping) for p in preds]))
@@ -171,6 +173,9 @@ def _push_join(plan: Join, preds: list[Expr]) -> LogicalPlan:
         for p in preds + on:
             {"left": to_left, "right": to_right, "both": keep_on}[side(p)].append(p)
         kind = "inner" if keep_on else "cross"
+        for p in keep_on:
+            for bound in _bounds_from_comparison(p, plan.left, plan.right):
+                (to_left if bound.columns() <= lnames else to_right).append(bound)
     else:
         preserved_left = kind in ("left", "semi", "anti") or plan.single_row
         preserved_right = kind == "right"
@@ -200,6 +205,51 @@ def _push_join(plan: Join, preds: list[Expr]) -> LogicalPlan:
     if isinstance(joined, Join) and joined.kind in ("semi", "anti"):
         joined = _sink_semi_join(joined)
     return _wrap(joined, above)
+
+
+_MIRRORED = {"less": "greater", "less_equal": "greater_equal", "greater": "less"}
+_MIRRORED |= {"greater_equal": "less_equal"}
+
+
+def _bounds_from_comparison(p: Expr, left: LogicalPlan, right: LogicalPlan) -> list[Expr]:
+    """Single-side conjuncts an inner join's ``a < b`` (``<=``, ``>``, ``>=``) of two
+    integer or date columns implies from the other column's table min/max: ``a < b`` keeps
+    only ``a < max(b)`` and ``b > min(a)``. Each is kept where it drops rows the column's
+    own range holds (TPC-DS q72's ``inv_quantity_on_hand < cs_quantity``, quantities 0..1000
+    against 1..100, keeps a tenth of ``inventory`` before its join)."""
+    if not (isinstance(p, Call) and p.fn in _MIRRORED):
+        return []
+    a, b = p.args
+    if not (isinstance(a, ColumnRef) and isinstance(b, ColumnRef)) or a.type != b.type:
+        return []
+    out: list[Expr] = []
+    for col, fn, other in ((a, p.fn, b), (b, _MIRRORED[p.fn], a)):
+        own, theirs = column_range(left, right, col), column_range(left, right, other)
+        if own is None or theirs is None:
+            continue
+        if fn in ("less", "less_equal"):
+            limit = theirs[1]
+            useful = own[1] > limit or (fn == "less" and own[1] >= limit)
+        else:
+            limit = theirs[0]
+            useful = own[0] < limit or (fn == "greater" and own[0] <= limit)
+        if useful:
+            out.append(Call(fn, (col, _literal(limit, col.type)), pa.bool_()))
+    return out
+
+
+def column_range(
+    left: LogicalPlan, right: LogicalPlan, col: ColumnRef
+) -> tuple[float, float] | None:
+    """The table min/max of ``col`` (an integer or date column) of either join input."""
+    found = origin_column(left if col.name in left.schema.names else right, col.name)
+    return integer_range(found[0].source, found[1]) if found is not None else None
+
+
+def _literal(value: float, type_: pa.DataType) -> Literal:
+    if pa.types.is_date(type_):
+        return Literal(datetime.date.fromordinal(int(value)), type_)
+    return Literal(int(value), type_)
 
 
 def _sink_scalar_join(plan: Join, preds: list[Expr]) -> LogicalPlan | None:
