@@ -33,10 +33,11 @@ from shoal.arrays import as_int64, decimal128_from_unscaled, integer_like, unsca
 from shoal.errors import ExecutionError
 from shoal.expr.nodes import ColumnRef, Literal
 from shoal.logical.plan import BoundKind, FrameBound, FrameUnit, WindowCall, WindowFunction
-from shoal.memory.pool import release_unused
+from shoal.memory.pool import STATE_SHARE, release_unused
 from shoal.memory.spill import SpillFile
 from shoal.physical.context import TaskContext
 from shoal.physical.operators import frame_aggregate
+from shoal.physical.operators.frame_aggregate import valid_mask
 from shoal.physical.partitioning import Distribution, HashDistributed, SinglePartition
 from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
 
@@ -292,14 +293,20 @@ class _WindowRun:
                     assert self.file is not None
                     self.file.write(rows)
                     return
-                if self.current:
+                if self.current and self.res.size + need > self._own_share():
                     self.res.grow(need)  # raises: the partition is needed at once
-                else:
-                    self.res.force_grow(need)  # one batch: the least that makes progress
+                # One batch (the least that makes progress), or a partition within this
+                # operator's share while others hold the pool past the budget.
+                self.res.force_grow(need)
         self._held(rows.num_rows)
         self.current.append(rows)
         self.current_rows += rows.num_rows
         self.current_bytes += need
+
+    def _own_share(self) -> int:
+        """What a partition that must be held at once may reserve when the rest of the
+        pool is taken: half of the operator-state share of the budget."""
+        return int(self.res.pool.limit * STATE_SHARE) // 2
 
     def _complete(self, rows: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
         """Whole partitions."""
@@ -348,7 +355,8 @@ class _WindowRun:
         for _, call in self.op.calls:
             self.ctx.check_cancelled()
             column = _evaluate(call, table, bounds, self.op.order_by)
-            self.res.grow(column.nbytes)
+            # The columns of rows already admitted, freed once passed on.
+            self.res.force_grow(column.nbytes)
             extra += column.nbytes
             columns.append(column)
         out = pa.Table.from_arrays(columns, schema=self.op.schema)
@@ -365,15 +373,23 @@ class _WindowRun:
         held: list[pa.RecordBatch] = []
         reserved: list[int] = []
         try:
+            # What one piece needs at least: admitted past the budget if need be (the
+            # operators around hold their batches too); more is a peer group or a
+            # frame's context that outgrew the budget.
+            least = 2 * self.chunk_rows + min(needs.before + needs.after, self.chunk_rows)
+            rows = 0
             for batch in file.read():
                 need = 2 * batch.nbytes
-                self.res.grow(need)  # raises: a peer group or context past the budget
+                rows += batch.num_rows
+                if not self.res.try_grow(need):
+                    if rows > least:
+                        self.res.grow(need)  # raises
+                    self.res.force_grow(need)
                 held.append(batch)
                 reserved.append(need)
-                self.metrics.peak_state_rows = max(
-                    self.metrics.peak_state_rows, sum(b.num_rows for b in held)
-                )
+                self.metrics.peak_state_rows = max(self.metrics.peak_state_rows, rows)
                 yield from self._pieces(pieces, held, reserved, final=False)
+                rows = sum(b.num_rows for b in held)
             yield from self._pieces(pieces, held, reserved, final=True)
         finally:
             self.res.shrink(sum(reserved))
@@ -389,7 +405,7 @@ class _WindowRun:
                 return
             self.ctx.check_cancelled()
             out = pieces.compute(table, cut)
-            self.res.grow(out.nbytes)
+            self.res.force_grow(out.nbytes)  # one piece's columns, freed once passed on
             try:
                 yield from out.to_batches(max_chunksize=self.chunk_rows)
             finally:
@@ -513,7 +529,7 @@ class _Pieces:
             return column
         value = value.cast(call.type)
         if carry == _Carry.SUM:
-            return pc.if_else(column.is_valid(), pc.add(column, value), value).cast(call.type)
+            return pc.if_else(column.is_valid(), _plus(column, value), value).cast(call.type)
         if carry == _Carry.MIN:
             return pc.min_element_wise(column, value, skip_nulls=True).cast(call.type)
         return pc.max_element_wise(column, value, skip_nulls=True).cast(call.type)
@@ -539,6 +555,23 @@ class _Pieces:
         return drop
 
 
+def _plus(column: pa.Array, value: pa.Scalar) -> pa.Array:
+    """``column + value`` in ``column``'s type (decimals exact: Arrow's own decimal
+    addition widens the precision, past 38 digits for a SUM's DECIMAL(38, s))."""
+    t = column.type
+    if pa.types.is_decimal(t):
+        step = int(Decimal(value.as_py()).scaleb(t.scale))
+        unscaled = unscaled_int64(column) if len(column) else None
+        if unscaled is not None:
+            valid = valid_mask(column)
+            unscaled = np.where(valid, unscaled, 0)
+            if int(np.abs(unscaled).max()) + abs(step) < 2**62:
+                return decimal128_from_unscaled(unscaled + step, t.scale, valid).cast(t)
+        plus = value.as_py()
+        return pa.array([None if v is None else v + plus for v in column.to_pylist()], t)
+    return pc.add(column, value.cast(t))
+
+
 def _fold(kind: _Carry, carry: Any, rows: pa.Table, call: WindowCall, first: bool) -> Any:
     """``carry`` (the aggregate of earlier rows) with ``rows`` added."""
     arg = None if call.arg is None else _column(rows, call.arg)
@@ -559,7 +592,7 @@ def _fold(kind: _Carry, carry: Any, rows: pa.Table, call: WindowCall, first: boo
             return added
         if not added.is_valid:
             return carry
-        return pc.add(carry.cast(call.type), added.cast(call.type))
+        return _plus(pa.array([carry.as_py()], call.type), added.cast(call.type))[0]
     reduce = pc.min if kind == _Carry.MIN else pc.max
     found = reduce(arg)
     if carry is None or not carry.is_valid:
