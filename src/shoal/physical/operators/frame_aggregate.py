@@ -160,6 +160,24 @@ def _arg_extreme(
     return take(arg, np.where(found, rows, 0), found).cast(call.type)
 
 
+def _ordered_end(
+    call: WindowCall, arg: pa.Array, within: Ints, fs: Ints, fe: Ints, part: tuple[Ints, Ints, Ints]
+) -> pa.Array:
+    """first / last with an ORDER BY: the value (NULL or not) of the frame's row that
+    the order puts first (last); ties to the earlier (later) row in window order, as a
+    stable sort leaves them. The extreme of ``(code, row)`` over each frame."""
+    n = len(arg)
+    if n == 0:
+        return arg
+    has_rows = fe > fs
+    width = np.int64(n + 1)
+    codes = within * width + np.arange(n, dtype=np.int64)
+    is_last = call.fn == WindowFunction.LAST_VALUE
+    fs_in = np.minimum(fs, n - 1)
+    best = range_extreme(codes, fs_in, np.maximum(fe, fs_in + 1), is_last, *part)
+    return take(arg, best % width, has_rows).cast(call.type)
+
+
 def _running_mode(
     call: WindowCall, arg: pa.Array, fe: Ints, part: tuple[Ints, Ints, Ints]
 ) -> pa.Array:
@@ -244,9 +262,10 @@ def _scatter(values: pa.Array, present: Ints, k: int) -> pa.Array:
 class _Expanded:
     """The rows of a set of frames, grouped by frame, computing one result per frame."""
 
-    def __init__(self, call: WindowCall, arg: pa.Array):
+    def __init__(self, call: WindowCall, arg: pa.Array, within: Ints | None = None):
         self.call = call
         self.arg = arg
+        self.within = within
         self.valid = valid_mask(arg)
         needs_codes = call.distinct or call.fn == WindowFunction.MODE
         self.codes: Ints = np.empty(0, dtype=np.int64)
@@ -256,6 +275,11 @@ class _Expanded:
 
     def result(self, group: Ints, rows: Ints, k: int) -> pa.Array:
         fn = self.call.fn
+        if self.within is not None:
+            # Each frame's rows in the aggregate's own order, ties in window order
+            # (frames are listed in it).
+            order = np.lexsort((self.within[rows], group))
+            group, rows = group[order], rows[order]
         keep = np.ones(len(rows), dtype=bool)
         if fn != WindowFunction.ARRAY_AGG:
             keep = self.valid[rows]  # every other aggregate skips NULLs
@@ -410,10 +434,10 @@ def _frame_quantile(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints) -> pa.A
     return _quantile(call, arg, count, locate)
 
 
-def _expand(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints) -> pa.Array:
+def _expand(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints, within: Ints | None) -> pa.Array:
     starts, ends, frame_of_row = _unique_frames(fs, fe)
     sizes = ends - starts
-    kernel = _Expanded(call, arg)
+    kernel = _Expanded(call, arg, within)
     pieces = []
     for a, b in _chunks(sizes):
         group, rows = _members(starts[a:b], sizes[a:b])
@@ -431,9 +455,13 @@ def evaluate(
     fs: Ints,
     fe: Ints,
     part: tuple[Ints, Ints, Ints],
+    within: Ints | None = None,
 ) -> pa.Array:
     """``call`` over each row's frame ``[fs, fe)``; ``part`` is (partition id, start,
-    end) per row."""
+    end) per row; ``within`` the rows' codes under the aggregate's own ORDER BY."""
+    if call.fn in (WindowFunction.FIRST_VALUE, WindowFunction.LAST_VALUE):
+        assert within is not None
+        return _ordered_end(call, arg, within, fs, fe, part)
     if call.fn in (WindowFunction.ARG_MIN, WindowFunction.ARG_MAX):
         assert by is not None
         return _arg_extreme(call, arg, by, fs, fe, part)
@@ -446,4 +474,4 @@ def evaluate(
         and not call.distinct
     ):
         return _frame_quantile(call, arg, fs, fe)
-    return _expand(call, arg, fs, fe)
+    return _expand(call, arg, fs, fe, within)

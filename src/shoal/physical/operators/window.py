@@ -190,7 +190,7 @@ class _PieceNeeds:
                         after = max(after, int(bound.offset))
                 if frame.start.kind == BoundKind.UNBOUNDED_PRECEDING:
                     found = _RUNNING_CARRIES.get(fn)
-                    if found is None or call.distinct or call.over_frame:
+                    if found is None or call.distinct or call.over_frame or call.within:
                         return None
                     carry = found
             carries.append(carry)
@@ -688,10 +688,11 @@ def _evaluate(
         return _lag_lead(call, arg, table, b)
     fs, fe = _frame(call, table, b, order)
     part = (b.part_id, b.part_start, b.part_end)
-    if call.over_frame or fn in (WindowFunction.ARG_MIN, WindowFunction.ARG_MAX):
+    if call.over_frame or call.within or fn in (WindowFunction.ARG_MIN, WindowFunction.ARG_MAX):
         assert arg is not None
         by = _column(table, call.by) if call.by is not None else None
-        return frame_aggregate.evaluate(call, arg, by, fs, fe, part)
+        within = _within_codes(call, table) if call.within else None
+        return frame_aggregate.evaluate(call, arg, by, fs, fe, part, within)
     if call.distinct and fn in (WindowFunction.COUNT, WindowFunction.SUM, WindowFunction.AVG):
         assert arg is not None
         # Frames that all start at the partition's first row (or all end at its last)
@@ -734,6 +735,32 @@ def _evaluate(
     if fn in (WindowFunction.MIN, WindowFunction.MAX):
         return _min_max(call, arg, valid, counts, fs, fe, b)
     raise ExecutionError(f"window function {fn.value} has no kernel")
+
+
+def _within_codes(call: WindowCall, table: pa.Table) -> Ints:
+    """Per row, its place under the aggregate's own ORDER BY: equal keys equal codes,
+    smaller codes first (each key's direction and NULL placement applied)."""
+    n = table.num_rows
+    ranks = []
+    for key in call.within:
+        col = _column(table, key.expr)
+        direction = "ascending" if key.ascending else "descending"
+        # NULLs rank after every value (Arrow's default); NULLS FIRST moves them to 0.
+        rank = np.asarray(pc.rank(col, sort_keys=direction, tiebreaker="dense"), dtype=np.int64)
+        if key.nulls_first and col.null_count:
+            rank = np.where(valid_mask(col), rank, 0)
+        ranks.append(rank)
+    if len(ranks) == 1:
+        return ranks[0]
+    order = np.lexsort(ranks[::-1])
+    new = np.zeros(n, dtype=bool)
+    if n:
+        new[0] = True
+    for r in ranks:
+        new[1:] |= r[order][1:] != r[order][:-1]
+    codes = np.empty(n, dtype=np.int64)
+    codes[order] = np.cumsum(new) - 1
+    return codes
 
 
 def _argument(call: WindowCall, table: pa.Table) -> pa.Array | None:
