@@ -211,6 +211,118 @@ def _running_mode(
     return take(arg, rows, found).cast(call.type)
 
 
+def _suffix_mode(
+    call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints, part: tuple[Ints, Ints, Ints]
+) -> pa.Array:
+    """mode over frames that end at the partition's last row, in O(n log n).
+
+    In a frame ``[fs, end)`` a value's first row ``j`` there counts all of the value's
+    rows in the frame: the count of its value in ``[j, end)``. Every later row of the
+    value counts fewer. So the frame's mode (ties to the value seen first) is at the
+    row with the largest ``(count of its value from there to the end, -row)``: a range
+    maximum of one key per row (``range_extreme``)."""
+    n = len(arg)
+    codes, distinct = value_codes(arg)
+    part_id = part[0]
+    valid = codes >= 0
+    key = part_id * np.int64(distinct + 1) + codes + 1
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    new = np.diff(sorted_key, prepend=-1) != 0
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], n)
+    group_of = np.cumsum(new) - 1
+    # Rows of one value in one partition, in row order: the k-th of m has m - k from it on.
+    remaining = np.empty(n, dtype=np.int64)
+    remaining[order] = ends[group_of] - np.arange(n, dtype=np.int64)
+    width = np.int64(n + 1)
+    row = np.arange(n, dtype=np.int64)
+    ranked = np.where(valid, remaining * width + (n - row), -1)
+    has = fe > fs
+    fs_in = np.minimum(fs, n - 1)
+    best = range_extreme(ranked, fs_in, np.maximum(fe, fs_in + 1), True, *part)
+    found = has & (best >= 0)
+    rows = n - np.where(found, best % width, n)
+    return take(arg, rows, found).cast(call.type)
+
+
+#: Output bytes gathered per numpy step when string_agg copies frame strings out.
+_GATHER_BYTES = 1 << 24
+#: Past this many output bytes per row on average, strings are copied row by row (a
+#: slice each) rather than gathered byte by byte.
+_COPY_ROW_BYTES = 256
+
+
+def _gather(
+    out: npt.NDArray[np.uint8],
+    out_offsets: Ints,
+    data: npt.NDArray[np.uint8],
+    start: Ints,
+    size: Ints,
+) -> None:
+    """``out[out_offsets[i]:out_offsets[i + 1]] = data[start[i]:start[i] + size[i]]`` for
+    every row, a bounded number of bytes per step."""
+    n = len(size)
+    row = 0
+    while row < n:
+        end = int(np.searchsorted(out_offsets, out_offsets[row] + _GATHER_BYTES, side="right"))
+        end = min(max(end - 1, row + 1), n)
+        sizes = size[row:end]
+        total = int(sizes.sum())
+        if total:
+            base = out_offsets[row:end] - out_offsets[row]
+            index = np.arange(total, dtype=np.int64) + np.repeat(start[row:end] - base, sizes)
+            out[out_offsets[row] : out_offsets[end]] = data[index]
+        row = end
+
+
+def _frame_strings(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints) -> pa.Array:
+    """string_agg over any frames in O(output): every non-NULL value followed by the
+    separator, all in row order, is one byte string ``G``; a frame's rows are
+    contiguous, so its string is the slice of ``G`` from its first value to its last
+    (without the last separator), located by prefix sums of the pieces' lengths."""
+    strings = arg.cast(pa.string())
+    n = len(strings)
+    sep = call.separator.encode()
+    pieces = pc.binary_join_element_wise(strings, pa.scalar(call.separator), "")
+    lengths = np.asarray(pc.binary_length(pieces).fill_null(0), dtype=np.int64)
+    pos = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=pos[1:])
+    joined = pieces.drop_null()
+    if len(joined):
+        offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[
+            joined.offset : joined.offset + len(joined) + 1
+        ]
+        data = np.frombuffer(joined.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    else:
+        data = np.empty(0, dtype=np.uint8)
+    start = pos[fs]
+    stop = pos[fe] - len(sep)
+    has = pos[fe] > pos[fs]
+    size = np.where(has, stop - start, 0)
+    out_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(size, out=out_offsets[1:])
+    out = np.empty(int(out_offsets[-1]), dtype=np.uint8)
+    if len(out) > _COPY_ROW_BYTES * n:
+        # Long strings (running frames): one copy per row.
+        dst, src, length = out.data, data.data, size.tolist()
+        at, begin = out_offsets.tolist(), start.tolist()
+        for i in np.flatnonzero(size).tolist():
+            dst[at[i] : at[i + 1]] = src[begin[i] : begin[i] + length[i]]
+    else:
+        _gather(out, out_offsets, data, start, size)
+    validity = None if has.all() else pa.array(has).buffers()[1]
+    nulls = int(n - has.sum())
+    if len(out) < 2**31:
+        return pa.StringArray.from_buffers(
+            n, pa.py_buffer(out_offsets.astype(np.int32)), pa.py_buffer(out), validity, nulls
+        )
+    result = pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(out_offsets), pa.py_buffer(out), validity, nulls
+    )
+    return result.cast(call.type)
+
+
 # ------------------------------------------------------------------ expanded frames
 
 
@@ -469,6 +581,10 @@ def evaluate(
         return pa.array([], call.type)
     if call.fn == WindowFunction.MODE and np.array_equal(fs, part[1]):
         return _running_mode(call, arg, fe, part)
+    if call.fn == WindowFunction.MODE and np.array_equal(fe, part[2]):
+        return _suffix_mode(call, arg, fs, fe, part)
+    if call.fn == WindowFunction.STRING_AGG and not call.distinct and within is None:
+        return _frame_strings(call, arg, fs, fe)
     if (
         call.fn in (WindowFunction.QUANTILE_CONT, WindowFunction.QUANTILE_DISC)
         and not call.distinct
