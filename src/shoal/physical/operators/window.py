@@ -4,10 +4,12 @@ Needs: its input hash-distributed on the PARTITION BY keys (one partition when t
 are none) and each partition sorted by the PARTITION BY keys then the ORDER BY keys
 (EnforceSorting places that sort; a window over the output of another window with the
 same or a longer sort requirement needs none). Gives: its input's partitioning and
-order, with one column appended per call. Holds its whole task partition in memory,
-reserved from the query's pool (the batches, their concatenation, the computed
-columns); does not spill: a partition past the budget fails with
-``ResourceExhaustedError`` naming the operator, stage, task and figures.
+order, with one column appended per call. Holds one window partition (PARTITION BY
+group) at a time, plus complete ones gathered up to ``batch_rows`` rows, reserved from the
+query's pool (``_WindowRun``). Spills: a partition past the budget goes to one IPC file as
+it arrives and is computed from it in pieces (``_Pieces``) when its calls allow; when a
+call needs the whole partition at once and it does not fit, ``ResourceExhaustedError``
+names the operator, stage, task and figures.
 
 Every function is computed for all rows at once with numpy over the partition, peer
 group and frame boundaries (index arrays): ranks from boundary positions, lag / lead
