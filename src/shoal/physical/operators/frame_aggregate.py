@@ -1,30 +1,33 @@
 """Aggregates over window frames that prefix sums cannot give: DISTINCT, mode, quantiles,
-lists, strings and arg_min / arg_max.
+lists, strings, arg_min / arg_max and first / last with an ORDER BY.
 
 Called by the Window operator (window.py) with each row's frame as ``[fs, fe)`` row
-positions of its sorted input. Four ways, cheapest first:
+positions of its sorted input. Five ways, cheapest first:
 
 * arg_min / arg_max: the extreme of a composite key ``(rank of by, row)`` over the
   frame, with the same kernels as MIN / MAX (one pass for running and whole frames, a
-  sparse table otherwise): O(n log n) for every frame. mode over running frames the
-  same way (a running maximum of ``(count so far, first occurrence)``).
+  sparse table otherwise): O(n log n) for every frame. The same way: mode over running
+  frames (a running maximum of ``(count so far, first occurrence)``), mode over frames
+  that end at the partition's end (a range maximum of ``(count from the row on, -row)``)
+  and first / last with an ORDER BY (the extreme of ``(order code, row)``).
 * quantiles (median, quantile_cont / quantile_disc): a wavelet matrix over the values'
   dense ranks answers "the k-th smallest in [fs, fe)" for all rows at once, one numpy
   step per bit of the rank: O((n) log σ) for every frame.
+* string_agg (no DISTINCT, no ORDER BY) over any frame: a slice of one string holding
+  every value and its separator in row order: O(output).
 * DISTINCT count / sum / avg over frames that all start at their partition's first row
   (running and whole frames) or all end at its last: only each value's first (last)
   occurrence in the partition is kept, and the plain kernels run: O(n).
 * everything else, by expanding frames: rows that share a frame (a whole partition, a
   peer group) are computed once; the distinct frames' rows are listed in chunks of at
-  most ``CHUNK_ROWS`` (memory stays bounded) and grouped. That is O(the distinct
-  frames' total size): O(n) for whole-partition frames, O(n·w) for sliding frames of w
-  rows, and O(n²) per partition for mode over frames that grow without starting at the
-  partition's start (CURRENT ROW → UNBOUNDED FOLLOWING) and for DISTINCT lists over
-  running frames (lists and strings are that large in their output anyway).
+  most ``CHUNK_ROWS`` (memory stays bounded), put in the aggregate's own ORDER BY when it
+  has one, and grouped. That is O(the distinct frames' total size): O(n) for
+  whole-partition frames, O(n·w) for sliding frames of w rows (mode among them), and
+  O(n²) per partition for lists over running frames (that large in their output anyway).
 
 Ties follow DuckDB: mode and arg_min / arg_max take the frame's first row (in window
-order) among those tied. Lists and strings keep window order; DISTINCT keeps each
-value's first occurrence.
+order) among those tied. Lists and strings keep window order (or their ORDER BY, ties in
+window order); DISTINCT keeps each value's first occurrence.
 """
 
 from __future__ import annotations
