@@ -212,8 +212,10 @@ class _WindowRun:
     ``batch_rows`` rows read back from it (``_PieceNeeds``: each piece with the context
     rows its frames and offsets reach, carries for frames from the partition's start).
     Calls that need a partition at once (frames to its end, RANGE offsets, the
-    whole-partition forms of mode / quantiles / lists) cannot be split: such a partition
-    past the budget raises ``ResourceExhaustedError``.
+    whole-partition forms of mode / quantiles / lists, running frames of the other
+    aggregates, ORDER BY inside one) cannot be split: such a partition is admitted while
+    it stays within half the operator-state share of the budget (``_own_share``; other
+    operators may hold the pool past it) and past that raises ``ResourceExhaustedError``.
     """
 
     def __init__(self, op: WindowExec, ctx: TaskContext):
