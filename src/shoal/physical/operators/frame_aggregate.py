@@ -435,6 +435,18 @@ class _Expanded:
     def _mode(self, group: Ints, rows: Ints, counts: Ints) -> pa.Array:
         k = len(counts)
         key = group * np.int64(self.distinct + 1) + self.codes[rows] + 1
+        pairs = len(key)
+        cells = k * (self.distinct + 1)
+        if pairs and cells <= 4 * pairs + 4096:
+            # Few distinct values: a (frame, value) table of counts and first positions,
+            # no sort. The best cell has the largest count, then the earliest first row.
+            tally = np.bincount(key, minlength=cells)
+            first_at = np.full(cells, pairs, dtype=np.int64)
+            np.minimum.at(first_at, key, np.arange(pairs, dtype=np.int64))
+            score = tally * np.int64(pairs + 1) + (pairs - first_at)
+            best_cell = score.reshape(k, -1).argmax(axis=1)
+            at = first_at.reshape(k, -1)[np.arange(k), best_cell]
+            return take(self.arg, rows[np.minimum(at, pairs - 1)], counts > 0)
         _, first, sizes = np.unique(key, return_index=True, return_counts=True)
         owner = group[first]
         # Per frame: the largest count, ties to the value seen first.
