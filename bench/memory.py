@@ -1,6 +1,6 @@
 """Memory-bounded execution at scale: big GROUP BY, join and ORDER BY under a budget.
 
-Run: .venv/bin/python bench/memory.py [--cases groupby,join,orderby,selfjoin]
+Run: .venv/bin/python bench/memory.py [--cases groupby,join,orderby,window,selfjoin]
      [--budget 512MiB] [--scale 1.0] [--partitions 2] [--data DIR] [--out bench/results]
      .venv/bin/python bench/memory.py --tpch 10 [--budget 2GiB] [--queries 1,6]
 
@@ -10,6 +10,9 @@ Cases (rows at ``--scale 1``):
 * ``join`` — a 9 M-row build side of ~1.1 GiB (a 100–140 byte string per row, ≥ 2× the
   budget) joined with 12 M probe rows;
 * ``orderby`` — 12 M rows of ~1.5 GiB (≥ 3× the budget) ``ORDER BY k``;
+* ``window`` — the same 12 M rows under row_number, a sliding sum and lag over four
+  window partitions of ~375 MiB each (each past the budget's share a window may hold:
+  spilled and computed in pieces);
 * ``selfjoin`` — TPC-H SF 0.1 ``lineitem ⋈ lineitem ON l_suppkey`` with ``count(*)``
   (about 360 M pairs) under 1 GiB, then a second query on the same connection.
 
@@ -117,6 +120,10 @@ def make_data(root: Path, scale: float) -> dict[str, Path]:
 GROUPBY = "SELECT k, count(*) AS c, sum(v) AS s FROM grouped GROUP BY k"
 JOIN = "SELECT pk, v, length(pad) AS len FROM probe JOIN build ON pk = bk"
 ORDERBY = "SELECT k, pad FROM ordered ORDER BY k"
+WINDOW = """SELECT k, row_number() OVER w AS rn,
+    sum(k % 1000) OVER (w ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) AS s,
+    lag(k) OVER w AS l, length(pad) AS len
+    FROM ordered WINDOW w AS (PARTITION BY k % 4 ORDER BY k)"""
 SELFJOIN = "SELECT count(*) AS pairs FROM lineitem a JOIN lineitem b ON a.l_suppkey = b.l_suppkey"
 
 
@@ -159,8 +166,23 @@ DUCK_CHECKSUMS = {
     "join": f"""SELECT count(*) AS rows, sum(pk) AS sum_k, sum(v) AS sum_v,
         sum((pk % 1000003) * v) AS sum_kv,
         sum(CASE WHEN len <> 100 + pk % 41 THEN 1 ELSE 0 END) AS bad_len FROM ({JOIN})""",
+    "window": f"""SELECT count(*) AS rows, sum(k) AS sum_k, sum(rn) AS sum_rn, sum(s) AS sum_s,
+        sum(coalesce(l, -1)) AS sum_l,
+        sum(CASE WHEN len <> 100 + k % 41 THEN 1 ELSE 0 END) AS bad_len FROM ({WINDOW})""",
     "selfjoin": SELFJOIN,
 }
+
+
+def _fold_window(batch: pa.RecordBatch, out: Checksum) -> None:
+    k, rn, s = (_int64(batch.column(i)) for i in range(3))
+    lag = _int64(batch.column(3).fill_null(-1))
+    length = _int64(batch.column(4))
+    out.add("rows", np.ones(len(k), np.int64))
+    out.add("sum_k", k)
+    out.add("sum_rn", rn)
+    out.add("sum_s", s)
+    out.add("sum_l", lag)
+    out.add("bad_len", (length != 100 + k % 41).astype(np.int64))
 
 
 def _peak_rss() -> int:
@@ -205,7 +227,13 @@ def child(case: str, engine: str, paths: dict[str, str], budget: str, partitions
         for name, path in paths.items():
             con.register_parquet(name, path)
         out = Checksum()
-        sql = {"groupby": GROUPBY, "join": JOIN, "orderby": ORDERBY, "selfjoin": SELFJOIN}[case]
+        sql = {
+            "groupby": GROUPBY,
+            "join": JOIN,
+            "orderby": ORDERBY,
+            "window": WINDOW,
+            "selfjoin": SELFJOIN,
+        }[case]
         stream = con.stream(sql)
         expect = 0
         for batch in stream:
@@ -213,6 +241,8 @@ def child(case: str, engine: str, paths: dict[str, str], budget: str, partitions
                 _fold_groupby(batch, out)
             elif case == "join":
                 _fold_join(batch, out)
+            elif case == "window":
+                _fold_window(batch, out)
             elif case == "orderby":
                 k = _int64(batch.column(0))
                 length = _int64(pc.utf8_length(batch.column(1)))
@@ -371,7 +401,7 @@ def _mib(n: float) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--cases", default="groupby,join,orderby,selfjoin")
+    p.add_argument("--cases", default="groupby,join,orderby,window,selfjoin")
     p.add_argument("--budget", default="512MiB", help="memory_limit (selfjoin: 1GiB)")
     p.add_argument("--scale", type=float, default=1.0, help="row counts times this")
     p.add_argument("--partitions", type=int, default=os.cpu_count() or 2)
@@ -405,6 +435,7 @@ def main() -> None:
         "groupby": {"grouped": data.get("grouped")},
         "join": {"build": data.get("build"), "probe": data.get("probe")},
         "orderby": {"ordered": data.get("ordered")},
+        "window": {"ordered": data.get("ordered")},
     }
     rows = []
     for case in cases:
@@ -426,7 +457,7 @@ def main() -> None:
             )
         else:
             correct = "error" not in shoal_run and checksum == duck_run.get("checksum")
-        if case == "join":
+        if case in ("join", "window"):
             correct = correct and checksum.get("bad_len") == 0
         rss = shoal_run.get("peak_rss", 0)
         row = {

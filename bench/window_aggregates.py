@@ -2,11 +2,12 @@
 
 Run: .venv/bin/python bench/window_aggregates.py [--rows 200000] [--runs 3]
      [--partitions 2] [--out bench/results] [--calls mode,median,...]
+     [--frames running,sliding,whole,to_end]
 
 One table of ``--rows`` rows (``g``: 50 partition keys, ``v``: 1,000 integer values,
 ``s``: 40 strings, ``id`` unique). Each query is one window aggregate over one frame
 kind: running (UNBOUNDED PRECEDING → CURRENT ROW), sliding (ROWS 10 PRECEDING → 10
-FOLLOWING) and whole partition, for the aggregates whose frame kernels differ (DISTINCT,
+FOLLOWING), whole partition and to the end (CURRENT ROW → UNBOUNDED FOLLOWING), for the aggregates whose frame kernels differ (DISTINCT,
 mode, median, arg_min, stddev). Each engine runs ``--runs`` times per query, best taken;
 the answer is reduced to one checksum row (``sum(hash(w))``-like: count and sum of the
 window column) and compared. Writes ``<out>/window_aggregates.json`` and prints a
@@ -38,6 +39,7 @@ FRAMES = {
     "running": "PARTITION BY g ORDER BY id",
     "sliding": "PARTITION BY g ORDER BY id ROWS BETWEEN 10 PRECEDING AND 10 FOLLOWING",
     "whole": "PARTITION BY g",
+    "to_end": "PARTITION BY g ORDER BY id ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING",
 }
 
 CALLS = {
@@ -86,6 +88,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     parser.add_argument("--calls", default=",".join(CALLS), help="comma-separated subset")
+    parser.add_argument("--frames", default=",".join(FRAMES), help="comma-separated subset")
     args = parser.parse_args()
     results = []
     engines: dict[int, tuple[Any, Any]] = {}
@@ -94,6 +97,8 @@ def main() -> None:
         if name not in wanted:
             continue
         for frame_name, frame in FRAMES.items():
+            if frame_name not in args.frames.split(","):
+                continue
             size = args.rows
             if size not in engines:
                 table = _table(size)

@@ -6,7 +6,7 @@ keys (gathered into one partition without them) and sorted within each partition
 sort EnforceSorting places keeps its partitioning (``per=partition``) and is never an
 ordered merge; windows whose sort requirement is a prefix of the one below share its
 sort; a window over an aggregate on the same keys needs no exchange; ROLLUP reads its
-input once (Expand). Every query's result is also checked against DuckDB.
+input once (Expand); an aggregate's own ORDER BY shows inside its call. Every query's result is also checked against DuckDB.
 """
 
 from __future__ import annotations
@@ -458,6 +458,21 @@ Stage 1 (partitions=3) -> result
 Stage 0 (partitions=3) -> HashRepartition[k] x3 to stage 1
   Project k, (x % 3) AS quantile_arg
     Scan t columns=[k, x] splits=6 source=parquet""",
+    ),
+    (
+        "order_by_inside_windowed_aggregates",
+        """SELECT id, string_agg(k, ',' ORDER BY x DESC, id) OVER (PARTITION BY k ORDER BY id
+               ROWS 2 PRECEDING) AS s,
+               last(v ORDER BY x NULLS FIRST, id) OVER (PARTITION BY k) AS l FROM t""",
+        """\
+Stage 1 (partitions=3) -> result
+  Project id AS id_2, string_agg AS s, last_value AS l
+    Window partition=[k] order=[] calls=[last_value(v ORDER BY x ASC NULLS FIRST, id ASC) ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING AS last_value]
+      Window partition=[k] order=[id ASC] calls=[string_agg(k, ',' ORDER BY x DESC, id ASC) ROWS BETWEEN 2 PRECEDING AND CURRENT ROW AS string_agg]
+        Sort keys=[k ASC, id ASC] per=partition
+          ExchangeRead from=stage 0
+Stage 0 (partitions=3) -> HashRepartition[k] x3 to stage 1
+  Scan t columns=[id, k, x, v] splits=6 source=parquet""",
     ),
 ]
 

@@ -1,7 +1,8 @@
 """Differential tests: every aggregate as a window (the variance family, corr / covar,
 bool_and / bool_or, count_if, FILTER, DISTINCT, median / quantiles, mode, array_agg,
 string_agg, arg_min / arg_max, approx_count_distinct) over PARTITION BY, ORDER BY and
-ROWS / RANGE frames; DISTINCT inside array_agg / string_agg; list functions over the lists
+ROWS / RANGE frames; ORDER BY inside array_agg / string_agg / first / last; DISTINCT
+inside array_agg / string_agg; list functions over the lists
 unnest / array_agg make; unnest in FROM — shoal against DuckDB.
 
 Cases are the cross product of functions, frames and PARTITION BY keys (NULL keys, ties,
@@ -62,6 +63,29 @@ ORDERED = [
     ("string_agg_distinct_length", "length(string_agg(DISTINCT region, ',') OVER ({over}))"),
 ]
 
+#: ORDER BY inside the aggregate (in a total order: ``id`` breaks the ties), over every
+#: frame, ties in the window's own order included.
+WITHIN = [
+    ("string_agg_by_qty_desc", "string_agg(product, ',' ORDER BY qty DESC, id)"),
+    ("string_agg_by_nulls_first", "string_agg(status, '|' ORDER BY discount NULLS FIRST, id)"),
+    ("array_agg_by_price", "array_agg(qty ORDER BY price, id DESC)"),
+    ("array_agg_by_nulls_last_desc", "array_agg(region ORDER BY qty DESC NULLS LAST, id)"),
+    ("list_by_string", "list(id ORDER BY product, id)"),
+    ("first_by_qty", "first(status ORDER BY qty, id)"),
+    ("last_by_price_desc", "last(product ORDER BY price DESC NULLS FIRST, id)"),
+    ("first_by_nullable", "first(qty ORDER BY discount, id DESC)"),
+    (
+        "array_agg_distinct_by_itself",
+        "array_agg(DISTINCT least(qty, 5) ORDER BY least(qty, 5) DESC)",
+    ),
+    (
+        "string_agg_distinct_by_itself",
+        "string_agg(DISTINCT region, '/' ORDER BY region NULLS FIRST)",
+    ),
+    # The order cannot change a sum: DuckDB ignores it, and so does shoal.
+    ("sum_ordered", "sum(qty ORDER BY id)"),
+]
+
 FRAMES = [
     ("whole", ""),
     ("running_ties", "ORDER BY qty"),
@@ -107,6 +131,13 @@ def _generated() -> list[Case]:
             p = PARTITION_KEYS[(j + k) % len(PARTITION_KEYS)]
             sql = f"SELECT id, {_windowed(call, p, frame)} AS w FROM sales"
             cases.append(u(f"{fid}_{frame_id}", sql))
+    for k, (fid, call) in enumerate(WITHIN):
+        for j, (frame_id, frame) in enumerate(FRAMES):
+            if (j + k) % 2:
+                continue
+            p = PARTITION_KEYS[(j + k) % len(PARTITION_KEYS)]
+            sql = f"SELECT id, {_windowed(call, p, frame)} AS w FROM sales WHERE id <= 600"
+            cases.append(u(f"within_{fid}_{frame_id}", sql))
     for k, (fid, call) in enumerate(ORDERED):
         for j, (frame_id, frame) in enumerate(TOTAL_FRAMES):
             p = PARTITION_KEYS[(j + k) % len(PARTITION_KEYS)]
@@ -198,6 +229,31 @@ OTHER: list[Case] = [
         SELECT id, count(DISTINCT product) OVER (PARTITION BY store ORDER BY id
                    ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS w
         FROM sales""",
+    ),
+    # ------------------------------------------------ ORDER BY inside the aggregate
+    u(
+        "tiny_within_nulls_and_empty_frames",
+        """
+        SELECT id, string_agg(s, ',' ORDER BY i DESC NULLS FIRST, id) OVER w,
+               array_agg(i ORDER BY x NULLS FIRST, id) OVER w, first(s ORDER BY x, id) OVER w,
+               last(i ORDER BY s, id) OVER w, first(x) OVER w, last(s) OVER w
+        FROM tiny WINDOW w AS (ORDER BY id ROWS BETWEEN 2 FOLLOWING AND 3 FOLLOWING)""",
+    ),
+    u(
+        "tiny_within_whole_partitions",
+        """
+        SELECT id, array_agg(x ORDER BY i, id) OVER (PARTITION BY k),
+               string_agg(s, '' ORDER BY id DESC) OVER (PARTITION BY k),
+               last(x ORDER BY i NULLS FIRST, id) OVER (PARTITION BY k)
+        FROM tiny""",
+    ),
+    u(
+        "within_beside_plain_lists",
+        """
+        SELECT id, array_agg(qty) OVER w, array_agg(qty ORDER BY qty, id) OVER w,
+               string_agg(product ORDER BY id DESC) OVER w
+        FROM sales WINDOW w AS (PARTITION BY store ORDER BY id
+                                ROWS BETWEEN 3 PRECEDING AND 2 FOLLOWING)""",
     ),
     # ------------------------------------------- DISTINCT inside array_agg / string_agg
     u(

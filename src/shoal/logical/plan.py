@@ -430,10 +430,15 @@ class WindowCall:
     #: by the argument and give lists and strings on its first row only (the form
     #: ``sql/quantiles.py`` puts under a GROUP BY).
     over_frame: bool = False
+    #: ORDER BY inside the aggregate (``string_agg(s, ',' ORDER BY t) OVER …``): the
+    #: order of each frame's values for ARRAY_AGG / STRING_AGG, and which row
+    #: FIRST_VALUE / LAST_VALUE take (``first(x ORDER BY y)``); keys are input columns.
+    within: tuple[SortKey, ...] = ()
 
     def inputs(self) -> tuple[Expr, ...]:
         """The input columns (and literals) the call reads."""
-        return tuple(e for e in (self.arg, self.default, self.by) if e is not None)
+        keys = tuple(k.expr for k in self.within)
+        return tuple(e for e in (self.arg, self.default, self.by) if e is not None) + keys
 
     def __str__(self) -> str:
         args = [] if self.arg is None else [str(self.arg)]
@@ -451,6 +456,8 @@ class WindowCall:
             args.append(str(self.fraction))
         if self.fn == WindowFunction.STRING_AGG:
             args.append(repr(self.separator))
+        if self.within:
+            args[-1] += " ORDER BY " + ", ".join(str(k) for k in self.within)
         name = "count" if self.fn == WindowFunction.COUNT_STAR else self.fn.value
         text = f"{name}({', '.join(args) or ('*' if self.fn == WindowFunction.COUNT_STAR else '')})"
         if self.fn in FRAMED_FUNCTIONS or self.over_frame:

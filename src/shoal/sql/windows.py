@@ -59,6 +59,38 @@ _DISTINCT_OK = frozenset(
     {"count", "sum", "avg", "min", "max", "array_agg", "string_agg", "approx_count_distinct"}
 )
 
+#: The aggregates a window computes: those of GROUP BY, and first / last (DuckDB's,
+#: which take NULLs too: first_value / last_value, or the row their ORDER BY puts first
+#: or last).
+_AGGREGATES: dict[type[exp.Expr], str] = {**AGGREGATE_NODES, exp.First: "first", exp.Last: "last"}
+
+#: Aggregates whose ORDER BY changes the result: the order of the values in lists and
+#: strings, the row first / last take.
+_ORDERED = frozenset({"array_agg", "string_agg", "first", "last"})
+#: Aggregates whose result the order of the values cannot change: their ORDER BY is
+#: ignored. (mode and arg_min / arg_max break ties by it: still unsupported.)
+_ORDER_FREE = frozenset(
+    {
+        "count",
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "stddev_samp",
+        "stddev_pop",
+        "var_samp",
+        "var_pop",
+        "bool_and",
+        "bool_or",
+        "count_if",
+        "quantile",
+        "approx_count_distinct",
+        "covar_pop",
+        "covar_samp",
+        "corr",
+    }
+)
+
 _RANKING: dict[type[exp.Expr], WindowFunction] = {
     exp.RowNumber: WindowFunction.ROW_NUMBER,
     exp.Rank: WindowFunction.RANK,
@@ -128,7 +160,7 @@ class WindowBinder:
             raise UnsupportedError(f"window frame EXCLUDE in {as_written(node.this)} OVER (...)")
         frame = _frame(frame_node, order_keys)
         spec = _Spec(tuple(p.name for p in partition), tuple(order_keys))
-        if type(func) in AGGREGATE_NODES:
+        if type(func) in _AGGREGATES:
             return self._aggregate(func, binder, frame, spec)
         return self._add(spec, self._call(func, binder, frame, order_keys))
 
@@ -165,11 +197,14 @@ class WindowBinder:
         count_if, bool_and / bool_or) use the operator's prefix-sum and sparse-table
         kernels; the others (DISTINCT, mode, quantiles, lists, strings, arg_min /
         arg_max) its frame-aggregate kernels (``physical/operators/frame_aggregate.py``)."""
-        fn = AGGREGATE_NODES[type(func)]
+        fn = _AGGREGATES[type(func)]
         label = as_written(func)
         value, ordered = aggregate_parts(func)
-        if ordered:
+        within = self._within(ordered, binder)
+        if within and fn not in _ORDER_FREE | _ORDERED:
             raise UnsupportedError(f"ORDER BY inside window function {label}")
+        if fn in _ORDER_FREE:
+            within = ()  # as DuckDB: the order of the values does not change the result
         distinct = isinstance(value, exp.Distinct)
         if isinstance(value, exp.Distinct):
             if len(value.expressions) != 1:
@@ -265,6 +300,9 @@ class WindowBinder:
                 WindowFunction.MODE, self._column(arg), arg.type, frame, over_frame=True
             )
             return self._add(spec, call)
+        if distinct and within and any(k.expr != self._column(arg) for k in within):
+            # DuckDB requires it too: which duplicate's key would place the value?
+            raise UserError(f"DISTINCT with ORDER BY needs the ORDER BY on the argument: {label}")
         if fn == "array_agg":
             call = WindowCall(
                 WindowFunction.ARRAY_AGG,
@@ -273,6 +311,7 @@ class WindowBinder:
                 frame,
                 distinct=distinct,
                 over_frame=True,
+                within=within,
             )
             return self._add(spec, call)
         if fn == "string_agg":
@@ -285,11 +324,26 @@ class WindowBinder:
                 separator=separator,
                 distinct=distinct,
                 over_frame=True,
+                within=within,
             )
             return self._add(spec, call)
+        if fn in ("first", "last"):
+            wfn = WindowFunction.FIRST_VALUE if fn == "first" else WindowFunction.LAST_VALUE
+            return self._add(
+                spec, WindowCall(wfn, self._column(arg), arg.type, frame, within=within)
+            )
         raise UnsupportedError(f"window function {label}")
 
     # ------------------------------------------------------------------ parts
+
+    def _within(self, ordered: list[exp.Ordered], binder: ExpressionBinder) -> tuple[SortKey, ...]:
+        """An aggregate's own ORDER BY keys, bound and projected to columns (NULLS LAST
+        unless written, as DuckDB)."""
+        keys = []
+        for o in ordered:
+            ref = self._column(binder.bind(o.this))
+            keys.append(SortKey(ref, not o.args.get("desc"), bool(o.args.get("nulls_first"))))
+        return tuple(keys)
 
     def _resolve_named(self, node: exp.Window) -> exp.Window:
         alias = node.args.get("alias")

@@ -1,30 +1,33 @@
 """Aggregates over window frames that prefix sums cannot give: DISTINCT, mode, quantiles,
-lists, strings and arg_min / arg_max.
+lists, strings, arg_min / arg_max and first / last with an ORDER BY.
 
 Called by the Window operator (window.py) with each row's frame as ``[fs, fe)`` row
-positions of its sorted input. Four ways, cheapest first:
+positions of its sorted input. Five ways, cheapest first:
 
 * arg_min / arg_max: the extreme of a composite key ``(rank of by, row)`` over the
   frame, with the same kernels as MIN / MAX (one pass for running and whole frames, a
-  sparse table otherwise): O(n log n) for every frame. mode over running frames the
-  same way (a running maximum of ``(count so far, first occurrence)``).
+  sparse table otherwise): O(n log n) for every frame. The same way: mode over running
+  frames (a running maximum of ``(count so far, first occurrence)``), mode over frames
+  that end at the partition's end (a range maximum of ``(count from the row on, -row)``)
+  and first / last with an ORDER BY (the extreme of ``(order code, row)``).
 * quantiles (median, quantile_cont / quantile_disc): a wavelet matrix over the values'
   dense ranks answers "the k-th smallest in [fs, fe)" for all rows at once, one numpy
   step per bit of the rank: O((n) log σ) for every frame.
+* string_agg (no DISTINCT, no ORDER BY) over any frame: a slice of one string holding
+  every value and its separator in row order: O(output).
 * DISTINCT count / sum / avg over frames that all start at their partition's first row
   (running and whole frames) or all end at its last: only each value's first (last)
   occurrence in the partition is kept, and the plain kernels run: O(n).
 * everything else, by expanding frames: rows that share a frame (a whole partition, a
   peer group) are computed once; the distinct frames' rows are listed in chunks of at
-  most ``CHUNK_ROWS`` (memory stays bounded) and grouped. That is O(the distinct
-  frames' total size): O(n) for whole-partition frames, O(n·w) for sliding frames of w
-  rows, and O(n²) per partition for mode over frames that grow without starting at the
-  partition's start (CURRENT ROW → UNBOUNDED FOLLOWING) and for DISTINCT lists over
-  running frames (lists and strings are that large in their output anyway).
+  most ``CHUNK_ROWS`` (memory stays bounded), put in the aggregate's own ORDER BY when it
+  has one, and grouped. That is O(the distinct frames' total size): O(n) for
+  whole-partition frames, O(n·w) for sliding frames of w rows (mode among them), and
+  O(n²) per partition for lists over running frames (that large in their output anyway).
 
 Ties follow DuckDB: mode and arg_min / arg_max take the frame's first row (in window
-order) among those tied. Lists and strings keep window order; DISTINCT keeps each
-value's first occurrence.
+order) among those tied. Lists and strings keep window order (or their ORDER BY, ties in
+window order); DISTINCT keeps each value's first occurrence.
 """
 
 from __future__ import annotations
@@ -160,6 +163,24 @@ def _arg_extreme(
     return take(arg, np.where(found, rows, 0), found).cast(call.type)
 
 
+def _ordered_end(
+    call: WindowCall, arg: pa.Array, within: Ints, fs: Ints, fe: Ints, part: tuple[Ints, Ints, Ints]
+) -> pa.Array:
+    """first / last with an ORDER BY: the value (NULL or not) of the frame's row that
+    the order puts first (last); ties to the earlier (later) row in window order, as a
+    stable sort leaves them. The extreme of ``(code, row)`` over each frame."""
+    n = len(arg)
+    if n == 0:
+        return arg
+    has_rows = fe > fs
+    width = np.int64(n + 1)
+    codes = within * width + np.arange(n, dtype=np.int64)
+    is_last = call.fn == WindowFunction.LAST_VALUE
+    fs_in = np.minimum(fs, n - 1)
+    best = range_extreme(codes, fs_in, np.maximum(fe, fs_in + 1), is_last, *part)
+    return take(arg, best % width, has_rows).cast(call.type)
+
+
 def _running_mode(
     call: WindowCall, arg: pa.Array, fe: Ints, part: tuple[Ints, Ints, Ints]
 ) -> pa.Array:
@@ -191,6 +212,118 @@ def _running_mode(
     found = has & (best >= 0)
     rows = n - np.where(found, best % width, n)
     return take(arg, rows, found).cast(call.type)
+
+
+def _suffix_mode(
+    call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints, part: tuple[Ints, Ints, Ints]
+) -> pa.Array:
+    """mode over frames that end at the partition's last row, in O(n log n).
+
+    In a frame ``[fs, end)`` a value's first row ``j`` there counts all of the value's
+    rows in the frame: the count of its value in ``[j, end)``. Every later row of the
+    value counts fewer. So the frame's mode (ties to the value seen first) is at the
+    row with the largest ``(count of its value from there to the end, -row)``: a range
+    maximum of one key per row (``range_extreme``)."""
+    n = len(arg)
+    codes, distinct = value_codes(arg)
+    part_id = part[0]
+    valid = codes >= 0
+    key = part_id * np.int64(distinct + 1) + codes + 1
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    new = np.diff(sorted_key, prepend=-1) != 0
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], n)
+    group_of = np.cumsum(new) - 1
+    # Rows of one value in one partition, in row order: the k-th of m has m - k from it on.
+    remaining = np.empty(n, dtype=np.int64)
+    remaining[order] = ends[group_of] - np.arange(n, dtype=np.int64)
+    width = np.int64(n + 1)
+    row = np.arange(n, dtype=np.int64)
+    ranked = np.where(valid, remaining * width + (n - row), -1)
+    has = fe > fs
+    fs_in = np.minimum(fs, n - 1)
+    best = range_extreme(ranked, fs_in, np.maximum(fe, fs_in + 1), True, *part)
+    found = has & (best >= 0)
+    rows = n - np.where(found, best % width, n)
+    return take(arg, rows, found).cast(call.type)
+
+
+#: Output bytes gathered per numpy step when string_agg copies frame strings out.
+_GATHER_BYTES = 1 << 24
+#: Past this many output bytes per row on average, strings are copied row by row (a
+#: slice each) rather than gathered byte by byte.
+_COPY_ROW_BYTES = 256
+
+
+def _gather(
+    out: npt.NDArray[np.uint8],
+    out_offsets: Ints,
+    data: npt.NDArray[np.uint8],
+    start: Ints,
+    size: Ints,
+) -> None:
+    """``out[out_offsets[i]:out_offsets[i + 1]] = data[start[i]:start[i] + size[i]]`` for
+    every row, a bounded number of bytes per step."""
+    n = len(size)
+    row = 0
+    while row < n:
+        end = int(np.searchsorted(out_offsets, out_offsets[row] + _GATHER_BYTES, side="right"))
+        end = min(max(end - 1, row + 1), n)
+        sizes = size[row:end]
+        total = int(sizes.sum())
+        if total:
+            base = out_offsets[row:end] - out_offsets[row]
+            index = np.arange(total, dtype=np.int64) + np.repeat(start[row:end] - base, sizes)
+            out[out_offsets[row] : out_offsets[end]] = data[index]
+        row = end
+
+
+def _frame_strings(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints) -> pa.Array:
+    """string_agg over any frames in O(output): every non-NULL value followed by the
+    separator, all in row order, is one byte string ``G``; a frame's rows are
+    contiguous, so its string is the slice of ``G`` from its first value to its last
+    (without the last separator), located by prefix sums of the pieces' lengths."""
+    strings = arg.cast(pa.string())
+    n = len(strings)
+    sep = call.separator.encode()
+    pieces = pc.binary_join_element_wise(strings, pa.scalar(call.separator), "")
+    lengths = np.asarray(pc.binary_length(pieces).fill_null(0), dtype=np.int64)
+    pos = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=pos[1:])
+    joined = pieces.drop_null()
+    if len(joined):
+        offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[
+            joined.offset : joined.offset + len(joined) + 1
+        ]
+        data = np.frombuffer(joined.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    else:
+        data = np.empty(0, dtype=np.uint8)
+    start = pos[fs]
+    stop = pos[fe] - len(sep)
+    has = pos[fe] > pos[fs]
+    size = np.where(has, stop - start, 0)
+    out_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(size, out=out_offsets[1:])
+    out = np.empty(int(out_offsets[-1]), dtype=np.uint8)
+    if len(out) > _COPY_ROW_BYTES * n:
+        # Long strings (running frames): one copy per row.
+        dst, src, length = out.data, data.data, size.tolist()
+        at, begin = out_offsets.tolist(), start.tolist()
+        for i in np.flatnonzero(size).tolist():
+            dst[at[i] : at[i + 1]] = src[begin[i] : begin[i] + length[i]]
+    else:
+        _gather(out, out_offsets, data, start, size)
+    validity = None if has.all() else pa.array(has).buffers()[1]
+    nulls = int(n - has.sum())
+    if len(out) < 2**31:
+        return pa.StringArray.from_buffers(
+            n, pa.py_buffer(out_offsets.astype(np.int32)), pa.py_buffer(out), validity, nulls
+        )
+    result = pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(out_offsets), pa.py_buffer(out), validity, nulls
+    )
+    return result.cast(call.type)
 
 
 # ------------------------------------------------------------------ expanded frames
@@ -244,9 +377,10 @@ def _scatter(values: pa.Array, present: Ints, k: int) -> pa.Array:
 class _Expanded:
     """The rows of a set of frames, grouped by frame, computing one result per frame."""
 
-    def __init__(self, call: WindowCall, arg: pa.Array):
+    def __init__(self, call: WindowCall, arg: pa.Array, within: Ints | None = None):
         self.call = call
         self.arg = arg
+        self.within = within
         self.valid = valid_mask(arg)
         needs_codes = call.distinct or call.fn == WindowFunction.MODE
         self.codes: Ints = np.empty(0, dtype=np.int64)
@@ -256,6 +390,11 @@ class _Expanded:
 
     def result(self, group: Ints, rows: Ints, k: int) -> pa.Array:
         fn = self.call.fn
+        if self.within is not None:
+            # Each frame's rows in the aggregate's own order, ties in window order
+            # (frames are listed in it).
+            order = np.lexsort((self.within[rows], group))
+            group, rows = group[order], rows[order]
         keep = np.ones(len(rows), dtype=bool)
         if fn != WindowFunction.ARRAY_AGG:
             keep = self.valid[rows]  # every other aggregate skips NULLs
@@ -296,6 +435,18 @@ class _Expanded:
     def _mode(self, group: Ints, rows: Ints, counts: Ints) -> pa.Array:
         k = len(counts)
         key = group * np.int64(self.distinct + 1) + self.codes[rows] + 1
+        pairs = len(key)
+        cells = k * (self.distinct + 1)
+        if pairs and cells <= 4 * pairs + 4096:
+            # Few distinct values: a (frame, value) table of counts and first positions,
+            # no sort. The best cell has the largest count, then the earliest first row.
+            tally = np.bincount(key, minlength=cells)
+            first_at = np.full(cells, pairs, dtype=np.int64)
+            np.minimum.at(first_at, key, np.arange(pairs, dtype=np.int64))
+            score = tally * np.int64(pairs + 1) + (pairs - first_at)
+            best_cell = score.reshape(k, -1).argmax(axis=1)
+            at = first_at.reshape(k, -1)[np.arange(k), best_cell]
+            return take(self.arg, rows[np.minimum(at, pairs - 1)], counts > 0)
         _, first, sizes = np.unique(key, return_index=True, return_counts=True)
         owner = group[first]
         # Per frame: the largest count, ties to the value seen first.
@@ -410,10 +561,10 @@ def _frame_quantile(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints) -> pa.A
     return _quantile(call, arg, count, locate)
 
 
-def _expand(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints) -> pa.Array:
+def _expand(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints, within: Ints | None) -> pa.Array:
     starts, ends, frame_of_row = _unique_frames(fs, fe)
     sizes = ends - starts
-    kernel = _Expanded(call, arg)
+    kernel = _Expanded(call, arg, within)
     pieces = []
     for a, b in _chunks(sizes):
         group, rows = _members(starts[a:b], sizes[a:b])
@@ -431,9 +582,13 @@ def evaluate(
     fs: Ints,
     fe: Ints,
     part: tuple[Ints, Ints, Ints],
+    within: Ints | None = None,
 ) -> pa.Array:
     """``call`` over each row's frame ``[fs, fe)``; ``part`` is (partition id, start,
-    end) per row."""
+    end) per row; ``within`` the rows' codes under the aggregate's own ORDER BY."""
+    if call.fn in (WindowFunction.FIRST_VALUE, WindowFunction.LAST_VALUE):
+        assert within is not None
+        return _ordered_end(call, arg, within, fs, fe, part)
     if call.fn in (WindowFunction.ARG_MIN, WindowFunction.ARG_MAX):
         assert by is not None
         return _arg_extreme(call, arg, by, fs, fe, part)
@@ -441,9 +596,13 @@ def evaluate(
         return pa.array([], call.type)
     if call.fn == WindowFunction.MODE and np.array_equal(fs, part[1]):
         return _running_mode(call, arg, fe, part)
+    if call.fn == WindowFunction.MODE and np.array_equal(fe, part[2]):
+        return _suffix_mode(call, arg, fs, fe, part)
+    if call.fn == WindowFunction.STRING_AGG and not call.distinct and within is None:
+        return _frame_strings(call, arg, fs, fe)
     if (
         call.fn in (WindowFunction.QUANTILE_CONT, WindowFunction.QUANTILE_DISC)
         and not call.distinct
     ):
         return _frame_quantile(call, arg, fs, fe)
-    return _expand(call, arg, fs, fe)
+    return _expand(call, arg, fs, fe, within)

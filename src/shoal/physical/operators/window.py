@@ -4,10 +4,12 @@ Needs: its input hash-distributed on the PARTITION BY keys (one partition when t
 are none) and each partition sorted by the PARTITION BY keys then the ORDER BY keys
 (EnforceSorting places that sort; a window over the output of another window with the
 same or a longer sort requirement needs none). Gives: its input's partitioning and
-order, with one column appended per call. Holds its whole task partition in memory,
-reserved from the query's pool (the batches, their concatenation, the computed
-columns); does not spill: a partition past the budget fails with
-``ResourceExhaustedError`` naming the operator, stage, task and figures.
+order, with one column appended per call. Holds one window partition (PARTITION BY
+group) at a time, plus complete ones gathered up to ``batch_rows`` rows, reserved from the
+query's pool (``_WindowRun``). Spills: a partition past the budget goes to one IPC file as
+it arrives and is computed from it in pieces (``_Pieces``) when its calls allow; when a
+call needs the whole partition at once and it does not fit, ``ResourceExhaustedError``
+names the operator, stage, task and figures.
 
 Every function is computed for all rows at once with numpy over the partition, peer
 group and frame boundaries (index arrays): ranks from boundary positions, lag / lead
@@ -19,8 +21,9 @@ and frame MIN / MAX from a sparse table over dense ranks of the values.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -32,8 +35,11 @@ from shoal.arrays import as_int64, decimal128_from_unscaled, integer_like, unsca
 from shoal.errors import ExecutionError
 from shoal.expr.nodes import ColumnRef, Literal
 from shoal.logical.plan import BoundKind, FrameBound, FrameUnit, WindowCall, WindowFunction
+from shoal.memory.pool import STATE_SHARE, release_unused
+from shoal.memory.spill import SpillFile
 from shoal.physical.context import TaskContext
 from shoal.physical.operators import frame_aggregate
+from shoal.physical.operators.frame_aggregate import valid_mask
 from shoal.physical.partitioning import Distribution, HashDistributed, SinglePartition
 from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
 
@@ -85,29 +91,520 @@ class WindowExec(PhysicalPlan):
         }
 
     def execute(self, ctx: TaskContext) -> Iterator[pa.RecordBatch]:
-        res = ctx.reserve(self)
+        run = _WindowRun(self, ctx)
         try:
-            batches = []
             for batch in ctx.run(self.input):
-                res.grow(2 * batch.nbytes)  # and the concatenated copy; nothing here spills
-                batches.append(batch)
-            if not batches:
-                return
-            ctx.operator_metrics(self).peak_state_rows = sum(b.num_rows for b in batches)
-            table = pa.Table.from_batches(batches, self.input.schema).combine_chunks()
-            batches.clear()
-            res.resize(table.nbytes)
-            bounds = _Boundaries.of(table, self.partition_by, [k.column for k in self.order_by])
-            columns = list(table.columns)
-            for _, call in self.calls:
-                ctx.check_cancelled()
-                column = _evaluate(call, table, bounds, self.order_by)
-                res.grow(column.nbytes)
-                columns.append(column)
-            out = pa.Table.from_arrays(columns, schema=self.schema)
-            yield from out.to_batches(max_chunksize=ctx.settings.batch_rows)
+                if batch.num_rows:
+                    yield from run.add(batch)
+            yield from run.finish()
         finally:
-            res.free()
+            run.close()
+
+
+# ------------------------------------------------------------------ streaming
+
+
+class _Carry(Enum):
+    """What a frame starting at its partition's first row carries from one piece of a
+    spilled partition to the next: the aggregate of the rows already left behind."""
+
+    NONE = "none"
+    COUNT = "count"
+    SUM = "sum"
+    AVG = "avg"
+    MIN = "min"
+    MAX = "max"
+    FIRST = "first"
+
+
+_RANKING = (
+    WindowFunction.ROW_NUMBER,
+    WindowFunction.RANK,
+    WindowFunction.DENSE_RANK,
+    WindowFunction.PERCENT_RANK,
+    WindowFunction.CUME_DIST,
+    WindowFunction.NTILE,
+)
+_PEER_RANKING = (
+    WindowFunction.RANK,
+    WindowFunction.DENSE_RANK,
+    WindowFunction.PERCENT_RANK,
+    WindowFunction.CUME_DIST,
+)
+# Without over_frame these read the whole partition sorted by their argument.
+_WHOLE_PARTITION_FORMS = (
+    WindowFunction.QUANTILE_CONT,
+    WindowFunction.QUANTILE_DISC,
+    WindowFunction.STRING_AGG,
+    WindowFunction.MODE,
+    WindowFunction.ARRAY_AGG,
+)
+_RUNNING_CARRIES = {
+    WindowFunction.COUNT_STAR: _Carry.COUNT,
+    WindowFunction.COUNT: _Carry.COUNT,
+    WindowFunction.SUM: _Carry.SUM,
+    WindowFunction.AVG: _Carry.AVG,
+    WindowFunction.MIN: _Carry.MIN,
+    WindowFunction.MAX: _Carry.MAX,
+    WindowFunction.FIRST_VALUE: _Carry.FIRST,
+    WindowFunction.LAST_VALUE: _Carry.NONE,
+}
+
+
+@dataclass(frozen=True)
+class _PieceNeeds:
+    """How the calls of a window can be computed over a partition in pieces: each piece
+    with ``before`` rows of context ahead of it and ``after`` behind it, cut only where a
+    peer group starts when ``peers``, with a carry per call."""
+
+    before: int
+    after: int
+    peers: bool
+    carries: tuple[_Carry, ...]
+
+    @classmethod
+    def of(cls, calls: tuple[WindowCall, ...], ordered: bool) -> _PieceNeeds | None:
+        """None when some call needs its whole partition at once."""
+        before = after = 0
+        peers = False
+        carries = []
+        for call in calls:
+            carry = _Carry.NONE
+            fn = call.fn
+            if fn in _RANKING:
+                peers |= fn in _PEER_RANKING
+            elif fn in (WindowFunction.LAG, WindowFunction.LEAD):
+                before, after = max(before, abs(call.offset)), max(after, abs(call.offset))
+            elif not call.over_frame and fn in _WHOLE_PARTITION_FORMS:
+                return None
+            else:
+                frame = call.frame
+                if frame.end.kind == BoundKind.UNBOUNDED_FOLLOWING:
+                    return None
+                if frame.unit == FrameUnit.RANGE:
+                    if _has_offset(frame.start, frame.end):
+                        return None
+                    peers = True
+                for bound in (frame.start, frame.end):
+                    if bound.kind == BoundKind.PRECEDING:
+                        before = max(before, int(bound.offset))
+                    elif bound.kind == BoundKind.FOLLOWING:
+                        after = max(after, int(bound.offset))
+                if frame.start.kind == BoundKind.UNBOUNDED_PRECEDING:
+                    found = _RUNNING_CARRIES.get(fn)
+                    if found is None or call.distinct or call.over_frame or call.within:
+                        return None
+                    carry = found
+            carries.append(carry)
+        if peers and not ordered:
+            return None  # without ORDER BY the whole partition is one peer group
+        return cls(before, after, peers, tuple(carries))
+
+
+class _WindowRun:
+    """One task's window: its input arrives sorted by (PARTITION BY, ORDER BY), so each
+    window partition is computed as soon as the next one starts.
+
+    Complete partitions are gathered up to ``batch_rows`` rows and computed together;
+    only those and the partition still arriving are held (reserved at twice their bytes:
+    computing concatenates them). A partition that outgrows the budget is spilled to one
+    IPC file as it arrives and, once complete, computed in pieces of about
+    ``batch_rows`` rows read back from it (``_PieceNeeds``: each piece with the context
+    rows its frames and offsets reach, carries for frames from the partition's start).
+    Calls that need a partition at once (frames to its end, RANGE offsets, the
+    whole-partition forms of mode / quantiles / lists, running frames of the other
+    aggregates, ORDER BY inside one) cannot be split: such a partition is admitted while
+    it stays within half the operator-state share of the budget (``_own_share``; other
+    operators may hold the pool past it) and past that raises ``ResourceExhaustedError``.
+    """
+
+    def __init__(self, op: WindowExec, ctx: TaskContext):
+        self.op = op
+        self.ctx = ctx
+        self.res = ctx.reserve(op)
+        self.metrics = ctx.operator_metrics(op)
+        self.schema = op.input.schema
+        self.keys = list(op.partition_by)
+        self.order = [k.column for k in op.order_by]
+        self.needs = _PieceNeeds.of(tuple(c for _, c in op.calls), bool(self.order))
+        self.chunk_rows = max(ctx.settings.batch_rows, 1)
+        self.done: list[pa.RecordBatch] = []
+        self.done_rows = 0
+        self.done_bytes = 0
+        self.current: list[pa.RecordBatch] = []
+        self.current_rows = 0
+        self.current_bytes = 0
+        self.file: SpillFile | None = None
+        self.last: pa.Table | None = None  # the last row's partition keys
+
+    # --- input
+
+    def add(self, batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+        starts = self._partition_starts(batch)
+        if not len(starts):
+            yield from self._extend(batch)
+            return
+        first, last = int(starts[0]), int(starts[-1])
+        if first > 0:
+            yield from self._extend(batch.slice(0, first))
+        yield from self._end_partition()
+        if last > first:
+            yield from self._complete(batch.slice(first, last - first))
+        yield from self._extend(batch.slice(last))
+        if self.done_rows >= self.chunk_rows:
+            yield from self._flush_done()
+
+    def finish(self) -> Iterator[pa.RecordBatch]:
+        yield from self._end_partition()
+        yield from self._flush_done()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.delete()
+            self.file = None
+        self.res.free()
+
+    def _partition_starts(self, batch: pa.RecordBatch) -> Ints:
+        """Rows of ``batch`` where a window partition starts (row 0 when it does not
+        continue the last one)."""
+        if not self.keys:
+            return np.empty(0, dtype=np.int64)
+        keys = _decoded(pa.Table.from_batches([batch]).select(self.keys))
+        flags = _changes(keys, self.keys)
+        if self.last is not None:
+            pair = pa.concat_tables([self.last, keys.slice(0, 1)])
+            flags[0] = bool(_changes(pair, self.keys)[1])
+        self.last = keys.slice(batch.num_rows - 1, 1).combine_chunks()
+        return np.flatnonzero(flags).astype(np.int64)
+
+    def _held(self, rows: int) -> None:
+        held = self.done_rows + self.current_rows + rows
+        self.metrics.peak_state_rows = max(self.metrics.peak_state_rows, held)
+
+    def _extend(self, rows: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+        """Rows of the partition still arriving."""
+        if not rows.num_rows:
+            return
+        if self.file is not None:
+            self.file.write(rows)
+            return
+        need = 2 * rows.nbytes
+        if not self.res.try_grow(need):
+            yield from self._flush_done()
+            if not self.res.try_grow(need):
+                if self.current and self.needs is not None:
+                    self._spill_current()
+                    assert self.file is not None
+                    self.file.write(rows)
+                    return
+                if self.current and self.res.size + need > self._own_share():
+                    self.res.grow(need)  # raises: the partition is needed at once
+                # One batch (the least that makes progress), or a partition within this
+                # operator's share while others hold the pool past the budget.
+                self.res.force_grow(need)
+        self._held(rows.num_rows)
+        self.current.append(rows)
+        self.current_rows += rows.num_rows
+        self.current_bytes += need
+
+    def _own_share(self) -> int:
+        """What a partition that must be held at once may reserve when the rest of the
+        pool is taken: half of the operator-state share of the budget."""
+        return int(self.res.pool.limit * STATE_SHARE) // 2
+
+    def _complete(self, rows: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+        """Whole partitions."""
+        need = 2 * rows.nbytes
+        if not self.res.try_grow(need):
+            yield from self._flush_done()
+            self.res.force_grow(need)  # at most one batch
+        self._held(rows.num_rows)
+        self.done.append(rows)
+        self.done_rows += rows.num_rows
+        self.done_bytes += need
+
+    def _end_partition(self) -> Iterator[pa.RecordBatch]:
+        if self.file is not None:
+            yield from self._flush_done()  # the partitions before it come first
+            file, self.file = self.file, None
+            try:
+                yield from self._spilled_partition(file)
+            finally:
+                file.delete()
+        elif self.current:
+            self.done.extend(self.current)
+            self.done_rows += self.current_rows
+            self.done_bytes += self.current_bytes
+            self.current, self.current_rows, self.current_bytes = [], 0, 0
+
+    def _spill_current(self) -> None:
+        self.file = self.ctx.spill.new_file(self.schema, self.metrics)
+        self.metrics.spill_passes = 1
+        for batch in self.current:
+            self.file.write(batch)
+        self.res.shrink(self.current_bytes)
+        self.current, self.current_rows, self.current_bytes = [], 0, 0
+        release_unused()
+
+    # --- computing
+
+    def _flush_done(self) -> Iterator[pa.RecordBatch]:
+        if not self.done:
+            return
+        table = pa.Table.from_batches(self.done, self.schema).combine_chunks()
+        self.done = []
+        bounds = _Boundaries.of(table, self.op.partition_by, self.order)
+        columns = list(table.columns)
+        extra = 0
+        for _, call in self.op.calls:
+            self.ctx.check_cancelled()
+            column = _evaluate(call, table, bounds, self.op.order_by)
+            # The columns of rows already admitted, freed once passed on.
+            self.res.force_grow(column.nbytes)
+            extra += column.nbytes
+            columns.append(column)
+        out = pa.Table.from_arrays(columns, schema=self.op.schema)
+        del table, columns
+        self.res.shrink(self.done_bytes)
+        self.done_rows = self.done_bytes = 0
+        yield from out.to_batches(max_chunksize=self.chunk_rows)
+        self.res.shrink(extra)
+
+    def _spilled_partition(self, file: SpillFile) -> Iterator[pa.RecordBatch]:
+        needs = self.needs
+        assert needs is not None
+        pieces = _Pieces(self.op, needs, file.rows)
+        held: list[pa.RecordBatch] = []
+        reserved: list[int] = []
+        try:
+            # What one piece needs at least: admitted past the budget if need be (the
+            # operators around hold their batches too); more is a peer group or a
+            # frame's context that outgrew the budget.
+            least = 2 * self.chunk_rows + min(needs.before + needs.after, self.chunk_rows)
+            rows = 0
+            for batch in file.read():
+                need = 2 * batch.nbytes
+                rows += batch.num_rows
+                if not self.res.try_grow(need):
+                    if rows > least:
+                        self.res.grow(need)  # raises
+                    self.res.force_grow(need)
+                held.append(batch)
+                reserved.append(need)
+                self.metrics.peak_state_rows = max(self.metrics.peak_state_rows, rows)
+                yield from self._pieces(pieces, held, reserved, final=False)
+                rows = sum(b.num_rows for b in held)
+            yield from self._pieces(pieces, held, reserved, final=True)
+        finally:
+            self.res.shrink(sum(reserved))
+
+    def _pieces(
+        self, pieces: _Pieces, held: list[pa.RecordBatch], reserved: list[int], final: bool
+    ) -> Iterator[pa.RecordBatch]:
+        """Compute every piece the held rows allow; drop the rows no later piece reads."""
+        while held:
+            table = pa.Table.from_batches(held, self.schema)
+            cut = pieces.cut(table, final, self.chunk_rows)
+            if cut is None:
+                return
+            self.ctx.check_cancelled()
+            out = pieces.compute(table, cut)
+            self.res.force_grow(out.nbytes)  # one piece's columns, freed once passed on
+            try:
+                yield from out.to_batches(max_chunksize=self.chunk_rows)
+            finally:
+                self.res.shrink(out.nbytes)
+            drop = pieces.advance(table, cut)
+            while held and drop >= held[0].num_rows:
+                drop -= held[0].num_rows
+                held.pop(0)
+                self.res.shrink(reserved.pop(0))
+            if held and drop:
+                held[0] = held[0].slice(drop)
+            if pieces.pos == pieces.n:
+                return
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    columns = [
+        c.dictionary_decode() if pa.types.is_dictionary(c.type) else c
+        for c in (table.column(i).combine_chunks() for i in range(table.num_columns))
+    ]
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+class _Pieces:
+    """One spilled window partition of ``n`` rows, computed piece by piece.
+
+    ``pos`` is the first row not yet computed and ``h0`` the first row held: ``before``
+    rows ahead of ``pos`` (or from row 0). ``carry`` holds, per call, the aggregate of
+    rows ``[0, h0)`` for frames that start at the partition's first row; ``peer_groups``
+    counts the peer groups before ``pos`` (dense_rank).
+    """
+
+    def __init__(self, op: WindowExec, needs: _PieceNeeds, n: int):
+        self.op = op
+        self.needs = needs
+        self.n = n
+        self.pos = 0
+        self.h0 = 0
+        self.order = [k.column for k in op.order_by]
+        self.peer_groups = 0
+        self.carry: list[Any] = [None] * len(op.calls)
+
+    def cut(self, table: pa.Table, final: bool, rows: int) -> int | None:
+        """The end of the next piece, or None until more rows are held."""
+        h1 = self.h0 + table.num_rows
+        if final:
+            return self.n if self.pos < self.n else None
+        end = h1 - self.needs.after
+        if end - self.pos < rows:
+            return None
+        if not self.needs.peers:
+            return end
+        # Only where a peer group starts: a cut inside one would split its frames.
+        last = min(end, h1 - 1)
+        flags = _changes(_decoded(table.select(self.order)), self.order)
+        starts = np.flatnonzero(flags[self.pos - self.h0 + 1 : last - self.h0 + 1])
+        if not len(starts):
+            return None
+        return self.pos + 1 + int(starts[-1])
+
+    def compute(self, table: pa.Table, cut: int) -> pa.Table:
+        """Rows ``[pos, cut)`` with their window columns."""
+        t0 = self.h0
+        t1 = min(t0 + table.num_rows, cut + self.needs.after)
+        part = table.slice(0, t1 - t0).combine_chunks()
+        local = _Boundaries.of(part, (), self.order)
+        a, b = self.pos - t0, cut - t0
+        columns = [part.column(i).slice(a, b - a) for i in range(part.num_columns)]
+        for i, (_, call) in enumerate(self.op.calls):
+            column = self._call(i, call, part, local, t0, a, b)
+            columns.append(column.slice(a, b - a))
+        return pa.Table.from_arrays(columns, schema=self.op.schema)
+
+    def _call(
+        self, i: int, call: WindowCall, part: pa.Table, local: _Boundaries, t0: int, a: int, b: int
+    ) -> pa.Array:
+        fn = call.fn
+        if fn == WindowFunction.DENSE_RANK:
+            dense = local.peer_id - local.peer_id[a] + self.peer_groups + 1
+            return pa.array(dense, pa.int64())
+        if fn in _RANKING:
+            shifted = _Boundaries(
+                local.n,
+                local.index + t0,
+                np.zeros(local.n, dtype=np.int64),
+                np.zeros(local.n, dtype=np.int64),
+                np.full(local.n, self.n, dtype=np.int64),
+                local.peer_id,
+                local.peer_start + t0,
+                local.peer_end + t0,
+            )
+            return _evaluate(call, part, shifted, self.op.order_by)
+        carry = self.needs.carries[i]
+        if carry == _Carry.AVG and t0 > 0:
+            # The piece's own sums and counts, added to those of the rows before it.
+            sums = _evaluate(
+                replace(call, fn=WindowFunction.SUM, type=pa.float64()),
+                part,
+                local,
+                self.op.order_by,
+            )
+            counts = _evaluate(
+                replace(call, fn=WindowFunction.COUNT, type=pa.int64()),
+                part,
+                local,
+                self.op.order_by,
+            )
+            total, count = self.carry[i] or (0.0, 0)
+            s = np.asarray(sums.fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float64)
+            c = np.asarray(counts.to_numpy(zero_copy_only=False), dtype=np.int64) + count
+            return pa.array((s + total) / np.maximum(c, 1), pa.float64(), mask=c == 0)
+        column = _evaluate(call, part, local, self.op.order_by)
+        value = self.carry[i]
+        if carry == _Carry.NONE or t0 == 0:
+            return column
+        if carry == _Carry.COUNT:
+            return pc.add(column, pa.scalar(int(value or 0), pa.int64()))
+        if carry == _Carry.FIRST:
+            return pa.repeat(value, len(column)).cast(call.type)
+        if value is None or not value.is_valid:
+            return column
+        value = value.cast(call.type)
+        if carry == _Carry.SUM:
+            return pc.if_else(column.is_valid(), _plus(column, value), value).cast(call.type)
+        if carry == _Carry.MIN:
+            return pc.min_element_wise(column, value, skip_nulls=True).cast(call.type)
+        return pc.max_element_wise(column, value, skip_nulls=True).cast(call.type)
+
+    def advance(self, table: pa.Table, cut: int) -> int:
+        """Move past ``[pos, cut)``; the number of held rows no later piece reads (their
+        aggregates folded into the carries)."""
+        if self.needs.peers and cut > self.pos:
+            local = _Boundaries.of(
+                table.slice(self.pos - self.h0, cut - self.pos).combine_chunks(), (), self.order
+            )
+            self.peer_groups += int(local.peer_id[-1]) + 1
+        self.pos = cut
+        h0 = max(self.h0, cut - self.needs.before)
+        drop = h0 - self.h0
+        if drop:
+            gone = table.slice(0, drop)
+            for i, (_, call) in enumerate(self.op.calls):
+                kind = self.needs.carries[i]
+                if kind != _Carry.NONE:
+                    self.carry[i] = _fold(kind, self.carry[i], gone, call, self.h0 == 0)
+        self.h0 = h0
+        return drop
+
+
+def _plus(column: pa.Array, value: pa.Scalar) -> pa.Array:
+    """``column + value`` in ``column``'s type (decimals exact: Arrow's own decimal
+    addition widens the precision, past 38 digits for a SUM's DECIMAL(38, s))."""
+    t = column.type
+    if pa.types.is_decimal(t):
+        step = int(Decimal(value.as_py()).scaleb(t.scale))
+        unscaled = unscaled_int64(column) if len(column) else None
+        if unscaled is not None:
+            valid = valid_mask(column)
+            unscaled = np.where(valid, unscaled, 0)
+            if int(np.abs(unscaled).max()) + abs(step) < 2**62:
+                return decimal128_from_unscaled(unscaled + step, t.scale, valid).cast(t)
+        plus = value.as_py()
+        return pa.array([None if v is None else v + plus for v in column.to_pylist()], t)
+    return pc.add(column, value.cast(t))
+
+
+def _fold(kind: _Carry, carry: Any, rows: pa.Table, call: WindowCall, first: bool) -> Any:
+    """``carry`` (the aggregate of earlier rows) with ``rows`` added."""
+    arg = None if call.arg is None else _column(rows, call.arg)
+    if kind == _Carry.COUNT:
+        counted = rows.num_rows if arg is None else len(arg) - arg.null_count
+        return int(carry or 0) + counted
+    assert arg is not None
+    if kind == _Carry.FIRST:
+        return arg[0] if first else carry
+    if kind == _Carry.AVG:
+        total, count = carry or (0.0, 0)
+        floats = pc.cast(arg, pa.float64())
+        added = pc.sum(floats).as_py() if len(arg) > arg.null_count else 0.0
+        return (total + added, count + len(arg) - arg.null_count)
+    if kind == _Carry.SUM:
+        added = pc.sum(arg)
+        if carry is None or not carry.is_valid:
+            return added
+        if not added.is_valid:
+            return carry
+        return _plus(pa.array([carry.as_py()], call.type), added.cast(call.type))[0]
+    reduce = pc.min if kind == _Carry.MIN else pc.max
+    found = reduce(arg)
+    if carry is None or not carry.is_valid:
+        return found
+    if not found.is_valid:
+        return carry
+    pick = pc.min_element_wise if kind == _Carry.MIN else pc.max_element_wise
+    return pick(carry.cast(call.type), found.cast(call.type))
 
 
 # ------------------------------------------------------------------ boundaries
@@ -195,10 +692,11 @@ def _evaluate(
         return _lag_lead(call, arg, table, b)
     fs, fe = _frame(call, table, b, order)
     part = (b.part_id, b.part_start, b.part_end)
-    if call.over_frame or fn in (WindowFunction.ARG_MIN, WindowFunction.ARG_MAX):
+    if call.over_frame or call.within or fn in (WindowFunction.ARG_MIN, WindowFunction.ARG_MAX):
         assert arg is not None
         by = _column(table, call.by) if call.by is not None else None
-        return frame_aggregate.evaluate(call, arg, by, fs, fe, part)
+        within = _within_codes(call, table) if call.within else None
+        return frame_aggregate.evaluate(call, arg, by, fs, fe, part, within)
     if call.distinct and fn in (WindowFunction.COUNT, WindowFunction.SUM, WindowFunction.AVG):
         assert arg is not None
         # Frames that all start at the partition's first row (or all end at its last)
@@ -241,6 +739,32 @@ def _evaluate(
     if fn in (WindowFunction.MIN, WindowFunction.MAX):
         return _min_max(call, arg, valid, counts, fs, fe, b)
     raise ExecutionError(f"window function {fn.value} has no kernel")
+
+
+def _within_codes(call: WindowCall, table: pa.Table) -> Ints:
+    """Per row, its place under the aggregate's own ORDER BY: equal keys equal codes,
+    smaller codes first (each key's direction and NULL placement applied)."""
+    n = table.num_rows
+    ranks = []
+    for key in call.within:
+        col = _column(table, key.expr)
+        direction = "ascending" if key.ascending else "descending"
+        # NULLs rank after every value (Arrow's default); NULLS FIRST moves them to 0.
+        rank = np.asarray(pc.rank(col, sort_keys=direction, tiebreaker="dense"), dtype=np.int64)
+        if key.nulls_first and col.null_count:
+            rank = np.where(valid_mask(col), rank, 0)
+        ranks.append(rank)
+    if len(ranks) == 1:
+        return ranks[0]
+    order = np.lexsort(ranks[::-1])
+    new = np.zeros(n, dtype=bool)
+    if n:
+        new[0] = True
+    for r in ranks:
+        new[1:] |= r[order][1:] != r[order][:-1]
+    codes = np.empty(n, dtype=np.int64)
+    codes[order] = np.cumsum(new) - 1
+    return codes
 
 
 def _argument(call: WindowCall, table: pa.Table) -> pa.Array | None:
