@@ -310,3 +310,18 @@ def test_a_column_comparison_across_a_join_bounds_each_side(parquet_dir: Path) -
     assert scans["sales"].filters == ()
     expected = sum(_tables()["sales"].column("day").to_pylist())  # day_sk 0..day-1
     assert con.sql(sql).fetchall()[0][0] == expected
+
+
+def test_a_column_comparison_bound_is_exact_past_float_precision(tmp_path: Path) -> None:
+    """The bound taken from the other column's max is an exact integer: 2^60 + 1 as a
+    float is 2^60, and ``a < 2^60`` would drop the row ``a = 2^60`` that ``a < b`` keeps."""
+    big = 2**60
+    tables = {
+        "ta": pa.table({"a": pa.array([big - 1, big, big + 1], pa.int64())}),
+        "tb": pa.table({"b": pa.array([5, big + 1], pa.int64())}),
+    }
+    con = connect(write_tables(tmp_path, tables, {"ta": 10, "tb": 10}), list(tables), 1)
+    sql = "SELECT a FROM ta JOIN tb ON ta.a < tb.b ORDER BY a"
+    scans = {n.table: n for n in _walk(con.prepare(sql).logical.plan) if isinstance(n, Scan)}
+    assert [str(f) for f in scans["ta"].filters] == [f"(a < {big + 1})"]
+    assert con.sql(sql).fetchall() == [(big - 1,), (big,)]

@@ -238,18 +238,16 @@ def _bounds_from_comparison(p: Expr, left: LogicalPlan, right: LogicalPlan) -> l
     return out
 
 
-def column_range(
-    left: LogicalPlan, right: LogicalPlan, col: ColumnRef
-) -> tuple[float, float] | None:
+def column_range(left: LogicalPlan, right: LogicalPlan, col: ColumnRef) -> tuple[int, int] | None:
     """The table min/max of ``col`` (an integer or date column) of either join input."""
     found = origin_column(left if col.name in left.schema.names else right, col.name)
     return integer_range(found[0].source, found[1]) if found is not None else None
 
 
-def _literal(value: float, type_: pa.DataType) -> Literal:
+def _literal(value: int, type_: pa.DataType) -> Literal:
     if pa.types.is_date(type_):
-        return Literal(datetime.date.fromordinal(int(value)), type_)
-    return Literal(int(value), type_)
+        return Literal(datetime.date.fromordinal(value), type_)
+    return Literal(value, type_)
 
 
 def _sink_scalar_join(plan: Join, preds: list[Expr]) -> LogicalPlan | None:

@@ -500,7 +500,7 @@ def integer_span(source: TableSource, column: str) -> float | None:
     return bounds[1] - bounds[0] + 1 if bounds is not None else None
 
 
-def integer_range(source: TableSource, column: str) -> tuple[float, float] | None:
+def integer_range(source: TableSource, column: str) -> tuple[int, int] | None:
     """(min, max) of an integer or date column (a date as its day number), from Parquet
     min/max statistics; None for other columns or when a file lacks them."""
     if not isinstance(source, ParquetSource):
@@ -514,7 +514,7 @@ def integer_range(source: TableSource, column: str) -> tuple[float, float] | Non
 @lru_cache(maxsize=4096)
 def _integer_range(
     source: ParquetSource, column: str, versions: tuple[tuple[str, int, int] | None, ...]
-) -> tuple[float, float] | None:
+) -> tuple[int, int] | None:
     """``integer_range`` while the files keep these versions (the join orderer asks for
     the same spans hundreds of times per query)."""
     if None in versions:
@@ -544,13 +544,14 @@ def _integer_range(
     return _number(lo), _number(hi)
 
 
-def _number(value: Any) -> float:
-    """An integer or date value on one number line (dates as day numbers)."""
+def _number(value: Any) -> int:
+    """An integer or date value on one number line (dates as day numbers), exact: the
+    pushdown turns these into filter constants, and a float would round int64s past 2^53."""
     if isinstance(value, datetime.datetime):
         value = value.date()
     if isinstance(value, datetime.date):
-        return float(value.toordinal())
-    return float(value)
+        return value.toordinal()
+    return int(value)
 
 
 def equi_pairs(
