@@ -191,14 +191,7 @@ def _running_mode(
     its count, ties to the value seen first. So each row gets that pair as one key and
     the answer is a running maximum of keys (``range_extreme``)."""
     n = len(arg)
-    codes, distinct = value_codes(arg)
-    part_id = part[0]
-    valid = codes >= 0
-    key = part_id * np.int64(distinct + 1) + codes + 1
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    starts = np.flatnonzero(np.diff(sorted_key, prepend=-1))
-    group_of = np.cumsum(np.diff(sorted_key, prepend=-1) != 0) - 1
+    valid, order, starts, _, group_of = _value_runs(arg, part[0])
     count = np.empty(n, dtype=np.int64)
     count[order] = np.arange(n, dtype=np.int64) - starts[group_of] + 1
     first = np.empty(n, dtype=np.int64)
@@ -214,6 +207,21 @@ def _running_mode(
     return take(arg, rows, found).cast(call.type)
 
 
+def _value_runs(
+    arg: pa.Array, part_id: Ints
+) -> tuple[npt.NDArray[np.bool_], Ints, Ints, Ints, Ints]:
+    """The rows of each (partition, value) in row order, for the prefix / suffix modes:
+    (non-null rows, a stable order by (partition, value), each run's first and past-last
+    position in that order, each sorted position's run)."""
+    codes, distinct = value_codes(arg)
+    key = part_id * np.int64(distinct + 1) + codes + 1
+    order = np.argsort(key, kind="stable")
+    new = np.diff(key[order], prepend=-1) != 0
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], len(arg))
+    return codes >= 0, order, starts, ends, np.cumsum(new) - 1
+
+
 def _suffix_mode(
     call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints, part: tuple[Ints, Ints, Ints]
 ) -> pa.Array:
@@ -225,16 +233,7 @@ def _suffix_mode(
     row with the largest ``(count of its value from there to the end, -row)``: a range
     maximum of one key per row (``range_extreme``)."""
     n = len(arg)
-    codes, distinct = value_codes(arg)
-    part_id = part[0]
-    valid = codes >= 0
-    key = part_id * np.int64(distinct + 1) + codes + 1
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    new = np.diff(sorted_key, prepend=-1) != 0
-    starts = np.flatnonzero(new)
-    ends = np.append(starts[1:], n)
-    group_of = np.cumsum(new) - 1
+    valid, order, _, ends, group_of = _value_runs(arg, part[0])
     # Rows of one value in one partition, in row order: the k-th of m has m - k from it on.
     remaining = np.empty(n, dtype=np.int64)
     remaining[order] = ends[group_of] - np.arange(n, dtype=np.int64)
