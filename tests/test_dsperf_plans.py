@@ -325,3 +325,41 @@ def test_a_column_comparison_bound_is_exact_past_float_precision(tmp_path: Path)
     scans = {n.table: n for n in _walk(con.prepare(sql).logical.plan) if isinstance(n, Scan)}
     assert [str(f) for f in scans["ta"].filters] == [f"(a < {big + 1})"]
     assert con.sql(sql).fetchall() == [(big - 1,), (big,)]
+
+
+# TPC-DS q78's shape: an aggregation (``a``, itself a join) keys another aggregation
+# (``b``) that a left join looks up. The magic-set rule reduces ``b`` to ``a``'s keys;
+# ``a`` joins and aggregates, so it is a shared CTE computed once for both its readers.
+Q78_LIKE = u(
+    "aggregate_keying_aggregates",
+    """WITH a AS (SELECT wh, day, sum(cost) AS c FROM sales LEFT JOIN returns
+                  ON r_order = order_no WHERE r_order IS NULL GROUP BY wh, day),
+         b AS (SELECT wh AS bwh, day AS bday, count(*) AS n FROM sales GROUP BY wh, day),
+         c AS (SELECT wh AS cwh, day AS cday, max(cost) AS m FROM sales WHERE tag = 'a'
+               GROUP BY wh, day)
+    SELECT wh, day, c, n, m FROM a LEFT JOIN b ON bwh = wh AND bday = day
+      LEFT JOIN c ON cwh = wh AND cday = day
+    WHERE coalesce(n, 0) + coalesce(m, 0) > 0""",
+)
+
+
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_a_costly_key_source_is_computed_once(parquet_dir: Path, partitions: int) -> None:
+    con = connect(parquet_dir, list(_tables()), partitions)
+    text = con.explain(Q78_LIKE.sql)
+    assert "(shared CTE join_keys: 2 readers)" in text
+    assert text.count("keys=[order_no = r_order]") == 1, text
+    check_case(con, Q78_LIKE, _tables(), partitions)
+
+
+def test_a_scan_key_source_is_read_twice_not_shared(parquet_dir: Path) -> None:
+    """A key source that only scans and filters costs less to read again than to share."""
+    con = connect(parquet_dir, list(_tables()), 1)
+    sql = (
+        "SELECT s.wh, s.day, t.n FROM sales s LEFT JOIN "
+        "(SELECT day, count(*) AS n FROM sales GROUP BY day) t ON t.day = s.day "
+        "WHERE s.order_no = 7"
+    )
+    text = con.explain(sql)
+    assert "join_keys" not in text and "$magic" in text, text
+    check_case(con, u("scan_source", sql), _tables(), 1)

@@ -13,25 +13,39 @@ key occurs there:
 
 Groups the join never looks up are dropped before they are computed; the result
 is unchanged (a left/inner join cannot match a group whose key the outer side
-lacks). The small input is evaluated twice: once in the outer query, once here.
+lacks). A small input that is a plain (filtered) scan is evaluated twice: once in
+the outer query, once here. One that joins, aggregates or has windows (TPC-DS q78:
+the ``ss`` aggregation keys both the ``ws`` and the ``cs`` aggregations) becomes a
+shared CTE instead (``CteRead``s of one body), computed once for the outer query and
+every reduced aggregation — when the caller hands out new CTE ids (the main plan
+only: a body may read only CTEs bound before it, so none is made inside a body).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pyarrow as pa
 
 from shoal.expr.nodes import Call, ColumnRef, conjoin
-from shoal.logical.plan import Aggregate, Join, LogicalPlan, Project
+from shoal.logical.plan import Aggregate, CteRead, Join, LogicalPlan, Project, Window
 from shoal.optimizer.statistics import equi_pairs, estimate_rows
 
 # Only worth it when the key source is this many times smaller than the aggregated input.
 _REDUCTION = 3.0
 
 
-def reduce_aggregates_to_join_keys(plan: LogicalPlan) -> LogicalPlan:
-    children = tuple(reduce_aggregates_to_join_keys(c) for c in plan.children())
+#: Name shown for a key source shared by a reduction (EXPLAIN: ``CteRead join_keys #n``).
+SHARED_SOURCE_NAME = "join_keys"
+
+
+def reduce_aggregates_to_join_keys(
+    plan: LogicalPlan, new_cte_ids: Iterator[int] | None = None
+) -> LogicalPlan:
+    """Apply the reduction bottom-up; ``new_cte_ids`` (unused CTE ids, or None to
+    evaluate every key source twice) lets a costly key source be shared."""
+    children = tuple(reduce_aggregates_to_join_keys(c, new_cte_ids) for c in plan.children())
     if children:
         plan = plan.with_children(children)
     if not (
@@ -40,11 +54,17 @@ def reduce_aggregates_to_join_keys(plan: LogicalPlan) -> LogicalPlan:
         and not (plan.null_equal or plan.null_aware or plan.single_row)
     ):
         return plan
-    reduced = _reduce(plan.right, plan.left, plan)
-    return replace(plan, right=reduced) if reduced is not None else plan
+    reduced = _reduce(plan.right, plan.left, plan, new_cte_ids)
+    if reduced is None:
+        return plan
+    right, left = reduced
+    return replace(plan, left=left, right=right)
 
 
-def _reduce(side: LogicalPlan, other: LogicalPlan, join: Join) -> LogicalPlan | None:
+def _reduce(
+    side: LogicalPlan, other: LogicalPlan, join: Join, new_cte_ids: Iterator[int] | None
+) -> tuple[LogicalPlan, LogicalPlan] | None:
+    """The reduced ``side`` and ``other`` (its key source shared, or as it was)."""
     project: Project | None = None
     agg = side
     if isinstance(agg, Project):
@@ -71,12 +91,41 @@ def _reduce(side: LogicalPlan, other: LogicalPlan, join: Join) -> LogicalPlan | 
     source = _smallest_source(other, {o.name for o, _ in pairs})
     if estimate_rows(source) * _REDUCTION > estimate_rows(agg.input):
         return None
-    magic = Project(source, tuple((f"{o.name}$magic", ColumnRef(o.name, o.type)) for o, _ in pairs))
+    keys_from: LogicalPlan = source
+    if new_cte_ids is not None and not isinstance(source, CteRead) and _costly(source):
+        names = tuple(source.schema.names)
+        shared = CteRead(next(new_cte_ids), SHARED_SOURCE_NAME, source, names, names)
+        other = _replace_node(other, source, shared)
+        keys_from = shared
+    magic = Project(
+        keys_from, tuple((f"{o.name}$magic", ColumnRef(o.name, o.type)) for o, _ in pairs)
+    )
     condition = conjoin(
         [Call("equal", (key, ColumnRef(f"{o.name}$magic", o.type)), pa.bool_()) for o, key in pairs]
     )
     reduced = replace(agg, input=Join(agg.input, magic, "semi", condition))
-    return replace(project, input=reduced) if project is not None else reduced
+    return (replace(project, input=reduced) if project is not None else reduced), other
+
+
+def _costly(plan: LogicalPlan) -> bool:
+    """Whether ``plan`` joins, aggregates or has windows: worth computing only once."""
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Join | Aggregate | Window | CteRead):
+            return True
+        stack.extend(node.children())
+    return False
+
+
+def _replace_node(plan: LogicalPlan, target: LogicalPlan, new: LogicalPlan) -> LogicalPlan:
+    """``plan`` with the node ``target`` (by identity) replaced by ``new``."""
+    if plan is target:
+        return new
+    children = plan.children()
+    if not children:
+        return plan
+    return plan.with_children(tuple(_replace_node(c, target, new) for c in children))
 
 
 def _smallest_source(plan: LogicalPlan, columns: set[str]) -> LogicalPlan:

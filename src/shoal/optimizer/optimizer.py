@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pyarrow as pa
@@ -44,16 +45,24 @@ def optimize(query: LogicalQuery) -> LogicalQuery:
     # Estimates are memoized per plan node; start each query afresh so no table
     # (an in-memory one, or a file since rewritten) is held or trusted past it.
     estimate_rows.cache_clear()
-    plan = _apply_rules(query.plan)
+    bound = [r.cte_id for r in _reads_everywhere(query.plan)]
+    # Ids past the binder's for key sources the magic-set rule shares (main plan only).
+    new_cte_ids = itertools.count(max(bound, default=-1) + 1)
+    plan = _apply_rules(query.plan, new_cte_ids)
     if cte_reads(plan):
         plan = _optimize_shared_bodies(plan)
         estimate_rows.cache_clear()  # CteRead estimates came from the bodies as bound
     return LogicalQuery(plan, query.output_names)
 
 
-def _apply_rules(plan: LogicalPlan) -> LogicalPlan:
+def _apply_rules(plan: LogicalPlan, new_cte_ids: Iterator[int] | None = None) -> LogicalPlan:
+    """Every rule in order; ``new_cte_ids`` lets the magic-set rule share a key source
+    as a new CTE (given for the main plan only: a body reads only older CTEs)."""
     for _, rule in RULES:
-        plan = rule(plan)
+        if rule is reduce_aggregates_to_join_keys:
+            plan = reduce_aggregates_to_join_keys(plan, new_cte_ids)
+        else:
+            plan = rule(plan)
     return plan
 
 
