@@ -90,3 +90,19 @@ def test_chunked_columns_and_narrow_decimals(precision: int) -> None:
     assert dense is not None
     expected = chunked.group_by(["k"], use_threads=False).aggregate(SPECS)
     assert _sorted(dense) == _sorted(expected)
+
+
+@pytest.mark.parametrize("nulls", [False, True])
+def test_sparse_keys_are_grouped_by_a_sort(nulls: bool) -> None:
+    # A hash partition of a wide key range: too sparse for a slot per value, enough rows
+    # for the sort; every value of the key appears several times, in no order.
+    rng = np.random.default_rng(3)
+    n = 1 << 16
+    table = _table(rng, n, pa.int64(), nulls)
+    sparse = pa.array(rng.integers(0, n // 4, n) * 1_000_003 - 7, pa.int64())
+    table = table.set_column(0, "k", sparse)
+    out = dense_group_by(table, "k", SPECS)
+    assert out is not None
+    expected = table.group_by(["k"], use_threads=False).aggregate(SPECS)
+    assert _sorted(out) == _sorted(expected)
+    assert out.column("k").to_pylist() == sorted(out.column("k").to_pylist())
