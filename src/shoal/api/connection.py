@@ -263,7 +263,7 @@ class Connection:
 
     def _prepare_statement(self, statement: exp.Expr, settings: Settings) -> PreparedQuery:
         binder = Binder(self.catalog, share_ctes=settings.share_ctes)
-        logical = optimize(binder.bind_statement(statement))
+        logical = optimize(binder.bind_statement(statement), share_ctes=settings.share_ctes)
         planned = plan_query(logical.plan, settings)
         graph = build_stage_graph(planned.plan, planned.shared)
         if self._ray is not None:

@@ -41,13 +41,15 @@ RULES: tuple[tuple[str, Rule], ...] = (
 )
 
 
-def optimize(query: LogicalQuery) -> LogicalQuery:
+def optimize(query: LogicalQuery, share_ctes: bool = True) -> LogicalQuery:
+    """``query``'s plan through the rules; ``share_ctes=False`` (the setting) also keeps
+    the magic-set rule from sharing a key source: every reader computes its own."""
     # Estimates are memoized per plan node; start each query afresh so no table
     # (an in-memory one, or a file since rewritten) is held or trusted past it.
     estimate_rows.cache_clear()
     bound = [r.cte_id for r in _reads_everywhere(query.plan)]
     # Ids past the binder's for key sources the magic-set rule shares (main plan only).
-    new_cte_ids = itertools.count(max(bound, default=-1) + 1)
+    new_cte_ids = itertools.count(max(bound, default=-1) + 1) if share_ctes else None
     plan = _apply_rules(query.plan, new_cte_ids)
     if cte_reads(plan):
         plan = _optimize_shared_bodies(plan)
