@@ -108,7 +108,6 @@ UNSUPPORTED = [
     ("regexp_extract(s, '(a)', 1, 'i')", "regexp_extract", 8),
     ("percentile_cont(0.5) WITHIN GROUP (ORDER BY x DESC)", "percentile_cont", 8),
     # aggregates over windows: what is still not taken
-    ("mode(i ORDER BY id) OVER ()", "mode", 8),
     ("stddev(DISTINCT x) OVER ()", "stddev", 8),
     ("mode(DISTINCT i) OVER ()", "mode", 8),
     ("median(DISTINCT x) OVER (ORDER BY id)", "median", 8),

@@ -82,6 +82,11 @@ WITHIN = [
         "string_agg_distinct_by_itself",
         "string_agg(DISTINCT region, '/' ORDER BY region NULLS FIRST)",
     ),
+    # mode / arg_min / arg_max: the ORDER BY decides ties (the first in it), as DuckDB.
+    ("mode_by_qty_desc", "mode(least(qty, 4) ORDER BY qty DESC, id)"),
+    ("mode_strings_by_nullable", "mode(status ORDER BY discount NULLS FIRST, id DESC)"),
+    ("arg_min_ties_by_price", "arg_min(id, least(qty, 10) ORDER BY price DESC, id)"),
+    ("max_by_ties_nulls_first", "max_by(region, least(qty, 10) ORDER BY discount NULLS FIRST, id)"),
     # The order cannot change a sum: DuckDB ignores it, and so does shoal.
     ("sum_ordered", "sum(qty ORDER BY id)"),
 ]
@@ -254,6 +259,15 @@ OTHER: list[Case] = [
                string_agg(product ORDER BY id DESC) OVER w
         FROM sales WINDOW w AS (PARTITION BY store ORDER BY id
                                 ROWS BETWEEN 3 PRECEDING AND 2 FOLLOWING)""",
+    ),
+    u(
+        "tie_orders_group_by",
+        """
+        SELECT store, mode(least(qty, 4) ORDER BY qty DESC, id),
+               mode(status ORDER BY discount NULLS FIRST, id),
+               arg_min(id, least(qty, 10) ORDER BY price DESC, id),
+               max_by(region, least(qty, 10) ORDER BY discount, id DESC)
+        FROM sales GROUP BY store""",
     ),
     # ------------------------------------------- DISTINCT inside array_agg / string_agg
     u(

@@ -617,24 +617,24 @@ class ExpressionBinder:
         if node.args.get("count") is not None:
             raise UnsupportedError(f"{as_written(node)} (a count of values)")
         if fn == "mode":
-            arg = self._plain_argument(node.this, label)
+            value, ordered = aggregate_parts(node)
+            arg = self._plain_argument(value, label)
+            within = self._within_order(ordered)
             wanted = quantiles.holistic_request(
                 WindowFunction.MODE,
                 arg,
                 arg.type,
-                (SortKey(arg),),
+                within or (SortKey(arg),),
                 self.agg.names,
                 self.agg.quantiles,
+                # Sorted by its ORDER BY, the framed mode's ties go to the value first in it.
+                over_frame=bool(within),
             )
         elif fn == "array_agg":
             value, ordered = aggregate_parts(node)
             value, distinct = _distinct_value(value, node)
             arg = self._plain_argument(value, label)
-            pre = self.pre_aggregate()
-            order = tuple(
-                SortKey(pre.bind(o.this), not o.args.get("desc"), bool(o.args.get("nulls_first")))
-                for o in ordered
-            )
+            order = self._within_order(ordered)
             wanted = quantiles.holistic_request(
                 WindowFunction.ARRAY_AGG,
                 arg,
@@ -645,9 +645,13 @@ class ExpressionBinder:
                 distinct,
             )
         else:
-            # arg_min(a, b): a at the smallest b, among rows where neither is NULL.
+            # arg_min(a, b): a at the smallest b, among rows where neither is NULL; an
+            # ORDER BY (which sqlglot hangs on b) breaks ties on b.
+            by_node, ordered = node.expression, []
+            if isinstance(by_node, exp.Order):
+                by_node, ordered = by_node.this, list(by_node.expressions)
             picked = self._plain_argument(node.this, label)
-            key = self._plain_argument(node.expression, label)
+            key = self._plain_argument(by_node, label)
             arg = Case(
                 ((t.call("is_not_null", [key], pa.bool_()), picked),),
                 Literal(None, picked.type),
@@ -662,11 +666,20 @@ class ExpressionBinder:
                 WindowFunction.FIRST_VALUE,
                 arg,
                 picked.type,
-                (SortKey(by, fn == "arg_min", False),),
+                (SortKey(by, fn == "arg_min", False), *self._within_order(ordered)),
                 self.agg.names,
                 self.agg.quantiles,
             )
         return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
+
+    def _within_order(self, ordered: list[exp.Ordered]) -> tuple[SortKey, ...]:
+        """An aggregate's own ORDER BY keys, bound before aggregation (NULLS LAST unless
+        written, as DuckDB)."""
+        pre = self.pre_aggregate()
+        return tuple(
+            SortKey(pre.bind(o.this), not o.args.get("desc"), bool(o.args.get("nulls_first")))
+            for o in ordered
+        )
 
     def _pairwise(self, node: exp.Expr, kind: Pairwise) -> Expr:
         assert self.agg is not None

@@ -16,7 +16,11 @@ quantile_disc / quantile keep the argument's type. ``string_agg(x, sep [ORDER BY
 partition's first row, which the aggregate picks with ``any_value``) and
 ``arg_min(a, b)`` / ``arg_max`` (``min_by`` / ``max_by``: ``first_value`` of ``a`` over the
 partition sorted by ``b`` ascending / descending, NULLS LAST, among rows where neither is
-NULL, as DuckDB).
+NULL, as DuckDB). An ORDER BY inside mode / arg_min / arg_max decides their ties, as
+DuckDB: arg_min's window is sorted by ``b`` then those keys, so the first row among the
+tied extremes is the first in that order; ``mode(x ORDER BY k)``'s window is sorted by
+``k`` and computes the framed mode over the whole partition, whose ties go to the value
+seen first.
 """
 
 from __future__ import annotations
@@ -64,6 +68,9 @@ class QuantileRequest:
     order: tuple[SortKey, ...] = ()
     #: array_agg / string_agg over the group's distinct values.
     distinct: bool = False
+    #: The window's framed form over the whole partition (mode with an ORDER BY: ties
+    #: to the value that order puts first, not the smallest).
+    over_frame: bool = False
 
 
 def quantile_fraction(node: exp.Expr) -> float:
@@ -138,12 +145,28 @@ def holistic_request(
     names: NameGenerator,
     existing: list[QuantileRequest],
     distinct: bool = False,
+    over_frame: bool = False,
 ) -> QuantileRequest:
     """mode / array_agg / arg_min / arg_max (first_value over ``order``) of ``arg``."""
     for r in existing:
-        if (r.fn, r.arg, r.order, r.distinct) == (fn, arg, order, distinct):
+        if (r.fn, r.arg, r.order, r.distinct, r.over_frame) == (
+            fn,
+            arg,
+            order,
+            distinct,
+            over_frame,
+        ):
             return r
-    made = QuantileRequest(names.fresh(fn.value), fn, arg, 0.0, out, order=order, distinct=distinct)
+    made = QuantileRequest(
+        names.fresh(fn.value),
+        fn,
+        arg,
+        0.0,
+        out,
+        order=order,
+        distinct=distinct,
+        over_frame=over_frame,
+    )
     existing.append(made)
     return made
 
@@ -204,6 +227,7 @@ def apply(
                     fraction=r.fraction,
                     separator=r.separator,
                     distinct=r.distinct,
+                    over_frame=r.over_frame,
                 ),
             )
             for r, arg_ref in group

@@ -66,9 +66,10 @@ _AGGREGATES: dict[type[exp.Expr], str] = {**AGGREGATE_NODES, exp.First: "first",
 
 #: Aggregates whose ORDER BY changes the result: the order of the values in lists and
 #: strings, the row first / last take.
-_ORDERED = frozenset({"array_agg", "string_agg", "first", "last"})
+_ORDERED = frozenset({"array_agg", "string_agg", "first", "last", "mode", "arg_min", "arg_max"})
 #: Aggregates whose result the order of the values cannot change: their ORDER BY is
-#: ignored. (mode and arg_min / arg_max break ties by it: still unsupported.)
+#: ignored. (mode and arg_min / arg_max break ties by it, as DuckDB: the value first in
+#: that order among those tied.)
 _ORDER_FREE = frozenset(
     {
         "count",
@@ -200,6 +201,10 @@ class WindowBinder:
         fn = _AGGREGATES[type(func)]
         label = as_written(func)
         value, ordered = aggregate_parts(func)
+        by_node = func.args.get("expression")
+        if fn in ("arg_min", "arg_max") and isinstance(by_node, exp.Order):
+            # sqlglot hangs arg_min(a, b ORDER BY k)'s ORDER BY on its second argument.
+            by_node, ordered = by_node.this, list(by_node.expressions)
         within = self._within(ordered, binder)
         if within and fn not in _ORDER_FREE | _ORDERED:
             raise UnsupportedError(f"ORDER BY inside window function {label}")
@@ -265,7 +270,8 @@ class WindowBinder:
             )
             return self._add(spec, call)
         if fn in ("arg_min", "arg_max"):
-            by = binder.bind(func.expression)
+            assert by_node is not None
+            by = binder.bind(by_node)
             picked = Case(
                 ((t.call("is_not_null", [by], pa.bool_()), arg),), Literal(None, arg.type), arg.type
             )
@@ -274,7 +280,12 @@ class WindowBinder:
             )
             wfn = WindowFunction.ARG_MIN if fn == "arg_min" else WindowFunction.ARG_MAX
             call = WindowCall(
-                wfn, self._column(picked), arg.type, frame, by=self._column(guarded_by)
+                wfn,
+                self._column(picked),
+                arg.type,
+                frame,
+                by=self._column(guarded_by),
+                within=within,
             )
             return self._add(spec, call)
         if isinstance(arg, Literal):
@@ -297,7 +308,12 @@ class WindowBinder:
             return self._add(spec, call)
         if fn == "mode":
             call = WindowCall(
-                WindowFunction.MODE, self._column(arg), arg.type, frame, over_frame=True
+                WindowFunction.MODE,
+                self._column(arg),
+                arg.type,
+                frame,
+                over_frame=True,
+                within=within,
             )
             return self._add(spec, call)
         if distinct and within and any(k.expr != self._column(arg) for k in within):

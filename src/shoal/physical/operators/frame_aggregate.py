@@ -132,6 +132,18 @@ def range_extreme(
     return out
 
 
+def _tie_places(n: int, within: Ints | None) -> tuple[Ints, Ints]:
+    """Each row's place in the order that breaks ties, and the row at each place: the
+    aggregate's own ORDER BY (its ties in window order) or else window order itself."""
+    if within is None:
+        row = np.arange(n, dtype=np.int64)
+        return row, row
+    row_at = np.argsort(within, kind="stable").astype(np.int64)
+    place = np.empty(n, dtype=np.int64)
+    place[row_at] = np.arange(n, dtype=np.int64)
+    return place, row_at
+
+
 def _arg_extreme(
     call: WindowCall,
     arg: pa.Array,
@@ -139,6 +151,7 @@ def _arg_extreme(
     fs: Ints,
     fe: Ints,
     part: tuple[Ints, Ints, Ints],
+    within: Ints | None,
 ) -> pa.Array:
     n = len(arg)
     has_rows = fe > fs
@@ -146,21 +159,21 @@ def _arg_extreme(
         return arg
     valid = valid_mask(by)
     ranks = np.asarray(pc.rank(by, sort_keys="ascending", tiebreaker="dense"), dtype=np.int64)
-    row = np.arange(n, dtype=np.int64)
+    place, row_at = _tie_places(n, within)
     is_max = call.fn == WindowFunction.ARG_MAX
-    # The tie-break is the earlier row either way: arg_max takes the largest
-    # (rank, n - row), arg_min the smallest (rank, row).
+    # The tie-break is the earlier place either way: arg_max takes the largest
+    # (rank, n - place), arg_min the smallest (rank, place).
     width = np.int64(n + 1)
     if is_max:
-        codes = np.where(valid, ranks * width + (n - row), -1)
+        codes = np.where(valid, ranks * width + (n - place), -1)
     else:
-        codes = np.where(valid, ranks * width + row, np.iinfo(np.int64).max)
+        codes = np.where(valid, ranks * width + place, np.iinfo(np.int64).max)
     fs_in = np.minimum(fs, n - 1)
     best = range_extreme(codes, fs_in, np.maximum(fe, fs_in + 1), is_max, *part)
     found = has_rows & (best >= 0) & (best != np.iinfo(np.int64).max)
     picked = np.where(found, best % width, 0)
-    rows = n - picked if is_max else picked
-    return take(arg, np.where(found, rows, 0), found).cast(call.type)
+    places = n - picked if is_max else picked
+    return take(arg, row_at[np.where(found, places, 0)], found).cast(call.type)
 
 
 def _ordered_end(
@@ -182,20 +195,25 @@ def _ordered_end(
 
 
 def _running_mode(
-    call: WindowCall, arg: pa.Array, fe: Ints, part: tuple[Ints, Ints, Ints]
+    call: WindowCall, arg: pa.Array, fe: Ints, part: tuple[Ints, Ints, Ints], within: Ints | None
 ) -> pa.Array:
     """mode over frames that start at the partition's first row, in O(n log n).
 
     A prefix's mode is the value of its row with the largest (count of that row's value
-    so far, earliest first occurrence): the row where the most frequent value reached
-    its count, ties to the value seen first. So each row gets that pair as one key and
-    the answer is a running maximum of keys (``range_extreme``)."""
+    so far, earliest place of that value so far): the row where the most frequent value
+    reached its count, ties to the value placed first (window order, or the aggregate's
+    own ORDER BY). So each row gets that pair as one key and the answer is a running
+    maximum of keys (``range_extreme``)."""
     n = len(arg)
     valid, order, starts, _, group_of = _value_runs(arg, part[0])
     count = np.empty(n, dtype=np.int64)
     count[order] = np.arange(n, dtype=np.int64) - starts[group_of] + 1
+    place, row_at = _tie_places(n, within)
+    # Per (partition, value) run in row order, the running minimum of the places: runs
+    # lifted below all earlier ones so one accumulate restarts at each.
+    lift = group_of * np.int64(n + 1)
     first = np.empty(n, dtype=np.int64)
-    first[order] = order[starts[group_of]]
+    first[order] = np.minimum.accumulate(place[order] - lift) + lift
     width = np.int64(n + 1)
     ranked = np.where(valid, count * width + (n - first), -1)
     fs = part[1]
@@ -203,8 +221,8 @@ def _running_mode(
     fe_in = np.maximum(fe, np.minimum(fs + 1, n))
     best = range_extreme(ranked, fs, fe_in, True, *part)
     found = has & (best >= 0)
-    rows = n - np.where(found, best % width, n)
-    return take(arg, rows, found).cast(call.type)
+    places = n - np.where(found, best % width, n)
+    return take(arg, row_at[np.minimum(places, n - 1)], found).cast(call.type)
 
 
 def _value_runs(
@@ -223,29 +241,41 @@ def _value_runs(
 
 
 def _suffix_mode(
-    call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints, part: tuple[Ints, Ints, Ints]
+    call: WindowCall,
+    arg: pa.Array,
+    fs: Ints,
+    fe: Ints,
+    part: tuple[Ints, Ints, Ints],
+    within: Ints | None,
 ) -> pa.Array:
     """mode over frames that end at the partition's last row, in O(n log n).
 
     In a frame ``[fs, end)`` a value's first row ``j`` there counts all of the value's
     rows in the frame: the count of its value in ``[j, end)``. Every later row of the
-    value counts fewer. So the frame's mode (ties to the value seen first) is at the
-    row with the largest ``(count of its value from there to the end, -row)``: a range
-    maximum of one key per row (``range_extreme``)."""
+    value counts fewer. So the frame's mode (ties to the value placed first: the
+    smallest place among its rows from ``j`` on) is at the row with the largest
+    ``(count of its value from there to the end, -that place)``: a range maximum of one
+    key per row (``range_extreme``)."""
     n = len(arg)
     valid, order, _, ends, group_of = _value_runs(arg, part[0])
     # Rows of one value in one partition, in row order: the k-th of m has m - k from it on.
     remaining = np.empty(n, dtype=np.int64)
     remaining[order] = ends[group_of] - np.arange(n, dtype=np.int64)
+    place, row_at = _tie_places(n, within)
+    # Per run, the minimum place from each row on: a running minimum over the reversed
+    # runs, each lifted above the ones after it so one accumulate restarts at each.
+    lift = group_of[::-1] * np.int64(n + 1)
+    suffix = np.minimum.accumulate(place[order][::-1] + lift) - lift
+    least = np.empty(n, dtype=np.int64)
+    least[order] = suffix[::-1]
     width = np.int64(n + 1)
-    row = np.arange(n, dtype=np.int64)
-    ranked = np.where(valid, remaining * width + (n - row), -1)
+    ranked = np.where(valid, remaining * width + (n - least), -1)
     has = fe > fs
     fs_in = np.minimum(fs, n - 1)
     best = range_extreme(ranked, fs_in, np.maximum(fe, fs_in + 1), True, *part)
     found = has & (best >= 0)
-    rows = n - np.where(found, best % width, n)
-    return take(arg, rows, found).cast(call.type)
+    places = n - np.where(found, best % width, n)
+    return take(arg, row_at[np.minimum(places, n - 1)], found).cast(call.type)
 
 
 #: Output bytes gathered per numpy step when string_agg copies frame strings out.
@@ -590,13 +620,13 @@ def evaluate(
         return _ordered_end(call, arg, within, fs, fe, part)
     if call.fn in (WindowFunction.ARG_MIN, WindowFunction.ARG_MAX):
         assert by is not None
-        return _arg_extreme(call, arg, by, fs, fe, part)
+        return _arg_extreme(call, arg, by, fs, fe, part, within)
     if len(arg) == 0:
         return pa.array([], call.type)
     if call.fn == WindowFunction.MODE and np.array_equal(fs, part[1]):
-        return _running_mode(call, arg, fe, part)
+        return _running_mode(call, arg, fe, part, within)
     if call.fn == WindowFunction.MODE and np.array_equal(fe, part[2]):
-        return _suffix_mode(call, arg, fs, fe, part)
+        return _suffix_mode(call, arg, fs, fe, part, within)
     if call.fn == WindowFunction.STRING_AGG and not call.distinct and within is None:
         return _frame_strings(call, arg, fs, fe)
     if (
