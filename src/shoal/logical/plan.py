@@ -582,6 +582,18 @@ class CteRead(LogicalPlan):
         return f"CteRead {self.cte_name} #{self.cte_id} [{cols}]"
 
 
+def worth_sharing(plan: LogicalPlan) -> bool:
+    """Whether ``plan`` joins, aggregates or has windows: worth computing once for many
+    readers rather than once per reader (a scan and its filters are cheaper to repeat)."""
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Join | Aggregate | Window | CteRead):
+            return True
+        stack.extend(node.children())
+    return False
+
+
 def cte_reads(plan: LogicalPlan) -> list[CteRead]:
     """Every ``CteRead`` under ``plan``, not looking into their bodies."""
     found: list[CteRead] = []

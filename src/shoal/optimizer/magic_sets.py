@@ -29,7 +29,7 @@ from dataclasses import replace
 import pyarrow as pa
 
 from shoal.expr.nodes import Call, ColumnRef, conjoin
-from shoal.logical.plan import Aggregate, CteRead, Join, LogicalPlan, Project, Window
+from shoal.logical.plan import Aggregate, CteRead, Join, LogicalPlan, Project, worth_sharing
 from shoal.optimizer.statistics import equi_pairs, estimate_rows
 
 # Only worth it when the key source is this many times smaller than the aggregated input.
@@ -92,7 +92,7 @@ def _reduce(
     if estimate_rows(source) * _REDUCTION > estimate_rows(agg.input):
         return None
     keys_from: LogicalPlan = source
-    if new_cte_ids is not None and not isinstance(source, CteRead) and _costly(source):
+    if new_cte_ids is not None and not isinstance(source, CteRead) and worth_sharing(source):
         names = tuple(source.schema.names)
         shared = CteRead(next(new_cte_ids), SHARED_SOURCE_NAME, source, names, names)
         other = _replace_node(other, source, shared)
@@ -105,17 +105,6 @@ def _reduce(
     )
     reduced = replace(agg, input=Join(agg.input, magic, "semi", condition))
     return (replace(project, input=reduced) if project is not None else reduced), other
-
-
-def _costly(plan: LogicalPlan) -> bool:
-    """Whether ``plan`` joins, aggregates or has windows: worth computing only once."""
-    stack = [plan]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Join | Aggregate | Window | CteRead):
-            return True
-        stack.extend(node.children())
-    return False
 
 
 def _replace_node(plan: LogicalPlan, target: LogicalPlan, new: LogicalPlan) -> LogicalPlan:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from shoal.logical.plan import Aggregate, CteRead, Join, LogicalPlan, Window
+from shoal.logical.plan import CteRead, LogicalPlan, worth_sharing
 from shoal.sql.scope import NameGenerator
 
 
@@ -66,7 +66,7 @@ class SharedCtes:
         key = id(cte)
         if key not in self._bound:
             body, out_names = bind_body()
-            if not _worth_sharing(body):
+            if not worth_sharing(body):
                 self._bound[key] = None
                 return body, out_names  # this reference uses the body it just bound
             # Ids follow binding order, so a body only reads CTEs with smaller ids.
@@ -79,13 +79,3 @@ class SharedCtes:
         names = tuple(self._names.fresh(c) for c in columns)
         read = CteRead(shared.cte_id, cte.alias.lower(), shared.body, columns, names)
         return read, list(shared.out_names)
-
-
-def _worth_sharing(plan: LogicalPlan) -> bool:
-    stack = [plan]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Join | Aggregate | Window | CteRead):
-            return True
-        stack.extend(node.children())
-    return False
