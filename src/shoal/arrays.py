@@ -54,9 +54,13 @@ def unscaled_int64(arr: pa.Array) -> npt.NDArray[np.int64] | None:
 
 
 def decimal128_from_unscaled(
-    values: npt.NDArray[np.int64], scale: int, valid: npt.NDArray[np.bool_] | None = None
+    values: npt.NDArray[np.int64],
+    scale: int,
+    valid: npt.NDArray[np.bool_] | None = None,
+    type_: pa.DataType | None = None,
 ) -> pa.Array:
-    """DECIMAL(38, scale) holding these unscaled values (NULL where ``valid`` is False)."""
+    """DECIMAL(38, scale) — or ``type_``, whose precision the caller knows they fit —
+    holding these unscaled values (NULL where ``valid`` is False)."""
     validity = None if valid is None or valid.all() else pa.array(valid).buffers()[1]
     # Written in place into a buffer of Arrow's pool: low word, sign-extended high word.
     data = pa.allocate_buffer(16 * len(values))
@@ -64,7 +68,7 @@ def decimal128_from_unscaled(
     words[0::2] = values
     np.right_shift(values, 63, out=words[1::2])
     return pa.Array.from_buffers(
-        pa.decimal128(MAX_DECIMAL_PRECISION, scale), len(values), [validity, data]
+        type_ or pa.decimal128(MAX_DECIMAL_PRECISION, scale), len(values), [validity, data]
     )
 
 

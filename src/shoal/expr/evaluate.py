@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from shoal.arrays import decimal128_from_unscaled, unscaled_int64
 from shoal.errors import ExecutionError, InvalidDataError
 from shoal.expr import floats
+from shoal.expr.decimal_int64 import decimal_arithmetic
 from shoal.expr.functions import FUNCTION_KERNELS
 from shoal.expr.nodes import Call, Case, Cast, ColumnRef, Expr, InList, Literal, conjuncts
 from shoal.types import MAX_DECIMAL_PRECISION, is_decimal, is_float, is_integer, sql_type_name
@@ -48,6 +49,8 @@ def evaluate(e: Expr, batch: pa.RecordBatch, memo: Memo | None = None) -> Value:
             return found
     if isinstance(e, Cast):
         value = cast_value(evaluate(e.arg, batch, memo), e.type)
+    elif isinstance(e, Call) and (fast := decimal_arithmetic(e, batch, memo, evaluate)) is not None:
+        value = fast
     elif isinstance(e, Call):
         fn = _FUNCTIONS.get(e.fn)
         if fn is None:
