@@ -69,6 +69,16 @@ CASES: list[Case] = [
     ),
     u("nothing", "SELECT id FROM t WHERE mode = 'BOAT'"),
     u("with_plain", "SELECT id, note FROM t WHERE mode = 'TRUCK' AND note LIKE 'note 1%'"),
+    # The dictionary conjuncts keep most rows: every conjunct is judged on the whole
+    # batch and the rows copied once (NULL modes and flags must still drop out).
+    u(
+        "wide_with_plain",
+        "SELECT id, mode, flag FROM t WHERE mode <> 'RAIL' AND flag <> 'A' AND qty > 7",
+    ),
+    u(
+        "wide_null_verdict",
+        "SELECT id FROM t WHERE mode IN ('MAIL', 'SHIP', 'AIR', 'TRUCK') AND qty % 3 = 1",
+    ),
     u("case", "SELECT id FROM t WHERE CASE WHEN mode IS NULL THEN qty > 45 ELSE mode = 'MAIL' END"),
     o(
         "ordered",
