@@ -339,7 +339,7 @@ def test_bad_connection_settings(kwargs: dict[str, int]) -> None:
 @pytest.mark.parametrize(
     ("sql", "construct"),
     [
-        ("SELECT x, first_value(x IGNORE NULLS) OVER () FROM t", "IGNORE NULLS"),
+        ("SELECT x, sum(x IGNORE NULLS) OVER () FROM t", "IGNORE NULLS"),
         ("SELECT k, count(*) FROM t GROUP BY GROUPING SETS (ROLLUP (k))", "ROLLUP"),
         ("SELECT kurtosis(x) FROM t", "kurtosis"),
         ("SELECT * FROM t, LATERAL (SELECT x + 1 AS y)", "LATERAL"),

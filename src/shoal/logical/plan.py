@@ -297,10 +297,12 @@ class Join(LogicalPlan):
 
 
 class FrameUnit(Enum):
-    """How a window frame's offsets count: physical rows, or distance in the ORDER BY value."""
+    """How a window frame's offsets count: physical rows, distance in the ORDER BY value,
+    or peer groups (rows with equal ORDER BY keys)."""
 
     ROWS = "ROWS"
     RANGE = "RANGE"
+    GROUPS = "GROUPS"
 
 
 class BoundKind(Enum):
@@ -381,6 +383,12 @@ class WindowFunction(Enum):
     #: among rows where neither is NULL (the binder nulls ``arg`` where ``by`` is NULL).
     ARG_MIN = "arg_min"
     ARG_MAX = "arg_max"
+    #: ``arg_min(a, b, n)`` / ``arg_max``: the list of ``a`` at the ``n`` rows of the
+    #: frame with the smallest (largest) ``b``, in that order (ties in window order),
+    #: among rows where neither is NULL; NULL when there are none. ``offset`` is ``n``.
+    #: Without ``over_frame`` (the GROUP BY form) given on the partition's first row only.
+    ARG_MIN_N = "arg_min_n"
+    ARG_MAX_N = "arg_max_n"
 
 
 #: Functions that read a frame (the others read only the partition and the peer groups).
@@ -397,6 +405,8 @@ FRAMED_FUNCTIONS = frozenset(
         WindowFunction.MAX,
         WindowFunction.ARG_MIN,
         WindowFunction.ARG_MAX,
+        WindowFunction.ARG_MIN_N,
+        WindowFunction.ARG_MAX_N,
     }
 )
 
@@ -434,6 +444,9 @@ class WindowCall:
     #: order of each frame's values for ARRAY_AGG / STRING_AGG, and which row
     #: FIRST_VALUE / LAST_VALUE take (``first(x ORDER BY y)``); keys are input columns.
     within: tuple[SortKey, ...] = ()
+    #: IGNORE NULLS (FIRST_VALUE / LAST_VALUE / NTH_VALUE / LAG / LEAD): only the rows
+    #: where ``arg`` is not NULL count (any_value is FIRST_VALUE IGNORE NULLS).
+    ignore_nulls: bool = False
 
     def inputs(self) -> tuple[Expr, ...]:
         """The input columns (and literals) the call reads."""
@@ -448,7 +461,11 @@ class WindowCall:
             args.append(str(self.by))
         if self.fn in (WindowFunction.LAG, WindowFunction.LEAD, WindowFunction.NTILE):
             args.append(str(self.offset))
-        if self.fn == WindowFunction.NTH_VALUE:
+        if self.fn in (
+            WindowFunction.NTH_VALUE,
+            WindowFunction.ARG_MIN_N,
+            WindowFunction.ARG_MAX_N,
+        ):
             args.append(str(self.offset))
         if self.default is not None:
             args.append(str(self.default))
@@ -458,6 +475,8 @@ class WindowCall:
             args.append(repr(self.separator))
         if self.within:
             args[-1] += " ORDER BY " + ", ".join(str(k) for k in self.within)
+        if self.ignore_nulls:
+            args[-1] += " IGNORE NULLS"
         name = "count" if self.fn == WindowFunction.COUNT_STAR else self.fn.value
         text = f"{name}({', '.join(args) or ('*' if self.fn == WindowFunction.COUNT_STAR else '')})"
         if self.fn in FRAMED_FUNCTIONS or self.over_frame:

@@ -13,7 +13,7 @@ its own. Calls go one way: ``binder`` → this module → ``expressions`` (throu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -43,9 +43,9 @@ from shoal.sql.expressions import (
     filtered_aggregate,
     string_agg_separator,
 )
-from shoal.sql.quantiles import QUANTILE_NODES, quantile_fraction
+from shoal.sql.quantiles import QUANTILE_NODES, arg_count, quantile_fraction
 from shoal.sql.scope import NameGenerator
-from shoal.sql.source_text import as_written
+from shoal.sql.source_text import as_written, written_call
 from shoal.sql.variance import Pairwise, Spread, pairwise, spread
 from shoal.types import is_decimal, is_float, is_integer, sql_type_name, sum_type
 
@@ -90,6 +90,17 @@ _ORDER_FREE = frozenset(
         "covar_samp",
         "corr",
     }
+)
+
+#: The window functions IGNORE NULLS applies to (any_value is first_value IGNORE NULLS;
+#: sqlglot wraps it so itself).
+_IGNORE_NULLS_OK = (
+    exp.FirstValue,
+    exp.LastValue,
+    exp.NthValue,
+    exp.Lag,
+    exp.Lead,
+    exp.AnyValue,
 )
 
 _RANKING: dict[type[exp.Expr], WindowFunction] = {
@@ -146,8 +157,16 @@ class WindowBinder:
         func = node.this
         if isinstance(func, exp.RespectNulls):
             func = func.this
-        if isinstance(func, exp.IgnoreNulls):
-            raise UnsupportedError(f"IGNORE NULLS in window function {as_written(func.this)}")
+        ignore_nulls = isinstance(func, exp.IgnoreNulls)
+        if ignore_nulls:
+            func = func.this
+            if not isinstance(func, _IGNORE_NULLS_OK):
+                raise UnsupportedError(f"IGNORE NULLS in window function {written_call(func)}")
+        if isinstance(func, exp.WithinGroup):
+            raise UnsupportedError(
+                f"{written_call(func)} OVER (...): an ordered-set aggregate as a window "
+                "function (quantile_cont(x, q) OVER (...) is the window form)"
+            )
         if isinstance(func, exp.Filter):
             func = filtered_aggregate(func)
         partition = tuple(self._column(binder.bind(p)) for p in node.args.get("partition_by") or [])
@@ -161,9 +180,30 @@ class WindowBinder:
             raise UnsupportedError(f"window frame EXCLUDE in {as_written(node.this)} OVER (...)")
         frame = _frame(frame_node, order_keys)
         spec = _Spec(tuple(p.name for p in partition), tuple(order_keys))
+        if isinstance(func, exp.AnyValue):
+            # DuckDB: the frame's first non-NULL value.
+            return self._add(spec, self._any_value(func, binder, frame))
         if type(func) in _AGGREGATES:
             return self._aggregate(func, binder, frame, spec)
-        return self._add(spec, self._call(func, binder, frame, order_keys))
+        call = self._call(func, binder, frame, order_keys)
+        if ignore_nulls:
+            call = replace(call, ignore_nulls=True)
+        return self._add(spec, call)
+
+    def _any_value(
+        self, func: exp.AnyValue, binder: ExpressionBinder, frame: WindowFrame
+    ) -> WindowCall:
+        value, ordered = aggregate_parts(func)
+        if ordered:
+            raise UnsupportedError(f"ORDER BY inside window function {written_call(func)}")
+        if value is None or isinstance(value, exp.Star | exp.Distinct):
+            raise UnsupportedError(f"window function {written_call(func)}")
+        arg = binder.bind(value)
+        if pa.types.is_null(arg.type):
+            arg = Literal(None, pa.int32())
+        return WindowCall(
+            WindowFunction.FIRST_VALUE, self._column(arg), arg.type, frame, ignore_nulls=True
+        )
 
     def _add(self, spec: _Spec, call: WindowCall) -> ColumnRef:
         """A reference to ``call``'s result column under ``spec`` (one column per
@@ -213,7 +253,7 @@ class WindowBinder:
         distinct = isinstance(value, exp.Distinct)
         if isinstance(value, exp.Distinct):
             if len(value.expressions) != 1:
-                raise UnsupportedError(f"DISTINCT with several arguments: {label}")
+                raise UnsupportedError(f"DISTINCT with several arguments: {written_call(func)}")
             value = value.expressions[0]
         if distinct and fn not in _DISTINCT_OK:
             raise UnsupportedError(f"DISTINCT in window function {label}")
@@ -278,6 +318,22 @@ class WindowBinder:
             guarded_by = Case(
                 ((t.call("is_not_null", [arg], pa.bool_()), by),), Literal(None, by.type), by.type
             )
+            count_node = func.args.get("count")
+            if count_node is not None:
+                if within or isinstance(count_node, exp.Order):
+                    raise UnsupportedError(f"ORDER BY inside window function {written_call(func)}")
+                n = arg_count(binder.bind(count_node), func)
+                wfn = WindowFunction.ARG_MIN_N if fn == "arg_min" else WindowFunction.ARG_MAX_N
+                call = WindowCall(
+                    wfn,
+                    self._column(picked),
+                    pa.list_(arg.type),
+                    frame,
+                    offset=n,
+                    by=self._column(guarded_by),
+                    over_frame=True,
+                )
+                return self._add(spec, call)
             wfn = WindowFunction.ARG_MIN if fn == "arg_min" else WindowFunction.ARG_MAX
             call = WindowCall(
                 wfn,
@@ -455,7 +511,11 @@ def _non_negative_int(e: Expr, label: str) -> int:
 def _frame(spec: exp.WindowSpec | None, order: list[SortKey]) -> WindowFrame:
     if spec is None:
         return DEFAULT_ORDERED_FRAME if order else WHOLE_PARTITION
-    unit = FrameUnit.ROWS if str(spec.args.get("kind", "")).upper() == "ROWS" else FrameUnit.RANGE
+    kind = str(spec.args.get("kind", "")).upper()
+    units = {"ROWS": FrameUnit.ROWS, "RANGE": FrameUnit.RANGE, "GROUPS": FrameUnit.GROUPS}
+    if kind not in units:
+        raise UnsupportedError(f"window frame {kind or spec.sql()} ({as_written(spec)})")
+    unit = units[kind]
     start = _bound(spec.args.get("start"), spec.args.get("start_side"), unit, order, True)
     end_node = spec.args.get("end")
     end = (

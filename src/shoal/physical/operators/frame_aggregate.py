@@ -1,5 +1,5 @@
 """Aggregates over window frames that prefix sums cannot give: DISTINCT, mode, quantiles,
-lists, strings, arg_min / arg_max and first / last with an ORDER BY.
+lists, strings, arg_min / arg_max (with a count too) and first / last with an ORDER BY.
 
 Called by the Window operator (window.py) with each row's frame as ``[fs, fe)`` row
 positions of its sorted input. Five ways, cheapest first:
@@ -24,6 +24,8 @@ positions of its sorted input. Five ways, cheapest first:
   has one, and grouped. That is O(the distinct frames' total size): O(n) for
   whole-partition frames, O(n·w) for sliding frames of w rows (mode among them), and
   O(n²) per partition for lists over running frames (that large in their output anyway).
+  arg_min / arg_max with a count ``n`` too: each distinct frame's rows sorted by the key,
+  its first ``n`` kept (O(n²) per partition over running frames, O(n) over whole ones).
 
 Ties follow DuckDB: mode and arg_min / arg_max take the frame's first row (in window
 order) among those tied. Lists and strings keep window order (or their ORDER BY, ties in
@@ -604,6 +606,44 @@ def _expand(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints, within: Ints | 
     return per_frame.take(pa.array(frame_of_row, pa.int64()))
 
 
+def _arg_extreme_n(
+    call: WindowCall, arg: pa.Array, by: pa.Array, fs: Ints, fe: Ints, part: tuple[Ints, Ints, Ints]
+) -> pa.Array:
+    """arg_min / arg_max with a count ``n`` (``call.offset``): per frame, the list of
+    ``arg`` at its ``n`` rows with the smallest (largest) ``by``, in that order, ties in
+    window order; rows where ``by`` is NULL skipped (the binder nulls it where ``arg``
+    is); NULL for a frame without such rows. Frames expanded (as ``_expand``); without
+    ``over_frame`` the list is given on the partition's first row only."""
+    n = len(arg)
+    if n == 0:
+        return pa.array([], call.type)
+    valid = valid_mask(by)
+    ranks = np.asarray(pc.rank(by, sort_keys="ascending", tiebreaker="dense"), dtype=np.int64)
+    key = -ranks if call.fn == WindowFunction.ARG_MAX_N else ranks
+    starts, ends, frame_of_row = _unique_frames(fs, fe)
+    sizes = ends - starts
+    pieces = []
+    for a, b in _chunks(sizes):
+        group, rows = _members(starts[a:b], sizes[a:b])
+        keep = valid[rows]
+        group, rows = group[keep], rows[keep]
+        order = np.lexsort((rows, key[rows], group))
+        group, rows = group[order], rows[order]
+        first = np.searchsorted(group, np.arange(b - a, dtype=np.int64))
+        within_group = np.arange(len(group), dtype=np.int64) - first[group]
+        keep = within_group < call.offset
+        group, rows = group[keep], rows[keep]
+        counts = np.bincount(group, minlength=b - a).astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        values = arg.take(pa.array(rows, pa.int64()))
+        pieces.append(
+            pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(counts == 0))
+        )
+    per_frame = pa.concat_arrays([p.cast(call.type) for p in pieces])
+    shown = np.ones(n, dtype=bool) if call.over_frame else np.arange(n) == part[1]
+    return per_frame.take(pa.array(frame_of_row, pa.int64(), mask=~shown))
+
+
 def evaluate(
     call: WindowCall,
     arg: pa.Array,
@@ -621,6 +661,9 @@ def evaluate(
     if call.fn in (WindowFunction.ARG_MIN, WindowFunction.ARG_MAX):
         assert by is not None
         return _arg_extreme(call, arg, by, fs, fe, part, within)
+    if call.fn in (WindowFunction.ARG_MIN_N, WindowFunction.ARG_MAX_N):
+        assert by is not None
+        return _arg_extreme_n(call, arg, by, fs, fe, part)
     if len(arg) == 0:
         return pa.array([], call.type)
     if call.fn == WindowFunction.MODE and np.array_equal(fs, part[1]):

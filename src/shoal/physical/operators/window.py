@@ -138,6 +138,15 @@ _WHOLE_PARTITION_FORMS = (
     WindowFunction.STRING_AGG,
     WindowFunction.MODE,
     WindowFunction.ARRAY_AGG,
+    WindowFunction.ARG_MIN_N,
+    WindowFunction.ARG_MAX_N,
+)
+#: The functions with a ``by`` argument (frame_aggregate's kernels).
+_BY_FUNCTIONS = (
+    WindowFunction.ARG_MIN,
+    WindowFunction.ARG_MAX,
+    WindowFunction.ARG_MIN_N,
+    WindowFunction.ARG_MAX_N,
 )
 _RUNNING_CARRIES = {
     WindowFunction.COUNT_STAR: _Carry.COUNT,
@@ -174,6 +183,8 @@ class _PieceNeeds:
             if fn in _RANKING:
                 peers |= fn in _PEER_RANKING
             elif fn in (WindowFunction.LAG, WindowFunction.LEAD):
+                if call.ignore_nulls:
+                    return None  # the offset-th non-NULL row may be any distance away
                 before, after = max(before, abs(call.offset)), max(after, abs(call.offset))
             elif not call.over_frame and fn in _WHOLE_PARTITION_FORMS:
                 return None
@@ -181,7 +192,8 @@ class _PieceNeeds:
                 frame = call.frame
                 if frame.end.kind == BoundKind.UNBOUNDED_FOLLOWING:
                     return None
-                if frame.unit == FrameUnit.RANGE:
+                if frame.unit in (FrameUnit.RANGE, FrameUnit.GROUPS):
+                    # Offsets in values or peer groups reach an unknown number of rows.
                     if _has_offset(frame.start, frame.end):
                         return None
                     peers = True
@@ -192,7 +204,13 @@ class _PieceNeeds:
                         after = max(after, int(bound.offset))
                 if frame.start.kind == BoundKind.UNBOUNDED_PRECEDING:
                     found = _RUNNING_CARRIES.get(fn)
-                    if found is None or call.distinct or call.over_frame or call.within:
+                    if (
+                        found is None
+                        or call.distinct
+                        or call.over_frame
+                        or call.within
+                        or call.ignore_nulls
+                    ):
                         return None
                     carry = found
             carries.append(carry)
@@ -692,7 +710,7 @@ def _evaluate(
         return _lag_lead(call, arg, table, b)
     fs, fe = _frame(call, table, b, order)
     part = (b.part_id, b.part_start, b.part_end)
-    if call.over_frame or call.within or fn in (WindowFunction.ARG_MIN, WindowFunction.ARG_MAX):
+    if call.over_frame or call.within or fn in _BY_FUNCTIONS:
         assert arg is not None
         by = _column(table, call.by) if call.by is not None else None
         within = _within_codes(call, table) if call.within else None
@@ -712,6 +730,8 @@ def _evaluate(
             )
         else:
             return frame_aggregate.evaluate(call, arg, None, fs, fe, part)
+    if call.ignore_nulls:
+        return _value_ignoring_nulls(call, arg, fs, fe)
     if fn == WindowFunction.FIRST_VALUE:
         return _take(arg, fs, fs < fe)
     if fn == WindowFunction.LAST_VALUE:
@@ -790,17 +810,61 @@ def _ntile(b: _Boundaries, buckets: int) -> Ints:
     return np.where(r < big, r // (q + 1), small) + 1
 
 
+def _value_ignoring_nulls(call: WindowCall, arg: pa.Array | None, fs: Ints, fe: Ints) -> pa.Array:
+    """first_value / last_value / nth_value IGNORE NULLS: the frame's first, last or
+    n-th non-NULL value (NULL when it has too few)."""
+    assert arg is not None
+    nn = _NonNull(arg)
+    lo, hi = nn.before[fs], nn.before[fe]  # the frame's non-NULL values are [lo, hi)
+    if call.fn == WindowFunction.FIRST_VALUE:
+        k = lo
+    elif call.fn == WindowFunction.LAST_VALUE:
+        k = hi - 1
+    else:
+        k = lo + call.offset - 1
+    found = (k >= lo) & (k < hi)
+    return _take(arg, nn.at(k, found), found)
+
+
 def _take(arg: pa.Array | None, positions: Ints, valid: Bools) -> pa.Array:
     assert arg is not None
     indices = pa.array(np.where(valid, positions, 0), pa.int64(), mask=~valid)
     return arg.take(indices)
 
 
+class _NonNull:
+    """The non-NULL rows of a column, for IGNORE NULLS: ``rows`` lists them in order and
+    ``before[i]`` counts those before row ``i`` (so ``rows[before[i]]`` is the first at
+    or after ``i``)."""
+
+    def __init__(self, arg: pa.Array):
+        valid = valid_mask(arg)
+        self.rows = np.flatnonzero(valid).astype(np.int64)
+        self.before = np.concatenate([[0], np.cumsum(valid, dtype=np.int64)])
+
+    def at(self, k: Ints, found: Bools) -> Ints:
+        """The row of the ``k``-th non-NULL value where ``found`` (0 elsewhere)."""
+        if not len(self.rows):
+            return np.zeros(len(k), dtype=np.int64)
+        return self.rows[np.clip(np.where(found, k, 0), 0, len(self.rows) - 1)]
+
+
 def _lag_lead(call: WindowCall, arg: pa.Array | None, table: pa.Table, b: _Boundaries) -> pa.Array:
     assert arg is not None
-    shift = -call.offset if call.fn == WindowFunction.LAG else call.offset
-    pos = b.index + shift
-    valid = (pos >= b.part_start) & (pos < b.part_end)
+    if call.ignore_nulls and call.offset > 0:
+        # The offset-th non-NULL value before (after) the row, within its partition.
+        nn = _NonNull(arg)
+        if call.fn == WindowFunction.LAG:
+            k = nn.before[b.index] - call.offset
+            valid = k >= nn.before[b.part_start]
+        else:
+            k = nn.before[b.index + 1] + call.offset - 1
+            valid = k < nn.before[b.part_end]
+        pos = nn.at(k, valid)
+    else:
+        shift = -call.offset if call.fn == WindowFunction.LAG else call.offset
+        pos = b.index + shift
+        valid = (pos >= b.part_start) & (pos < b.part_end)
     out = _take(arg, pos, valid)
     default = call.default
     if default is None or valid.all():
@@ -827,6 +891,9 @@ def _frame(
     if frame.unit == FrameUnit.ROWS:
         fs = _rows_bound(frame.start, b, True)
         fe = _rows_bound(frame.end, b, False)
+    elif frame.unit == FrameUnit.GROUPS:
+        fs = _groups_bound(frame.start, b, True)
+        fe = _groups_bound(frame.end, b, False)
     else:
         search = _RangeSearch.of(table, b, order) if _has_offset(frame.start, frame.end) else None
         fs = _range_bound(frame.start, b, search, True)
@@ -853,6 +920,36 @@ def _rows_bound(bound: FrameBound, b: _Boundaries, start: bool) -> Ints:
     if bound.kind == BoundKind.PRECEDING:
         return b.index - offset + extra
     return b.index + offset + extra
+
+
+def _groups_bound(bound: FrameBound, b: _Boundaries, start: bool) -> Ints:
+    """A GROUPS bound: n PRECEDING / FOLLOWING count peer groups of the partition
+    (the whole partition is one group without ORDER BY). A start past the partition's
+    last group, or an end before its first, leaves the frame empty."""
+    if bound.kind == BoundKind.UNBOUNDED_PRECEDING:
+        return b.part_start
+    if bound.kind == BoundKind.UNBOUNDED_FOLLOWING:
+        return b.part_end
+    if bound.kind == BoundKind.CURRENT_ROW:
+        return b.peer_start if start else b.peer_end
+    if not b.n:
+        return b.index
+    # Peer groups are numbered across partitions (a group never spans two): each
+    # group's rows, and the first and last group of each row's partition.
+    firsts = b.index[b.index == b.peer_start]
+    group_start = firsts
+    group_end = np.append(firsts[1:], b.n)
+    first_group = b.peer_id[b.part_start]
+    last_group = b.peer_id[b.part_end - 1]
+    step = int(bound.offset) * (-1 if bound.kind == BoundKind.PRECEDING else 1)
+    target = b.peer_id + step
+    if start:
+        # Frame starts are inclusive: the target group's first row.
+        out = group_start[np.clip(target, first_group, last_group)]
+        return np.where(target > last_group, b.part_end, out)
+    # Frame ends are exclusive: past the target group's last row.
+    out = group_end[np.clip(target, first_group, last_group)]
+    return np.where(target < first_group, b.part_start, out)
 
 
 def _range_bound(
