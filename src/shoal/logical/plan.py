@@ -447,11 +447,16 @@ class WindowCall:
     #: IGNORE NULLS (FIRST_VALUE / LAST_VALUE / NTH_VALUE / LAG / LEAD): only the rows
     #: where ``arg`` is not NULL count (any_value is FIRST_VALUE IGNORE NULLS).
     ignore_nulls: bool = False
+    #: ARRAY_AGG's FILTER (WHERE …): a BOOLEAN column of the input; only the rows where
+    #: it is true are in the lists (array_agg keeps NULLs, so the filter cannot be a
+    #: NULLed argument as for the other aggregates).
+    keep: Expr | None = None
 
     def inputs(self) -> tuple[Expr, ...]:
         """The input columns (and literals) the call reads."""
         keys = tuple(k.expr for k in self.within)
-        return tuple(e for e in (self.arg, self.default, self.by) if e is not None) + keys
+        extra = (self.arg, self.default, self.by, self.keep)
+        return tuple(e for e in extra if e is not None) + keys
 
     def __str__(self) -> str:
         args = [] if self.arg is None else [str(self.arg)]
@@ -479,6 +484,8 @@ class WindowCall:
             args[-1] += " IGNORE NULLS"
         name = "count" if self.fn == WindowFunction.COUNT_STAR else self.fn.value
         text = f"{name}({', '.join(args) or ('*' if self.fn == WindowFunction.COUNT_STAR else '')})"
+        if self.keep is not None:
+            text += f" FILTER (WHERE {self.keep})"
         if self.fn in FRAMED_FUNCTIONS or self.over_frame:
             text += f" {self.frame}"
         return text

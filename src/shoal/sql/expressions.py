@@ -733,6 +733,18 @@ class ExpressionBinder:
             arg = self.pre_aggregate().bind(node.this)
             wanted = quantiles.request(node, arg, self.agg.names, self.agg.quantiles)
             return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
+        if fn in ("min", "max") and node.args.get("count") is not None:
+            # min(x, n) / max(x, n): the list of the group's n smallest (largest) x.
+            value = self._plain_argument(node.this, label)
+            wanted = quantiles.arg_extreme_n_request(
+                WindowFunction.ARG_MIN_N if fn == "min" else WindowFunction.ARG_MAX_N,
+                value,
+                value,
+                quantiles.arg_count(self.pre_aggregate().bind(node.args["count"]), node),
+                self.agg.names,
+                self.agg.quantiles,
+            )
+            return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
         extra = [k for k, v in node.args.items() if k not in ("this", "big_int") and v]
         if extra:
             raise UserError(f"{fn.upper()} takes one argument: {node.sql()}")

@@ -95,6 +95,8 @@ _ORDER_FREE = frozenset(
 #: The window functions IGNORE NULLS applies to (any_value is first_value IGNORE NULLS;
 #: sqlglot wraps it so itself).
 _IGNORE_NULLS_OK = (
+    exp.First,
+    exp.Last,
     exp.FirstValue,
     exp.LastValue,
     exp.NthValue,
@@ -144,10 +146,11 @@ class WindowBinder:
 
     @classmethod
     def for_select(cls, node: exp.Select, names: NameGenerator) -> WindowBinder:
-        named: dict[str, exp.Window] = {}
+        made = cls(names)
+        # Each definition may build on an earlier one only (as DuckDB); stored resolved.
         for w in node.args.get("windows") or []:
-            named[w.name.lower()] = w
-        return cls(names, named)
+            made.named[w.name.lower()] = made._resolve_named(w)
+        return made
 
     def bind(self, node: exp.Window, binder: ExpressionBinder) -> Expr:
         """A window function call: bind its parts, return an expression over its result
@@ -167,8 +170,29 @@ class WindowBinder:
                 f"{written_call(func)} OVER (...): an ordered-set aggregate as a window "
                 "function (quantile_cont(x, q) OVER (...) is the window form)"
             )
+        source = func  # as written, for errors (FILTER is rewritten below)
+        keep: ColumnRef | None = None
         if isinstance(func, exp.Filter):
-            func = filtered_aggregate(func)
+            inner = func.this
+            if isinstance(inner, exp.IgnoreNulls) and isinstance(inner.this, exp.AnyValue):
+                inner = inner.this  # sqlglot's own wrapping of any_value
+                func = exp.Filter(this=inner, expression=func.expression)
+            if not (type(inner) in AGGREGATE_NODES or isinstance(inner, exp.AnyValue)):
+                # As DuckDB: first_value, lag, rank, ... take no FILTER.
+                raise UserError(
+                    "FILTER (WHERE ...) applies to aggregates, not to window function "
+                    f"{written_call(inner)}"
+                )
+            if isinstance(inner, exp.ArrayAgg):
+                # array_agg keeps NULLs: its FILTER drops rows, it cannot NULL them.
+                where = func.expression
+                condition = binder.bind(where.this if isinstance(where, exp.Where) else where)
+                if not pa.types.is_boolean(condition.type):
+                    raise TypeMismatchError(f"FILTER needs a BOOLEAN, got {condition}")
+                keep = self._column(condition)
+                func = inner
+            else:
+                func = _filtered(func)
         partition = tuple(self._column(binder.bind(p)) for p in node.args.get("partition_by") or [])
         order = node.args.get("order")
         order_keys: list[SortKey] = []
@@ -182,22 +206,22 @@ class WindowBinder:
         spec = _Spec(tuple(p.name for p in partition), tuple(order_keys))
         if isinstance(func, exp.AnyValue):
             # DuckDB: the frame's first non-NULL value.
-            return self._add(spec, self._any_value(func, binder, frame))
+            return self._add(spec, self._any_value(func, source, binder, frame))
         if type(func) in _AGGREGATES:
-            return self._aggregate(func, binder, frame, spec)
+            return self._aggregate(func, source, binder, frame, spec, keep, ignore_nulls)
         call = self._call(func, binder, frame, order_keys)
         if ignore_nulls:
             call = replace(call, ignore_nulls=True)
         return self._add(spec, call)
 
     def _any_value(
-        self, func: exp.AnyValue, binder: ExpressionBinder, frame: WindowFrame
+        self, func: exp.Expr, source: exp.Expr, binder: ExpressionBinder, frame: WindowFrame
     ) -> WindowCall:
         value, ordered = aggregate_parts(func)
         if ordered:
-            raise UnsupportedError(f"ORDER BY inside window function {written_call(func)}")
+            raise UnsupportedError(f"ORDER BY inside window function {written_call(source)}")
         if value is None or isinstance(value, exp.Star | exp.Distinct):
-            raise UnsupportedError(f"window function {written_call(func)}")
+            raise UnsupportedError(f"window function {written_call(source)}")
         arg = binder.bind(value)
         if pa.types.is_null(arg.type):
             arg = Literal(None, pa.int32())
@@ -231,7 +255,14 @@ class WindowBinder:
         return plan
 
     def _aggregate(
-        self, func: exp.Expr, binder: ExpressionBinder, frame: WindowFrame, spec: _Spec
+        self,
+        func: exp.Expr,
+        source: exp.Expr,
+        binder: ExpressionBinder,
+        frame: WindowFrame,
+        spec: _Spec,
+        keep: ColumnRef | None,
+        ignore_nulls: bool,
     ) -> Expr:
         """An aggregate over each row's frame. One path for all of them: the plain
         aggregates (and those built from them: the variance family, covariance, corr,
@@ -239,7 +270,9 @@ class WindowBinder:
         kernels; the others (DISTINCT, mode, quantiles, lists, strings, arg_min /
         arg_max) its frame-aggregate kernels (``physical/operators/frame_aggregate.py``)."""
         fn = _AGGREGATES[type(func)]
-        label = as_written(func)
+        label = written_call(source)
+        if ignore_nulls and fn not in ("first", "last"):
+            raise UnsupportedError(f"IGNORE NULLS in window function {label}")
         value, ordered = aggregate_parts(func)
         by_node = func.args.get("expression")
         if fn in ("arg_min", "arg_max") and isinstance(by_node, exp.Order):
@@ -271,7 +304,21 @@ class WindowBinder:
             typ = pa.int64() if name == "count" else sum_type(x.type)
             return self._add(spec, WindowCall(_PLAIN[name], self._column(x), typ, frame))
 
+        if fn in ("min", "max") and func.args.get("count") is not None:
+            # min(x, n) / max(x, n): the list of the frame's n smallest (largest) x.
+            if distinct:
+                raise UnsupportedError(f"DISTINCT in window function {label}")
+            n = arg_count(binder.bind(func.args["count"]), source)
+            wfn = WindowFunction.ARG_MIN_N if fn == "min" else WindowFunction.ARG_MAX_N
+            column = self._column(arg)
+            call = WindowCall(
+                wfn, column, pa.list_(arg.type), frame, offset=n, by=column, over_frame=True
+            )
+            return self._add(spec, call)
         if fn in _PLAIN:
+            extra = [k for k, v in func.args.items() if k not in ("this", "big_int") and v]
+            if extra:
+                raise UserError(f"{fn.upper()} takes one argument: {label}")
             wfn = _PLAIN[fn]
             distinct = distinct and fn in ("count", "sum", "avg")
             if fn == "count":
@@ -384,6 +431,7 @@ class WindowBinder:
                 distinct=distinct,
                 over_frame=True,
                 within=within,
+                keep=keep,
             )
             return self._add(spec, call)
         if fn == "string_agg":
@@ -401,9 +449,12 @@ class WindowBinder:
             return self._add(spec, call)
         if fn in ("first", "last"):
             wfn = WindowFunction.FIRST_VALUE if fn == "first" else WindowFunction.LAST_VALUE
-            return self._add(
-                spec, WindowCall(wfn, self._column(arg), arg.type, frame, within=within)
+            if ignore_nulls and within:
+                raise UnsupportedError(f"IGNORE NULLS with ORDER BY in window function {label}")
+            call = WindowCall(
+                wfn, self._column(arg), arg.type, frame, within=within, ignore_nulls=ignore_nulls
             )
+            return self._add(spec, call)
         raise UnsupportedError(f"window function {label}")
 
     # ------------------------------------------------------------------ parts
@@ -429,9 +480,16 @@ class WindowBinder:
         if node.args.get("partition_by"):
             raise UserError(f"a window based on '{alias.name}' cannot add PARTITION BY")
         merged.set("partition_by", [p.copy() for p in base.args.get("partition_by") or []])
-        if not node.args.get("order") and base.args.get("order") is not None:
+        has_order, has_spec = bool(node.args.get("order")), bool(node.args.get("spec"))
+        if base.args.get("order") is not None:
+            if has_order:
+                raise UserError(f"a window based on '{alias.name}' cannot override its ORDER BY")
             merged.set("order", base.args["order"].copy())
-        if not node.args.get("spec") and base.args.get("spec") is not None:
+        if base.args.get("spec") is not None:
+            if has_order or has_spec:
+                raise UserError(
+                    f"window '{alias.name}' has a frame: a window based on it can add nothing"
+                )
             merged.set("spec", base.args["spec"].copy())
         return merged
 
@@ -488,6 +546,21 @@ class WindowBinder:
         if isinstance(func, exp.Anonymous):
             raise UnsupportedError(f"window function {as_written(func)}")
         raise UnsupportedError(f"window function {as_written(func)}")
+
+
+def _filtered(node: exp.Filter) -> exp.Expr:
+    """``agg(x [ORDER BY k]) FILTER (WHERE c)`` as ``agg(CASE WHEN c THEN x END [ORDER BY
+    k])``, for the aggregates that skip NULLs."""
+    order = node.this.this if isinstance(node.this.this, exp.Order) else None
+    if order is None:
+        return filtered_aggregate(node)
+    bare = node.copy()
+    bare.this.set("this", order.this.copy())
+    agg = filtered_aggregate(bare)
+    ordered = order.copy()
+    ordered.set("this", agg.this)
+    agg.set("this", ordered)
+    return agg
 
 
 def _ranking_type(fn: WindowFunction) -> pa.DataType:

@@ -408,10 +408,17 @@ def _scatter(values: pa.Array, present: Ints, k: int) -> pa.Array:
 class _Expanded:
     """The rows of a set of frames, grouped by frame, computing one result per frame."""
 
-    def __init__(self, call: WindowCall, arg: pa.Array, within: Ints | None = None):
+    def __init__(
+        self,
+        call: WindowCall,
+        arg: pa.Array,
+        within: Ints | None = None,
+        keep: Bools | None = None,
+    ):
         self.call = call
         self.arg = arg
         self.within = within
+        self.keep = keep
         self.valid = valid_mask(arg)
         needs_codes = call.distinct or call.fn == WindowFunction.MODE
         self.codes: Ints = np.empty(0, dtype=np.int64)
@@ -426,6 +433,10 @@ class _Expanded:
             # (frames are listed in it).
             order = np.lexsort((self.within[rows], group))
             group, rows = group[order], rows[order]
+        if self.keep is not None:
+            # FILTER first: DISTINCT is over the rows it lets in.
+            kept = self.keep[rows]
+            group, rows = group[kept], rows[kept]
         keep = np.ones(len(rows), dtype=bool)
         if fn != WindowFunction.ARRAY_AGG:
             keep = self.valid[rows]  # every other aggregate skips NULLs
@@ -592,10 +603,17 @@ def _frame_quantile(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints) -> pa.A
     return _quantile(call, arg, count, locate)
 
 
-def _expand(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints, within: Ints | None) -> pa.Array:
+def _expand(
+    call: WindowCall,
+    arg: pa.Array,
+    fs: Ints,
+    fe: Ints,
+    within: Ints | None,
+    keep: Bools | None = None,
+) -> pa.Array:
     starts, ends, frame_of_row = _unique_frames(fs, fe)
     sizes = ends - starts
-    kernel = _Expanded(call, arg, within)
+    kernel = _Expanded(call, arg, within, keep)
     pieces = []
     for a, b in _chunks(sizes):
         group, rows = _members(starts[a:b], sizes[a:b])
@@ -652,9 +670,11 @@ def evaluate(
     fe: Ints,
     part: tuple[Ints, Ints, Ints],
     within: Ints | None = None,
+    keep: Bools | None = None,
 ) -> pa.Array:
     """``call`` over each row's frame ``[fs, fe)``; ``part`` is (partition id, start,
-    end) per row; ``within`` the rows' codes under the aggregate's own ORDER BY."""
+    end) per row; ``within`` the rows' codes under the aggregate's own ORDER BY;
+    ``keep`` the rows array_agg's FILTER lets in."""
     if call.fn in (WindowFunction.FIRST_VALUE, WindowFunction.LAST_VALUE):
         assert within is not None
         return _ordered_end(call, arg, within, fs, fe, part)
@@ -677,4 +697,4 @@ def evaluate(
         and not call.distinct
     ):
         return _frame_quantile(call, arg, fs, fe)
-    return _expand(call, arg, fs, fe, within)
+    return _expand(call, arg, fs, fe, within, keep)

@@ -714,7 +714,13 @@ def _evaluate(
         assert arg is not None
         by = _column(table, call.by) if call.by is not None else None
         within = _within_codes(call, table) if call.within else None
-        return frame_aggregate.evaluate(call, arg, by, fs, fe, part, within)
+        keep = None
+        if call.keep is not None:
+            keep = np.asarray(
+                _column(table, call.keep).fill_null(False).to_numpy(zero_copy_only=False),
+                dtype=bool,
+            )
+        return frame_aggregate.evaluate(call, arg, by, fs, fe, part, within, keep)
     if call.distinct and fn in (WindowFunction.COUNT, WindowFunction.SUM, WindowFunction.AVG):
         assert arg is not None
         # Frames that all start at the partition's first row (or all end at its last)
