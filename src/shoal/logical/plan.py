@@ -327,14 +327,29 @@ class FrameBound:
         return self.kind.value
 
 
+class FrameExclude(Enum):
+    """A frame's EXCLUDE clause: which rows around the current one leave its frame."""
+
+    NO_OTHERS = "NO OTHERS"
+    CURRENT_ROW = "CURRENT ROW"
+    #: The current row and its peers.
+    GROUP = "GROUP"
+    #: The current row's peers, not the row itself.
+    TIES = "TIES"
+
+
 @dataclass(frozen=True)
 class WindowFrame:
     unit: FrameUnit
     start: FrameBound
     end: FrameBound
+    exclude: FrameExclude = FrameExclude.NO_OTHERS
 
     def __str__(self) -> str:
-        return f"{self.unit.value} BETWEEN {self.start} AND {self.end}"
+        text = f"{self.unit.value} BETWEEN {self.start} AND {self.end}"
+        if self.exclude != FrameExclude.NO_OTHERS:
+            text += f" EXCLUDE {self.exclude.value}"
+        return text
 
 
 #: The frame SQL gives a window with ORDER BY and no frame clause.

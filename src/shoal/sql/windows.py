@@ -24,9 +24,11 @@ from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Case, ColumnRef, Expr, Literal
 from shoal.logical.plan import (
     DEFAULT_ORDERED_FRAME,
+    FRAMED_FUNCTIONS,
     WHOLE_PARTITION,
     BoundKind,
     FrameBound,
+    FrameExclude,
     FrameUnit,
     LogicalPlan,
     Project,
@@ -143,6 +145,8 @@ class WindowBinder:
     named: dict[str, exp.Window] = field(default_factory=dict)
     computed: list[tuple[str, Expr]] = field(default_factory=list)
     groups: dict[_Spec, list[tuple[str, WindowCall]]] = field(default_factory=dict)
+    #: The call being bound, as written (for errors about the calls it makes).
+    current: str = ""
 
     @classmethod
     def for_select(cls, node: exp.Select, names: NameGenerator) -> WindowBinder:
@@ -200,9 +204,8 @@ class WindowBinder:
             ref = self._column(binder.bind(o.this))
             order_keys.append(SortKey(ref, not o.args.get("desc"), bool(o.args.get("nulls_first"))))
         frame_node = node.args.get("spec")
-        if frame_node is not None and frame_node.args.get("exclude"):
-            raise UnsupportedError(f"window frame EXCLUDE in {as_written(node.this)} OVER (...)")
         frame = _frame(frame_node, order_keys)
+        self.current = written_call(source)
         spec = _Spec(tuple(p.name for p in partition), tuple(order_keys))
         if isinstance(func, exp.AnyValue):
             # DuckDB: the frame's first non-NULL value.
@@ -232,6 +235,12 @@ class WindowBinder:
     def _add(self, spec: _Spec, call: WindowCall) -> ColumnRef:
         """A reference to ``call``'s result column under ``spec`` (one column per
         distinct call)."""
+        if call.frame.exclude != FrameExclude.NO_OTHERS and not _excludes(call):
+            raise UnsupportedError(
+                f"EXCLUDE {call.frame.exclude.value} in the frame of window function "
+                f"{self.current} (only count / sum / avg / min / max and the aggregates made "
+                "of them, first_value / last_value / nth_value)"
+            )
         group = self.groups.setdefault(spec, [])
         for name, existing in group:
             if existing == call:
@@ -548,6 +557,31 @@ class WindowBinder:
         raise UnsupportedError(f"window function {as_written(func)}")
 
 
+#: The functions whose frames may EXCLUDE rows (the operator's prefix-sum, sparse-table
+#: and value kernels); functions that read no frame ignore EXCLUDE, as DuckDB.
+_EXCLUDING = frozenset(
+    {
+        WindowFunction.COUNT_STAR,
+        WindowFunction.COUNT,
+        WindowFunction.SUM,
+        WindowFunction.AVG,
+        WindowFunction.MIN,
+        WindowFunction.MAX,
+        WindowFunction.FIRST_VALUE,
+        WindowFunction.LAST_VALUE,
+        WindowFunction.NTH_VALUE,
+    }
+)
+
+
+def _excludes(call: WindowCall) -> bool:
+    """Whether the operator computes ``call`` over a frame with an EXCLUDE clause."""
+    if call.fn not in FRAMED_FUNCTIONS and not call.over_frame:
+        return True  # ranking, lag / lead: no frame to exclude from
+    plain = not (call.distinct or call.over_frame or call.within or call.keep is not None)
+    return call.fn in _EXCLUDING and plain
+
+
 def _filtered(node: exp.Filter) -> exp.Expr:
     """``agg(x [ORDER BY k]) FILTER (WHERE c)`` as ``agg(CASE WHEN c THEN x END [ORDER BY
     k])``, for the aggregates that skip NULLs."""
@@ -598,7 +632,15 @@ def _frame(spec: exp.WindowSpec | None, order: list[SortKey]) -> WindowFrame:
     )
     if start.kind == BoundKind.UNBOUNDED_FOLLOWING or end.kind == BoundKind.UNBOUNDED_PRECEDING:
         raise UserError(f"window frame {spec.sql()} is empty by definition")
-    return WindowFrame(unit, start, end)
+    exclude_node = spec.args.get("exclude")
+    exclude = FrameExclude.NO_OTHERS
+    if exclude_node is not None:
+        written_exclude = " ".join(exclude_node.name.upper().split())
+        try:
+            exclude = FrameExclude(written_exclude)
+        except ValueError:
+            raise UnsupportedError(f"window frame EXCLUDE {written_exclude}") from None
+    return WindowFrame(unit, start, end, exclude)
 
 
 def _bound(

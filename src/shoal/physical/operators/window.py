@@ -34,7 +34,14 @@ import pyarrow.compute as pc
 from shoal.arrays import as_int64, decimal128_from_unscaled, integer_like, unscaled_int64
 from shoal.errors import ExecutionError
 from shoal.expr.nodes import ColumnRef, Literal
-from shoal.logical.plan import BoundKind, FrameBound, FrameUnit, WindowCall, WindowFunction
+from shoal.logical.plan import (
+    BoundKind,
+    FrameBound,
+    FrameExclude,
+    FrameUnit,
+    WindowCall,
+    WindowFunction,
+)
 from shoal.memory.pool import STATE_SHARE, release_unused
 from shoal.memory.spill import SpillFile
 from shoal.physical.context import TaskContext
@@ -45,6 +52,8 @@ from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
 
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
+#: A frame as row ranges ``[start, end)`` per row (several when EXCLUDE cuts it).
+Spans = tuple[tuple[Ints, Ints], ...]
 
 
 @dataclass(frozen=True)
@@ -203,6 +212,8 @@ class _PieceNeeds:
                     elif bound.kind == BoundKind.FOLLOWING:
                         after = max(after, int(bound.offset))
                 if frame.start.kind == BoundKind.UNBOUNDED_PRECEDING:
+                    if frame.exclude != FrameExclude.NO_OTHERS:
+                        return None  # the row before an excluded one may be a piece back
                     found = _RUNNING_CARRIES.get(fn)
                     if (
                         found is None
@@ -709,6 +720,8 @@ def _evaluate(
     if fn in (WindowFunction.LAG, WindowFunction.LEAD):
         return _lag_lead(call, arg, table, b)
     fs, fe = _frame(call, table, b, order)
+    if call.frame.exclude != FrameExclude.NO_OTHERS:
+        return _excluding(call, arg, b, fs, fe)
     part = (b.part_id, b.part_start, b.part_end)
     if call.over_frame or call.within or fn in _BY_FUNCTIONS:
         assert arg is not None
@@ -756,15 +769,79 @@ def _evaluate(
     if fn == WindowFunction.ARRAY_AGG:
         return _array_agg(call, arg, b)
     assert arg is not None
+    return _plain_aggregate(call, arg, ((fs, fe),), b)
+
+
+def _plain_aggregate(
+    call: WindowCall, arg: pa.Array | None, spans: Spans, b: _Boundaries
+) -> pa.Array:
+    """count / sum / avg / min / max over each row's frame, the row ranges ``spans``."""
+    fn = call.fn
+    assert arg is not None
     valid = np.asarray(arg.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    counts = _frame_total(valid.astype(np.int64), fs, fe)
+    counts = _frame_total(valid.astype(np.int64), spans)
     if fn == WindowFunction.COUNT:
         return pa.array(counts, pa.int64())
     if fn in (WindowFunction.SUM, WindowFunction.AVG):
-        return _sum_avg(call, arg, valid, counts, fs, fe)
+        return _sum_avg(call, arg, valid, counts, spans)
     if fn in (WindowFunction.MIN, WindowFunction.MAX):
-        return _min_max(call, arg, valid, counts, fs, fe, b)
+        return _min_max(call, arg, valid, counts, spans, b)
     raise ExecutionError(f"window function {fn.value} has no kernel")
+
+
+def _exclusion(call: WindowCall, b: _Boundaries, fs: Ints, fe: Ints) -> Spans:
+    """A frame ``[fs, fe)`` less its EXCLUDE clause's rows, as row ranges in row order:
+    the rows before the excluded ones, the current row (EXCLUDE TIES keeps it), the rows
+    after them. Empty ranges are ``[x, x)``."""
+    exclude = call.frame.exclude
+    if exclude == FrameExclude.CURRENT_ROW:
+        xs, xe = b.index, b.index + 1
+    else:
+        xs, xe = b.peer_start, b.peer_end
+    cut_start = np.clip(xs, fs, fe)
+    cut_end = np.clip(xe, fs, fe)
+    inside = (b.index >= fs) & (b.index < fe) & (exclude == FrameExclude.TIES)
+    current = (b.index, np.where(inside, b.index + 1, b.index))
+    return ((fs, cut_start), current, (cut_end, fe))
+
+
+def _excluding(
+    call: WindowCall, arg: pa.Array | None, b: _Boundaries, fs: Ints, fe: Ints
+) -> pa.Array:
+    """A frame function over frames with an EXCLUDE clause (the binder admits count /
+    sum / avg / min / max and first / last / nth_value only)."""
+    spans = _exclusion(call, b, fs, fe)
+    fn = call.fn
+    if fn == WindowFunction.COUNT_STAR:
+        count = np.zeros(b.n, dtype=np.int64)
+        for s, e in spans:
+            count = count + (e - s)
+        return pa.array(count, pa.int64())
+    if fn not in (WindowFunction.FIRST_VALUE, WindowFunction.LAST_VALUE, WindowFunction.NTH_VALUE):
+        return _plain_aggregate(call, arg, spans, b)
+    assert arg is not None
+    # The k-th row (0-based) of the spans taken in order; with IGNORE NULLS the k-th
+    # non-NULL one.
+    nn = _NonNull(arg) if call.ignore_nulls else None
+    sizes = [(nn.before[e] - nn.before[s]) if nn else (e - s) for s, e in spans]
+    total = np.zeros(b.n, dtype=np.int64)
+    for size in sizes:
+        total = total + size
+    if fn == WindowFunction.FIRST_VALUE:
+        k = np.zeros(b.n, dtype=np.int64)
+    elif fn == WindowFunction.LAST_VALUE:
+        k = total - 1
+    else:
+        k = np.full(b.n, call.offset - 1, dtype=np.int64)
+    found = (k >= 0) & (k < total)
+    pos = np.zeros(b.n, dtype=np.int64)
+    left = k.copy()
+    for (s, _), size in zip(spans, sizes, strict=True):
+        here = (left >= 0) & (left < size)
+        at = nn.at(nn.before[s] + left, here) if nn else s + left
+        pos = np.where(here, at, pos)
+        left = left - size
+    return _take(arg, pos, found)
 
 
 def _within_codes(call: WindowCall, table: pa.Table) -> Ints:
@@ -1097,14 +1174,17 @@ def _array_agg(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Arr
     return lists.cast(call.type) if lists.type != call.type else lists
 
 
-def _frame_total(values: npt.NDArray[Any], fs: Ints, fe: Ints) -> npt.NDArray[Any]:
+def _frame_total(values: npt.NDArray[Any], spans: Spans) -> npt.NDArray[Any]:
+    """Per row, the total of ``values`` over its frame: the row ranges ``spans`` (one,
+    or the pieces EXCLUDE leaves)."""
     prefix = np.concatenate([np.zeros(1, dtype=values.dtype), np.cumsum(values)])
-    return prefix[fe] - prefix[fs]
+    total = prefix[spans[0][1]] - prefix[spans[0][0]]
+    for fs, fe in spans[1:]:
+        total = total + (prefix[fe] - prefix[fs])
+    return total
 
 
-def _sum_avg(
-    call: WindowCall, arg: pa.Array, valid: Bools, counts: Ints, fs: Ints, fe: Ints
-) -> pa.Array:
+def _sum_avg(call: WindowCall, arg: pa.Array, valid: Bools, counts: Ints, spans: Spans) -> pa.Array:
     has = counts > 0
     is_avg = call.fn == WindowFunction.AVG
     t = arg.type
@@ -1116,7 +1196,7 @@ def _sum_avg(
             # int64 prefix sums are exact while the largest possible one fits.
             peak = int(np.abs(ints).max()) * len(ints) if len(ints) else 0
             if peak < 2**62:
-                totals = _frame_total(ints, fs, fe)
+                totals = _frame_total(ints, spans)
                 if is_avg:
                     avg = totals / np.maximum(counts, 1) / (10.0**scale)
                     return pa.array(avg, pa.float64(), mask=~has)
@@ -1124,7 +1204,7 @@ def _sum_avg(
         # Wider than int64 can carry: exact Python integers (rare).
         py = [0 if v is None else int(Decimal(v).scaleb(scale)) for v in arg.to_pylist()]
         obj = np.array(py, dtype=object)
-        totals_obj = _frame_total(obj, fs, fe)
+        totals_obj = _frame_total(obj, spans)
         if is_avg:
             means = [
                 float(Decimal(v).scaleb(-scale)) / c if c else 0.0
@@ -1144,10 +1224,10 @@ def _sum_avg(
     pos_inf = np.isposinf(floats)
     neg_inf = np.isneginf(floats)
     finite = np.where(nan | pos_inf | neg_inf, 0.0, floats).astype(np.longdouble)
-    totals_f = _frame_total(finite, fs, fe).astype(np.float64)
-    n_nan = _frame_total(nan.astype(np.int64), fs, fe)
-    n_pos = _frame_total(pos_inf.astype(np.int64), fs, fe)
-    n_neg = _frame_total(neg_inf.astype(np.int64), fs, fe)
+    totals_f = _frame_total(finite, spans).astype(np.float64)
+    n_nan = _frame_total(nan.astype(np.int64), spans)
+    n_pos = _frame_total(pos_inf.astype(np.int64), spans)
+    n_neg = _frame_total(neg_inf.astype(np.int64), spans)
     totals_f = np.where(n_pos > 0, np.inf, totals_f)
     totals_f = np.where(n_neg > 0, -np.inf, totals_f)
     totals_f = np.where((n_nan > 0) | ((n_pos > 0) & (n_neg > 0)), np.nan, totals_f)
@@ -1161,8 +1241,7 @@ def _min_max(
     arg: pa.Array,
     valid: Bools,
     counts: Ints,
-    fs: Ints,
-    fe: Ints,
+    spans: Spans,
     b: _Boundaries,
 ) -> pa.Array:
     has = counts > 0
@@ -1175,10 +1254,17 @@ def _min_max(
     is_max = call.fn == WindowFunction.MAX
     blank = 0 if is_max else np.int64(n + 2)
     codes = np.where(valid, ranks, blank)
-    # Empty frames (their result is NULL) are given one row so every lookup is in range.
-    fs_in = np.minimum(fs, max(n - 1, 0))
     part = (b.part_id, b.part_start, b.part_end)
-    best = frame_aggregate.range_extreme(codes, fs_in, np.maximum(fe, fs_in + 1), is_max, *part)
+    best = np.full(n, blank, dtype=np.int64)
+    reduce = np.maximum if is_max else np.minimum
+    for fs, fe in spans:
+        # Empty frames (their result is NULL) are given one row so every lookup is in
+        # range; an empty span leaves the extreme as it was.
+        fs_in = np.minimum(fs, max(n - 1, 0))
+        found = frame_aggregate.range_extreme(
+            codes, fs_in, np.maximum(fe, fs_in + 1), is_max, *part
+        )
+        best = np.where(fe > fs, reduce(best, found), best) if len(spans) > 1 else found
     # Back from rank to a row holding that value.
     row_of_rank = np.zeros(n + 3, dtype=np.int64)
     row_of_rank[codes[::-1]] = np.arange(n - 1, -1, -1, dtype=np.int64)
