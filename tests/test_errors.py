@@ -361,6 +361,107 @@ def test_unsupported_construct_is_named(con: shoal.Connection, sql: str, constru
     assert construct.lower() in err.construct.lower()
 
 
+_ONLY_EXCLUDING = (
+    "(only count / sum / avg / min / max and the aggregates made of them, "
+    "first_value / last_value / nth_value)"
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "cls", "message"),
+    [
+        (
+            "SELECT k, count(DISTINCT k, x) OVER (PARTITION BY k) FROM t",
+            UnsupportedError,
+            "unsupported: DISTINCT with several arguments: count(DISTINCT k, x) "
+            "(line 1, column 11)",
+        ),
+        (
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) OVER () FROM t",
+            UnsupportedError,
+            "unsupported: percentile_cont(0.5) WITHIN GROUP (ORDER BY x) (line 1, column 8) "
+            "as a window function: an ordered-set aggregate has no window form "
+            "(quantile_cont(x, q) OVER (...) is one)",
+        ),
+        (
+            "SELECT median(x) OVER (ORDER BY x ROWS 1 PRECEDING EXCLUDE CURRENT ROW) FROM t",
+            UnsupportedError,
+            "unsupported: EXCLUDE CURRENT ROW in the frame of window function median(x) "
+            f"(line 1, column 8) {_ONLY_EXCLUDING}",
+        ),
+        (
+            "SELECT k,\n  string_agg(k,\n     ',') OVER (ORDER BY x ROWS BETWEEN 1 PRECEDING "
+            "AND 1 FOLLOWING EXCLUDE TIES) FROM t",
+            UnsupportedError,
+            "unsupported: EXCLUDE TIES in the frame of window function string_agg(k, ',') "
+            f"(line 2, column 3) {_ONLY_EXCLUDING}",
+        ),
+        (
+            "SELECT x, sum(x IGNORE NULLS) OVER () FROM t",
+            UnsupportedError,
+            "unsupported: IGNORE NULLS in window function sum(x IGNORE NULLS) (line 1, column 11)",
+        ),
+        (
+            "SELECT lag(x) FILTER (WHERE x > 1) OVER (ORDER BY x) FROM t",
+            UserError,
+            "FILTER (WHERE ...) applies to aggregates, not to window function lag(x) "
+            "(line 1, column 8)",
+        ),
+        (
+            "SELECT min_by(k, x, 0) OVER () FROM t",
+            UserError,
+            "the count of min_by(k, x, 0) (line 1, column 8) must be at least 1",
+        ),
+        (
+            "SELECT min_by(k, x, x) OVER () FROM t",
+            UnsupportedError,
+            "unsupported: a count that is not a whole constant: min_by(k, x, x) (line 1, column 8)",
+        ),
+        (
+            "SELECT k, max_by(k, x, 2 ORDER BY x) FROM t GROUP BY k",
+            UnsupportedError,
+            "unsupported: ORDER BY inside max_by(k, x, 2 ORDER BY x) (line 1, column 11)",
+        ),
+        (
+            "SELECT sum(x) OVER (w ORDER BY k) FROM t WINDOW w AS (ORDER BY x)",
+            UserError,
+            "a window based on 'w' cannot override its ORDER BY",
+        ),
+        (
+            "SELECT sum(x) OVER (w ORDER BY k) FROM t WINDOW w AS (PARTITION BY k ROWS 2 PRECEDING)",
+            UserError,
+            "window 'w' has a frame: a window based on it can add nothing",
+        ),
+        (
+            "SELECT sum(x) OVER v FROM t WINDOW v AS (w ORDER BY k), w AS (PARTITION BY k)",
+            UserError,
+            "window 'w' is not defined (WINDOW w AS ...)",
+        ),
+    ],
+    ids=[
+        "count_distinct_two_arguments",
+        "within_group_over",
+        "exclude_median",
+        "exclude_multiline_call",
+        "ignore_nulls_aggregate",
+        "filter_on_lag",
+        "count_zero",
+        "count_not_constant",
+        "counted_with_order_by",
+        "named_window_order_override",
+        "named_window_with_frame_extended",
+        "named_window_defined_later",
+    ],
+)
+def test_window_construct_errors_quote_the_text(
+    con: shoal.Connection, sql: str, cls: type[ShoalError], message: str
+) -> None:
+    """Window constructs shoal rejects name what the user wrote and where, never a
+    rewritten syntax node (sqlglot shows count(DISTINCT a, b) as a CASE)."""
+    err = expect_error(con, sql, cls)
+    assert str(err) == message
+
+
 def test_tablesample_is_rejected_not_ignored(con: shoal.Connection) -> None:
     """A sample the engine cannot take must not silently return every row."""
     expect_error(

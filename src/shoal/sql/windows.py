@@ -171,8 +171,8 @@ class WindowBinder:
                 raise UnsupportedError(f"IGNORE NULLS in window function {written_call(func)}")
         if isinstance(func, exp.WithinGroup):
             raise UnsupportedError(
-                f"{written_call(func)} OVER (...): an ordered-set aggregate as a window "
-                "function (quantile_cont(x, q) OVER (...) is the window form)"
+                f"{written_call(func)} as a window function: an ordered-set aggregate has "
+                "no window form (quantile_cont(x, q) OVER (...) is one)"
             )
         source = func  # as written, for errors (FILTER is rewritten below)
         keep: ColumnRef | None = None
