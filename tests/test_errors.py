@@ -437,6 +437,33 @@ _ONLY_EXCLUDING = (
             UserError,
             "window 'w' is not defined (WINDOW w AS ...)",
         ),
+        (
+            "SELECT sum(x) OVER (ORDER BY x ROWS BETWEEN 1 FOLLOWING AND 1 PRECEDING) FROM t",
+            UserError,
+            "window frame ROWS BETWEEN 1 FOLLOWING AND 1 PRECEDING: a frame starting after "
+            "the current row cannot end before it",
+        ),
+        (
+            "SELECT sum(x) OVER (ORDER BY x GROUPS BETWEEN CURRENT ROW AND 2 PRECEDING) FROM t",
+            UserError,
+            "window frame GROUPS BETWEEN CURRENT ROW AND 2 PRECEDING: a frame starting at the "
+            "current row cannot end before it",
+        ),
+        (
+            "SELECT sum(x) OVER (ORDER BY x GROUPS 1.5 PRECEDING) FROM t",
+            UserError,
+            "window frame offset 1.5 must be a non-negative constant whole number",
+        ),
+        (
+            "SELECT lag(x ORDER BY k) OVER (ORDER BY x) FROM t",
+            UnsupportedError,
+            "unsupported: ORDER BY inside window function lag(x ORDER BY k) (line 1, column 8)",
+        ),
+        (
+            "SELECT lead(x, k) OVER (ORDER BY x) FROM t",
+            UnsupportedError,
+            "unsupported: an offset that is not a whole constant: lead(x, k) (line 1, column 8)",
+        ),
     ],
     ids=[
         "count_distinct_two_arguments",
@@ -451,6 +478,11 @@ _ONLY_EXCLUDING = (
         "named_window_order_override",
         "named_window_with_frame_extended",
         "named_window_defined_later",
+        "frame_following_to_preceding",
+        "frame_current_to_preceding",
+        "groups_fractional_offset",
+        "lag_order_by",
+        "lead_column_offset",
     ],
 )
 def test_window_construct_errors_quote_the_text(

@@ -140,6 +140,12 @@ LAG_LEAD = [
     ("lead_ignore", "lead(region IGNORE NULLS)"),
     ("lead_2_ignore_default", "lead(qty, 2, 0 IGNORE NULLS)"),
     ("lead_0_ignore", "lead(weight, 0 IGNORE NULLS)"),
+    # A negative offset looks the other way (DuckDB's lag(x, -n) is lead(x, n)).
+    ("lag_negative", "lag(qty, -1)"),
+    ("lead_negative_default", "lead(price, -2, 0)"),
+    ("lag_negative_ignore", "lag(discount, -2 IGNORE NULLS)"),
+    # first_value / last_value with their own ORDER BY (a total one).
+    ("first_value_ordered", "first_value(qty ORDER BY price DESC, id)"),
 ]
 
 #: arg_min / arg_max / min / max with a count over frames (tie-free keys for the by-forms).
@@ -327,6 +333,23 @@ OTHER: list[Case] = [
         SELECT id, sum(qty) OVER w, avg(qty) OVER (w2 GROUPS BETWEEN 1 PRECEDING AND 1 FOLLOWING)
         FROM sales WINDOW w AS (PARTITION BY region ORDER BY qty GROUPS 2 PRECEDING),
                           w1 AS (PARTITION BY region), w2 AS (w1 ORDER BY qty)""",
+    ),
+    # ------------------------------------------- fractional RANGE offsets, ORDER BY inside
+    u(
+        "range_fraction_over_integer_key",
+        """
+        SELECT id, avg(qty) OVER (PARTITION BY store ORDER BY qty
+                                  RANGE BETWEEN 1.5 PRECEDING AND 0.5 FOLLOWING),
+               count(*) OVER (PARTITION BY region ORDER BY qty DESC
+                              RANGE BETWEEN 2.5 PRECEDING AND CURRENT ROW EXCLUDE GROUP)
+        FROM sales""",
+    ),
+    u(
+        "last_value_ordered_sliding",
+        """
+        SELECT id, last_value(qty ORDER BY price, id) OVER (PARTITION BY store ORDER BY id
+                   ROWS BETWEEN 2 PRECEDING AND 2 FOLLOWING)
+        FROM sales""",
     ),
     # --------------------------------------------------------- QUALIFY / ORDER BY
     u(

@@ -520,8 +520,11 @@ class WindowBinder:
         frame: WindowFrame,
         order: list[SortKey],
     ) -> WindowCall:
-        label = func.sql(dialect="duckdb")
+        label = written_call(func)
         kind = type(func)
+        ordered = [v for v in func.args.values() if isinstance(v, exp.Order)]
+        if ordered and not (kind in (exp.FirstValue, exp.LastValue) and func.this is ordered[0]):
+            raise UnsupportedError(f"ORDER BY inside window function {label}")
         if kind in _RANKING:
             return WindowCall(_RANKING[kind], None, _ranking_type(_RANKING[kind]), frame)
         if isinstance(func, exp.Ntile):
@@ -531,14 +534,19 @@ class WindowBinder:
             fn = _VALUES[kind]
             if func.this is None:
                 raise UserError(f"{fn.value.upper()} needs an argument: {label}")
+            if ordered:
+                # first_value(x ORDER BY k): DuckDB's first(x ORDER BY k) over the frame.
+                within = self._within(list(ordered[0].expressions), binder)
+                arg = binder.bind(ordered[0].this)
+                return WindowCall(fn, self._column(arg), arg.type, frame, within=within)
             arg = binder.bind(func.this)
             if fn in (WindowFunction.LAG, WindowFunction.LEAD):
                 offset_node = func.args.get("offset")
-                offset = (
-                    _non_negative_int(binder.bind(offset_node), label)
-                    if offset_node is not None
-                    else 1
-                )
+                offset = _int(binder.bind(offset_node), label) if offset_node is not None else 1
+                if offset < 0:
+                    # As DuckDB: lag(x, -n) is lead(x, n), and lead(x, -n) lag(x, n).
+                    offset = -offset
+                    fn = WindowFunction.LEAD if fn == WindowFunction.LAG else WindowFunction.LAG
                 default_node = func.args.get("default")
                 default: Expr | None = None
                 if default_node is not None:
@@ -609,9 +617,9 @@ def _positive_int(e: Expr | None, label: str) -> int:
     return int(e.value)
 
 
-def _non_negative_int(e: Expr, label: str) -> int:
-    if not (isinstance(e, Literal) and isinstance(e.value, int) and e.value >= 0):
-        raise UserError(f"{label}: the offset must be a non-negative whole constant")
+def _int(e: Expr, label: str) -> int:
+    if not (isinstance(e, Literal) and isinstance(e.value, int) and not isinstance(e.value, bool)):
+        raise UnsupportedError(f"an offset that is not a whole constant: {label}")
     return int(e.value)
 
 
@@ -632,6 +640,18 @@ def _frame(spec: exp.WindowSpec | None, order: list[SortKey]) -> WindowFrame:
     )
     if start.kind == BoundKind.UNBOUNDED_FOLLOWING or end.kind == BoundKind.UNBOUNDED_PRECEDING:
         raise UserError(f"window frame {spec.sql()} is empty by definition")
+    # As DuckDB: a frame may not end above where it starts by the kind of its bounds.
+    if start.kind == BoundKind.FOLLOWING and end.kind in (
+        BoundKind.PRECEDING,
+        BoundKind.CURRENT_ROW,
+    ):
+        raise UserError(
+            f"window frame {spec.sql()}: a frame starting after the current row cannot end before it"
+        )
+    if start.kind == BoundKind.CURRENT_ROW and end.kind == BoundKind.PRECEDING:
+        raise UserError(
+            f"window frame {spec.sql()}: a frame starting at the current row cannot end before it"
+        )
     exclude_node = spec.args.get("exclude")
     exclude = FrameExclude.NO_OTHERS
     if exclude_node is not None:
@@ -685,7 +705,8 @@ def _offset(node: exp.Expr | str | None, unit: FrameUnit, order: list[SortKey]) 
             raise TypeMismatchError(
                 f"RANGE offset {where} needs a numeric ORDER BY key, got {sql_type_name(key_type)}"
             )
-        return _number(node, where, integral=is_integer(key_type))
+        # A fractional offset over an integer key compares as a number (as DuckDB).
+        return _number(node, where, integral=False)
     return _number(node, where, integral=True)
 
 
@@ -697,4 +718,5 @@ def _number(node: exp.Expr | str | None, where: str, integral: bool) -> int | De
             value = Decimal(-1)
         if value >= 0 and (not integral or value == value.to_integral_value()):
             return int(value) if integral else value
-    raise UserError(f"window frame offset {where} must be a non-negative constant")
+    kind = "whole number" if integral else "number"
+    raise UserError(f"window frame offset {where} must be a non-negative constant {kind}")
