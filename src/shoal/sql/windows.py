@@ -214,6 +214,10 @@ class WindowBinder:
             return self._aggregate(func, source, binder, frame, spec, keep, ignore_nulls)
         call = self._call(func, binder, frame, order_keys)
         if ignore_nulls:
+            if call.within:
+                raise UnsupportedError(
+                    f"IGNORE NULLS with ORDER BY in window function {written_call(func)}"
+                )
             call = replace(call, ignore_nulls=True)
         return self._add(spec, call)
 
@@ -629,7 +633,7 @@ def _frame(spec: exp.WindowSpec | None, order: list[SortKey]) -> WindowFrame:
     kind = str(spec.args.get("kind", "")).upper()
     units = {"ROWS": FrameUnit.ROWS, "RANGE": FrameUnit.RANGE, "GROUPS": FrameUnit.GROUPS}
     if kind not in units:
-        raise UnsupportedError(f"window frame {kind or spec.sql()} ({as_written(spec)})")
+        raise UnsupportedError(f"window frame {spec.sql(dialect='duckdb')}")
     unit = units[kind]
     start = _bound(spec.args.get("start"), spec.args.get("start_side"), unit, order, True)
     end_node = spec.args.get("end")
