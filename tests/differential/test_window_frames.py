@@ -69,6 +69,29 @@ EXCLUDING = [
     ("bool_and", "bool_and(is_returned)"),
     ("count_if", "count_if(qty > 25)"),
     ("sum_filter", "sum(price) FILTER (WHERE status = 'F')"),
+    # Frames listed row by row (DISTINCT, quantiles, mode, lists, strings).
+    ("median", "median(qty)"),
+    ("quantile_disc", "quantile_disc(price, 0.3)"),
+    ("count_distinct", "count(DISTINCT status)"),
+    ("avg_distinct", "avg(DISTINCT price)"),
+    ("list_len", "len(array_agg(region) OVER ({over}))"),
+    ("list_sorted_distinct", "list_sort(array_agg(DISTINCT status) OVER ({over}))"),
+]
+
+#: Lists, strings and mode over EXCLUDE frames in a total order (their rows in order).
+EXCLUDING_ORDERED = [
+    ("array_agg", "array_agg(qty)"),
+    ("string_agg", "string_agg(status, '|')"),
+    ("array_agg_within_filter", "array_agg(qty ORDER BY price DESC, id) FILTER (WHERE qty > 10)"),
+    ("mode", "mode(least(qty, 5))"),
+]
+
+ORDERED_EXCLUDE_FRAMES = [
+    ("rows_current", "ORDER BY id ROWS BETWEEN 2 PRECEDING AND 2 FOLLOWING EXCLUDE CURRENT ROW"),
+    ("rows_outside_frame", "ORDER BY id ROWS BETWEEN 3 FOLLOWING AND 5 FOLLOWING EXCLUDE GROUP"),
+    ("range_current", "ORDER BY id RANGE BETWEEN 4 PRECEDING AND 2 FOLLOWING EXCLUDE CURRENT ROW"),
+    ("groups_ties", "ORDER BY id GROUPS BETWEEN 2 PRECEDING AND 1 FOLLOWING EXCLUDE TIES"),
+    ("rows_running_group", "ORDER BY id ROWS UNBOUNDED PRECEDING EXCLUDE GROUP"),
 ]
 
 EXCLUDE_FRAMES = [
@@ -172,6 +195,12 @@ def _over(p: str, frame: str) -> str:
     return " ".join(f"{p} {frame}".split())
 
 
+def _windowed(call: str, p: str, frame: str) -> str:
+    """``call OVER (p frame)``; a call holding ``{over}`` places the OVER itself."""
+    over = _over(p, frame)
+    return call.format(over=over) if "{over}" in call else f"{call} OVER ({over})"
+
+
 def _generated() -> list[Case]:
     cases: list[Case] = []
     for k, (fid, call) in enumerate(ORDER_FREE):
@@ -191,7 +220,12 @@ def _generated() -> list[Case]:
             p = PARTITION_KEYS[(j + k) % len(PARTITION_KEYS)]
             # A ROWS frame over tied keys: the key, not id (the ties pick the rows).
             head = "qty" if "ROWS" in frame and "ORDER BY qty" in frame else "id"
-            sql = f"SELECT {head}, {call} OVER ({_over(p, frame)}) AS w FROM sales"
+            sql = f"SELECT {head}, {_windowed(call, p, frame)} AS w FROM sales WHERE id <= 2500"
+            cases.append(u(f"exclude_{fid}_{frame_id}", sql))
+    for k, (fid, call) in enumerate(EXCLUDING_ORDERED):
+        for j, (frame_id, frame) in enumerate(ORDERED_EXCLUDE_FRAMES):
+            p = PARTITION_KEYS[(j + k) % len(PARTITION_KEYS)]
+            sql = f"SELECT id, {_windowed(call, p, frame)} AS w FROM sales WHERE id <= 1500"
             cases.append(u(f"exclude_{fid}_{frame_id}", sql))
     for k, (fid, call, key) in enumerate(VALUE_CALLS):
         for j, (frame_id, frame) in enumerate(VALUE_FRAMES):

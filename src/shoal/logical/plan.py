@@ -406,6 +406,21 @@ class WindowFunction(Enum):
     ARG_MAX_N = "arg_max_n"
 
 
+#: The frame aggregates computed by listing a frame's rows (DISTINCT count / sum / avg,
+#: mode, quantiles, lists, strings) that a frame with EXCLUDE supports as well.
+SPAN_FUNCTIONS = frozenset(
+    {
+        WindowFunction.COUNT,
+        WindowFunction.SUM,
+        WindowFunction.AVG,
+        WindowFunction.MODE,
+        WindowFunction.QUANTILE_CONT,
+        WindowFunction.QUANTILE_DISC,
+        WindowFunction.ARRAY_AGG,
+        WindowFunction.STRING_AGG,
+    }
+)
+
 #: Functions that read a frame (the others read only the partition and the peer groups).
 FRAMED_FUNCTIONS = frozenset(
     {

@@ -25,6 +25,7 @@ from shoal.expr.nodes import Case, ColumnRef, Expr, Literal
 from shoal.logical.plan import (
     DEFAULT_ORDERED_FRAME,
     FRAMED_FUNCTIONS,
+    SPAN_FUNCTIONS,
     WHOLE_PARTITION,
     BoundKind,
     FrameBound,
@@ -242,8 +243,7 @@ class WindowBinder:
         if call.frame.exclude != FrameExclude.NO_OTHERS and not _excludes(call):
             raise UnsupportedError(
                 f"EXCLUDE {call.frame.exclude.value} in the frame of window function "
-                f"{self.current} (only count / sum / avg / min / max and the aggregates made "
-                "of them, first_value / last_value / nth_value)"
+                f"{self.current} (not arg_min / arg_max nor an ORDER BY inside first / last)"
             )
         group = self.groups.setdefault(spec, [])
         for name, existing in group:
@@ -590,8 +590,9 @@ def _excludes(call: WindowCall) -> bool:
     """Whether the operator computes ``call`` over a frame with an EXCLUDE clause."""
     if call.fn not in FRAMED_FUNCTIONS and not call.over_frame:
         return True  # ranking, lag / lead: no frame to exclude from
-    plain = not (call.distinct or call.over_frame or call.within or call.keep is not None)
-    return call.fn in _EXCLUDING and plain
+    if call.over_frame or call.distinct:
+        return call.fn in SPAN_FUNCTIONS  # the frames listed from their ranges
+    return call.fn in _EXCLUDING and not call.within
 
 
 def _filtered(node: exp.Filter) -> exp.Expr:

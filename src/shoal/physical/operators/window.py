@@ -721,19 +721,13 @@ def _evaluate(
         return _lag_lead(call, arg, table, b)
     fs, fe = _frame(call, table, b, order)
     if call.frame.exclude != FrameExclude.NO_OTHERS:
-        return _excluding(call, arg, b, fs, fe)
+        return _excluding(call, arg, table, b, fs, fe)
     part = (b.part_id, b.part_start, b.part_end)
     if call.over_frame or call.within or fn in _BY_FUNCTIONS:
         assert arg is not None
         by = _column(table, call.by) if call.by is not None else None
         within = _within_codes(call, table) if call.within else None
-        keep = None
-        if call.keep is not None:
-            keep = np.asarray(
-                _column(table, call.keep).fill_null(False).to_numpy(zero_copy_only=False),
-                dtype=bool,
-            )
-        return frame_aggregate.evaluate(call, arg, by, fs, fe, part, within, keep)
+        return frame_aggregate.evaluate(call, arg, by, fs, fe, part, within, _keep(call, table))
     if call.distinct and fn in (WindowFunction.COUNT, WindowFunction.SUM, WindowFunction.AVG):
         assert arg is not None
         # Frames that all start at the partition's first row (or all end at its last)
@@ -806,12 +800,17 @@ def _exclusion(call: WindowCall, b: _Boundaries, fs: Ints, fe: Ints) -> Spans:
 
 
 def _excluding(
-    call: WindowCall, arg: pa.Array | None, b: _Boundaries, fs: Ints, fe: Ints
+    call: WindowCall, arg: pa.Array | None, table: pa.Table, b: _Boundaries, fs: Ints, fe: Ints
 ) -> pa.Array:
     """A frame function over frames with an EXCLUDE clause (the binder admits count /
-    sum / avg / min / max and first / last / nth_value only)."""
+    sum / avg / min / max, first / last / nth_value and the aggregates of
+    ``frame_aggregate.evaluate_spans``)."""
     spans = _exclusion(call, b, fs, fe)
     fn = call.fn
+    if call.over_frame or call.distinct:
+        assert arg is not None
+        within = _within_codes(call, table) if call.within else None
+        return frame_aggregate.evaluate_spans(call, arg, spans, within, _keep(call, table))
     if fn == WindowFunction.COUNT_STAR:
         count = np.zeros(b.n, dtype=np.int64)
         for s, e in spans:
@@ -842,6 +841,14 @@ def _excluding(
         pos = np.where(here, at, pos)
         left = left - size
     return _take(arg, pos, found)
+
+
+def _keep(call: WindowCall, table: pa.Table) -> Bools | None:
+    """The rows array_agg's FILTER lets in (None: every row)."""
+    if call.keep is None:
+        return None
+    col = _column(table, call.keep).fill_null(False)
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _within_codes(call: WindowCall, table: pa.Table) -> Ints:
