@@ -4,6 +4,9 @@ calls that need a whole partition at once.
 
 Tiny budgets (1 MiB, batches of 512 rows) over 24,000 rows; every result is checked
 against DuckDB, and after every query the spill folder is empty and the pool at zero.
+Every test runs with pipelined exchanges and with materialized ones
+(``retry_policy="task"``: stage by stage through the spool; each task has a pool of its
+own, so there is no one pool to check), whose tasks spill alike.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import pytest
 from support.compare import assert_same_result
 
 import shoal
-from shoal.errors import ResourceExhaustedError
+from shoal import RetryPolicy
+from shoal.errors import ExecutionError, ResourceExhaustedError
 
 
 def _table() -> pa.Table:
@@ -52,10 +56,19 @@ def duck() -> duckdb.DuckDBPyConnection:
     return db
 
 
-def _connect(tmp_path: Path, partitions: int, **settings: Any) -> shoal.Connection:
+@pytest.fixture(params=[RetryPolicy.NONE, RetryPolicy.TASK], ids=["pipelined", "materialized"])
+def policy(request: pytest.FixtureRequest) -> RetryPolicy:
+    """The exchange mode: pipelined (no retry) or materialized (task retry)."""
+    mode: RetryPolicy = request.param
+    return mode
+
+
+def _connect(
+    tmp_path: Path, partitions: int, policy: RetryPolicy, **settings: Any
+) -> shoal.Connection:
     settings.setdefault("memory_limit", "1MiB")
     settings.setdefault("batch_rows", 512)
-    con = shoal.connect(partitions, spill_dir=tmp_path, **settings)
+    con = shoal.connect(partitions, spill_dir=tmp_path, retry_policy=policy, **settings)
     con.register_arrow("w", TABLE)
     return con
 
@@ -70,16 +83,42 @@ def _windows(figures: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _check(
-    tmp_path: Path, duck: duckdb.DuckDBPyConnection, sql: str, partitions: int, **settings: Any
+    tmp_path: Path,
+    duck: duckdb.DuckDBPyConnection,
+    sql: str,
+    partitions: int,
+    policy: RetryPolicy,
+    **settings: Any,
 ) -> list[dict[str, Any]]:
     """Run ``sql`` under the tiny budget, compare with DuckDB; the Window operators'
     figures."""
-    stream = _connect(tmp_path, partitions, **settings).stream(sql)
+    stream = _connect(tmp_path, partitions, policy, **settings).stream(sql)
     result = stream.result()
     assert_same_result(result.to_arrow(), duck.sql(sql).to_arrow_table(), False, context=sql)
     assert list(tmp_path.iterdir()) == []
-    assert stream.memory.reserved == 0
+    _assert_pool_empty(stream, policy)
     return _windows(json.loads(result.explain_analyze_json()))
+
+
+def _assert_pool_empty(stream: Any, policy: RetryPolicy) -> None:
+    """The query's pool holds nothing once it ended (a materialized query has none)."""
+    if policy is RetryPolicy.NONE:
+        assert stream.memory.reserved == 0
+    else:
+        assert stream.memory is None
+
+
+def _exhausted(stream: Any, policy: RetryPolicy) -> ResourceExhaustedError:
+    """The typed error reading ``stream`` fails with. A materialized query reports a
+    failed task as an ``ExecutionError`` (where, after how many attempts) caused by it."""
+    with pytest.raises(ExecutionError) as info:
+        stream.read_all()
+    err = info.value
+    if policy is RetryPolicy.TASK and not isinstance(err, ResourceExhaustedError):
+        assert "not retried" in str(err)
+        err = err.__cause__  # type: ignore[assignment]
+    assert isinstance(err, ResourceExhaustedError), repr(info.value)
+    return err
 
 
 #: Calls that can be computed over a spilled partition piece by piece.
@@ -110,6 +149,11 @@ PIECEWISE = [
     "count(v) OVER (PARTITION BY g ORDER BY t RANGE BETWEEN CURRENT ROW AND CURRENT ROW)",
     "row_number() OVER (ORDER BY t, id)",
     "sum(v) OVER (ORDER BY t)",
+    "sum(v) OVER (PARTITION BY g ORDER BY id ROWS BETWEEN 3 PRECEDING AND 3 FOLLOWING EXCLUDE CURRENT ROW)",
+    "first_value(v IGNORE NULLS) OVER (PARTITION BY g ORDER BY id ROWS BETWEEN 5 PRECEDING AND 2 FOLLOWING)",
+    "count(v) OVER (PARTITION BY g ORDER BY t GROUPS BETWEEN CURRENT ROW AND CURRENT ROW)",
+    "min_by(s, id, 3) OVER (PARTITION BY g ORDER BY id ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)",
+    "max(p) OVER (PARTITION BY g ORDER BY t RANGE BETWEEN CURRENT ROW AND CURRENT ROW EXCLUDE TIES)",
 ]
 
 
@@ -119,17 +163,17 @@ GROUPS = [PIECEWISE[i : i + 5] for i in range(0, len(PIECEWISE), 5)]
 
 @pytest.mark.parametrize("calls", GROUPS, ids=[f"calls{i}" for i in range(len(GROUPS))])
 def test_a_partition_past_the_budget_spills_and_is_computed_in_pieces(
-    tmp_path: Path, duck: duckdb.DuckDBPyConnection, calls: list[str]
+    tmp_path: Path, duck: duckdb.DuckDBPyConnection, calls: list[str], policy: RetryPolicy
 ) -> None:
     columns = ", ".join(f"{c} AS x{i}" for i, c in enumerate(calls))
     sql = f"SELECT id, g, t, v, {columns} FROM w"
-    windows = _check(tmp_path, duck, sql, 3)
+    windows = _check(tmp_path, duck, sql, 3, policy)
     assert windows and all(op["spill_files"] >= 1 for op in windows)
     assert all(op["spilled_bytes"] > 0 for op in windows)
 
 
 def test_several_calls_in_one_window_share_the_pieces(
-    tmp_path: Path, duck: duckdb.DuckDBPyConnection
+    tmp_path: Path, duck: duckdb.DuckDBPyConnection, policy: RetryPolicy
 ) -> None:
     over = "OVER (PARTITION BY g ORDER BY t)"
     sql = (
@@ -137,17 +181,17 @@ def test_several_calls_in_one_window_share_the_pieces(
         f" lag(id, 40) OVER (PARTITION BY g ORDER BY t, id) AS l FROM w"
     )
     for partitions in (1, 4):
-        windows = _check(tmp_path, duck, sql, partitions)
+        windows = _check(tmp_path, duck, sql, partitions, policy)
         assert sum(op["spill_files"] for op in windows) >= 1
 
 
 def test_many_small_partitions_past_the_budget_need_no_spill(
-    tmp_path: Path, duck: duckdb.DuckDBPyConnection
+    tmp_path: Path, duck: duckdb.DuckDBPyConnection, policy: RetryPolicy
 ) -> None:
     # The whole-partition frame cannot be split, but no one partition is past the
     # budget: the task's input is, and it completes without spilling.
     sql = "SELECT id, sum(v) OVER (PARTITION BY g) AS x, median(f) OVER (PARTITION BY g) AS m FROM w WHERE g > 0"
-    windows = _check(tmp_path, duck, sql, 1, memory_limit="512KiB")
+    windows = _check(tmp_path, duck, sql, 1, policy, memory_limit="512KiB")
     assert all(op["spill_files"] == 0 for op in windows)
     assert max(op["peak_state_rows"] for op in windows) < 4_000  # of ~16,000
 
@@ -160,32 +204,34 @@ def test_many_small_partitions_past_the_budget_need_no_spill(
         "sum(v) OVER (PARTITION BY g ORDER BY t RANGE BETWEEN 5 PRECEDING AND CURRENT ROW)",
         "median(v) OVER (PARTITION BY g)",
         "rank() OVER (PARTITION BY g)",
+        "sum(v) OVER (PARTITION BY g ORDER BY t GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW)",
+        "lag(v IGNORE NULLS) OVER (PARTITION BY g ORDER BY id)",
+        "count(*) OVER (PARTITION BY g ORDER BY id ROWS UNBOUNDED PRECEDING EXCLUDE CURRENT ROW)",
     ],
 )
-def test_a_partition_needed_at_once_past_the_budget_fails_typed(tmp_path: Path, call: str) -> None:
-    con = _connect(tmp_path, 2, memory_limit="256KiB")
+def test_a_partition_needed_at_once_past_the_budget_fails_typed(
+    tmp_path: Path, call: str, policy: RetryPolicy
+) -> None:
+    con = _connect(tmp_path, 2, policy, memory_limit="256KiB")
     stream = con.stream(f"SELECT id, {call} AS x FROM w")
-    with pytest.raises(ResourceExhaustedError) as info:
-        stream.read_all()
-    err = info.value
+    err = _exhausted(stream, policy)
     assert err.operator.startswith("Window")
     assert err.budget == 256 << 10 and err.needed > 0
     assert err.stage is not None and err.partition is not None
     assert list(tmp_path.iterdir()) == []
-    assert stream.memory.reserved == 0
+    _assert_pool_empty(stream, policy)
 
 
-def test_a_peer_group_past_the_budget_fails_typed(tmp_path: Path) -> None:
+def test_a_peer_group_past_the_budget_fails_typed(tmp_path: Path, policy: RetryPolicy) -> None:
     # Pieces are cut where peer groups start; one peer group of 24,000 rows cannot be.
-    con = _connect(tmp_path, 1, memory_limit="256KiB")
+    con = _connect(tmp_path, 1, policy, memory_limit="256KiB")
     stream = con.stream("SELECT id, rank() OVER (ORDER BY t // 100000) AS r FROM w")
-    with pytest.raises(ResourceExhaustedError, match="Window"):
-        stream.read_all()
+    assert _exhausted(stream, policy).operator.startswith("Window")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_explain_analyze_shows_the_window_spill(tmp_path: Path) -> None:
-    con = _connect(tmp_path, 1)
+def test_explain_analyze_shows_the_window_spill(tmp_path: Path, policy: RetryPolicy) -> None:
+    con = _connect(tmp_path, 1, policy)
     text = con.sql("EXPLAIN ANALYZE SELECT id, sum(v) OVER (ORDER BY id) AS x FROM w").fetchall()
     (line,) = [row[0] for row in text if "Window" in row[0] and "spill_files=" in row[0]]
     assert "spilled=" in line and "spill_passes=1" in line

@@ -297,10 +297,12 @@ class Join(LogicalPlan):
 
 
 class FrameUnit(Enum):
-    """How a window frame's offsets count: physical rows, or distance in the ORDER BY value."""
+    """How a window frame's offsets count: physical rows, distance in the ORDER BY value,
+    or peer groups (rows with equal ORDER BY keys)."""
 
     ROWS = "ROWS"
     RANGE = "RANGE"
+    GROUPS = "GROUPS"
 
 
 class BoundKind(Enum):
@@ -325,14 +327,29 @@ class FrameBound:
         return self.kind.value
 
 
+class FrameExclude(Enum):
+    """A frame's EXCLUDE clause: which rows around the current one leave its frame."""
+
+    NO_OTHERS = "NO OTHERS"
+    CURRENT_ROW = "CURRENT ROW"
+    #: The current row and its peers.
+    GROUP = "GROUP"
+    #: The current row's peers, not the row itself.
+    TIES = "TIES"
+
+
 @dataclass(frozen=True)
 class WindowFrame:
     unit: FrameUnit
     start: FrameBound
     end: FrameBound
+    exclude: FrameExclude = FrameExclude.NO_OTHERS
 
     def __str__(self) -> str:
-        return f"{self.unit.value} BETWEEN {self.start} AND {self.end}"
+        text = f"{self.unit.value} BETWEEN {self.start} AND {self.end}"
+        if self.exclude != FrameExclude.NO_OTHERS:
+            text += f" EXCLUDE {self.exclude.value}"
+        return text
 
 
 #: The frame SQL gives a window with ORDER BY and no frame clause.
@@ -381,7 +398,28 @@ class WindowFunction(Enum):
     #: among rows where neither is NULL (the binder nulls ``arg`` where ``by`` is NULL).
     ARG_MIN = "arg_min"
     ARG_MAX = "arg_max"
+    #: ``arg_min(a, b, n)`` / ``arg_max``: the list of ``a`` at the ``n`` rows of the
+    #: frame with the smallest (largest) ``b``, in that order (ties in window order),
+    #: among rows where neither is NULL; NULL when there are none. ``offset`` is ``n``.
+    #: Without ``over_frame`` (the GROUP BY form) given on the partition's first row only.
+    ARG_MIN_N = "arg_min_n"
+    ARG_MAX_N = "arg_max_n"
 
+
+#: The frame aggregates computed by listing a frame's rows (DISTINCT count / sum / avg,
+#: mode, quantiles, lists, strings) that a frame with EXCLUDE supports as well.
+SPAN_FUNCTIONS = frozenset(
+    {
+        WindowFunction.COUNT,
+        WindowFunction.SUM,
+        WindowFunction.AVG,
+        WindowFunction.MODE,
+        WindowFunction.QUANTILE_CONT,
+        WindowFunction.QUANTILE_DISC,
+        WindowFunction.ARRAY_AGG,
+        WindowFunction.STRING_AGG,
+    }
+)
 
 #: Functions that read a frame (the others read only the partition and the peer groups).
 FRAMED_FUNCTIONS = frozenset(
@@ -397,6 +435,8 @@ FRAMED_FUNCTIONS = frozenset(
         WindowFunction.MAX,
         WindowFunction.ARG_MIN,
         WindowFunction.ARG_MAX,
+        WindowFunction.ARG_MIN_N,
+        WindowFunction.ARG_MAX_N,
     }
 )
 
@@ -434,11 +474,19 @@ class WindowCall:
     #: order of each frame's values for ARRAY_AGG / STRING_AGG, and which row
     #: FIRST_VALUE / LAST_VALUE take (``first(x ORDER BY y)``); keys are input columns.
     within: tuple[SortKey, ...] = ()
+    #: IGNORE NULLS (FIRST_VALUE / LAST_VALUE / NTH_VALUE / LAG / LEAD): only the rows
+    #: where ``arg`` is not NULL count (any_value is FIRST_VALUE IGNORE NULLS).
+    ignore_nulls: bool = False
+    #: ARRAY_AGG's FILTER (WHERE …): a BOOLEAN column of the input; only the rows where
+    #: it is true are in the lists (array_agg keeps NULLs, so the filter cannot be a
+    #: NULLed argument as for the other aggregates).
+    keep: Expr | None = None
 
     def inputs(self) -> tuple[Expr, ...]:
         """The input columns (and literals) the call reads."""
         keys = tuple(k.expr for k in self.within)
-        return tuple(e for e in (self.arg, self.default, self.by) if e is not None) + keys
+        extra = (self.arg, self.default, self.by, self.keep)
+        return tuple(e for e in extra if e is not None) + keys
 
     def __str__(self) -> str:
         args = [] if self.arg is None else [str(self.arg)]
@@ -448,7 +496,11 @@ class WindowCall:
             args.append(str(self.by))
         if self.fn in (WindowFunction.LAG, WindowFunction.LEAD, WindowFunction.NTILE):
             args.append(str(self.offset))
-        if self.fn == WindowFunction.NTH_VALUE:
+        if self.fn in (
+            WindowFunction.NTH_VALUE,
+            WindowFunction.ARG_MIN_N,
+            WindowFunction.ARG_MAX_N,
+        ):
             args.append(str(self.offset))
         if self.default is not None:
             args.append(str(self.default))
@@ -458,8 +510,12 @@ class WindowCall:
             args.append(repr(self.separator))
         if self.within:
             args[-1] += " ORDER BY " + ", ".join(str(k) for k in self.within)
+        if self.ignore_nulls:
+            args[-1] += " IGNORE NULLS"
         name = "count" if self.fn == WindowFunction.COUNT_STAR else self.fn.value
         text = f"{name}({', '.join(args) or ('*' if self.fn == WindowFunction.COUNT_STAR else '')})"
+        if self.keep is not None:
+            text += f" FILTER (WHERE {self.keep})"
         if self.fn in FRAMED_FUNCTIONS or self.over_frame:
             text += f" {self.frame}"
         return text

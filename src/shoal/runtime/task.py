@@ -105,10 +105,11 @@ def run_fragment(
         shared_pending=services.shared.pending,
         shares_across_tasks=shares_across_tasks,
     )
-    if services.memory is not None:
-        ctx.memory = services.memory
-    if services.spill is not None:
-        ctx.spill = services.spill
+    # Without the query's pool and folder (a materialized attempt, a task in a process
+    # of its own) the task takes the query's budget and spill folder for itself: its
+    # operators spill under that budget as they do in a pipelined run.
+    ctx.memory = services.memory or MemoryPool(settings.memory_limit)
+    ctx.spill = services.spill or SpillSpace(settings.spill_dir)
     if metrics is not None:
         ctx.metrics = metrics
     board = services.stage_filters

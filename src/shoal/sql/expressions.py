@@ -24,7 +24,7 @@ from shoal.sql.like import arrow_pattern
 from shoal.sql.parameters import parameter_literal
 from shoal.sql.quantiles import QuantileRequest
 from shoal.sql.scope import NameGenerator, Scope
-from shoal.sql.source_text import as_written, written
+from shoal.sql.source_text import as_written, written, written_call
 from shoal.sql.variance import Pairwise, Spread, pairwise, spread
 from shoal.types import (
     is_decimal,
@@ -80,10 +80,14 @@ def contains_aggregate(node: exp.Expr) -> bool:
 
     for n in node.walk(prune=prune):
         if isinstance(n, exp.Window):
-            func = n.this.this if isinstance(n.this, exp.RespectNulls) else n.this
+            func = n.this.this if isinstance(n.this, exp.RespectNulls | exp.IgnoreNulls) else n.this
             if isinstance(func, exp.Filter):  # agg(x) FILTER (WHERE c) OVER (...)
                 func = filtered_aggregate(func)
-            parts = [*func.args.values(), *(n.args.get("partition_by") or [])]
+            # f(q) WITHIN GROUP (ORDER BY x) OVER (...): f is the window's own.
+            inner = [func.expression] if isinstance(func, exp.WithinGroup) else []
+            if isinstance(func, exp.WithinGroup):
+                func = func.this
+            parts = [*func.args.values(), *inner, *(n.args.get("partition_by") or [])]
             if n.args.get("order") is not None:
                 parts.append(n.args["order"])
             if any(isinstance(p, exp.Expr) and contains_aggregate(p) for p in parts):
@@ -614,7 +618,7 @@ class ExpressionBinder:
         """mode / array_agg / arg_min / arg_max: a window below the Aggregate
         (sql/quantiles.py), partitioned by the group keys."""
         assert self.agg is not None
-        if node.args.get("count") is not None:
+        if node.args.get("count") is not None and fn not in ("arg_min", "arg_max"):
             raise UnsupportedError(f"{as_written(node)} (a count of values)")
         if fn == "mode":
             value, ordered = aggregate_parts(node)
@@ -662,6 +666,19 @@ class ExpressionBinder:
                 Literal(None, key.type),
                 key.type,
             )
+            count_node = node.args.get("count")
+            if count_node is not None:
+                if ordered or isinstance(count_node, exp.Order):
+                    raise UnsupportedError(f"ORDER BY inside {written_call(node)}")
+                wanted = quantiles.arg_extreme_n_request(
+                    WindowFunction.ARG_MIN_N if fn == "arg_min" else WindowFunction.ARG_MAX_N,
+                    arg,
+                    by,
+                    quantiles.arg_count(self.pre_aggregate().bind(count_node), node),
+                    self.agg.names,
+                    self.agg.quantiles,
+                )
+                return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
             wanted = quantiles.holistic_request(
                 WindowFunction.FIRST_VALUE,
                 arg,
@@ -715,6 +732,18 @@ class ExpressionBinder:
                 raise UserError(f"aggregate function calls cannot be nested: {label}")
             arg = self.pre_aggregate().bind(node.this)
             wanted = quantiles.request(node, arg, self.agg.names, self.agg.quantiles)
+            return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
+        if fn in ("min", "max") and node.args.get("count") is not None:
+            # min(x, n) / max(x, n): the list of the group's n smallest (largest) x.
+            value = self._plain_argument(node.this, label)
+            wanted = quantiles.arg_extreme_n_request(
+                WindowFunction.ARG_MIN_N if fn == "min" else WindowFunction.ARG_MAX_N,
+                value,
+                value,
+                quantiles.arg_count(self.pre_aggregate().bind(node.args["count"]), node),
+                self.agg.names,
+                self.agg.quantiles,
+            )
             return self.agg.add_aggregate(quantiles.aggregate_call(wanted), label)
         extra = [k for k, v in node.args.items() if k not in ("this", "big_int") and v]
         if extra:

@@ -20,7 +20,9 @@ NULL, as DuckDB). An ORDER BY inside mode / arg_min / arg_max decides their ties
 DuckDB: arg_min's window is sorted by ``b`` then those keys, so the first row among the
 tied extremes is the first in that order; ``mode(x ORDER BY k)``'s window is sorted by
 ``k`` and computes the framed mode over the whole partition, whose ties go to the value
-seen first.
+seen first. ``arg_min(a, b, n)`` / ``arg_max`` (a count of values) is the window's
+``arg_min_n`` over the unsorted partition: the list of ``a`` at the ``n`` smallest
+(largest) ``b``, on the partition's first row, picked with ``any_value``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from shoal.logical.plan import (
 )
 from shoal.sql import typing as t
 from shoal.sql.scope import NameGenerator
-from shoal.sql.source_text import as_written
+from shoal.sql.source_text import as_written, written_call
 from shoal.types import is_decimal
 
 QUANTILE_NODES: dict[type[exp.Expr], WindowFunction] = {
@@ -71,6 +73,9 @@ class QuantileRequest:
     #: The window's framed form over the whole partition (mode with an ORDER BY: ties
     #: to the value that order puts first, not the smallest).
     over_frame: bool = False
+    #: ARG_MIN_N / ARG_MAX_N: the ordering argument and the count of values.
+    by: Expr | None = None
+    count: int = 1
 
 
 def quantile_fraction(node: exp.Expr) -> float:
@@ -83,6 +88,16 @@ def quantile_fraction(node: exp.Expr) -> float:
     if not 0.0 <= value <= 1.0:
         raise UserError(f"quantile {value} is not between 0 and 1: {as_written(node)}")
     return value
+
+
+def arg_count(e: Expr, func: exp.Expr) -> int:
+    """The ``n`` of ``arg_min(a, b, n)``: a positive whole constant (DuckDB rejects NULL
+    and values below 1 too)."""
+    if not (isinstance(e, Literal) and isinstance(e.value, int) and not isinstance(e.value, bool)):
+        raise UnsupportedError(f"a count that is not a whole constant: {written_call(func)}")
+    if e.value < 1:
+        raise UserError(f"the count of {written_call(func)} must be at least 1")
+    return int(e.value)
 
 
 def request(
@@ -171,6 +186,26 @@ def holistic_request(
     return made
 
 
+def arg_extreme_n_request(
+    fn: WindowFunction,
+    arg: Expr,
+    by: Expr,
+    count: int,
+    names: NameGenerator,
+    existing: list[QuantileRequest],
+) -> QuantileRequest:
+    """``arg_min(a, b, n)`` / ``arg_max``: the group's list of ``a`` at its ``n`` smallest
+    (largest) ``b``, on the partition's first row (no order needed: the kernel sorts)."""
+    for r in existing:
+        if (r.fn, r.arg, r.by, r.count) == (fn, arg, by, count):
+            return r
+    made = QuantileRequest(
+        names.fresh(fn.value), fn, arg, 0.0, pa.list_(arg.type), by=by, count=count
+    )
+    existing.append(made)
+    return made
+
+
 def aggregate_call(r: QuantileRequest) -> AggCall:
     """What the Aggregate computes: the one value the window gave every row of a group
     (array_agg's list only on one row; Arrow's grouping cannot take the min of a list)."""
@@ -203,15 +238,18 @@ def apply(
 
     partition = tuple(dict.fromkeys(column(k, "quantile_key").name for _, k in keys))
     # Requests sorted alike share one window: (order as columns) -> [(request, arg column)].
-    by_order: dict[tuple[SortKey, ...], list[tuple[QuantileRequest, ColumnRef]]] = {}
+    by_order: dict[
+        tuple[SortKey, ...], list[tuple[QuantileRequest, ColumnRef, ColumnRef | None]]
+    ] = {}
     for r in requests:
         if isinstance(r.arg, Literal):
             raise UnsupportedError(f"{r.fn.value} of a constant")
         arg_ref = column(r.arg, "quantile_arg")
+        by_ref = None if r.by is None else column(r.by, "quantile_arg")
         order = tuple(
             SortKey(column(k.expr, "quantile_order"), k.ascending, k.nulls_first) for k in r.order
         )
-        by_order.setdefault(order, []).append((r, arg_ref))
+        by_order.setdefault(order, []).append((r, arg_ref, by_ref))
     if computed:
         passthrough = tuple((f.name, ColumnRef(f.name, f.type)) for f in plan.schema)
         plan = Project(plan, passthrough + tuple(computed))
@@ -228,9 +266,11 @@ def apply(
                     separator=r.separator,
                     distinct=r.distinct,
                     over_frame=r.over_frame,
+                    offset=r.count,
+                    by=by_ref,
                 ),
             )
-            for r, arg_ref in group
+            for r, arg_ref, by_ref in group
         )
         plan = Window(plan, partition, order, calls)
     return plan

@@ -95,9 +95,86 @@ def as_written(node: exp.Expr) -> str:
     return f"{shown} ({where})" if where else shown
 
 
+def written_call(node: exp.Expr) -> str:
+    """The call ``node`` as the user wrote it — the text from its function's name to its
+    closing parenthesis (and a ``WITHIN GROUP (…)`` / ``FILTER (…)`` written after it),
+    whitespace runs shown as one space — with its position. sqlglot's SQL for a node is
+    no such thing (``count(DISTINCT a, b)`` comes back as a ``CASE``). Falls back to
+    :func:`as_written` when the text or the position is unknown."""
+    text = _TEXT.get()
+    head = node.this if isinstance(node, exp.WithinGroup | exp.Filter) else node
+    start = _start_offset(head) if text is not None and isinstance(head, exp.Expr) else None
+    if text is None or start is None:
+        return as_written(node)
+    end = _balanced_end(text, start)
+    if end is not None and isinstance(node, exp.WithinGroup | exp.Filter):
+        tail = re.compile(r"\s*(WITHIN\s+GROUP|FILTER)\s*(?=\()", re.I).match(text, end)
+        if tail is not None:
+            end = _balanced_end(text, tail.end())
+    if end is None:
+        return as_written(node)
+    shown = " ".join(text[start:end].split())
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    return f"{shown} (line {line}, column {column})"
+
+
+def _start_offset(node: exp.Expr) -> int | None:
+    """Where in the text the function ``node`` starts (its name), or None."""
+    text = _TEXT.get()
+    if text is None:
+        return None
+    meta = node.meta
+    if "start" in meta and 0 <= int(meta["start"]) < len(text):
+        start = int(meta["start"])
+        if re.match(r"[A-Za-z_][A-Za-z_0-9]*\s*\(", text[start:]):
+            return start
+    return _name_offset(node)
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """Past the ``)`` closing the first ``(`` at or after ``start`` (quoted strings and
+    identifiers skipped), or None."""
+    opened = text.find("(", start)
+    if opened < 0:
+        return None
+    depth = 0
+    i = opened
+    while i < len(text):
+        c = text[i]
+        if c in "'\"":
+            close = text.find(c, i + 1)
+            if close < 0:
+                return None
+            i = close + 1
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
+
+
 def _name_before_arguments(node: exp.Expr) -> tuple[str, str] | None:
     """A function sqlglot kept no position for (``min_by`` parsed as ``ArgMin``): its
     name as written is the word before the ``(`` that precedes its first argument."""
+    text = _TEXT.get()
+    offset = _name_offset(node)
+    if text is None or offset is None:
+        return None
+    name = re.match(r"[A-Za-z_][A-Za-z_0-9]*", text[offset:])
+    assert name is not None
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return name.group(0), f"line {line}, column {column}"
+
+
+def _name_offset(node: exp.Expr) -> int | None:
+    """Where the name of the function ``node`` starts in the text, found as the word
+    before the ``(`` that precedes its first argument; None when unknown."""
     text = _TEXT.get()
     if text is None or not isinstance(node, exp.Func):
         return None
@@ -108,7 +185,4 @@ def _name_before_arguments(node: exp.Expr) -> tuple[str, str] | None:
     match = re.search(r"([A-Za-z_][A-Za-z_0-9]*)\s*\(\s*(?:DISTINCT\s+)?$", before, re.I)
     if match is None:
         return None
-    offset = match.start(1)
-    line = text.count("\n", 0, offset) + 1
-    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return match.group(1), f"line {line}, column {column}"
+    return match.start(1)

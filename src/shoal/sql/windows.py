@@ -13,7 +13,7 @@ its own. Calls go one way: ``binder`` → this module → ``expressions`` (throu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -24,9 +24,12 @@ from shoal.errors import TypeMismatchError, UnsupportedError, UserError
 from shoal.expr.nodes import Case, ColumnRef, Expr, Literal
 from shoal.logical.plan import (
     DEFAULT_ORDERED_FRAME,
+    FRAMED_FUNCTIONS,
+    SPAN_FUNCTIONS,
     WHOLE_PARTITION,
     BoundKind,
     FrameBound,
+    FrameExclude,
     FrameUnit,
     LogicalPlan,
     Project,
@@ -43,9 +46,9 @@ from shoal.sql.expressions import (
     filtered_aggregate,
     string_agg_separator,
 )
-from shoal.sql.quantiles import QUANTILE_NODES, quantile_fraction
+from shoal.sql.quantiles import QUANTILE_NODES, arg_count, quantile_fraction
 from shoal.sql.scope import NameGenerator
-from shoal.sql.source_text import as_written
+from shoal.sql.source_text import as_written, written_call
 from shoal.sql.variance import Pairwise, Spread, pairwise, spread
 from shoal.types import is_decimal, is_float, is_integer, sql_type_name, sum_type
 
@@ -92,6 +95,19 @@ _ORDER_FREE = frozenset(
     }
 )
 
+#: The window functions IGNORE NULLS applies to (any_value is first_value IGNORE NULLS;
+#: sqlglot wraps it so itself).
+_IGNORE_NULLS_OK = (
+    exp.First,
+    exp.Last,
+    exp.FirstValue,
+    exp.LastValue,
+    exp.NthValue,
+    exp.Lag,
+    exp.Lead,
+    exp.AnyValue,
+)
+
 _RANKING: dict[type[exp.Expr], WindowFunction] = {
     exp.RowNumber: WindowFunction.ROW_NUMBER,
     exp.Rank: WindowFunction.RANK,
@@ -130,13 +146,16 @@ class WindowBinder:
     named: dict[str, exp.Window] = field(default_factory=dict)
     computed: list[tuple[str, Expr]] = field(default_factory=list)
     groups: dict[_Spec, list[tuple[str, WindowCall]]] = field(default_factory=dict)
+    #: The call being bound, as written (for errors about the calls it makes).
+    current: str = ""
 
     @classmethod
     def for_select(cls, node: exp.Select, names: NameGenerator) -> WindowBinder:
-        named: dict[str, exp.Window] = {}
+        made = cls(names)
+        # Each definition may build on an earlier one only (as DuckDB); stored resolved.
         for w in node.args.get("windows") or []:
-            named[w.name.lower()] = w
-        return cls(names, named)
+            made.named[w.name.lower()] = made._resolve_named(w)
+        return made
 
     def bind(self, node: exp.Window, binder: ExpressionBinder) -> Expr:
         """A window function call: bind its parts, return an expression over its result
@@ -146,10 +165,39 @@ class WindowBinder:
         func = node.this
         if isinstance(func, exp.RespectNulls):
             func = func.this
-        if isinstance(func, exp.IgnoreNulls):
-            raise UnsupportedError(f"IGNORE NULLS in window function {as_written(func.this)}")
+        ignore_nulls = isinstance(func, exp.IgnoreNulls)
+        if ignore_nulls:
+            func = func.this
+            if not isinstance(func, _IGNORE_NULLS_OK):
+                raise UnsupportedError(f"IGNORE NULLS in window function {written_call(func)}")
+        if isinstance(func, exp.WithinGroup):
+            raise UnsupportedError(
+                f"{written_call(func)} as a window function: an ordered-set aggregate has "
+                "no window form (quantile_cont(x, q) OVER (...) is one)"
+            )
+        source = func  # as written, for errors (FILTER is rewritten below)
+        keep: ColumnRef | None = None
         if isinstance(func, exp.Filter):
-            func = filtered_aggregate(func)
+            inner = func.this
+            if isinstance(inner, exp.IgnoreNulls) and isinstance(inner.this, exp.AnyValue):
+                inner = inner.this  # sqlglot's own wrapping of any_value
+                func = exp.Filter(this=inner, expression=func.expression)
+            if not (type(inner) in AGGREGATE_NODES or isinstance(inner, exp.AnyValue)):
+                # As DuckDB: first_value, lag, rank, ... take no FILTER.
+                raise UserError(
+                    "FILTER (WHERE ...) applies to aggregates, not to window function "
+                    f"{written_call(inner)}"
+                )
+            if isinstance(inner, exp.ArrayAgg):
+                # array_agg keeps NULLs: its FILTER drops rows, it cannot NULL them.
+                where = func.expression
+                condition = binder.bind(where.this if isinstance(where, exp.Where) else where)
+                if not pa.types.is_boolean(condition.type):
+                    raise TypeMismatchError(f"FILTER needs a BOOLEAN, got {condition}")
+                keep = self._column(condition)
+                func = inner
+            else:
+                func = _filtered(func)
         partition = tuple(self._column(binder.bind(p)) for p in node.args.get("partition_by") or [])
         order = node.args.get("order")
         order_keys: list[SortKey] = []
@@ -157,17 +205,46 @@ class WindowBinder:
             ref = self._column(binder.bind(o.this))
             order_keys.append(SortKey(ref, not o.args.get("desc"), bool(o.args.get("nulls_first"))))
         frame_node = node.args.get("spec")
-        if frame_node is not None and frame_node.args.get("exclude"):
-            raise UnsupportedError(f"window frame EXCLUDE in {as_written(node.this)} OVER (...)")
         frame = _frame(frame_node, order_keys)
+        self.current = written_call(source)
         spec = _Spec(tuple(p.name for p in partition), tuple(order_keys))
+        if isinstance(func, exp.AnyValue):
+            # DuckDB: the frame's first non-NULL value.
+            return self._add(spec, self._any_value(func, source, binder, frame))
         if type(func) in _AGGREGATES:
-            return self._aggregate(func, binder, frame, spec)
-        return self._add(spec, self._call(func, binder, frame, order_keys))
+            return self._aggregate(func, source, binder, frame, spec, keep, ignore_nulls)
+        call = self._call(func, binder, frame, order_keys)
+        if ignore_nulls:
+            if call.within:
+                raise UnsupportedError(
+                    f"IGNORE NULLS with ORDER BY in window function {written_call(func)}"
+                )
+            call = replace(call, ignore_nulls=True)
+        return self._add(spec, call)
+
+    def _any_value(
+        self, func: exp.Expr, source: exp.Expr, binder: ExpressionBinder, frame: WindowFrame
+    ) -> WindowCall:
+        value, ordered = aggregate_parts(func)
+        if ordered:
+            raise UnsupportedError(f"ORDER BY inside window function {written_call(source)}")
+        if value is None or isinstance(value, exp.Star | exp.Distinct):
+            raise UnsupportedError(f"window function {written_call(source)}")
+        arg = binder.bind(value)
+        if pa.types.is_null(arg.type):
+            arg = Literal(None, pa.int32())
+        return WindowCall(
+            WindowFunction.FIRST_VALUE, self._column(arg), arg.type, frame, ignore_nulls=True
+        )
 
     def _add(self, spec: _Spec, call: WindowCall) -> ColumnRef:
         """A reference to ``call``'s result column under ``spec`` (one column per
         distinct call)."""
+        if call.frame.exclude != FrameExclude.NO_OTHERS and not _excludes(call):
+            raise UnsupportedError(
+                f"EXCLUDE {call.frame.exclude.value} in the frame of window function "
+                f"{self.current} (not arg_min / arg_max nor an ORDER BY inside first / last)"
+            )
         group = self.groups.setdefault(spec, [])
         for name, existing in group:
             if existing == call:
@@ -191,7 +268,14 @@ class WindowBinder:
         return plan
 
     def _aggregate(
-        self, func: exp.Expr, binder: ExpressionBinder, frame: WindowFrame, spec: _Spec
+        self,
+        func: exp.Expr,
+        source: exp.Expr,
+        binder: ExpressionBinder,
+        frame: WindowFrame,
+        spec: _Spec,
+        keep: ColumnRef | None,
+        ignore_nulls: bool,
     ) -> Expr:
         """An aggregate over each row's frame. One path for all of them: the plain
         aggregates (and those built from them: the variance family, covariance, corr,
@@ -199,7 +283,9 @@ class WindowBinder:
         kernels; the others (DISTINCT, mode, quantiles, lists, strings, arg_min /
         arg_max) its frame-aggregate kernels (``physical/operators/frame_aggregate.py``)."""
         fn = _AGGREGATES[type(func)]
-        label = as_written(func)
+        label = written_call(source)
+        if ignore_nulls and fn not in ("first", "last"):
+            raise UnsupportedError(f"IGNORE NULLS in window function {label}")
         value, ordered = aggregate_parts(func)
         by_node = func.args.get("expression")
         if fn in ("arg_min", "arg_max") and isinstance(by_node, exp.Order):
@@ -213,7 +299,7 @@ class WindowBinder:
         distinct = isinstance(value, exp.Distinct)
         if isinstance(value, exp.Distinct):
             if len(value.expressions) != 1:
-                raise UnsupportedError(f"DISTINCT with several arguments: {label}")
+                raise UnsupportedError(f"DISTINCT with several arguments: {written_call(func)}")
             value = value.expressions[0]
         if distinct and fn not in _DISTINCT_OK:
             raise UnsupportedError(f"DISTINCT in window function {label}")
@@ -231,7 +317,21 @@ class WindowBinder:
             typ = pa.int64() if name == "count" else sum_type(x.type)
             return self._add(spec, WindowCall(_PLAIN[name], self._column(x), typ, frame))
 
+        if fn in ("min", "max") and func.args.get("count") is not None:
+            # min(x, n) / max(x, n): the list of the frame's n smallest (largest) x.
+            if distinct:
+                raise UnsupportedError(f"DISTINCT in window function {label}")
+            n = arg_count(binder.bind(func.args["count"]), source)
+            wfn = WindowFunction.ARG_MIN_N if fn == "min" else WindowFunction.ARG_MAX_N
+            column = self._column(arg)
+            call = WindowCall(
+                wfn, column, pa.list_(arg.type), frame, offset=n, by=column, over_frame=True
+            )
+            return self._add(spec, call)
         if fn in _PLAIN:
+            extra = [k for k, v in func.args.items() if k not in ("this", "big_int") and v]
+            if extra:
+                raise UserError(f"{fn.upper()} takes one argument: {label}")
             wfn = _PLAIN[fn]
             distinct = distinct and fn in ("count", "sum", "avg")
             if fn == "count":
@@ -278,6 +378,22 @@ class WindowBinder:
             guarded_by = Case(
                 ((t.call("is_not_null", [arg], pa.bool_()), by),), Literal(None, by.type), by.type
             )
+            count_node = func.args.get("count")
+            if count_node is not None:
+                if within or isinstance(count_node, exp.Order):
+                    raise UnsupportedError(f"ORDER BY inside window function {written_call(func)}")
+                n = arg_count(binder.bind(count_node), func)
+                wfn = WindowFunction.ARG_MIN_N if fn == "arg_min" else WindowFunction.ARG_MAX_N
+                call = WindowCall(
+                    wfn,
+                    self._column(picked),
+                    pa.list_(arg.type),
+                    frame,
+                    offset=n,
+                    by=self._column(guarded_by),
+                    over_frame=True,
+                )
+                return self._add(spec, call)
             wfn = WindowFunction.ARG_MIN if fn == "arg_min" else WindowFunction.ARG_MAX
             call = WindowCall(
                 wfn,
@@ -328,6 +444,7 @@ class WindowBinder:
                 distinct=distinct,
                 over_frame=True,
                 within=within,
+                keep=keep,
             )
             return self._add(spec, call)
         if fn == "string_agg":
@@ -345,9 +462,12 @@ class WindowBinder:
             return self._add(spec, call)
         if fn in ("first", "last"):
             wfn = WindowFunction.FIRST_VALUE if fn == "first" else WindowFunction.LAST_VALUE
-            return self._add(
-                spec, WindowCall(wfn, self._column(arg), arg.type, frame, within=within)
+            if ignore_nulls and within:
+                raise UnsupportedError(f"IGNORE NULLS with ORDER BY in window function {label}")
+            call = WindowCall(
+                wfn, self._column(arg), arg.type, frame, within=within, ignore_nulls=ignore_nulls
             )
+            return self._add(spec, call)
         raise UnsupportedError(f"window function {label}")
 
     # ------------------------------------------------------------------ parts
@@ -373,9 +493,16 @@ class WindowBinder:
         if node.args.get("partition_by"):
             raise UserError(f"a window based on '{alias.name}' cannot add PARTITION BY")
         merged.set("partition_by", [p.copy() for p in base.args.get("partition_by") or []])
-        if not node.args.get("order") and base.args.get("order") is not None:
+        has_order, has_spec = bool(node.args.get("order")), bool(node.args.get("spec"))
+        if base.args.get("order") is not None:
+            if has_order:
+                raise UserError(f"a window based on '{alias.name}' cannot override its ORDER BY")
             merged.set("order", base.args["order"].copy())
-        if not node.args.get("spec") and base.args.get("spec") is not None:
+        if base.args.get("spec") is not None:
+            if has_order or has_spec:
+                raise UserError(
+                    f"window '{alias.name}' has a frame: a window based on it can add nothing"
+                )
             merged.set("spec", base.args["spec"].copy())
         return merged
 
@@ -397,8 +524,11 @@ class WindowBinder:
         frame: WindowFrame,
         order: list[SortKey],
     ) -> WindowCall:
-        label = func.sql(dialect="duckdb")
+        label = written_call(func)
         kind = type(func)
+        ordered = [v for v in func.args.values() if isinstance(v, exp.Order)]
+        if ordered and not (kind in (exp.FirstValue, exp.LastValue) and func.this is ordered[0]):
+            raise UnsupportedError(f"ORDER BY inside window function {label}")
         if kind in _RANKING:
             return WindowCall(_RANKING[kind], None, _ranking_type(_RANKING[kind]), frame)
         if isinstance(func, exp.Ntile):
@@ -408,14 +538,19 @@ class WindowBinder:
             fn = _VALUES[kind]
             if func.this is None:
                 raise UserError(f"{fn.value.upper()} needs an argument: {label}")
+            if ordered:
+                # first_value(x ORDER BY k): DuckDB's first(x ORDER BY k) over the frame.
+                within = self._within(list(ordered[0].expressions), binder)
+                arg = binder.bind(ordered[0].this)
+                return WindowCall(fn, self._column(arg), arg.type, frame, within=within)
             arg = binder.bind(func.this)
             if fn in (WindowFunction.LAG, WindowFunction.LEAD):
                 offset_node = func.args.get("offset")
-                offset = (
-                    _non_negative_int(binder.bind(offset_node), label)
-                    if offset_node is not None
-                    else 1
-                )
+                offset = _int(binder.bind(offset_node), label) if offset_node is not None else 1
+                if offset < 0:
+                    # As DuckDB: lag(x, -n) is lead(x, n), and lead(x, -n) lag(x, n).
+                    offset = -offset
+                    fn = WindowFunction.LEAD if fn == WindowFunction.LAG else WindowFunction.LAG
                 default_node = func.args.get("default")
                 default: Expr | None = None
                 if default_node is not None:
@@ -434,6 +569,47 @@ class WindowBinder:
         raise UnsupportedError(f"window function {as_written(func)}")
 
 
+#: The functions whose frames may EXCLUDE rows (the operator's prefix-sum, sparse-table
+#: and value kernels); functions that read no frame ignore EXCLUDE, as DuckDB.
+_EXCLUDING = frozenset(
+    {
+        WindowFunction.COUNT_STAR,
+        WindowFunction.COUNT,
+        WindowFunction.SUM,
+        WindowFunction.AVG,
+        WindowFunction.MIN,
+        WindowFunction.MAX,
+        WindowFunction.FIRST_VALUE,
+        WindowFunction.LAST_VALUE,
+        WindowFunction.NTH_VALUE,
+    }
+)
+
+
+def _excludes(call: WindowCall) -> bool:
+    """Whether the operator computes ``call`` over a frame with an EXCLUDE clause."""
+    if call.fn not in FRAMED_FUNCTIONS and not call.over_frame:
+        return True  # ranking, lag / lead: no frame to exclude from
+    if call.over_frame or call.distinct:
+        return call.fn in SPAN_FUNCTIONS  # the frames listed from their ranges
+    return call.fn in _EXCLUDING and not call.within
+
+
+def _filtered(node: exp.Filter) -> exp.Expr:
+    """``agg(x [ORDER BY k]) FILTER (WHERE c)`` as ``agg(CASE WHEN c THEN x END [ORDER BY
+    k])``, for the aggregates that skip NULLs."""
+    order = node.this.this if isinstance(node.this.this, exp.Order) else None
+    if order is None:
+        return filtered_aggregate(node)
+    bare = node.copy()
+    bare.this.set("this", order.this.copy())
+    agg = filtered_aggregate(bare)
+    ordered = order.copy()
+    ordered.set("this", agg.this)
+    agg.set("this", ordered)
+    return agg
+
+
 def _ranking_type(fn: WindowFunction) -> pa.DataType:
     if fn in (WindowFunction.PERCENT_RANK, WindowFunction.CUME_DIST):
         return pa.float64()
@@ -446,16 +622,20 @@ def _positive_int(e: Expr | None, label: str) -> int:
     return int(e.value)
 
 
-def _non_negative_int(e: Expr, label: str) -> int:
-    if not (isinstance(e, Literal) and isinstance(e.value, int) and e.value >= 0):
-        raise UserError(f"{label}: the offset must be a non-negative whole constant")
+def _int(e: Expr, label: str) -> int:
+    if not (isinstance(e, Literal) and isinstance(e.value, int) and not isinstance(e.value, bool)):
+        raise UnsupportedError(f"an offset that is not a whole constant: {label}")
     return int(e.value)
 
 
 def _frame(spec: exp.WindowSpec | None, order: list[SortKey]) -> WindowFrame:
     if spec is None:
         return DEFAULT_ORDERED_FRAME if order else WHOLE_PARTITION
-    unit = FrameUnit.ROWS if str(spec.args.get("kind", "")).upper() == "ROWS" else FrameUnit.RANGE
+    kind = str(spec.args.get("kind", "")).upper()
+    units = {"ROWS": FrameUnit.ROWS, "RANGE": FrameUnit.RANGE, "GROUPS": FrameUnit.GROUPS}
+    if kind not in units:
+        raise UnsupportedError(f"window frame {spec.sql(dialect='duckdb')}")
+    unit = units[kind]
     start = _bound(spec.args.get("start"), spec.args.get("start_side"), unit, order, True)
     end_node = spec.args.get("end")
     end = (
@@ -465,7 +645,27 @@ def _frame(spec: exp.WindowSpec | None, order: list[SortKey]) -> WindowFrame:
     )
     if start.kind == BoundKind.UNBOUNDED_FOLLOWING or end.kind == BoundKind.UNBOUNDED_PRECEDING:
         raise UserError(f"window frame {spec.sql()} is empty by definition")
-    return WindowFrame(unit, start, end)
+    # As DuckDB: a frame may not end above where it starts by the kind of its bounds.
+    if start.kind == BoundKind.FOLLOWING and end.kind in (
+        BoundKind.PRECEDING,
+        BoundKind.CURRENT_ROW,
+    ):
+        raise UserError(
+            f"window frame {spec.sql()}: a frame starting after the current row cannot end before it"
+        )
+    if start.kind == BoundKind.CURRENT_ROW and end.kind == BoundKind.PRECEDING:
+        raise UserError(
+            f"window frame {spec.sql()}: a frame starting at the current row cannot end before it"
+        )
+    exclude_node = spec.args.get("exclude")
+    exclude = FrameExclude.NO_OTHERS
+    if exclude_node is not None:
+        written_exclude = " ".join(exclude_node.name.upper().split())
+        try:
+            exclude = FrameExclude(written_exclude)
+        except ValueError:
+            raise UnsupportedError(f"window frame EXCLUDE {written_exclude}") from None
+    return WindowFrame(unit, start, end, exclude)
 
 
 def _bound(
@@ -510,7 +710,8 @@ def _offset(node: exp.Expr | str | None, unit: FrameUnit, order: list[SortKey]) 
             raise TypeMismatchError(
                 f"RANGE offset {where} needs a numeric ORDER BY key, got {sql_type_name(key_type)}"
             )
-        return _number(node, where, integral=is_integer(key_type))
+        # A fractional offset over an integer key compares as a number (as DuckDB).
+        return _number(node, where, integral=False)
     return _number(node, where, integral=True)
 
 
@@ -522,4 +723,5 @@ def _number(node: exp.Expr | str | None, where: str, integral: bool) -> int | De
             value = Decimal(-1)
         if value >= 0 and (not integral or value == value.to_integral_value()):
             return int(value) if integral else value
-    raise UserError(f"window frame offset {where} must be a non-negative constant")
+    kind = "whole number" if integral else "number"
+    raise UserError(f"window frame offset {where} must be a non-negative constant {kind}")

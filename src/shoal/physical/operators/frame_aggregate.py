@@ -1,5 +1,5 @@
 """Aggregates over window frames that prefix sums cannot give: DISTINCT, mode, quantiles,
-lists, strings, arg_min / arg_max and first / last with an ORDER BY.
+lists, strings, arg_min / arg_max (with a count too) and first / last with an ORDER BY.
 
 Called by the Window operator (window.py) with each row's frame as ``[fs, fe)`` row
 positions of its sorted input. Five ways, cheapest first:
@@ -24,6 +24,8 @@ positions of its sorted input. Five ways, cheapest first:
   has one, and grouped. That is O(the distinct frames' total size): O(n) for
   whole-partition frames, O(n·w) for sliding frames of w rows (mode among them), and
   O(n²) per partition for lists over running frames (that large in their output anyway).
+  arg_min / arg_max with a count ``n`` too: each distinct frame's rows sorted by the key,
+  its first ``n`` kept (O(n²) per partition over running frames, O(n) over whole ones).
 
 Ties follow DuckDB: mode and arg_min / arg_max take the frame's first row (in window
 order) among those tied. Lists and strings keep window order (or their ORDER BY, ties in
@@ -406,10 +408,17 @@ def _scatter(values: pa.Array, present: Ints, k: int) -> pa.Array:
 class _Expanded:
     """The rows of a set of frames, grouped by frame, computing one result per frame."""
 
-    def __init__(self, call: WindowCall, arg: pa.Array, within: Ints | None = None):
+    def __init__(
+        self,
+        call: WindowCall,
+        arg: pa.Array,
+        within: Ints | None = None,
+        keep: Bools | None = None,
+    ):
         self.call = call
         self.arg = arg
         self.within = within
+        self.keep = keep
         self.valid = valid_mask(arg)
         needs_codes = call.distinct or call.fn == WindowFunction.MODE
         self.codes: Ints = np.empty(0, dtype=np.int64)
@@ -424,6 +433,10 @@ class _Expanded:
             # (frames are listed in it).
             order = np.lexsort((self.within[rows], group))
             group, rows = group[order], rows[order]
+        if self.keep is not None:
+            # FILTER first: DISTINCT is over the rows it lets in.
+            kept = self.keep[rows]
+            group, rows = group[kept], rows[kept]
         keep = np.ones(len(rows), dtype=bool)
         if fn != WindowFunction.ARRAY_AGG:
             keep = self.valid[rows]  # every other aggregate skips NULLs
@@ -590,16 +603,92 @@ def _frame_quantile(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints) -> pa.A
     return _quantile(call, arg, count, locate)
 
 
-def _expand(call: WindowCall, arg: pa.Array, fs: Ints, fe: Ints, within: Ints | None) -> pa.Array:
+def _expand(
+    call: WindowCall,
+    arg: pa.Array,
+    fs: Ints,
+    fe: Ints,
+    within: Ints | None,
+    keep: Bools | None = None,
+) -> pa.Array:
     starts, ends, frame_of_row = _unique_frames(fs, fe)
     sizes = ends - starts
-    kernel = _Expanded(call, arg, within)
+    kernel = _Expanded(call, arg, within, keep)
     pieces = []
     for a, b in _chunks(sizes):
         group, rows = _members(starts[a:b], sizes[a:b])
         pieces.append(kernel.result(group, rows, b - a))
     if not pieces:
         return pa.array([], call.type)
+    per_frame = pa.concat_arrays([p.cast(call.type) for p in pieces])
+    return per_frame.take(pa.array(frame_of_row, pa.int64()))
+
+
+def _arg_extreme_n(
+    call: WindowCall, arg: pa.Array, by: pa.Array, fs: Ints, fe: Ints, part: tuple[Ints, Ints, Ints]
+) -> pa.Array:
+    """arg_min / arg_max with a count ``n`` (``call.offset``): per frame, the list of
+    ``arg`` at its ``n`` rows with the smallest (largest) ``by``, in that order, ties in
+    window order; rows where ``by`` is NULL skipped (the binder nulls it where ``arg``
+    is); NULL for a frame without such rows. Frames expanded (as ``_expand``); without
+    ``over_frame`` the list is given on the partition's first row only."""
+    n = len(arg)
+    if n == 0:
+        return pa.array([], call.type)
+    valid = valid_mask(by)
+    ranks = np.asarray(pc.rank(by, sort_keys="ascending", tiebreaker="dense"), dtype=np.int64)
+    key = -ranks if call.fn == WindowFunction.ARG_MAX_N else ranks
+    starts, ends, frame_of_row = _unique_frames(fs, fe)
+    sizes = ends - starts
+    pieces = []
+    for a, b in _chunks(sizes):
+        group, rows = _members(starts[a:b], sizes[a:b])
+        keep = valid[rows]
+        group, rows = group[keep], rows[keep]
+        order = np.lexsort((rows, key[rows], group))
+        group, rows = group[order], rows[order]
+        first = np.searchsorted(group, np.arange(b - a, dtype=np.int64))
+        within_group = np.arange(len(group), dtype=np.int64) - first[group]
+        keep = within_group < call.offset
+        group, rows = group[keep], rows[keep]
+        counts = np.bincount(group, minlength=b - a).astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        values = arg.take(pa.array(rows, pa.int64()))
+        pieces.append(
+            pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(counts == 0))
+        )
+    per_frame = pa.concat_arrays([p.cast(call.type) for p in pieces])
+    shown = np.ones(n, dtype=bool) if call.over_frame else np.arange(n) == part[1]
+    return per_frame.take(pa.array(frame_of_row, pa.int64(), mask=~shown))
+
+
+def evaluate_spans(
+    call: WindowCall,
+    arg: pa.Array,
+    spans: tuple[tuple[Ints, Ints], ...],
+    within: Ints | None,
+    keep: Bools | None,
+) -> pa.Array:
+    """``call`` (one of ``logical.plan.SPAN_FUNCTIONS``: DISTINCT count / sum / avg,
+    mode, quantiles, lists, strings) over frames an EXCLUDE clause cut into row ranges
+    ``spans`` (per row, in row order): each distinct frame's rows listed from its ranges,
+    as ``_expand`` does for whole frames. O(the distinct frames' total size)."""
+    n = len(arg)
+    if n == 0:
+        return pa.array([], call.type)
+    bounds = np.stack([x for span in spans for x in span], axis=1)
+    unique, inverse = np.unique(bounds, axis=0, return_inverse=True)
+    frame_of_row = inverse.astype(np.int64).reshape(-1)
+    pairs = [(unique[:, 2 * j], unique[:, 2 * j + 1] - unique[:, 2 * j]) for j in range(len(spans))]
+    sizes = sum((size for _, size in pairs), np.zeros(len(unique), dtype=np.int64))
+    kernel = _Expanded(call, arg, within, keep)
+    pieces = []
+    for a, b in _chunks(sizes):
+        listed = [_members(start[a:b], size[a:b]) for start, size in pairs]
+        group = np.concatenate([g for g, _ in listed])
+        rows = np.concatenate([r for _, r in listed])
+        order = np.lexsort((rows, group))  # each frame's rows in window order
+        pieces.append(kernel.result(group[order], rows[order], b - a))
     per_frame = pa.concat_arrays([p.cast(call.type) for p in pieces])
     return per_frame.take(pa.array(frame_of_row, pa.int64()))
 
@@ -612,15 +701,20 @@ def evaluate(
     fe: Ints,
     part: tuple[Ints, Ints, Ints],
     within: Ints | None = None,
+    keep: Bools | None = None,
 ) -> pa.Array:
     """``call`` over each row's frame ``[fs, fe)``; ``part`` is (partition id, start,
-    end) per row; ``within`` the rows' codes under the aggregate's own ORDER BY."""
+    end) per row; ``within`` the rows' codes under the aggregate's own ORDER BY;
+    ``keep`` the rows array_agg's FILTER lets in."""
     if call.fn in (WindowFunction.FIRST_VALUE, WindowFunction.LAST_VALUE):
         assert within is not None
         return _ordered_end(call, arg, within, fs, fe, part)
     if call.fn in (WindowFunction.ARG_MIN, WindowFunction.ARG_MAX):
         assert by is not None
         return _arg_extreme(call, arg, by, fs, fe, part, within)
+    if call.fn in (WindowFunction.ARG_MIN_N, WindowFunction.ARG_MAX_N):
+        assert by is not None
+        return _arg_extreme_n(call, arg, by, fs, fe, part)
     if len(arg) == 0:
         return pa.array([], call.type)
     if call.fn == WindowFunction.MODE and np.array_equal(fs, part[1]):
@@ -634,4 +728,4 @@ def evaluate(
         and not call.distinct
     ):
         return _frame_quantile(call, arg, fs, fe)
-    return _expand(call, arg, fs, fe, within)
+    return _expand(call, arg, fs, fe, within, keep)

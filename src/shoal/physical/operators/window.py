@@ -34,7 +34,14 @@ import pyarrow.compute as pc
 from shoal.arrays import as_int64, decimal128_from_unscaled, integer_like, unscaled_int64
 from shoal.errors import ExecutionError
 from shoal.expr.nodes import ColumnRef, Literal
-from shoal.logical.plan import BoundKind, FrameBound, FrameUnit, WindowCall, WindowFunction
+from shoal.logical.plan import (
+    BoundKind,
+    FrameBound,
+    FrameExclude,
+    FrameUnit,
+    WindowCall,
+    WindowFunction,
+)
 from shoal.memory.pool import STATE_SHARE, release_unused
 from shoal.memory.spill import SpillFile
 from shoal.physical.context import TaskContext
@@ -45,6 +52,8 @@ from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
 
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
+#: A frame as row ranges ``[start, end)`` per row (several when EXCLUDE cuts it).
+Spans = tuple[tuple[Ints, Ints], ...]
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,15 @@ _WHOLE_PARTITION_FORMS = (
     WindowFunction.STRING_AGG,
     WindowFunction.MODE,
     WindowFunction.ARRAY_AGG,
+    WindowFunction.ARG_MIN_N,
+    WindowFunction.ARG_MAX_N,
+)
+#: The functions with a ``by`` argument (frame_aggregate's kernels).
+_BY_FUNCTIONS = (
+    WindowFunction.ARG_MIN,
+    WindowFunction.ARG_MAX,
+    WindowFunction.ARG_MIN_N,
+    WindowFunction.ARG_MAX_N,
 )
 _RUNNING_CARRIES = {
     WindowFunction.COUNT_STAR: _Carry.COUNT,
@@ -174,6 +192,8 @@ class _PieceNeeds:
             if fn in _RANKING:
                 peers |= fn in _PEER_RANKING
             elif fn in (WindowFunction.LAG, WindowFunction.LEAD):
+                if call.ignore_nulls:
+                    return None  # the offset-th non-NULL row may be any distance away
                 before, after = max(before, abs(call.offset)), max(after, abs(call.offset))
             elif not call.over_frame and fn in _WHOLE_PARTITION_FORMS:
                 return None
@@ -181,7 +201,8 @@ class _PieceNeeds:
                 frame = call.frame
                 if frame.end.kind == BoundKind.UNBOUNDED_FOLLOWING:
                     return None
-                if frame.unit == FrameUnit.RANGE:
+                if frame.unit in (FrameUnit.RANGE, FrameUnit.GROUPS):
+                    # Offsets in values or peer groups reach an unknown number of rows.
                     if _has_offset(frame.start, frame.end):
                         return None
                     peers = True
@@ -191,8 +212,16 @@ class _PieceNeeds:
                     elif bound.kind == BoundKind.FOLLOWING:
                         after = max(after, int(bound.offset))
                 if frame.start.kind == BoundKind.UNBOUNDED_PRECEDING:
+                    if frame.exclude != FrameExclude.NO_OTHERS:
+                        return None  # the row before an excluded one may be a piece back
                     found = _RUNNING_CARRIES.get(fn)
-                    if found is None or call.distinct or call.over_frame or call.within:
+                    if (
+                        found is None
+                        or call.distinct
+                        or call.over_frame
+                        or call.within
+                        or call.ignore_nulls
+                    ):
                         return None
                     carry = found
             carries.append(carry)
@@ -691,12 +720,14 @@ def _evaluate(
     if fn in (WindowFunction.LAG, WindowFunction.LEAD):
         return _lag_lead(call, arg, table, b)
     fs, fe = _frame(call, table, b, order)
+    if call.frame.exclude != FrameExclude.NO_OTHERS:
+        return _excluding(call, arg, table, b, fs, fe)
     part = (b.part_id, b.part_start, b.part_end)
-    if call.over_frame or call.within or fn in (WindowFunction.ARG_MIN, WindowFunction.ARG_MAX):
+    if call.over_frame or call.within or fn in _BY_FUNCTIONS:
         assert arg is not None
         by = _column(table, call.by) if call.by is not None else None
         within = _within_codes(call, table) if call.within else None
-        return frame_aggregate.evaluate(call, arg, by, fs, fe, part, within)
+        return frame_aggregate.evaluate(call, arg, by, fs, fe, part, within, _keep(call, table))
     if call.distinct and fn in (WindowFunction.COUNT, WindowFunction.SUM, WindowFunction.AVG):
         assert arg is not None
         # Frames that all start at the partition's first row (or all end at its last)
@@ -712,6 +743,8 @@ def _evaluate(
             )
         else:
             return frame_aggregate.evaluate(call, arg, None, fs, fe, part)
+    if call.ignore_nulls:
+        return _value_ignoring_nulls(call, arg, fs, fe)
     if fn == WindowFunction.FIRST_VALUE:
         return _take(arg, fs, fs < fe)
     if fn == WindowFunction.LAST_VALUE:
@@ -730,15 +763,92 @@ def _evaluate(
     if fn == WindowFunction.ARRAY_AGG:
         return _array_agg(call, arg, b)
     assert arg is not None
+    return _plain_aggregate(call, arg, ((fs, fe),), b)
+
+
+def _plain_aggregate(
+    call: WindowCall, arg: pa.Array | None, spans: Spans, b: _Boundaries
+) -> pa.Array:
+    """count / sum / avg / min / max over each row's frame, the row ranges ``spans``."""
+    fn = call.fn
+    assert arg is not None
     valid = np.asarray(arg.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    counts = _frame_total(valid.astype(np.int64), fs, fe)
+    counts = _frame_total(valid.astype(np.int64), spans)
     if fn == WindowFunction.COUNT:
         return pa.array(counts, pa.int64())
     if fn in (WindowFunction.SUM, WindowFunction.AVG):
-        return _sum_avg(call, arg, valid, counts, fs, fe)
+        return _sum_avg(call, arg, valid, counts, spans)
     if fn in (WindowFunction.MIN, WindowFunction.MAX):
-        return _min_max(call, arg, valid, counts, fs, fe, b)
+        return _min_max(call, arg, valid, counts, spans, b)
     raise ExecutionError(f"window function {fn.value} has no kernel")
+
+
+def _exclusion(call: WindowCall, b: _Boundaries, fs: Ints, fe: Ints) -> Spans:
+    """A frame ``[fs, fe)`` less its EXCLUDE clause's rows, as row ranges in row order:
+    the rows before the excluded ones, the current row (EXCLUDE TIES keeps it), the rows
+    after them. Empty ranges are ``[x, x)``."""
+    exclude = call.frame.exclude
+    if exclude == FrameExclude.CURRENT_ROW:
+        xs, xe = b.index, b.index + 1
+    else:
+        xs, xe = b.peer_start, b.peer_end
+    cut_start = np.clip(xs, fs, fe)
+    cut_end = np.clip(xe, fs, fe)
+    inside = (b.index >= fs) & (b.index < fe) & (exclude == FrameExclude.TIES)
+    current = (b.index, np.where(inside, b.index + 1, b.index))
+    return ((fs, cut_start), current, (cut_end, fe))
+
+
+def _excluding(
+    call: WindowCall, arg: pa.Array | None, table: pa.Table, b: _Boundaries, fs: Ints, fe: Ints
+) -> pa.Array:
+    """A frame function over frames with an EXCLUDE clause (the binder admits count /
+    sum / avg / min / max, first / last / nth_value and the aggregates of
+    ``frame_aggregate.evaluate_spans``)."""
+    spans = _exclusion(call, b, fs, fe)
+    fn = call.fn
+    if call.over_frame or call.distinct:
+        assert arg is not None
+        within = _within_codes(call, table) if call.within else None
+        return frame_aggregate.evaluate_spans(call, arg, spans, within, _keep(call, table))
+    if fn == WindowFunction.COUNT_STAR:
+        count = np.zeros(b.n, dtype=np.int64)
+        for s, e in spans:
+            count = count + (e - s)
+        return pa.array(count, pa.int64())
+    if fn not in (WindowFunction.FIRST_VALUE, WindowFunction.LAST_VALUE, WindowFunction.NTH_VALUE):
+        return _plain_aggregate(call, arg, spans, b)
+    assert arg is not None
+    # The k-th row (0-based) of the spans taken in order; with IGNORE NULLS the k-th
+    # non-NULL one.
+    nn = _NonNull(arg) if call.ignore_nulls else None
+    sizes = [(nn.before[e] - nn.before[s]) if nn else (e - s) for s, e in spans]
+    total = np.zeros(b.n, dtype=np.int64)
+    for size in sizes:
+        total = total + size
+    if fn == WindowFunction.FIRST_VALUE:
+        k = np.zeros(b.n, dtype=np.int64)
+    elif fn == WindowFunction.LAST_VALUE:
+        k = total - 1
+    else:
+        k = np.full(b.n, call.offset - 1, dtype=np.int64)
+    found = (k >= 0) & (k < total)
+    pos = np.zeros(b.n, dtype=np.int64)
+    left = k.copy()
+    for (s, _), size in zip(spans, sizes, strict=True):
+        here = (left >= 0) & (left < size)
+        at = nn.at(nn.before[s] + left, here) if nn else s + left
+        pos = np.where(here, at, pos)
+        left = left - size
+    return _take(arg, pos, found)
+
+
+def _keep(call: WindowCall, table: pa.Table) -> Bools | None:
+    """The rows array_agg's FILTER lets in (None: every row)."""
+    if call.keep is None:
+        return None
+    col = _column(table, call.keep).fill_null(False)
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _within_codes(call: WindowCall, table: pa.Table) -> Ints:
@@ -790,17 +900,61 @@ def _ntile(b: _Boundaries, buckets: int) -> Ints:
     return np.where(r < big, r // (q + 1), small) + 1
 
 
+def _value_ignoring_nulls(call: WindowCall, arg: pa.Array | None, fs: Ints, fe: Ints) -> pa.Array:
+    """first_value / last_value / nth_value IGNORE NULLS: the frame's first, last or
+    n-th non-NULL value (NULL when it has too few)."""
+    assert arg is not None
+    nn = _NonNull(arg)
+    lo, hi = nn.before[fs], nn.before[fe]  # the frame's non-NULL values are [lo, hi)
+    if call.fn == WindowFunction.FIRST_VALUE:
+        k = lo
+    elif call.fn == WindowFunction.LAST_VALUE:
+        k = hi - 1
+    else:
+        k = lo + call.offset - 1
+    found = (k >= lo) & (k < hi)
+    return _take(arg, nn.at(k, found), found)
+
+
 def _take(arg: pa.Array | None, positions: Ints, valid: Bools) -> pa.Array:
     assert arg is not None
     indices = pa.array(np.where(valid, positions, 0), pa.int64(), mask=~valid)
     return arg.take(indices)
 
 
+class _NonNull:
+    """The non-NULL rows of a column, for IGNORE NULLS: ``rows`` lists them in order and
+    ``before[i]`` counts those before row ``i`` (so ``rows[before[i]]`` is the first at
+    or after ``i``)."""
+
+    def __init__(self, arg: pa.Array):
+        valid = valid_mask(arg)
+        self.rows = np.flatnonzero(valid).astype(np.int64)
+        self.before = np.concatenate([[0], np.cumsum(valid, dtype=np.int64)])
+
+    def at(self, k: Ints, found: Bools) -> Ints:
+        """The row of the ``k``-th non-NULL value where ``found`` (0 elsewhere)."""
+        if not len(self.rows):
+            return np.zeros(len(k), dtype=np.int64)
+        return self.rows[np.clip(np.where(found, k, 0), 0, len(self.rows) - 1)]
+
+
 def _lag_lead(call: WindowCall, arg: pa.Array | None, table: pa.Table, b: _Boundaries) -> pa.Array:
     assert arg is not None
-    shift = -call.offset if call.fn == WindowFunction.LAG else call.offset
-    pos = b.index + shift
-    valid = (pos >= b.part_start) & (pos < b.part_end)
+    if call.ignore_nulls and call.offset > 0:
+        # The offset-th non-NULL value before (after) the row, within its partition.
+        nn = _NonNull(arg)
+        if call.fn == WindowFunction.LAG:
+            k = nn.before[b.index] - call.offset
+            valid = k >= nn.before[b.part_start]
+        else:
+            k = nn.before[b.index + 1] + call.offset - 1
+            valid = k < nn.before[b.part_end]
+        pos = nn.at(k, valid)
+    else:
+        shift = -call.offset if call.fn == WindowFunction.LAG else call.offset
+        pos = b.index + shift
+        valid = (pos >= b.part_start) & (pos < b.part_end)
     out = _take(arg, pos, valid)
     default = call.default
     if default is None or valid.all():
@@ -827,6 +981,9 @@ def _frame(
     if frame.unit == FrameUnit.ROWS:
         fs = _rows_bound(frame.start, b, True)
         fe = _rows_bound(frame.end, b, False)
+    elif frame.unit == FrameUnit.GROUPS:
+        fs = _groups_bound(frame.start, b, True)
+        fe = _groups_bound(frame.end, b, False)
     else:
         search = _RangeSearch.of(table, b, order) if _has_offset(frame.start, frame.end) else None
         fs = _range_bound(frame.start, b, search, True)
@@ -853,6 +1010,36 @@ def _rows_bound(bound: FrameBound, b: _Boundaries, start: bool) -> Ints:
     if bound.kind == BoundKind.PRECEDING:
         return b.index - offset + extra
     return b.index + offset + extra
+
+
+def _groups_bound(bound: FrameBound, b: _Boundaries, start: bool) -> Ints:
+    """A GROUPS bound: n PRECEDING / FOLLOWING count peer groups of the partition
+    (the whole partition is one group without ORDER BY). A start past the partition's
+    last group, or an end before its first, leaves the frame empty."""
+    if bound.kind == BoundKind.UNBOUNDED_PRECEDING:
+        return b.part_start
+    if bound.kind == BoundKind.UNBOUNDED_FOLLOWING:
+        return b.part_end
+    if bound.kind == BoundKind.CURRENT_ROW:
+        return b.peer_start if start else b.peer_end
+    if not b.n:
+        return b.index
+    # Peer groups are numbered across partitions (a group never spans two): each
+    # group's rows, and the first and last group of each row's partition.
+    firsts = b.index[b.index == b.peer_start]
+    group_start = firsts
+    group_end = np.append(firsts[1:], b.n)
+    first_group = b.peer_id[b.part_start]
+    last_group = b.peer_id[b.part_end - 1]
+    step = int(bound.offset) * (-1 if bound.kind == BoundKind.PRECEDING else 1)
+    target = b.peer_id + step
+    if start:
+        # Frame starts are inclusive: the target group's first row.
+        out = group_start[np.clip(target, first_group, last_group)]
+        return np.where(target > last_group, b.part_end, out)
+    # Frame ends are exclusive: past the target group's last row.
+    out = group_end[np.clip(target, first_group, last_group)]
+    return np.where(target < first_group, b.part_start, out)
 
 
 def _range_bound(
@@ -994,14 +1181,17 @@ def _array_agg(call: WindowCall, arg: pa.Array | None, b: _Boundaries) -> pa.Arr
     return lists.cast(call.type) if lists.type != call.type else lists
 
 
-def _frame_total(values: npt.NDArray[Any], fs: Ints, fe: Ints) -> npt.NDArray[Any]:
+def _frame_total(values: npt.NDArray[Any], spans: Spans) -> npt.NDArray[Any]:
+    """Per row, the total of ``values`` over its frame: the row ranges ``spans`` (one,
+    or the pieces EXCLUDE leaves)."""
     prefix = np.concatenate([np.zeros(1, dtype=values.dtype), np.cumsum(values)])
-    return prefix[fe] - prefix[fs]
+    total = prefix[spans[0][1]] - prefix[spans[0][0]]
+    for fs, fe in spans[1:]:
+        total = total + (prefix[fe] - prefix[fs])
+    return total
 
 
-def _sum_avg(
-    call: WindowCall, arg: pa.Array, valid: Bools, counts: Ints, fs: Ints, fe: Ints
-) -> pa.Array:
+def _sum_avg(call: WindowCall, arg: pa.Array, valid: Bools, counts: Ints, spans: Spans) -> pa.Array:
     has = counts > 0
     is_avg = call.fn == WindowFunction.AVG
     t = arg.type
@@ -1013,7 +1203,7 @@ def _sum_avg(
             # int64 prefix sums are exact while the largest possible one fits.
             peak = int(np.abs(ints).max()) * len(ints) if len(ints) else 0
             if peak < 2**62:
-                totals = _frame_total(ints, fs, fe)
+                totals = _frame_total(ints, spans)
                 if is_avg:
                     avg = totals / np.maximum(counts, 1) / (10.0**scale)
                     return pa.array(avg, pa.float64(), mask=~has)
@@ -1021,7 +1211,7 @@ def _sum_avg(
         # Wider than int64 can carry: exact Python integers (rare).
         py = [0 if v is None else int(Decimal(v).scaleb(scale)) for v in arg.to_pylist()]
         obj = np.array(py, dtype=object)
-        totals_obj = _frame_total(obj, fs, fe)
+        totals_obj = _frame_total(obj, spans)
         if is_avg:
             means = [
                 float(Decimal(v).scaleb(-scale)) / c if c else 0.0
@@ -1041,10 +1231,10 @@ def _sum_avg(
     pos_inf = np.isposinf(floats)
     neg_inf = np.isneginf(floats)
     finite = np.where(nan | pos_inf | neg_inf, 0.0, floats).astype(np.longdouble)
-    totals_f = _frame_total(finite, fs, fe).astype(np.float64)
-    n_nan = _frame_total(nan.astype(np.int64), fs, fe)
-    n_pos = _frame_total(pos_inf.astype(np.int64), fs, fe)
-    n_neg = _frame_total(neg_inf.astype(np.int64), fs, fe)
+    totals_f = _frame_total(finite, spans).astype(np.float64)
+    n_nan = _frame_total(nan.astype(np.int64), spans)
+    n_pos = _frame_total(pos_inf.astype(np.int64), spans)
+    n_neg = _frame_total(neg_inf.astype(np.int64), spans)
     totals_f = np.where(n_pos > 0, np.inf, totals_f)
     totals_f = np.where(n_neg > 0, -np.inf, totals_f)
     totals_f = np.where((n_nan > 0) | ((n_pos > 0) & (n_neg > 0)), np.nan, totals_f)
@@ -1058,8 +1248,7 @@ def _min_max(
     arg: pa.Array,
     valid: Bools,
     counts: Ints,
-    fs: Ints,
-    fe: Ints,
+    spans: Spans,
     b: _Boundaries,
 ) -> pa.Array:
     has = counts > 0
@@ -1072,10 +1261,17 @@ def _min_max(
     is_max = call.fn == WindowFunction.MAX
     blank = 0 if is_max else np.int64(n + 2)
     codes = np.where(valid, ranks, blank)
-    # Empty frames (their result is NULL) are given one row so every lookup is in range.
-    fs_in = np.minimum(fs, max(n - 1, 0))
     part = (b.part_id, b.part_start, b.part_end)
-    best = frame_aggregate.range_extreme(codes, fs_in, np.maximum(fe, fs_in + 1), is_max, *part)
+    best = np.full(n, blank, dtype=np.int64)
+    reduce = np.maximum if is_max else np.minimum
+    for fs, fe in spans:
+        # Empty frames (their result is NULL) are given one row so every lookup is in
+        # range; an empty span leaves the extreme as it was.
+        fs_in = np.minimum(fs, max(n - 1, 0))
+        found = frame_aggregate.range_extreme(
+            codes, fs_in, np.maximum(fe, fs_in + 1), is_max, *part
+        )
+        best = np.where(fe > fs, reduce(best, found), best) if len(spans) > 1 else found
     # Back from rank to a row holding that value.
     row_of_rank = np.zeros(n + 3, dtype=np.int64)
     row_of_rank[codes[::-1]] = np.arange(n - 1, -1, -1, dtype=np.int64)
