@@ -6,6 +6,7 @@ work is done before data moves —
 
     Aggregate[single]  ->  Aggregate[final] <- hash(keys) <- Aggregate[partial]
     TopK[single]       ->  TopK[final] <- gather <- TopK[partial]
+    WindowTopK[single] ->  WindowTopK[final] <- hash(PARTITION BY) <- WindowTopK[partial]
     Limit[single]      ->  Limit[final] <- gather <- Limit[partial]
     Sort (global)      ->  ordered merge <- Sort (per partition)
 
@@ -48,6 +49,7 @@ from shoal.physical.operators.runtime_filter import RuntimeFilterExec
 from shoal.physical.operators.sort import SortExec
 from shoal.physical.operators.topk import TopKExec
 from shoal.physical.operators.union import UnionExec
+from shoal.physical.operators.window_topk import TopKMode, WindowTopKExec
 from shoal.physical.partitioning import (
     Distribution,
     HashDistributed,
@@ -88,6 +90,19 @@ def enforce_distribution(plan: PhysicalPlan, settings: Settings) -> PhysicalPlan
         partial_topk = TopKExec(plan.input, "partial", plan.keys, plan.limit, plan.offset)
         gathered = ExchangeExec(partial_topk, ExchangeSpec(GATHER, 1))
         return TopKExec(gathered, "final", plan.keys, plan.limit, plan.offset)
+
+    if isinstance(plan, WindowTopKExec) and plan.mode == TopKMode.SINGLE:
+        # Like a partial aggregate: each task keeps its own candidates, so only those
+        # are repartitioned (TPC-DS q67: ~2,200 of 505,000 rows).
+        if _met(plan.input, plan.required_input_distributions()[0]):
+            return plan
+        partial_rank = replace(plan, mode=TopKMode.PARTIAL)
+        spec = (
+            ExchangeSpec(HASH, n, plan.partition_by)
+            if plan.partition_by
+            else ExchangeSpec(GATHER, 1)
+        )
+        return replace(plan, input=ExchangeExec(partial_rank, spec), mode=TopKMode.FINAL)
 
     if isinstance(plan, LimitExec) and plan.mode == "single":
         if _single(plan.input):
