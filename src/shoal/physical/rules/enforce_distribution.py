@@ -34,6 +34,7 @@ from shoal.physical.operators.exchange import (
     ExchangeSpec,
 )
 from shoal.physical.operators.expand import ExpandExec
+from shoal.physical.operators.expand_states import ExpandStatesExec
 from shoal.physical.operators.filter import FilterExec
 from shoal.physical.operators.hash_join import (
     BROADCAST_JOIN,
@@ -377,7 +378,10 @@ def _partial_below_expand(plan: HashAggregateExec) -> PhysicalPlan | None:
     the set) and the Expand copy its few state rows instead: the final merges a set's
     states as it would merge raw partials. (TPC-DS q22: 2.3 M joined rows were expanded
     into 11.7 M and grouped on four strings; now ~18,000 groups are expanded.) Only when
-    every aggregate reads columns the Expand passes through unchanged.
+    every aggregate reads columns the Expand passes through unchanged. The Expand is an
+    ``ExpandStatesExec``: it also merges each set's states in the task, coarser sets
+    from finer ones, so what crosses the exchange is each set's groups, not one copy of
+    every fine group per set.
     """
     expand = plan.input
     if not isinstance(expand, ExpandExec):
@@ -417,4 +421,4 @@ def _partial_below_expand(plan: HashAggregateExec) -> PhysicalPlan | None:
             columns.append((name, e))
         columns += [(f.name, ColumnRef(f.name, f.type)) for f in states]
         projections.append(tuple(columns))
-    return ExpandExec(partial, tuple(projections))
+    return ExpandStatesExec(partial, tuple(projections), tuple(n for n, _ in pre_keys), plan.aggs)
