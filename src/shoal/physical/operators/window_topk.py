@@ -49,6 +49,10 @@ from shoal.sorting import sort_indices
 #: The ranking functions whose ``<= k`` rows this operator can pick.
 RANKING_FUNCTIONS = (WindowFunction.ROW_NUMBER, WindowFunction.RANK, WindowFunction.DENSE_RANK)
 
+# Rows are compacted (sorted and cut) this many at a time at least (``batch_rows`` if
+# fewer), so the first cutoff (``_Cutoff``) is known early and filters the rest
+# before they are held.
+_COMPACT_ROWS = 16_384
 # A partial top-k whose compaction keeps more than this share of its rows stops
 # compacting and passes rows on: the exchange would save less than the sorting costs.
 _PASS_THROUGH_KEPT = 0.7
@@ -116,39 +120,44 @@ class WindowTopKExec(PhysicalPlan):
         res = ctx.reserve(self)
         partial = self.mode == TopKMode.PARTIAL
         batch_rows = ctx.settings.batch_rows
+        compact_rows = min(_COMPACT_ROWS, batch_rows)
         kept: pa.Table | None = None
+        cutoff: _Cutoff | None = None
         new: list[pa.RecordBatch] = []
         new_rows = 0
         try:
             batches = iter(ctx.run(self.input))
             for batch in batches:
-                if not batch.num_rows:
-                    continue
-                if partial and not res.try_grow(batch.nbytes):
-                    # No room: what is held goes on as it is (any superset is correct).
-                    yield from _held(kept, new, batch_rows)
-                    kept, new, new_rows = None, [], 0
-                    res.resize(0)
-                    yield batch
-                    continue
-                if not partial:
-                    res.grow(batch.nbytes)
-                new.append(batch)
-                new_rows += batch.num_rows
-                held = 0 if kept is None else kept.num_rows
-                if new_rows < max(4 * batch_rows, held):
-                    continue
-                before = held + new_rows
-                kept = self._compact(kept, new)
-                new, new_rows = [], 0
-                res.resize(kept.nbytes)
-                if partial and kept.num_rows > _PASS_THROUGH_KEPT * before:
-                    # Few rows per partition: sorting them buys little. Pass on.
-                    yield from kept.to_batches(max_chunksize=batch_rows)
-                    kept = None
-                    res.resize(0)
-                    yield from batches
-                    return
+                for piece in _pieces(batch, compact_rows):
+                    if cutoff is not None:
+                        piece = cutoff.apply(piece)
+                    if not piece.num_rows:
+                        continue
+                    if partial and not res.try_grow(piece.nbytes):
+                        # No room: what is held goes on as it is (any superset is correct).
+                        yield from _held(kept, new, batch_rows)
+                        kept, cutoff, new, new_rows = None, None, [], 0
+                        res.resize(0)
+                        yield piece
+                        continue
+                    if not partial:
+                        res.grow(piece.nbytes)
+                    new.append(piece)
+                    new_rows += piece.num_rows
+                    held = 0 if kept is None else kept.num_rows
+                    if new_rows < max(compact_rows, held):
+                        continue
+                    before = held + new_rows
+                    kept = self._compact(kept, new)
+                    new, new_rows = [], 0
+                    res.resize(kept.nbytes)
+                    if partial and kept.num_rows > _PASS_THROUGH_KEPT * before:
+                        # Few rows per partition: sorting them buys little. Pass on.
+                        yield from kept.to_batches(max_chunksize=batch_rows)
+                        res.resize(0)
+                        yield from batches
+                        return
+                    cutoff = _Cutoff.of(self, kept)
             if new or kept is not None:
                 kept = self._compact(kept, new)
                 res.resize(kept.nbytes)
@@ -157,30 +166,116 @@ class WindowTopKExec(PhysicalPlan):
             res.free()
 
     def _compact(self, kept: pa.Table | None, new: list[pa.RecordBatch]) -> pa.Table:
-        """The kept rows and the new ones, sorted, cut to rank ``<= k`` per partition."""
+        """The kept rows and the new ones, sorted, cut to rank ``<= k`` per partition.
+
+        Only the key columns are sorted; the other columns are taken for the kept rows."""
         parts = [kept] if kept is not None else []
         if new:
             parts.append(pa.Table.from_batches(new))
         table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-        table = table.take(sort_indices(table, self.sort_keys)).combine_chunks()
-        ranks = self._ranks(table)
-        return table.filter(pa.array(ranks <= self.k))
+        names = list(dict.fromkeys(s.column for s in self.sort_keys))
+        keys = table.select(names)
+        order = sort_indices(keys, self.sort_keys)
+        ranks = self.ranks(keys.take(order), self.fn)
+        return table.take(order.filter(pa.array(ranks <= self.k))).combine_chunks()
 
-    def _ranks(self, table: pa.Table) -> npt.NDArray[np.int64]:
-        """Each sorted row's ``fn`` within its partition."""
+    def ranks(self, table: pa.Table, fn: WindowFunction) -> npt.NDArray[np.int64]:
+        """Each row's ``fn`` within its partition, ``table`` sorted by ``sort_keys``."""
         n = table.num_rows
         part = changes(table, list(self.partition_by))
         index = np.arange(n, dtype=np.int64)
         part_start = np.maximum.accumulate(np.where(part, index, 0))
-        if self.fn == WindowFunction.ROW_NUMBER:
+        if fn == WindowFunction.ROW_NUMBER:
             return index - part_start + 1
         peer = part | changes(table, [s.column for s in self.order_by])
-        if self.fn == WindowFunction.RANK:
+        if fn == WindowFunction.RANK:
             peer_start = np.maximum.accumulate(np.where(peer, index, 0))
             return peer_start - part_start + 1
         # dense_rank: peer groups begun since the partition began.
         peers = np.cumsum(peer, dtype=np.int64)
         return peers - peers[part_start] + 1
+
+
+@dataclass(frozen=True)
+class _Cutoff:
+    """Per window partition, the last ORDER BY value the top ``k`` can still reach.
+
+    Known once a partition holds ``k`` rows (``k`` peer groups for dense_rank): a new
+    row ordered strictly after that value cannot rank ``<= k``, whatever else comes,
+    so it is dropped before it is held or sorted. Only for one ORDER BY key that is
+    not floating point (NaN's place is not a comparison's) and at most one PARTITION BY
+    key (looked up with ``index_in``); None otherwise."""
+
+    partition: str | None
+    #: The partition key of each partition that has a cutoff (unique), and its value.
+    keys: pa.Array | None
+    values: pa.Array
+    order: SortSpec
+
+    @classmethod
+    def of(cls, op: WindowTopKExec, kept: pa.Table) -> _Cutoff | None:
+        if len(op.order_by) != 1 or len(op.partition_by) > 1 or not kept.num_rows:
+            return None
+        order = op.order_by[0]
+        column = _decoded(kept.column(order.column))
+        if pa.types.is_floating(column.type) or pa.types.is_nested(column.type):
+            return None
+        # The row that reaches k: a partition's k-th row (rank, row_number: the k rows
+        # up to it are ordered before anything after its value), or the first row of
+        # its k-th peer group (dense_rank).
+        if op.fn == WindowFunction.DENSE_RANK:
+            peers = changes(kept, list(op.partition_by) + [order.column])
+            at = (op.ranks(kept, WindowFunction.DENSE_RANK) == op.k) & peers
+        else:
+            at = op.ranks(kept, WindowFunction.ROW_NUMBER) == op.k
+        rows = pa.array(np.flatnonzero(at))
+        if not len(rows):
+            return None
+        if not op.partition_by:
+            return cls(None, None, column.take(rows.slice(0, 1)), order)
+        name = op.partition_by[0]
+        keys = _decoded(kept.column(name)).take(rows)
+        return cls(name, keys, column.take(rows), order)
+
+    def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        value = _decoded(batch.column(self.order.column))
+        n = batch.num_rows
+        if self.keys is None:
+            has = np.ones(n, dtype=bool)
+            limit = pa.repeat(self.values[0], n) if n else self.values.slice(0, 0)
+        else:
+            where = pc.index_in(_decoded(batch.column(self.partition)), value_set=self.keys)
+            has = np.asarray(where.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+            limit = self.values.take(where)
+        compare = pc.greater if self.order.ascending else pc.less
+        after = _bools(pc.fill_null(compare(value, limit), False))
+        value_null = _bools(value.is_null())
+        limit_null = _bools(limit.is_null())
+        # NULLs sort first or last: a NULL is after a value when NULLs go last, a value
+        # after a NULL when they go first (an absent cutoff is NULL too: ``has``).
+        if self.order.nulls_first:
+            after |= ~value_null & limit_null
+        else:
+            after |= value_null & ~limit_null
+        drop = has & after
+        if not drop.any():
+            return batch
+        return batch.filter(pa.array(~drop))
+
+
+def _decoded(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+
+
+def _bools(array: pa.Array) -> npt.NDArray[np.bool_]:
+    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _pieces(batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch]:
+    for start in range(0, batch.num_rows, rows):
+        yield batch.slice(start, rows)
 
 
 def _held(
