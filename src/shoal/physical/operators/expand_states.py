@@ -4,16 +4,18 @@ Input: a partial aggregate's states keyed on the keys of all sets together
 (``grouping_key$i``, EnforceDistribution's ``_partial_below_expand``). Output: what
 ``ExpandExec`` with the same projection lists gives — one row per set per group, the
 set's missing keys NULL — except that each set's rows are first merged per group of
-that set's keys, and each set is merged from the smallest set already merged whose
-keys include its own (a ROLLUP cascades: ``(a, b, c)`` from the input, ``(a, b)``
-from ``(a, b, c)``, ``(a)`` from ``(a, b)``). So the exchange to the final aggregate
+that set's keys, each from the set with the fewest keys already merged whose
+keys include its own (a ROLLUP cascades: ``(a, b)`` from ``(a, b, c)``, ``(a)`` from
+``(a, b)``). A set of all the keys is the input as it comes: the partial aggregate
+merged it as far as it could hold it, and merging again seldom shrinks it enough
+to pay for the grouping. So the exchange to the final aggregate
 carries each set's groups of this task, not one copy of every fine group per set
 (TPC-DS q67: 9 sets × ~212,000 state rows per task). The final aggregate merges the
 tasks' states as before.
 
 Needs: any distribution. Gives: unknown partitioning with its input's partition
-count, no order. Holds its input's states and every set's merged states until it
-has emitted them, reserved from the query's pool; past the budget it stops merging
+count, no order. Holds its input's states, and each set's merged states until every
+set merged from them is, reserved from the query's pool; past the budget it stops merging
 and expands what it holds and the rest of its input as ``ExpandExec`` does (the
 final aggregate merges them all the same).
 """
@@ -128,8 +130,10 @@ class ExpandStatesExec(PhysicalPlan):
         for i in sorted(range(len(keys)), key=lambda i: -len(keys[i])):
             source = sources[i]
             parent = table if source < 0 else merged[source]
-            if source >= 0 and keys[source] == keys[i]:
-                states = parent  # the same keys (GROUPING SETS ((a), (a)))
+            if keys[i] == (self.keys if source < 0 else keys[source]):
+                # The same keys as its source: nothing to merge. (The set of all keys is
+                # not merged again: the partial aggregate merged what it could hold.)
+                states = parent
             else:
                 states = self._merger(keys[i]).merge_states(parent)
                 res.force_grow(states.nbytes)  # at most as large as its parent
