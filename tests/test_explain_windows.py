@@ -5,8 +5,9 @@ What the graphs show: a window needs its input hash-partitioned on the PARTITION
 keys (gathered into one partition without them) and sorted within each partition; the
 sort EnforceSorting places keeps its partitioning (``per=partition``) and is never an
 ordered merge; windows whose sort requirement is a prefix of the one below share its
-sort; a window over an aggregate on the same keys needs no exchange; ROLLUP reads its
-input once (Expand); an aggregate's own ORDER BY shows inside its call. Every query's result is also checked against DuckDB.
+sort; a window over an aggregate on the same keys needs no exchange; a ranking filter
+keeps each partition's top rows before and after the exchange (WindowTopK); ROLLUP reads
+its input once and merges each set's states in the task (Expand[states]); an aggregate's own ORDER BY shows inside its call. Every query's result is also checked against DuckDB.
 """
 
 from __future__ import annotations
@@ -282,10 +283,11 @@ Stage 1 (partitions=3) -> result
   Project id AS id_2, k AS k_2
     Filter (row_number = 1)
       Window partition=[k] order=[v DESC, id ASC] calls=[row_number() AS row_number]
-        Sort keys=[k ASC, v DESC, id ASC] per=partition
+        WindowTopK[final] partition=[k] order=[v DESC, id ASC] fn=row_number k=1
           ExchangeRead from=stage 0
 Stage 0 (partitions=3) -> HashRepartition[k] x3 to stage 1
-  Scan t columns=[id, k, v] splits=6 source=parquet
+  WindowTopK[partial] partition=[k] order=[v DESC, id ASC] fn=row_number k=1
+    Scan t columns=[id, k, v] splits=6 source=parquet
 """,
     ),
     (
@@ -349,10 +351,11 @@ Stage 1 (partitions=3) -> result
   Project id AS id_3, k AS k_3, rank AS r_2
     Filter (rank <= 2)
       Window partition=[k] order=[x ASC] calls=[rank() AS rank]
-        Sort keys=[k ASC, x ASC] per=partition
+        WindowTopK[final] partition=[k] order=[x ASC] fn=rank k=2
           ExchangeRead from=stage 0
 Stage 0 (partitions=3) -> HashRepartition[k] x3 to stage 1
-  Scan t columns=[id, k, x] splits=6 source=parquet
+  WindowTopK[partial] partition=[k] order=[x ASC] fn=rank k=2
+    Scan t columns=[id, k, x] splits=6 source=parquet
 """,
     ),
     (
@@ -381,7 +384,7 @@ Stage 1 (partitions=3) -> result
     Aggregate[final] keys=[k_2, key, grouping_set] aggs=[sum(v) AS sum_v]
       ExchangeRead from=stage 0
 Stage 0 (partitions=3) -> HashRepartition[k_2, key, grouping_set] x3 to stage 1
-  Expand sets=3 columns=[k_2, key, grouping_set, sum_v$sum]
+  Expand[states] sets=3 merged_from=[input, 0, 1] columns=[k_2, key, grouping_set, sum_v$sum]
     Aggregate[partial] keys=[k AS grouping_key$0, (x % 2) AS grouping_key$1] aggs=[sum(v) AS sum_v]
       Scan t columns=[k, x, v] splits=6 source=parquet encoded=[k]
 """,

@@ -8,7 +8,7 @@ every exchange. Scans get their splits assigned to tasks here.
 from __future__ import annotations
 
 from shoal.errors import UnsupportedError
-from shoal.expr.nodes import ColumnRef, Expr, conjoin, conjuncts
+from shoal.expr.nodes import Call, ColumnRef, Expr, Literal, conjoin, conjuncts
 from shoal.logical.plan import (
     Aggregate,
     CteRead,
@@ -25,6 +25,7 @@ from shoal.logical.plan import (
     Unnest,
     Values,
     Window,
+    WindowFunction,
 )
 from shoal.optimizer.statistics import equi_pairs, estimate_bytes, estimate_rows, row_width
 from shoal.physical.context import Settings
@@ -43,6 +44,7 @@ from shoal.physical.operators.union import UnionExec
 from shoal.physical.operators.unnest import UnnestExec
 from shoal.physical.operators.values import ValuesExec
 from shoal.physical.operators.window import WindowExec
+from shoal.physical.operators.window_topk import RANKING_FUNCTIONS, TopKMode, WindowTopKExec
 from shoal.physical.plan import PhysicalPlan, SortSpec
 
 
@@ -88,6 +90,10 @@ class PhysicalPlanner:
         if isinstance(node, Values):
             return ValuesExec(node.rows, node.schema)
         if isinstance(node, Filter):
+            if isinstance(node.input, Window):
+                topk = _rank_limit(node)
+                if topk is not None:
+                    return FilterExec(self._window(node.input, topk), node.predicate)
             return FilterExec(self.plan(node.input), node.predicate)
         if isinstance(node, Project):
             return ProjectExec(self.plan(node.input), node.exprs)
@@ -113,14 +119,21 @@ class PhysicalPlanner:
         if isinstance(node, Unnest):
             return UnnestExec(self.plan(node.input), node.column)
         if isinstance(node, Window):
-            return WindowExec(
-                self.plan(node.input), node.partition_by, sort_specs(node.order_by), node.calls
-            )
+            return self._window(node, None)
         if isinstance(node, UnionAll):
             return UnionExec(tuple(self.plan(c) for c in node.inputs))
         if isinstance(node, Join):
             return self._join(node)
         raise UnsupportedError(f"plan node {type(node).__name__}")
+
+    def _window(self, node: Window, topk: tuple[WindowFunction, int] | None) -> PhysicalPlan:
+        """A window; under a ranking filter, over a ``WindowTopK`` keeping its candidates."""
+        child = self.plan(node.input)
+        order = sort_specs(node.order_by)
+        if topk is not None:
+            fn, k = topk
+            child = WindowTopKExec(child, TopKMode.SINGLE, node.partition_by, order, fn, k)
+        return WindowExec(child, node.partition_by, order, node.calls)
 
     def _preserve_by_building(self, node: Join, est: JoinEstimates) -> bool:
         """A left join whose preserved (left) side is far smaller than a right side too
@@ -218,6 +231,42 @@ def _key_columns(
         passthrough = tuple((f.name, ColumnRef(f.name, f.type)) for f in plan.schema)
         plan = ProjectExec(plan, passthrough + tuple(extra))
     return plan, tuple(names)
+
+
+def _rank_limit(node: Filter) -> tuple[WindowFunction, int] | None:
+    """(function, k) when ``node`` keeps only rows a ranking window call ranks ``<= k``.
+
+    The window below must compute only row_number / rank / dense_rank (any other call,
+    such as a count over the partition, needs rows the top-k would drop), and one
+    conjunct must be ``call <= k``, ``call < k`` or ``call = 1`` (or the mirrored
+    comparison with the literal on the left).
+    """
+    window = node.input
+    assert isinstance(window, Window)
+    fns = {name: call.fn for name, call in window.calls}
+    if not all(fn in RANKING_FUNCTIONS for fn in fns.values()):
+        return None
+    best: tuple[WindowFunction, int] | None = None
+    for c in conjuncts(node.predicate):
+        if not isinstance(c, Call) or len(c.args) != 2:
+            continue
+        op, (left, right) = c.fn, c.args
+        if isinstance(left, Literal) and isinstance(right, ColumnRef):
+            op, left, right = _MIRRORED.get(op, ""), right, left
+        if not (isinstance(left, ColumnRef) and left.name in fns and isinstance(right, Literal)):
+            continue
+        value = right.value
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue
+        k = {"less_equal": value, "less": value - 1, "equal": value if value == 1 else None}.get(op)
+        if k is None or k < 1:
+            continue  # (k < 1 keeps nothing: rare, and the filter alone handles it)
+        if best is None or k < best[1]:
+            best = (fns[left.name], k)
+    return best
+
+
+_MIRRORED = {"greater_equal": "less_equal", "greater": "less", "equal": "equal"}
 
 
 def sort_specs(keys: tuple[SortKey, ...]) -> tuple[SortSpec, ...]:

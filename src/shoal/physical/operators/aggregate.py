@@ -722,6 +722,11 @@ class HashAggregateExec(PhysicalPlan):
         grouped = table.group_by(list(self.key_names), use_threads=False).aggregate(specs)
         return _restore_nan_min_max(grouped, nan_columns) if nan_columns else grouped
 
+    def merge_states(self, states: pa.Table) -> pa.Table:
+        """``states`` (this aggregate's state columns, keyed by its keys and maybe more)
+        merged into one state row per group of its keys."""
+        return self._merge([states])
+
     def _merge(self, states: list[pa.Table]) -> pa.Table:
         table = pa.concat_tables(states) if len(states) > 1 else states[0]
         specs: list[tuple[str | list[str], str]] = []
