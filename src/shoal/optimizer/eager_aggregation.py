@@ -216,6 +216,10 @@ def _push(agg: Aggregate) -> LogicalPlan | None:
         )
         if not pre_keys or not _worth_it(side, [f.name for f in pre_keys], wide):
             continue
+        if estimate_rows(rebuild(side)) * _REDUCTION < estimate_rows(side):
+            # The join drops most of the side's rows (a date range): join first, as
+            # grouping every row to keep a few saves less than the join's filtering.
+            continue
         pre = Aggregate(
             side,
             tuple((f.name, ColumnRef(f.name, f.type)) for f in pre_keys),

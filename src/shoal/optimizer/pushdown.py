@@ -26,6 +26,7 @@ from shoal.logical.plan import (
     Window,
 )
 from shoal.optimizer.statistics import estimate_rows, integer_range, origin_column
+from shoal.sql.typing import fold
 
 
 def push_down_predicates(plan: LogicalPlan) -> LogicalPlan:
@@ -110,7 +111,11 @@ def _push(plan: LogicalPlan, preds: list[Expr]) -> LogicalPlan:
         return replace(plan, filters=plan.filters + tuple(fresh))
     if isinstance(plan, Project):
         mapping = {name: e for name, e in plan.exprs}
-        return replace(plan, input=_push(plan.input, [rename_columns(p, mapping) for p in preds]))
+        substituted = [fold_constants(rename_columns(p, mapping)) for p in preds]
+        # A constant projected into a conjunct may decide it: a UNION ALL branch's
+        # ``'s' AS sale_type`` makes ``sale_type = 'c'`` false there (TPC-DS q4).
+        kept = [p for p in substituted if not (isinstance(p, Literal) and p.value is True)]
+        return replace(plan, input=_push(plan.input, kept))
     if isinstance(plan, Sort):
         return replace(plan, input=_push(plan.input, preds))
     if isinstance(plan, UnionAll):
@@ -313,3 +318,23 @@ def _sink_semi_join(plan: Join) -> LogicalPlan:
 def _wrap(plan: LogicalPlan, preds: list[Expr]) -> LogicalPlan:
     predicate = conjoin(preds)
     return Filter(plan, predicate) if predicate is not None else plan
+
+
+def fold_constants(e: Expr) -> Expr:
+    """``e`` with every sub-expression that reads no column evaluated, and AND / OR with
+    a constant TRUE or FALSE operand reduced (``x OR TRUE`` is TRUE, ``x AND TRUE`` x)."""
+    if not isinstance(e, Call):
+        return fold(e)
+    args = tuple(fold_constants(a) for a in e.args)
+    if e.fn in ("and", "or"):
+        decisive, neutral = (False, True) if e.fn == "and" else (True, False)
+        for a in args:
+            if isinstance(a, Literal) and a.value is decisive:
+                return Literal(decisive, pa.bool_())
+        rest = [a for a in args if not (isinstance(a, Literal) and a.value is neutral)]
+        if not rest:
+            return Literal(neutral, pa.bool_())
+        if len(rest) == 1:
+            return rest[0]
+        return Call(e.fn, tuple(rest), e.type, e.options)
+    return fold(Call(e.fn, args, e.type, e.options))
