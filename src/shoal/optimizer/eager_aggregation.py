@@ -45,15 +45,14 @@ from shoal.logical.plan import (
     Limit,
     LogicalPlan,
     Project,
-    Scan,
     Values,
 )
 from shoal.optimizer.statistics import (
-    _equal_constants,
-    _key_unique,
     distinct_is_estimated,
+    equal_constants,
     estimate_rows,
     key_distinct,
+    key_unique,
     origin_column,
 )
 from shoal.types import sum_type
@@ -164,8 +163,8 @@ def _at_most_one_row(plan: LogicalPlan) -> bool:
 
 def _distinct_semi_side(join: Join) -> LogicalPlan:
     """A semi / anti join needs each key of its right side once: a DISTINCT of the
-    columns its condition reads there (partial, so no exchange), when that shrinks the
-    side or can go below a join that does (TPC-DS q14's INTERSECT: the 860 k
+    columns its condition reads there (partial, so no exchange), when it can go below
+    a join where that shrinks the side (TPC-DS q14's INTERSECT: the 860 k
     ``catalog_sales ⋈ item`` rows' brand/class/category come from 18 k items)."""
     if join.kind not in ("semi", "anti") or join.condition is None:
         return join
@@ -180,12 +179,10 @@ def _distinct_semi_side(join: Join) -> LogicalPlan:
     distinct = Aggregate(
         right, tuple((f.name, ColumnRef(f.name, f.type)) for f in keys), (), partial=True
     )
+    # Only where it goes below a join: a DISTINCT alone over a scan or a CTE read
+    # would stand between the semi join's runtime filter and the side it filters.
     pushed = _push(distinct)
-    if pushed is not None:
-        return replace(join, right=pushed)
-    if _worth_it(right, [f.name for f in keys], False):
-        return replace(join, right=distinct)
-    return join
+    return replace(join, right=pushed) if pushed is not None else join
 
 
 def _push(agg: Aggregate) -> LogicalPlan | None:
@@ -214,7 +211,9 @@ def _push(agg: Aggregate) -> LogicalPlan | None:
             f.name in key_columns and f.name not in side.schema.names and _wide(f.type)
             for f in join.schema
         )
-        if not pre_keys or not _worth_it(side, [f.name for f in pre_keys], wide):
+        if not pre_keys or _reads_cte(side):
+            continue
+        if not _worth_it(side, [f.name for f in pre_keys], wide):
             continue
         if estimate_rows(rebuild(side)) * _REDUCTION < estimate_rows(side):
             # The join drops most of the side's rows (a date range): join first, as
@@ -229,6 +228,15 @@ def _push(agg: Aggregate) -> LogicalPlan | None:
         new_side = _push(pre) or pre  # its input is done; it may go further down
         return _merged(agg, rebuild(new_side), keys, calls)
     return None
+
+
+def _reads_cte(plan: LogicalPlan) -> bool:
+    """Whether ``plan`` is a shared CTE's read (through projections): an aggregate over
+    it would stand between the read and a runtime filter from above, which lets each
+    reader have a copy of the body of its own (TPC-DS q95)."""
+    while isinstance(plan, Project | Filter):
+        plan = plan.input
+    return isinstance(plan, CteRead)
 
 
 def _inner(plan: LogicalPlan) -> bool:
@@ -336,7 +344,7 @@ def group_estimate(plan: LogicalPlan, keys: list[str]) -> float:
     combos = 1.0
     for name in keys:
         key = ColumnRef(name, plan.schema.field(name).type)
-        if _key_unique(plan, key) or not distinct_is_estimated(plan, key):
+        if key_unique(plan, key) or not distinct_is_estimated(plan, key):
             return rows
         combos *= _pinned(plan, name) or key_distinct(plan, key)
     if combos <= 0:
@@ -350,11 +358,11 @@ def _pinned(plan: LogicalPlan, name: str) -> int | None:
     found = origin_column(plan, name)
     if found is None:
         return None
-    scan, _ = found
-    own = scan.names[scan.columns.index(found[1])] if isinstance(scan, Scan) else None
+    scan, column = found
+    own = scan.names[scan.columns.index(column)]
     best: int | None = None
     for f in scan.filters:
-        pinned = _equal_constants(f)
+        pinned = equal_constants(f)
         if pinned is not None and pinned[0].name == own:
             best = len(pinned[1]) if best is None else min(best, len(pinned[1]))
     return best
