@@ -13,6 +13,8 @@ from dataclasses import replace
 
 import pyarrow as pa
 
+from shoal.errors import ShoalError
+from shoal.expr.evaluate import evaluate
 from shoal.expr.nodes import Call, ColumnRef, Expr, Literal, conjoin, conjuncts, rename_columns
 from shoal.logical.plan import (
     Aggregate,
@@ -26,7 +28,6 @@ from shoal.logical.plan import (
     Window,
 )
 from shoal.optimizer.statistics import estimate_rows, integer_range, origin_column
-from shoal.sql.typing import fold
 
 
 def push_down_predicates(plan: LogicalPlan) -> LogicalPlan:
@@ -324,7 +325,7 @@ def fold_constants(e: Expr) -> Expr:
     """``e`` with every sub-expression that reads no column evaluated, and AND / OR with
     a constant TRUE or FALSE operand reduced (``x OR TRUE`` is TRUE, ``x AND TRUE`` x)."""
     if not isinstance(e, Call):
-        return fold(e)
+        return _fold(e)
     args = tuple(fold_constants(a) for a in e.args)
     if e.fn in ("and", "or"):
         decisive, neutral = (False, True) if e.fn == "and" else (True, False)
@@ -337,4 +338,18 @@ def fold_constants(e: Expr) -> Expr:
         if len(rest) == 1:
             return rest[0]
         return Call(e.fn, tuple(rest), e.type, e.options)
-    return fold(Call(e.fn, args, e.type, e.options))
+    return _fold(Call(e.fn, args, e.type, e.options))
+
+
+_NO_ROWS = pa.RecordBatch.from_pydict({})
+
+
+def _fold(e: Expr) -> Expr:
+    """``e`` evaluated now when it reads no column (an error is left for run time)."""
+    if isinstance(e, Literal | ColumnRef) or e.column_set:
+        return e
+    try:
+        value = evaluate(e, _NO_ROWS)
+        return Literal(value.as_py(), e.type) if isinstance(value, pa.Scalar) else e
+    except (ShoalError, pa.ArrowException, OverflowError, ValueError):
+        return e
