@@ -158,6 +158,10 @@ class Aggregate(LogicalPlan):
     #: Key values of a group that exists even when no row has them: the grand total
     #: of GROUPING SETS with an empty set (one row, as over no rows SUM is NULL).
     always_group: tuple[Any, ...] | None = None
+    #: A pre-aggregation (``optimizer/eager_aggregation.py``): its groups may repeat
+    #: (each task groups its own rows; planned as a partial aggregate with no exchange)
+    #: and an aggregate above merges them. Only sum / count / count(*) / min / max.
+    partial: bool = False
 
     def children(self) -> tuple[LogicalPlan, ...]:
         return (self.input,)
@@ -174,7 +178,8 @@ class Aggregate(LogicalPlan):
     def describe(self) -> str:
         keys = ", ".join(n for n, _ in self.keys)
         aggs = ", ".join(f"{a} AS {n}" for n, a in self.aggregates)
-        return f"Aggregate keys=[{keys}] aggs=[{aggs}]"
+        kind = "Aggregate[partial]" if self.partial else "Aggregate"
+        return f"{kind} keys=[{keys}] aggs=[{aggs}]"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pyarrow as pa
 from shoal.expr.nodes import Call, ColumnRef, Expr, rename_columns
 from shoal.logical.plan import CteRead, Filter, LogicalPlan, LogicalQuery, Project, cte_reads
 from shoal.optimizer.distinct_aggregates import rewrite_distinct_aggregates
+from shoal.optimizer.eager_aggregation import push_aggregates_below_joins
 from shoal.optimizer.join_order import reorder_joins
 from shoal.optimizer.magic_sets import reduce_aggregates_to_join_keys
 from shoal.optimizer.merge_projections import merge_projections
@@ -35,6 +36,9 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("push_down_predicates_again", push_down_predicates),
     # Needs the final join order (to find the small key source) and pushed filters.
     ("reduce_aggregates_to_join_keys", reduce_aggregates_to_join_keys),
+    # After the join order is final and the magic sets fed their aggregates; before
+    # pruning, which drops the columns the pre-aggregations no longer pass on.
+    ("push_aggregates_below_joins", push_aggregates_below_joins),
     ("prune_columns", prune_columns),
     # Last: pruning leaves projections that pass columns through; fold them together.
     ("merge_projections", merge_projections),

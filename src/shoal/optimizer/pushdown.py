@@ -13,6 +13,8 @@ from dataclasses import replace
 
 import pyarrow as pa
 
+from shoal.errors import ShoalError
+from shoal.expr.evaluate import evaluate
 from shoal.expr.nodes import Call, ColumnRef, Expr, Literal, conjoin, conjuncts, rename_columns
 from shoal.logical.plan import (
     Aggregate,
@@ -110,7 +112,11 @@ def _push(plan: LogicalPlan, preds: list[Expr]) -> LogicalPlan:
         return replace(plan, filters=plan.filters + tuple(fresh))
     if isinstance(plan, Project):
         mapping = {name: e for name, e in plan.exprs}
-        return replace(plan, input=_push(plan.input, [rename_columns(p, mapping) for p in preds]))
+        substituted = [fold_constants(rename_columns(p, mapping)) for p in preds]
+        # A constant projected into a conjunct may decide it: a UNION ALL branch's
+        # ``'s' AS sale_type`` makes ``sale_type = 'c'`` false there (TPC-DS q4).
+        kept = [p for p in substituted if not (isinstance(p, Literal) and p.value is True)]
+        return replace(plan, input=_push(plan.input, kept))
     if isinstance(plan, Sort):
         return replace(plan, input=_push(plan.input, preds))
     if isinstance(plan, UnionAll):
@@ -313,3 +319,37 @@ def _sink_semi_join(plan: Join) -> LogicalPlan:
 def _wrap(plan: LogicalPlan, preds: list[Expr]) -> LogicalPlan:
     predicate = conjoin(preds)
     return Filter(plan, predicate) if predicate is not None else plan
+
+
+def fold_constants(e: Expr) -> Expr:
+    """``e`` with every sub-expression that reads no column evaluated, and AND / OR with
+    a constant TRUE or FALSE operand reduced (``x OR TRUE`` is TRUE, ``x AND TRUE`` x)."""
+    if not isinstance(e, Call):
+        return _fold(e)
+    args = tuple(fold_constants(a) for a in e.args)
+    if e.fn in ("and", "or"):
+        decisive, neutral = (False, True) if e.fn == "and" else (True, False)
+        for a in args:
+            if isinstance(a, Literal) and a.value is decisive:
+                return Literal(decisive, pa.bool_())
+        rest = [a for a in args if not (isinstance(a, Literal) and a.value is neutral)]
+        if not rest:
+            return Literal(neutral, pa.bool_())
+        if len(rest) == 1:
+            return rest[0]
+        return Call(e.fn, tuple(rest), e.type, e.options)
+    return _fold(Call(e.fn, args, e.type, e.options))
+
+
+_NO_ROWS = pa.RecordBatch.from_pydict({})
+
+
+def _fold(e: Expr) -> Expr:
+    """``e`` evaluated now when it reads no column (an error is left for run time)."""
+    if isinstance(e, Literal | ColumnRef) or e.column_set:
+        return e
+    try:
+        value = evaluate(e, _NO_ROWS)
+        return Literal(value.as_py(), e.type) if isinstance(value, pa.Scalar) else e
+    except (ShoalError, pa.ArrowException, OverflowError, ValueError):
+        return e

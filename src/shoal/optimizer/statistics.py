@@ -133,7 +133,7 @@ def _span_selectivity(c: Expr, scan: Scan) -> float | None:
     1/span of the rows, assuming the values spread evenly. ``d_year = 1999`` keeps 1/201
     of ``date_dim`` (365 rows), not the fixed 10%. None when the span is unknown
     (strings, computed sides)."""
-    found = _equal_constants(c)
+    found = equal_constants(c)
     if found is None:
         return None
     column, constants = found
@@ -146,7 +146,7 @@ def _span_selectivity(c: Expr, scan: Scan) -> float | None:
     return min(1.0, values / span)
 
 
-def _equal_constants(c: Expr) -> tuple[ColumnRef, frozenset[Literal]] | None:
+def equal_constants(c: Expr) -> tuple[ColumnRef, frozenset[Literal]] | None:
     """(column, the constants) for ``column = constant``, ``column IN (constants)`` or an
     OR of those over one column (TPC-DS q4's ``d_year = 2001 OR d_year = 2002``)."""
     if isinstance(c, Call) and c.fn == "equal":
@@ -158,7 +158,7 @@ def _equal_constants(c: Expr) -> tuple[ColumnRef, frozenset[Literal]] | None:
     if isinstance(c, InList) and not c.negated and isinstance(c.arg, ColumnRef):
         return c.arg, frozenset(c.values)
     if isinstance(c, Call) and c.fn == "or":
-        left, right = _equal_constants(c.args[0]), _equal_constants(c.args[1])
+        left, right = equal_constants(c.args[0]), equal_constants(c.args[1])
         if left is None or right is None or left[0] != right[0]:
             return None
         return left[0], left[1] | right[1]
@@ -311,7 +311,7 @@ def join_distinct(left: LogicalPlan, lk: Expr, right: LogicalPlan, rk: Expr) -> 
     divisors = [
         max(min(own, estimate_rows(plan)), min(other, own))
         for own, other, plan, key in ((ld, rd, left, lk), (rd, ld, right, rk))
-        if _key_unique(plan, key)
+        if key_unique(plan, key)
     ]
     # When both look unique, the larger: a foreign key spanning widely in a small table
     # (``c_current_cdemo_sk``: 100,000 rows over 1.9 M values) passes the span test too,
@@ -381,7 +381,7 @@ def origin_column(plan: LogicalPlan, name: str) -> tuple[Scan, str] | None:
     return None
 
 
-def _key_unique(plan: LogicalPlan, key: Expr) -> bool:
+def key_unique(plan: LogicalPlan, key: Expr) -> bool:
     """Whether ``key`` is an integer column of a table whose values span at least the
     table's rows (its values may all differ), read through projections and joins."""
     if not isinstance(key, ColumnRef):
@@ -427,7 +427,7 @@ def _unique_through_join(plan: Join, name: str) -> bool:
     if on_left and (plan.kind in ("semi", "anti") or plan.single_row):
         return True
     for lk, rk in equi_pairs(plan.condition, plan.left.schema, plan.right.schema):
-        if _key_unique(other, rk if on_left else lk):
+        if key_unique(other, rk if on_left else lk):
             return True
     return False
 

@@ -29,7 +29,7 @@ from shoal.logical.plan import (
 )
 from shoal.optimizer.statistics import equi_pairs, estimate_bytes, estimate_rows, row_width
 from shoal.physical.context import Settings
-from shoal.physical.operators.aggregate import SINGLE_MODE, AggSpec, HashAggregateExec
+from shoal.physical.operators.aggregate import PARTIAL, SINGLE_MODE, AggSpec, HashAggregateExec
 from shoal.physical.operators.exchange import SharedReadExec
 from shoal.physical.operators.expand import ExpandExec
 from shoal.physical.operators.filter import FilterExec
@@ -102,6 +102,8 @@ class PhysicalPlanner:
                 if a.distinct:
                     raise UnsupportedError(f"{a.fn.upper()}(DISTINCT ...)")
             aggs = tuple(AggSpec(n, a.fn, a.arg, a.type) for n, a in node.aggregates)
+            if node.partial:
+                return self._pre_aggregate(node, aggs)
             return HashAggregateExec(
                 self.plan(node.input), SINGLE_MODE, node.keys, aggs, node.always_group
             )
@@ -134,6 +136,16 @@ class PhysicalPlanner:
             fn, k = topk
             child = WindowTopKExec(child, TopKMode.SINGLE, node.partition_by, order, fn, k)
         return WindowExec(child, node.partition_by, order, node.calls)
+
+    def _pre_aggregate(self, node: Aggregate, aggs: tuple[AggSpec, ...]) -> PhysicalPlan:
+        """A pre-aggregation: a partial aggregate (no exchange; its groups may repeat
+        across tasks) whose one state per aggregate is renamed to the aggregate's name."""
+        partial = HashAggregateExec(self.plan(node.input), PARTIAL, node.keys, aggs)
+        exprs: list[tuple[str, Expr]] = [(n, ColumnRef(n, e.type)) for n, e in node.keys]
+        for a in aggs:
+            ((state, _, state_type),) = a.states()
+            exprs.append((a.name, ColumnRef(state, state_type)))
+        return ProjectExec(partial, tuple(exprs))
 
     def _preserve_by_building(self, node: Join, est: JoinEstimates) -> bool:
         """A left join whose preserved (left) side is far smaller than a right side too
