@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from support.cases import Case, check_case, u
+from support.runtime import runtime_kwargs
 
 CASES = [
     u(
@@ -159,7 +160,7 @@ BATCHES = [None, 64]
 def batch_connections(diff_data) -> Iterator[Callable[[int, int | None], Any]]:
     import shoal
 
-    from .conftest import register_all
+    from .conftest import register_all, retry_policy_under_test
 
     made: dict[tuple[int, int | None], Any] = {}
 
@@ -167,7 +168,12 @@ def batch_connections(diff_data) -> Iterator[Callable[[int, int | None], Any]]:
         key = (partitions, batch_rows)
         if key not in made:
             extra = {} if batch_rows is None else {"batch_rows": batch_rows}
-            con = shoal.connect(partitions=partitions, **extra)
+            con = shoal.connect(
+                partitions=partitions,
+                retry_policy=retry_policy_under_test(),
+                **runtime_kwargs(),
+                **extra,
+            )
             register_all(con, diff_data)
             made[key] = con
         return made[key]

@@ -126,6 +126,7 @@ class ExpandStatesExec(PhysicalPlan):
         keys, sources = self.set_keys, self.sources
         readers = [sources.count(i) for i in range(len(keys))]
         merged: dict[int, pa.Table] = {}
+        reserved = [0] * len(keys)  # bytes reserved for each set's own merged table
         metrics = ctx.operator_metrics(self)
         for i in sorted(range(len(keys)), key=lambda i: -len(keys[i])):
             source = sources[i]
@@ -136,7 +137,8 @@ class ExpandStatesExec(PhysicalPlan):
                 states = parent
             else:
                 states = self._merger(keys[i]).merge_states(parent)
-                res.force_grow(states.nbytes)  # at most as large as its parent
+                reserved[i] = states.nbytes
+                res.force_grow(reserved[i])  # at most as large as its parent
             metrics.peak_state_rows = max(
                 metrics.peak_state_rows, states.num_rows + sum(t.num_rows for t in merged.values())
             )
@@ -144,12 +146,13 @@ class ExpandStatesExec(PhysicalPlan):
                 yield self._project(i, batch)
             if readers[i]:
                 merged[i] = states
-            elif states is not parent:
-                res.shrink(states.nbytes)
+            else:
+                res.shrink(reserved[i])
             if source >= 0:
                 readers[source] -= 1
                 if not readers[source]:
-                    res.shrink(merged.pop(source).nbytes)
+                    del merged[source]
+                    res.shrink(reserved[source])
 
     def _merger(self, keys: tuple[str, ...]) -> HashAggregateExec:
         fields = {f.name: f.type for f in self.input.schema}
