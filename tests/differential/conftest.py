@@ -88,6 +88,32 @@ def shoal_connections(diff_data: DiffData) -> Iterator[Callable[[int], Any]]:
             close()
 
 
+@pytest.fixture(scope="module")
+def batch_connections(diff_data: DiffData) -> Iterator[Callable[[int, int | None], Any]]:
+    """Connections by (partitions, batch_rows); None keeps the default batch size."""
+    import shoal
+
+    made: dict[tuple[int, int | None], Any] = {}
+
+    def get(partitions: int, batch_rows: int | None) -> Any:
+        key = (partitions, batch_rows)
+        if key not in made:
+            extra = {} if batch_rows is None else {"batch_rows": batch_rows}
+            con = shoal.connect(
+                partitions=partitions,
+                retry_policy=retry_policy_under_test(),
+                **runtime_kwargs(),
+                **extra,
+            )
+            register_all(con, diff_data)
+            made[key] = con
+        return made[key]
+
+    yield get
+    for con in made.values():
+        con.close()
+
+
 @pytest.fixture(params=PARTITION_COUNTS, ids=lambda p: f"p{p}")
 def shoal_con(request: pytest.FixtureRequest, shoal_connections: Callable[[int], Any]) -> Any:
     return shoal_connections(request.param)

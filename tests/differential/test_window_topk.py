@@ -16,12 +16,9 @@ partitions are small passes its rows on); each plan must show the top-k.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from support.cases import Case, check_case, u
-from support.runtime import runtime_kwargs
 
 CASES = [
     u(
@@ -154,33 +151,6 @@ CASES = [
 
 PARTITIONS = [1, 3, 4]
 BATCHES = [None, 64]
-
-
-@pytest.fixture(scope="module")
-def batch_connections(diff_data) -> Iterator[Callable[[int, int | None], Any]]:
-    import shoal
-
-    from .conftest import register_all, retry_policy_under_test
-
-    made: dict[tuple[int, int | None], Any] = {}
-
-    def get(partitions: int, batch_rows: int | None) -> Any:
-        key = (partitions, batch_rows)
-        if key not in made:
-            extra = {} if batch_rows is None else {"batch_rows": batch_rows}
-            con = shoal.connect(
-                partitions=partitions,
-                retry_policy=retry_policy_under_test(),
-                **runtime_kwargs(),
-                **extra,
-            )
-            register_all(con, diff_data)
-            made[key] = con
-        return made[key]
-
-    yield get
-    for con in made.values():
-        con.close()
 
 
 @pytest.mark.parametrize("batch_rows", BATCHES, ids=["batch_default", "batch_64"])

@@ -299,10 +299,10 @@ class _WindowRun:
         if not self.keys:
             return np.empty(0, dtype=np.int64)
         keys = _decoded(pa.Table.from_batches([batch]).select(self.keys))
-        flags = _changes(keys, self.keys)
+        flags = peer_changes(keys, self.keys)
         if self.last is not None:
             pair = pa.concat_tables([self.last, keys.slice(0, 1)])
-            flags[0] = bool(_changes(pair, self.keys)[1])
+            flags[0] = bool(peer_changes(pair, self.keys)[1])
         self.last = keys.slice(batch.num_rows - 1, 1).combine_chunks()
         return np.flatnonzero(flags).astype(np.int64)
 
@@ -493,7 +493,7 @@ class _Pieces:
             return end
         # Only where a peer group starts: a cut inside one would split its frames.
         last = min(end, h1 - 1)
-        flags = _changes(_decoded(table.select(self.order)), self.order)
+        flags = peer_changes(_decoded(table.select(self.order)), self.order)
         starts = np.flatnonzero(flags[self.pos - self.h0 + 1 : last - self.h0 + 1])
         if not len(starts):
             return None
@@ -639,8 +639,9 @@ def _fold(kind: _Carry, carry: Any, rows: pa.Table, call: WindowCall, first: boo
 # ------------------------------------------------------------------ boundaries
 
 
-def _changes(table: pa.Table, columns: list[str]) -> Bools:
-    """True at row i when some column differs from row i-1 (NULL equals NULL); row 0 True."""
+def peer_changes(table: pa.Table, columns: list[str], nan_equal: bool = False) -> Bools:
+    """True at row i when some column differs from row i-1 (NULL equals NULL, and NaN
+    equals NaN when ``nan_equal``); row 0 True."""
     n = table.num_rows
     flags = np.zeros(n, dtype=bool)
     if n:
@@ -655,6 +656,9 @@ def _changes(table: pa.Table, columns: list[str]) -> Bools:
         ne = pc.fill_null(pc.not_equal(a, b), False)
         if col.null_count:
             ne = pc.or_(ne, pc.xor(a.is_null(), b.is_null()))
+        if nan_equal and pa.types.is_floating(col.type):
+            both_nan = pc.fill_null(pc.and_(pc.is_nan(a), pc.is_nan(b)), False)
+            ne = pc.and_(ne, pc.invert(both_nan))
         flags[1:] |= np.asarray(ne.to_numpy(zero_copy_only=False), dtype=bool)
     return flags
 
@@ -675,8 +679,8 @@ class _Boundaries:
     @classmethod
     def of(cls, table: pa.Table, partition: tuple[str, ...], order: list[str]) -> _Boundaries:
         n = table.num_rows
-        part_flags = _changes(table, list(partition))
-        peer_flags = part_flags | _changes(table, order)
+        part_flags = peer_changes(table, list(partition))
+        peer_flags = part_flags | peer_changes(table, order)
         part_id, part_start, part_end = _segments(part_flags, n)
         peer_id, peer_start, peer_end = _segments(peer_flags, n)
         index = np.arange(n, dtype=np.int64)

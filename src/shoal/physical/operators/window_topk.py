@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 
 from shoal.logical.plan import WindowFunction
 from shoal.physical.context import TaskContext
+from shoal.physical.operators.window import peer_changes
 from shoal.physical.partitioning import Distribution, HashDistributed, Partitioning, SinglePartition
 from shoal.physical.plan import PhysicalPlan, SortSpec, sort_specs_str
 from shoal.sorting import sort_indices
@@ -291,22 +292,4 @@ def changes(table: pa.Table, columns: list[str]) -> npt.NDArray[np.bool_]:
 
     NULL equals NULL and NaN equals NaN: under a coarser peer relation than the
     window's a row's rank is no larger, so this never drops a row the window keeps."""
-    n = table.num_rows
-    flags = np.zeros(n, dtype=bool)
-    if n:
-        flags[0] = True
-    if n < 2:
-        return flags
-    for name in columns:
-        col = table.column(name).combine_chunks()
-        if pa.types.is_dictionary(col.type):
-            col = col.dictionary_decode()
-        a, b = col.slice(1), col.slice(0, n - 1)
-        ne = pc.fill_null(pc.not_equal(a, b), False)
-        if col.null_count:
-            ne = pc.or_(ne, pc.xor(a.is_null(), b.is_null()))
-        if pa.types.is_floating(col.type):
-            both_nan = pc.fill_null(pc.and_(pc.is_nan(a), pc.is_nan(b)), False)
-            ne = pc.and_(ne, pc.invert(both_nan))
-        flags[1:] |= np.asarray(ne.to_numpy(zero_copy_only=False), dtype=bool)
-    return flags
+    return peer_changes(table, columns, nan_equal=True)
