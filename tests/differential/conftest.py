@@ -57,61 +57,57 @@ def register_all(con: Any, data: DiffData) -> None:
     register_tables(con, data.registrations, data.tables)
 
 
-@pytest.fixture(scope="session")
-def shoal_connections(diff_data: DiffData) -> Iterator[Callable[[int], Any]]:
-    import shoal  # imported here so a missing engine fails setup, not collection
+class _Connections:
+    """shoal connections over the differential data, one per distinct set of settings
+    (made on first use, closed by the fixture that owns them)."""
 
-    made: dict[tuple[int, int | None], Any] = {}
+    def __init__(self, data: DiffData):
+        self.data = data
+        self.made: dict[tuple[tuple[str, Any], ...], Any] = {}
 
-    def get(partitions: int, broadcast_threshold_bytes: int | None = None) -> Any:
-        key = (partitions, broadcast_threshold_bytes)
-        if key not in made:
-            extra = (
-                {}
-                if broadcast_threshold_bytes is None
-                else {"broadcast_threshold_bytes": broadcast_threshold_bytes}
-            )
+    def get(self, partitions: int, **settings: Any) -> Any:
+        import shoal  # imported here so a missing engine fails setup, not collection
+
+        given = {k: v for k, v in settings.items() if v is not None}
+        key = (("partitions", partitions), *sorted(given.items()))
+        if key not in self.made:
             con = shoal.connect(
                 partitions=partitions,
                 retry_policy=retry_policy_under_test(),
                 **runtime_kwargs(),
-                **extra,
+                **given,
             )
-            register_all(con, diff_data)
-            made[key] = con
-        return made[key]
+            register_all(con, self.data)
+            self.made[key] = con
+        return self.made[key]
+
+    def close(self) -> None:
+        for con in self.made.values():
+            con.close()
+
+
+@pytest.fixture(scope="session")
+def shoal_connections(diff_data: DiffData) -> Iterator[Callable[[int], Any]]:
+    """Connections by (partitions, broadcast_threshold_bytes); None: the default."""
+    connections = _Connections(diff_data)
+
+    def get(partitions: int, broadcast_threshold_bytes: int | None = None) -> Any:
+        return connections.get(partitions, broadcast_threshold_bytes=broadcast_threshold_bytes)
 
     yield get
-    for con in made.values():
-        close = getattr(con, "close", None)
-        if callable(close):
-            close()
+    connections.close()
 
 
 @pytest.fixture(scope="module")
 def batch_connections(diff_data: DiffData) -> Iterator[Callable[[int, int | None], Any]]:
     """Connections by (partitions, batch_rows); None keeps the default batch size."""
-    import shoal
-
-    made: dict[tuple[int, int | None], Any] = {}
+    connections = _Connections(diff_data)
 
     def get(partitions: int, batch_rows: int | None) -> Any:
-        key = (partitions, batch_rows)
-        if key not in made:
-            extra = {} if batch_rows is None else {"batch_rows": batch_rows}
-            con = shoal.connect(
-                partitions=partitions,
-                retry_policy=retry_policy_under_test(),
-                **runtime_kwargs(),
-                **extra,
-            )
-            register_all(con, diff_data)
-            made[key] = con
-        return made[key]
+        return connections.get(partitions, batch_rows=batch_rows)
 
     yield get
-    for con in made.values():
-        con.close()
+    connections.close()
 
 
 @pytest.fixture(params=PARTITION_COUNTS, ids=lambda p: f"p{p}")
