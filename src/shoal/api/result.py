@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -13,6 +14,12 @@ from shoal.sql.explain import ExplainFormat, explain_format
 
 
 class Result:
+    """A finished statement's table, and for a query its EXPLAIN ANALYZE figures.
+
+    ``describe`` renders those figures (text and the JSON document) on first use:
+    most callers never ask, and rendering a plan costs milliseconds per query.
+    """
+
     def __init__(
         self,
         table: pa.Table,
@@ -20,12 +27,20 @@ class Result:
         metrics: Any = None,
         analyze_data: dict[str, Any] | None = None,
         sql: str = "",
+        describe: Callable[[], tuple[str, dict[str, Any]]] | None = None,
     ):
         self._table = table
-        self._explain_analyze = explain_analyze
+        self._text = explain_analyze
         self.metrics = metrics
-        self._analyze_data = analyze_data or {}
+        self._data = analyze_data or {}
         self._sql = sql
+        self._describe = describe
+
+    def _rendered(self) -> tuple[str, dict[str, Any]]:
+        if self._describe is not None:
+            self._text, self._data = self._describe()
+            self._describe = None
+        return self._text, self._data
 
     def to_arrow(self) -> pa.Table:
         return self._table
@@ -68,8 +83,8 @@ class Result:
         if fmt is ExplainFormat.HTML:
             from shoal.viz.html import render_html
 
-            return render_html(self._analyze_data, title="shoal EXPLAIN ANALYZE", sql=self._sql)
-        return self._explain_analyze
+            return render_html(self._rendered()[1], title="shoal EXPLAIN ANALYZE", sql=self._sql)
+        return self._rendered()[0]
 
     @entry_point
     def explain_analyze_json(self) -> str:
@@ -77,7 +92,7 @@ class Result:
         rows/bytes per partition, buffer peak, blocked and wait time, skew."""
         import json
 
-        return json.dumps(self._analyze_data, indent=2, default=str)
+        return json.dumps(self._rendered()[1], indent=2, default=str)
 
     def __len__(self) -> int:
         return self._table.num_rows

@@ -60,8 +60,9 @@ class QueryStream:
 
     def result(self) -> Result:
         table = self.read_all()
-        text, data = self._describe(self._run.metrics)
-        return Result(table, text, self._run.metrics, data, sql=self._sql)
+        metrics, describe = self._run.metrics, self._describe
+        # The renderer keeps the plan and the figures, not the finished run.
+        return Result(table, metrics=metrics, sql=self._sql, describe=lambda: describe(metrics))
 
     @property
     def metrics(self) -> QueryMetrics:

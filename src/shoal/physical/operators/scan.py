@@ -21,7 +21,6 @@ import functools
 import math
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -55,6 +54,7 @@ from shoal.expr.nodes import (
     conjuncts,
 )
 from shoal.physical.context import Settings, TaskContext
+from shoal.physical.operators.footer_facts import footer_facts
 from shoal.physical.operators.scan_share import DecodedSplitCache, ScanShare
 from shoal.physical.partitioning import HashPartitioned, Partitioning, UnknownPartitioning
 from shoal.physical.plan import PhysicalPlan
@@ -407,24 +407,26 @@ class ScanExec(PhysicalPlan):
         """False when a published join filter's key range misses the row group's min/max."""
         if not self.join_filters or not ctx.join_filters:
             return True
-        positions = _column_positions(metadata)
-        by_name = dict(zip(self.names, self.columns, strict=True))
-        group = metadata.row_group(rg)
+        facts = footer_facts(metadata)
+        by_name = self._source_names
         for filter_id, name in self.join_filters:
             found = ctx.join_filters.get(filter_id)
             if found is None:
                 continue
             if found.empty:
                 return False
-            index = positions.get(by_name[name])
+            index = facts.positions.get(by_name[name])
             if index is None:
                 continue
-            stats = group.column(index).statistics
-            if stats is None or not stats.has_min_max:
-                continue
-            if not found.may_overlap(stats.min, stats.max):
+            bounds = facts.min_max(rg, index)
+            if bounds is not None and not found.may_overlap(*bounds):
                 return False
         return True
+
+    @cached_property
+    def _source_names(self) -> dict[str, str]:
+        """Output column name → the source column it reads."""
+        return dict(zip(self.names, self.columns, strict=True))
 
     @cached_property
     def _bounds(self) -> list[tuple[str, str, Any]]:
@@ -441,17 +443,16 @@ class ScanExec(PhysicalPlan):
         """False when min/max statistics prove no row of the group passes the filter."""
         if not self._bounds:
             return True
-        group = metadata.row_group(rg)
-        positions = _column_positions(metadata)
+        facts = footer_facts(metadata)
         for column, op, value in self._bounds:
-            index = positions.get(column)
+            index = facts.positions.get(column)
             if index is None:
                 continue
-            stats = group.column(index).statistics
-            if stats is None or not stats.has_min_max:
+            bounds = facts.min_max(rg, index)
+            if bounds is None:
                 continue
+            lo, hi = bounds
             try:
-                lo, hi = stats.min, stats.max
                 if op == "equal" and (value < lo or value > hi):
                     return False
                 if op == "less" and not lo < value:
@@ -817,31 +818,10 @@ def batch_rows_within_budget(
     return max(_MIN_BATCH_ROWS, cap * total_rows // width)
 
 
-# Keyed by the footer object itself, which ``parquet_footer`` keeps while the file
-# keeps its version: every task of every query asks the same question of it.
-_dictionary_choice: weakref.WeakKeyDictionary[pq.FileMetaData, dict[tuple[str, ...], list[str]]]
-_dictionary_choice = weakref.WeakKeyDictionary()
-
-
-_positions: weakref.WeakKeyDictionary[pq.FileMetaData, dict[str, int]]
-_positions = weakref.WeakKeyDictionary()
-
-
-def _column_positions(metadata: pq.FileMetaData) -> dict[str, int]:
-    """Leaf column path → its index in the file's row groups (cached per footer)."""
-    found = _positions.get(metadata)
-    if found is None:
-        schema = metadata.schema
-        found = _positions[metadata] = {
-            schema.column(i).path: i for i in range(metadata.num_columns)
-        }
-    return found
-
-
 def _low_cardinality_columns(metadata: pq.FileMetaData, wanted: tuple[str, ...]) -> list[str]:
     """The ``wanted`` string columns whose chunks stayed dictionary-encoded, judged by
     their uncompressed bytes per row."""
-    known = _dictionary_choice.setdefault(metadata, {})
+    known = footer_facts(metadata).dictionary_choice
     if wanted in known:
         return known[wanted]
     sizes: dict[str, int] = {}
