@@ -51,7 +51,7 @@ from shoal.memory.spill import SpillFile
 from shoal.physical.context import TaskContext
 from shoal.physical.operators.join_filter import JoinKeyFilter
 from shoal.physical.operators.join_index import JoinIndex
-from shoal.physical.operators.join_output import JoinEmitter, JoinShape
+from shoal.physical.operators.join_output import JoinEmitter, JoinShape, residual_pairs
 from shoal.physical.operators.spill_partitions import MAX_LEVELS, SpillPartitions, buffer_bytes
 from shoal.physical.partitioning import (
     ANY,
@@ -567,12 +567,7 @@ class HashJoinExec(JoinShape, PhysicalPlan):
         keys = [_key(batch, k) for k in self.right_keys]
         for ri, li in index.probe_pieces(keys, ctx.settings.batch_rows):
             if self.residual is not None and len(li):
-                left_part = left.take(pa.array(li, pa.int64()))
-                right_part = batch.take(pa.array(ri, pa.int64()))
-                pairs = pa.RecordBatch.from_arrays(
-                    [c.combine_chunks() for c in left_part.columns] + list(right_part.columns),
-                    schema=self._pair_schema,
-                )
+                pairs = residual_pairs(left, batch, li, ri, self.residual)
                 li = li[np.asarray(evaluate_predicate(self.residual, pairs))]
             matched[li] = True
 
@@ -582,10 +577,6 @@ class HashJoinExec(JoinShape, PhysicalPlan):
         mask = matched if self.kind == "semi" else ~matched
         out = left.filter(pa.array(mask))
         yield from out.to_batches(max_chunksize=ctx.settings.batch_rows)
-
-    @property
-    def _pair_schema(self) -> pa.Schema:
-        return pa.schema(list(self.left.schema) + list(self.right.schema))
 
     def _held_left_level(
         self,

@@ -63,6 +63,30 @@ def combine(
     return pa.RecordBatch.from_arrays(list(left) + right, schema=schema)
 
 
+def residual_pairs(
+    probe: pa.RecordBatch | pa.Table,
+    build: pa.RecordBatch | pa.Table,
+    pi: Indices,
+    bi: Indices,
+    residual: Expr,
+) -> pa.RecordBatch:
+    """One row per pair with only the columns ``residual`` reads: a semi or anti join
+    outputs no pair, so copying the others (all of both sides) was for nothing."""
+    read = residual.column_set
+    if not read and len(probe.schema):
+        read = frozenset((probe.schema[0].name,))  # a constant residual: keep the row count
+    fields: list[pa.Field] = []
+    columns: list[pa.Array] = []
+    for side, rows in ((probe, pi), (build, bi)):
+        positions = pa.array(rows, pa.int64())
+        for field, column in zip(side.schema, side.columns, strict=True):
+            if field.name in read:
+                fields.append(field)
+                single = column if isinstance(column, pa.Array) else _single_chunk(column)
+                columns.append(single.take(positions))
+    return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields))
+
+
 def _single_chunk(column: pa.ChunkedArray) -> pa.Array:
     """The build side is combined once when built: its columns are one chunk each."""
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
@@ -100,7 +124,16 @@ class JoinEmitter:
         """Candidate pairs through the residual: (probe rows, build rows, the pairs'
         joined rows when the residual needed them). Marks the build rows matched."""
         pairs = None
-        if self.residual is not None and len(pi):
+        if self.residual is not None and len(pi) and self.kind in ("semi", "anti"):
+            # Only the probe side is output: the pairs are for the residual alone.
+            keep = np.asarray(
+                evaluate_predicate(
+                    self.residual, residual_pairs(probe, self.build, pi, bi, self.residual)
+                )
+            )
+            if not keep.all():
+                pi, bi = pi[keep], bi[keep]
+        elif self.residual is not None and len(pi):
             pairs = combine(probe, self.build, pi, bi, self.pair_schema)
             keep = np.asarray(evaluate_predicate(self.residual, pairs))
             if not keep.all():
