@@ -350,14 +350,8 @@ class Connection:
                 return Result(_text_table(document))
             return Result(pa.table({explain.format.value: [document]}))
         if kind is StatementKind.QUERY:
-            # Planned from the tree just parsed: parsing again costs ~1/4 of planning.
-            _check_timeout(timeout)
-            injected = _faults(faults)
-            settings = self._query_settings(retry_policy, memory_limit)
-            with sql_text(text):
-                prepared = call_deep(self._prepare_parsed, statement, params, settings)
-            return self.run_prepared(
-                prepared, timeout=timeout, faults=injected, progress=progress, text=text
+            return self._stream_parsed(
+                statement, text, params, timeout, retry_policy, faults, progress, memory_limit
             ).result()
         with sql_text(text):
             statement = call_deep(bind_parameters, statement, params)
@@ -430,8 +424,30 @@ class Connection:
         any thread, and a reader that stops reading holds it back (bounded buffers).
         """
         _check_timeout(timeout)
+        with sql_text(text):
+            statement = call_deep(parse_sql, text)
+        return self._stream_parsed(
+            statement, text, params, timeout, retry_policy, faults, progress, memory_limit
+        )
+
+    def _stream_parsed(
+        self,
+        statement: exp.Expr,
+        text: str,
+        params: Sequence[Any] | None,
+        timeout: float | None,
+        retry_policy: RetryPolicy | str | None,
+        faults: Sequence[Fault | str],
+        progress: Progress | None,
+        memory_limit: int | str | None,
+    ) -> QueryStream:
+        """Plan the parsed query and start it (``sql`` and ``stream``): the tree is
+        planned as parsed, never parsed again (that cost ~1/4 of planning)."""
+        _check_timeout(timeout)
         injected = _faults(faults)
-        prepared = self.prepare(text, params, retry_policy=retry_policy, memory_limit=memory_limit)
+        settings = self._query_settings(retry_policy, memory_limit)
+        with sql_text(text):
+            prepared = call_deep(self._prepare_parsed, statement, params, settings)
         return self.run_prepared(
             prepared, timeout=timeout, faults=injected, progress=progress, text=text
         )

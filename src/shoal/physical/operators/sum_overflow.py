@@ -54,9 +54,12 @@ def _may_overflow(column: pa.ChunkedArray) -> bool:
     rows = len(column) - column.null_count
     if rows == 0:
         return False
-    # Unscaled magnitudes against 10**38 (the scaled values against 10**(38 - s)).
-    unscaled = min(10**column.type.precision, _word_bound(column))
-    if rows * unscaled < 10**MAX_DECIMAL_PRECISION:
+    # Unscaled magnitudes against 10**38 (the scaled values against 10**(38 - s)):
+    # first from the declared precision (free: Q1's l_quantity, DECIMAL(15,2)), then
+    # from the values' high words (one pass), then from their exact min and max.
+    if rows * 10**column.type.precision < 10**MAX_DECIMAL_PRECISION:
+        return False
+    if rows * _word_bound(column) < 10**MAX_DECIMAL_PRECISION:
         return False
     bounds = pc.min_max(column)
     low, high = bounds["min"].as_py(), bounds["max"].as_py()
