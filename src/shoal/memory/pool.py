@@ -144,49 +144,6 @@ def release_unused() -> None:
         _MALLOC_TRIM(0)
 
 
-class _BackgroundRelease:
-    """Runs ``release_unused`` when asked, on a short-lived thread of its own.
-    Requests that come while it works are folded into one more pass; the thread
-    ends when none is left (no thread outlives the work).
-
-    Why: a query's end asked for it synchronously, ~3.5 ms per TPC-H query at SF 1
-    (mimalloc's collection, then ``malloc_trim``), in the caller's wait for its
-    result. The pages the ended query freed are the ones released; its tasks'
-    threads have exited, so their heaps are collected from any thread.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending = False
-        self._running = False
-
-    def request(self) -> None:
-        with self._lock:
-            self._pending = True
-            if self._running:
-                return
-            self._running = True
-        threading.Thread(target=self._run, name="shoal-release-memory", daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                if not self._pending:
-                    self._running = False
-                    return
-                self._pending = False
-            release_unused()
-
-
-_background_release = _BackgroundRelease()
-
-
-def release_unused_soon() -> None:
-    """``release_unused`` on the background thread: for a query's end, where nothing
-    waits for the pages but the next query."""
-    _background_release.request()
-
-
 class MemoryPool:
     def __init__(self, limit_bytes: int = UNLIMITED):
         fix_mmap_threshold()

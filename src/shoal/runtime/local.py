@@ -43,7 +43,7 @@ from shoal.errors import (
 )
 from shoal.exchange.channel import Channel
 from shoal.exchange.local import LocalExchange
-from shoal.memory.pool import MemoryPool, release_unused_soon
+from shoal.memory.pool import MemoryPool, release_unused
 from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.progress import ProgressListener, StageShape
@@ -246,7 +246,7 @@ class QueryRun:
             # Every task has ended: nothing can use the spill files or reservations.
             self.spill.remove()
             self.memory.free_all()
-            release_unused_soon()
+            release_unused()
             self.metrics.memory_limit_bytes = self.memory.limit
             self.metrics.peak_reserved_bytes = self.memory.peak
             self.metrics.spilled_bytes = self.spill.bytes
