@@ -49,12 +49,7 @@ from shoal.physical.context import TaskContext
 from shoal.physical.operators import hll
 from shoal.physical.operators.dense_grouping import dense_group_by
 from shoal.physical.operators.spill_partitions import MAX_LEVELS, SpillPartitions, buffer_bytes
-from shoal.physical.operators.sum_overflow import (
-    narrow_sum,
-    restore_int64_sums,
-    sums_in_int64,
-    widen_risky_sums,
-)
+from shoal.physical.operators.sum_overflow import narrow_sum, widen_risky_sums
 from shoal.physical.partitioning import (
     SINGLE,
     Distribution,
@@ -723,11 +718,8 @@ class HashAggregateExec(PhysicalPlan):
             dense = dense_group_by(table, self.key_names[0], specs)
             if dense is not None:
                 return dense  # exact: its sums stay far below 2**53
-        table, int64_sums = sums_in_int64(table, specs)
         table = widen_risky_sums(table, specs)
         grouped = table.group_by(list(self.key_names), use_threads=False).aggregate(specs)
-        if int64_sums:
-            grouped = restore_int64_sums(grouped, int64_sums)
         return _restore_nan_min_max(grouped, nan_columns) if nan_columns else grouped
 
     def merge_states(self, states: pa.Table) -> pa.Table:

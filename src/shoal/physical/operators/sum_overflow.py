@@ -11,13 +11,6 @@ from the high 64-bit words of the values (``|v| < (max |high| + 1) × 2**64``): 
 strided pass over int64 words, where Arrow's decimal128 min/max costs about as much
 as a quarter of the grouping itself (Q1: ~3 ms a sum per 0.5 M-row chunk, four sums).
 Only when that bound is too large are the values' exact min and max computed.
-
-Before all that, ``sums_in_int64`` takes the cheapest tier: a summed decimal column
-whose ``rows × max |unscaled value|`` stays below 2**63 is summed as its unscaled
-int64 integers (Arrow's int64 ``hash_sum`` wraps silently past that, so the bound is
-what makes it exact), and ``restore_int64_sums`` writes the sums back as the
-DECIMAL(38, s) Arrow's decimal sum would have given. Why: Arrow groups 128-bit sums
-at about twice the cost of 64-bit ones (Q1: 30 against 14 ns a row for its five sums).
 """
 
 from __future__ import annotations
@@ -28,78 +21,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shoal.arrays import decimal128_from_unscaled, unscaled_int64
 from shoal.errors import ExecutionError
 from shoal.types import MAX_DECIMAL_PRECISION
 
 _WIDE = 76
-#: Arrow's int64 sums wrap at 2**63: every partial sum must stay below it.
-_INT64_LIMIT = 1 << 63
-
-
-def sums_in_int64(
-    table: pa.Table, specs: list[tuple[str | list[str], str]]
-) -> tuple[pa.Table, dict[str, int]]:
-    """``table`` with each decimal128 column that is only summed (and counted) and
-    whose sums cannot leave int64 replaced by its unscaled int64 values; also the
-    replaced columns' scales, for ``restore_int64_sums``."""
-    uses: dict[str, set[str]] = {}
-    for column, fn in specs:
-        if isinstance(column, str):
-            uses.setdefault(column, set()).add(fn)
-    scales: dict[str, int] = {}
-    for name, fns in uses.items():
-        if "sum" not in fns or not fns <= {"sum", "count"}:
-            continue  # a MIN or MAX of the same column needs the decimal values
-        i = table.schema.get_field_index(name)
-        column = table.column(i)
-        if not pa.types.is_decimal128(column.type):
-            continue
-        unscaled = _unscaled_if_summable(column)
-        if unscaled is not None:
-            table = table.set_column(i, name, unscaled)
-            scales[name] = column.type.scale
-    return table, scales
-
-
-def restore_int64_sums(grouped: pa.Table, scales: dict[str, int]) -> pa.Table:
-    """The int64 sums of ``sums_in_int64``'s columns as DECIMAL(38, s) again."""
-    for name, scale in scales.items():
-        i = grouped.schema.get_field_index(f"{name}_sum")
-        if i < 0:
-            continue
-        total = grouped.column(i).combine_chunks()
-        valid = None if not total.null_count else np.asarray(total.is_valid())
-        values = np.asarray(total.fill_null(0)) if total.null_count else np.asarray(total)
-        grouped = grouped.set_column(
-            i, f"{name}_sum", decimal128_from_unscaled(values, scale, valid)
-        )
-    return grouped
-
-
-def _unscaled_if_summable(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
-    """The column's unscaled values as int64 (NULL where it is NULL), or None when a
-    value needs more than 64 bits or ``rows × max |value|`` reaches 2**63."""
-    chunks: list[pa.Array] = []
-    largest = 0
-    for chunk in column.chunks:
-        if not len(chunk):
-            continue
-        low = unscaled_int64(chunk)
-        if low is None:
-            return None
-        if chunk.null_count:
-            # NULL slots hold anything: zeroed, they bound nothing (Arrow skips them).
-            valid = np.asarray(chunk.is_valid())
-            values = np.where(valid, low, 0)
-            chunks.append(pa.array(values, pa.int64(), mask=~valid))
-        else:
-            values = np.ascontiguousarray(low)
-            chunks.append(pa.array(values, pa.int64()))
-        largest = max(largest, -int(values.min()), int(values.max()))
-    if (len(column) - column.null_count) * largest >= _INT64_LIMIT:
-        return None
-    return pa.chunked_array(chunks, pa.int64())
 
 
 def widen_risky_sums(table: pa.Table, specs: list[tuple[str | list[str], str]]) -> pa.Table:
