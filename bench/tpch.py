@@ -114,8 +114,8 @@ def _make_runner(
 ) -> tuple[Callable[[str], Any], str]:
     """Set ``engine`` up over ``tables``: a function running SQL to a pyarrow Table."""
     if engine in ("shoal", "shoal-materialized"):
-        import pyarrow as pa
-
+        # shoal before pyarrow, as its docs ask: it sets Arrow's allocator options,
+        # read only when pyarrow loads (shoal/memory/allocator.py).
         try:
             import shoal
             from shoal.physical.context import Settings
@@ -123,6 +123,7 @@ def _make_runner(
             sys.path.insert(0, str(REPO_ROOT / "src"))
             import shoal
             from shoal.physical.context import Settings
+        import pyarrow as pa
 
         pa.set_cpu_count(threads)
         settings: dict[str, Any] = {}

@@ -94,10 +94,10 @@ def test_all_null_build_matches_nothing() -> None:
 
 @pytest.mark.parametrize("nulls", [False, True])
 def test_repeated_keys_over_a_wide_range(nulls: bool) -> None:
-    """Few distinct keys spread over millions of values: the dense lookup's CSR runs
+    """Few distinct keys spread over 600k values: the dense lookup's CSR runs
     over the distinct keys only."""
     rng = np.random.default_rng(3)
-    pool = [int(v) * 8_000 - 1_000_000 for v in rng.integers(0, 600, 300)]
+    pool = [int(v) * 1_000 - 1_000_000 for v in rng.integers(0, 600, 300)]
     build = [[None if nulls and i % 17 == 0 else pool[i % 300] for i in range(3000)]]
     probe = [[pool[int(i)] if i < 300 else int(i) for i in rng.integers(0, 400, 2000)]]
     index = JoinIndex([pa.array(build[0], pa.int64())])
@@ -106,15 +106,25 @@ def test_repeated_keys_over_a_wide_range(nulls: bool) -> None:
 
 
 def test_max_bytes_bounds_a_wide_dense_lookup() -> None:
-    """A few keys over a wide span: dense when its slot array fits ``max_bytes``,
-    sorted (sized by the rows) when it does not; the same pairs either way."""
-    keys = [0, 999_999, 500_000, 500_000]
+    """Keys over a wide span: dense when its slot array fits ``max_bytes``, sorted
+    (sized by the rows) when it does not; the same pairs either way."""
+    keys = [*range(0, 1_000_000, 125), 500_000]  # 125 slots a row: a wide span
     wide = JoinIndex([pa.array(keys, pa.int64())])
-    assert wide.strategy == "dense" and wide.nbytes >= 4 * 1_000_000
+    assert wide.strategy == "dense" and wide.nbytes >= 4 * 999_000
     bounded = JoinIndex([pa.array(keys, pa.int64())], max_bytes=64 << 10)
-    assert bounded.strategy == "sorted" and bounded.nbytes < 1024
+    assert bounded.strategy == "sorted" and bounded.nbytes < wide.nbytes // 10
     # A span within 4 slots a row stays dense whatever the bound (it is that small).
     compact = JoinIndex([pa.array(range(1000), pa.int64())], max_bytes=0)
     assert compact.strategy == "dense"
-    probe = [pa.array([500_000, 1, 999_999], pa.int64())]
-    assert _pairs(bounded, probe) == _pairs(wide, probe) == [(0, 2), (0, 3), (2, 1)]
+    probe = [pa.array([500_000, 1, 999_875], pa.int64())]
+    assert _pairs(bounded, probe) == _pairs(wide, probe) == [(0, 4000), (0, 8000), (2, 7999)]
+
+
+def test_a_few_keys_over_a_wide_span_are_sorted() -> None:
+    """Over 256 slots a build row, a slot array is mostly empty pages to fill: the
+    sorted lookup serves it, with the same pairs."""
+    keys = [0, 999_999, 500_000, 500_000]
+    index = JoinIndex([pa.array(keys, pa.int64())])
+    assert index.strategy == "sorted" and index.nbytes < 1024
+    probe = [[500_000, 1, 999_999]]
+    assert _pairs(index, [pa.array(probe[0], pa.int64())]) == _brute([keys], probe, False)

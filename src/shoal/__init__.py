@@ -2,6 +2,11 @@
 
 from typing import Any
 
+# First, before anything loads pyarrow: the allocator reads its options only then
+# (importing the module sets them).
+from shoal.memory import allocator as _allocator  # noqa: F401
+
+# isort: split
 from shoal.api.connection import Connection, connect
 from shoal.api.result import Result
 from shoal.errors import (

@@ -30,6 +30,7 @@ from collections.abc import Callable
 import pyarrow as pa
 
 from shoal.errors import ResourceExhaustedError
+from shoal.memory.allocator import resident_bytes
 from shoal.metrics.operator import OperatorMetrics
 from shoal.units import human_bytes
 
@@ -106,25 +107,28 @@ def fix_mmap_threshold() -> None:
 _MMAP_FIXED = False
 
 
-# A task whose reservations peaked below this (or below 1/16 of the pool's limit)
-# leaves its thread's pages alone when it ends.
-THREAD_RELEASE_MIN = 16 << 20
-
-
 def release_thread_unused(held_bytes: int, limit: int) -> None:
     """Arrow's allocator only: free the calling thread's empty pages (mimalloc keeps a
-    heap per thread; one that exits leaves its pages to be reclaimed later, if ever).
-    Called at the end of every task, on its thread, with the peak of the task's
-    reservations; microseconds.
+    heap per thread; one that exits leaves its pages to be reclaimed later). Called at
+    the end of every task, on its thread, with the peak of the task's reservations;
+    microseconds.
 
-    Only a task that held at least ``THREAD_RELEASE_MIN`` (or 1/16 of ``limit``) frees:
-    the pages of the many small tasks are soon reclaimed by the next thread, and
-    freeing them all had every new task fault its pages in afresh (TPC-H SF 1, eight
-    queries in one process: ~265k page faults against ~200k at 16 MiB and ~140k never
-    freeing; peak RSS ~610 / ~640 / ~710 MB).
+    Only a task that held at least 1/16 of ``limit`` frees: under a tight budget its
+    pages must go back before the next task needs the room, while under a loose one
+    they are soon reused by the next task (``allocator.py``: every page handed back
+    is faulted in and zeroed again; TPC-H SF 1 freed 6.8 GiB that way when every
+    task of 16 MiB or more freed its pages).
     """
-    if held_bytes >= min(THREAD_RELEASE_MIN, limit // 16):
+    if held_bytes >= limit // 16:
         pa.default_memory_pool().release_unused()
+
+
+def release_if_above(retain_bytes: int) -> None:
+    """``release_unused`` when the process holds more than ``retain_bytes`` resident
+    (or where that cannot be read); called when a query ends."""
+    resident = resident_bytes()
+    if resident is None or resident > retain_bytes:
+        release_unused()
 
 
 def release_unused() -> None:

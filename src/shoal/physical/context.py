@@ -49,8 +49,9 @@ class Settings:
     # 256 MiB 172: each re-decode is CPU make bench pays, for tens of MB of peak RSS.
     scan_share_bytes: int = 256 << 20
     # What a runtime filter holds while its keys are not yet known (operators/
-    # runtime_filter.py); past it the filter passes everything unfiltered.
-    runtime_filter_hold_bytes: int = 64 << 20
+    # runtime_filter.py); past it the filter waits for them. 64 MiB set TPC-H SF 1's
+    # peak RSS at Q21 (~690 MB, two filters on lineitem; 32 MiB: ~645).
+    runtime_filter_hold_bytes: int = 32 << 20
     # "none": pipelined exchanges, a failure fails the query; "task": materialized
     # exchanges (written to ``spool``) and transient task failures re-run the task alone.
     retry_policy: RetryPolicy = RetryPolicy.NONE

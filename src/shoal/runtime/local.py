@@ -43,7 +43,8 @@ from shoal.errors import (
 )
 from shoal.exchange.channel import Channel
 from shoal.exchange.local import LocalExchange
-from shoal.memory.pool import MemoryPool, release_unused
+from shoal.memory.allocator import retained_bytes
+from shoal.memory.pool import MemoryPool, release_if_above
 from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.progress import ProgressListener, StageShape
@@ -246,7 +247,8 @@ class QueryRun:
             # Every task has ended: nothing can use the spill files or reservations.
             self.spill.remove()
             self.memory.free_all()
-            release_unused()
+            # Freed pages stay for the next query unless the process holds much.
+            release_if_above(retained_bytes(self.memory.limit))
             self.metrics.memory_limit_bytes = self.memory.limit
             self.metrics.peak_reserved_bytes = self.memory.peak
             self.metrics.spilled_bytes = self.spill.bytes

@@ -25,6 +25,8 @@ Holds ``span`` slots (sorted: a few int64 arrays of ``rows``) per aggregate whil
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -54,6 +56,8 @@ def dense_group_by(
     assert values is not None
     low, high = int(values.min()), int(values.max())
     span = high - low + 1
+    # ``present``: the slots that hold a group (None: every slot does).
+    present: npt.NDArray[np.int64] | None
     if span <= min(max(_SLOTS_PER_ROW * n, _MIN_SLOTS), _MAX_SLOTS):
         slots = values - low
         rows_per_slot = np.bincount(slots, minlength=span)
@@ -63,22 +67,30 @@ def dense_group_by(
         # Too sparse for a slot per value (a hash partition of the key's range holds
         # 1/P of its values): number the distinct values by one sort instead, which beats
         # Arrow's hash table once the groups outgrow the caches.
+        # (Temporaries dropped as soon as used: with ~10^6 groups a task each array is
+        # ~10 MiB, and a final aggregate's merge held ten of them at once.)
         order = np.argsort(values, kind="stable")
         ordered = values[order]
+        del values
         starts = np.empty(n, np.bool_)
         starts[0] = True
         np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
-        slots = np.empty(n, np.int64)
-        slots[order] = np.cumsum(starts) - 1
-        rows_per_slot = np.bincount(slots)
-        present = np.arange(len(rows_per_slot))
         group_keys = ordered[starts]
+        del ordered
+        slots = np.empty(n, np.int64)
+        ranks = np.cumsum(starts, dtype=np.int64)
+        del starts
+        ranks -= 1
+        slots[order] = ranks
+        del order, ranks
+        rows_per_slot = np.bincount(slots)
+        present = None  # every distinct value is a slot
     else:
         return None
     out: dict[str, pa.Array] = {}
     for col, fn in specs:
         if fn == "count_all" or col == []:
-            out["count_all"] = pa.array(rows_per_slot[present])
+            out["count_all"] = pa.array(_at(rows_per_slot, present))
             continue
         assert isinstance(col, str)
         result = _aggregate(table.column(col), fn, slots, rows_per_slot, present)
@@ -91,6 +103,11 @@ def dense_group_by(
     elif keys.type != column.type:
         keys = keys.cast(column.type)
     return pa.table({key: keys, **out})
+
+
+def _at(values: npt.NDArray[np.int64], present: npt.NDArray[np.int64] | None) -> npt.NDArray[Any]:
+    """``values`` at the slots that hold a group."""
+    return values if present is None else values[present]
 
 
 def _int64_values(column: pa.ChunkedArray) -> npt.NDArray[np.int64] | None:
@@ -113,14 +130,14 @@ def _aggregate(
     fn: str,
     slots: npt.NDArray[np.int64],
     rows_per_slot: npt.NDArray[np.int64],
-    present: npt.NDArray[np.int64],
+    present: npt.NDArray[np.int64] | None,
 ) -> pa.Array | None:
     valid = None if not arg.null_count else np.asarray(pc.is_valid(arg))
     counts = (
         rows_per_slot if valid is None else np.bincount(slots[valid], minlength=len(rows_per_slot))
     )
     if fn == "count":
-        return pa.array(counts[present])
+        return pa.array(_at(counts, present))
     if not (integer_like(arg.type) or pa.types.is_decimal128(arg.type)):
         return None  # floats: their rounding would differ from Arrow's
     unscaled = _int64_values(arg)
@@ -131,9 +148,11 @@ def _aggregate(
     largest = max(abs(int(unscaled.min(initial=0))), abs(int(unscaled.max(initial=0))))
     if largest * len(unscaled) >= _EXACT:
         return None
-    sums = np.rint(np.bincount(slots, weights=unscaled, minlength=len(rows_per_slot)))
-    totals = sums[present].astype(np.int64)
-    missing = counts[present] == 0  # SUM over no values is NULL
+    sums = np.bincount(slots, weights=unscaled, minlength=len(rows_per_slot))
+    del unscaled
+    totals = np.rint(_at(sums, present)).astype(np.int64)
+    del sums
+    missing = _at(counts, present) == 0  # SUM over no values is NULL
     mask = missing if missing.any() else None
     if pa.types.is_decimal(arg.type):
         return decimal128_from_unscaled(totals, arg.type.scale, None if mask is None else ~mask)

@@ -16,7 +16,7 @@ Two lookups over codes:
 
 * **Dense** — integer codes spanning at most ``4 × rows`` or 8 Mi values (primary and
   foreign keys, which TPC-H-like schemas number densely; the wide span only within
-  the caller's ``max_bytes``): direct addressing. Unique
+  the caller's ``max_bytes`` and at ``256 × rows`` at most): direct addressing. Unique
   keys keep one slot per code; repeated keys keep CSR offsets into the rows sorted by
   code. A probe is one gather per row: no sorting, no search.
 * **Sorted** — otherwise: codes sorted once; a probe sorts its codes and binary-searches
@@ -52,6 +52,10 @@ Codes = npt.NDArray[np.int64] | npt.NDArray[np.uint64]
 # o_orderkey at SF 1 is 30k rows over a span of 6M).
 _DENSE_SLOTS_PER_ROW = 4
 _DENSE_MAX_SLOTS = 1 << 23
+# ... but a wide span only with at least one build row per this many slots: a slot
+# array of 6M for the 57 orders Q18's HAVING keeps cost 24 MiB of fresh pages per task
+# to fill, where the sorted lookup prefilters probe batches with one hash-set lookup.
+_DENSE_WIDE_SLOTS_PER_ROW = 256
 # Packed integer codes must stay below this (int64, with room for the arithmetic).
 _MAX_CODE_SPAN = 1 << 62
 
@@ -308,6 +312,7 @@ class JoinIndex:
             span = self._codec.span
             dense = span <= _DENSE_SLOTS_PER_ROW * len(rows) or (
                 span <= _DENSE_MAX_SLOTS
+                and span <= _DENSE_WIDE_SLOTS_PER_ROW * len(rows)
                 and (max_bytes is None or span * _slot_bytes(rows) <= max_bytes)
             )
             if dense:
