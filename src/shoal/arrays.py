@@ -8,12 +8,52 @@ exact decimal arithmetic and sums done in integers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoal.types import MAX_DECIMAL_PRECISION
+
+#: Below this a pooled array is an ordinary numpy one (malloc reuses small blocks).
+_POOLED_MIN_BYTES = 2 << 20
+
+
+def pooled_full(n: int, value: int | bool, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
+    """``np.full(n, value, dtype)``, its memory from Arrow's pool when it is large.
+
+    Why: numpy's arrays come from malloc, which maps every block of 2 MiB or more
+    afresh (``memory/pool.py``, ``fix_mmap_threshold``), so each large array is new
+    pages for the kernel to fault in and zero; Arrow's allocator keeps freed pages for
+    reuse (``memory/allocator.py``). A 24 MiB slot array filled 50 times: 0.7 ms each
+    against 2.2-3 ms. For arrays an operator builds once and keeps (slot arrays,
+    bitmaps over a key range), not per-batch temporaries.
+    """
+    kind = np.dtype(dtype)
+    size = n * kind.itemsize
+    if size < _POOLED_MIN_BYTES:
+        return np.full(n, value, dtype=kind)
+    out: npt.NDArray[Any] = np.frombuffer(pa.allocate_buffer(size), dtype=kind, count=n)
+    out.fill(value)
+    return out
+
+
+def pooled_concatenate(parts: Sequence[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+    """``np.concatenate(parts)`` of 1-d arrays of one dtype, into memory from Arrow's
+    pool when the result is large (why: ``pooled_full``). For the whole-side arrays
+    (a build side's hashes, a merge's key values), not per-batch pieces."""
+    kind = parts[0].dtype
+    total = sum(len(p) for p in parts)
+    if total * kind.itemsize < _POOLED_MIN_BYTES:
+        return np.concatenate(parts)
+    out: npt.NDArray[Any] = np.frombuffer(
+        pa.allocate_buffer(total * kind.itemsize), dtype=kind, count=total
+    )
+    np.concatenate(parts, out=out)
+    return out
 
 
 def integer_like(t: pa.DataType) -> bool:

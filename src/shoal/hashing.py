@@ -14,6 +14,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shoal.arrays import pooled_concatenate
+
 __all__ = [
     "HASH_FUNCTION",
     "NULL_HASH",
@@ -198,7 +200,7 @@ def _hash_column(column: pa.Array | pa.ChunkedArray) -> U64:
         parts = [_hash_array(chunk) for chunk in column.chunks]
         if not parts:
             return np.empty(0, dtype=np.uint64)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return parts[0] if len(parts) == 1 else pooled_concatenate(parts)
     if isinstance(column, pa.Array):
         return _hash_array(column)
     raise TypeError(f"expected a pyarrow Array or ChunkedArray, got {type(column).__name__}")

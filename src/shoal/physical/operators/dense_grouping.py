@@ -32,7 +32,13 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shoal.arrays import as_int64, decimal128_from_unscaled, integer_like, unscaled_int64
+from shoal.arrays import (
+    as_int64,
+    decimal128_from_unscaled,
+    integer_like,
+    pooled_concatenate,
+    unscaled_int64,
+)
 
 _SLOTS_PER_ROW = 4
 _MIN_SLOTS = 1 << 16
@@ -122,7 +128,7 @@ def _int64_values(column: pa.ChunkedArray) -> npt.NDArray[np.int64] | None:
         parts.append(part)
     if len(parts) == 1:
         return parts[0]
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    return pooled_concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 def _aggregate(

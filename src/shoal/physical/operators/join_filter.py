@@ -39,7 +39,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shoal.arrays import as_int64, int64_minus, integer_like
+from shoal.arrays import as_int64, int64_minus, integer_like, pooled_full
 
 # A bitmap over at most this many values; wider build ranges keep only the range test.
 _MAX_BITMAP_SPAN = 1 << 24
@@ -79,7 +79,7 @@ class JoinKeyFilter:
         bitmap: npt.NDArray[np.bool_] | npt.NDArray[np.uint8] | None = None
         packed = False
         if span <= _MAX_BITMAP_SPAN:
-            present = np.zeros(span + 1, dtype=bool)  # the last slot: out of range
+            present = pooled_full(span + 1, False, np.bool_)  # the last slot: out of range
             present[values - low] = True
             if present[:span].all():
                 pass  # the range test is exact

@@ -38,7 +38,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shoal.arrays import as_int64, int64_minus, integer_like
+from shoal.arrays import as_int64, int64_minus, integer_like, pooled_full
 from shoal.expr import floats
 from shoal.hashing import hash_columns
 
@@ -210,7 +210,7 @@ class _DenseLookup:
 
     def __init__(self, codes: npt.NDArray[np.int64], rows: Indices, span: int):
         row_type = np.int32 if len(rows) and int(rows.max()) < 2**31 - 1 else np.int64
-        self.slots: npt.NDArray[Any] = np.full(span + 1, -1, dtype=row_type)
+        self.slots: npt.NDArray[Any] = pooled_full(span + 1, -1, row_type)
         self.slots[codes] = rows
         # A repeated code keeps only its last row: every row still in place means the
         # codes are unique (cheaper than counting over the whole span).
