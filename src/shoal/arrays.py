@@ -22,6 +22,11 @@ from shoal.types import MAX_DECIMAL_PRECISION
 _POOLED_MIN_BYTES = 2 << 20
 
 
+def _pooled_empty(n: int, kind: np.dtype[Any]) -> npt.NDArray[Any]:
+    """An uninitialised 1-d array of ``n`` values in memory from Arrow's pool."""
+    return np.frombuffer(pa.allocate_buffer(n * kind.itemsize), dtype=kind, count=n)
+
+
 def pooled_full(n: int, value: int | bool, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
     """``np.full(n, value, dtype)``, its memory from Arrow's pool when it is large.
 
@@ -33,10 +38,9 @@ def pooled_full(n: int, value: int | bool, dtype: npt.DTypeLike) -> npt.NDArray[
     bitmaps over a key range), not per-batch temporaries.
     """
     kind = np.dtype(dtype)
-    size = n * kind.itemsize
-    if size < _POOLED_MIN_BYTES:
+    if n * kind.itemsize < _POOLED_MIN_BYTES:
         return np.full(n, value, dtype=kind)
-    out: npt.NDArray[Any] = np.frombuffer(pa.allocate_buffer(size), dtype=kind, count=n)
+    out = _pooled_empty(n, kind)
     out.fill(value)
     return out
 
@@ -49,9 +53,7 @@ def pooled_concatenate(parts: Sequence[npt.NDArray[Any]]) -> npt.NDArray[Any]:
     total = sum(len(p) for p in parts)
     if total * kind.itemsize < _POOLED_MIN_BYTES:
         return np.concatenate(parts)
-    out: npt.NDArray[Any] = np.frombuffer(
-        pa.allocate_buffer(total * kind.itemsize), dtype=kind, count=total
-    )
+    out = _pooled_empty(total, kind)
     np.concatenate(parts, out=out)
     return out
 

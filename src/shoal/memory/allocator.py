@@ -17,8 +17,9 @@ them back, and frees explicitly instead, where it matters (``pool.release_unused
 
 mimalloc reads its options once, when Arrow's library loads: ``keep_freed_pages``
 only takes effect when ``import shoal`` comes before pyarrow's first import (this
-module applies it on import, the first thing ``shoal/__init__.py`` does). A ``MIMALLOC_PURGE_DELAY`` already in the
-environment is left as it is. This module imports no pyarrow.
+module applies it on import, the first thing ``shoal/__init__.py`` does). A
+``MIMALLOC_PURGE_DELAY`` already in the environment is left as it is. This module
+imports no pyarrow.
 """
 
 from __future__ import annotations
@@ -37,14 +38,12 @@ RETAIN_MAX_BYTES = 512 << 20
 RETAIN_SHARE = 1 / 8
 
 
-def keep_freed_pages() -> bool:
+def keep_freed_pages() -> None:
     """Set mimalloc's purge delay for this process (and the processes it starts),
     unless the environment sets one or pyarrow is loaded already (too late: the
-    option was read). True when the delay set here is in force."""
-    if _PURGE_DELAY_ENV in os.environ or "pyarrow.lib" in sys.modules:
-        return os.environ.get(_PURGE_DELAY_ENV) == str(PURGE_DELAY_MS)
-    os.environ[_PURGE_DELAY_ENV] = str(PURGE_DELAY_MS)
-    return True
+    option was read)."""
+    if _PURGE_DELAY_ENV not in os.environ and "pyarrow.lib" not in sys.modules:
+        os.environ[_PURGE_DELAY_ENV] = str(PURGE_DELAY_MS)
 
 
 def retained_bytes(memory_limit: int) -> int:
@@ -61,13 +60,7 @@ def resident_bytes() -> int | None:
         return None
 
 
-#: Set on import: ``shoal/__init__.py`` imports this module before anything else.
-KEEPS_FREED_PAGES = keep_freed_pages()
+# On import: ``shoal/__init__.py`` imports this module before anything else.
+keep_freed_pages()
 
-__all__ = [
-    "KEEPS_FREED_PAGES",
-    "PURGE_DELAY_MS",
-    "keep_freed_pages",
-    "resident_bytes",
-    "retained_bytes",
-]
+__all__ = ["PURGE_DELAY_MS", "keep_freed_pages", "resident_bytes", "retained_bytes"]

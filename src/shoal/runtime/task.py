@@ -167,7 +167,7 @@ def run_fragment(
         held = sum(r.peak for r in ctx.reservations)
         ctx.free_memory()
         # This thread's allocator heap is about to be abandoned (a task's thread ends
-        # with it): free its empty pages now, while this thread still owns them.
+        # with it): under budget pressure, free its empty pages while it owns them.
         release_thread_unused(held, ctx.memory)
         if services.spill is None:
             ctx.spill.remove()  # the task's own spill folder, made for this attempt
