@@ -157,20 +157,22 @@ def test_memory_limit_on_connect_and_per_query(tmp_path: Path) -> None:
 
 def test_pool_reservations() -> None:
     pool = MemoryPool(1000)
+    state_limit = int(1000 * STATE_SHARE)
     a = pool.reservation("A", stage=1, task=0)
     b = pool.reservation("B")
-    assert a.try_grow(600)
-    assert not b.try_grow(500)  # would pass the limit: refused, nothing taken
-    assert pool.reserved == 600
+    held = state_limit - 100
+    assert a.try_grow(held)
+    assert not b.try_grow(1000 - held + 1)  # would pass the limit: refused, nothing taken
+    assert pool.reserved == held
     # Operator state may take STATE_SHARE of the limit; the rest is headroom for
     # batches in flight, which an explicit share (an exchange buffer's) may use.
-    assert not b.try_grow(400)
-    assert b.try_grow(int(1000 * STATE_SHARE) - 600)
+    assert not b.try_grow(101)
+    assert b.try_grow(100)
     with pytest.raises(ResourceExhaustedError) as info:
         a.grow(1)
     err = info.value
-    assert (err.operator, err.needed, err.held, err.budget) == ("A", 1, 600, 1000)
-    assert err.state_limit == int(1000 * STATE_SHARE)
+    assert (err.operator, err.needed, err.held, err.budget) == ("A", 1, held, 1000)
+    assert err.state_limit == state_limit
     assert "[stage 1, task 0, attempt 0] A needs 1B more memory" in str(err)
     assert isinstance(err, ExecutionError)
     assert b.try_grow(1000 - pool.reserved, share=1.0)
