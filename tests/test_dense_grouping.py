@@ -66,11 +66,14 @@ def test_all_null_group_sums_to_null() -> None:
     "table, specs",
     [
         (pa.table({"k": [1, None], "i": [1, 2]}), [("i", "sum")]),  # NULL key
-        (pa.table({"k": [0, 10**9], "i": [1, 2]}), [("i", "sum")]),  # sparse key
+        (pa.table({"k": [10**9, 0], "i": [1, 2]}), [("i", "sum")]),  # sparse key, few rows
         (pa.table({"k": ["a", "b"], "i": [1, 2]}), [("i", "sum")]),  # not an integer key
         (pa.table({"k": [1, 2], "f": [1.0, 2.0]}), [("f", "sum")]),  # float sums: rounding
         (pa.table({"k": [1, 2], "i": [1, 2]}), [("i", "min")]),  # not a count or sum
-        (pa.table({"k": [1, 1], "i": [2**52, 2**52]}), [("i", "sum")]),  # not exact in float64
+        # not exact in float64 (keys out of order: no runs to sum in int64)
+        (pa.table({"k": [1, 2, 1], "i": [2**52, 1, 2**52]}), [("i", "sum")]),
+        # sorted, but the int64 sum could wrap
+        (pa.table({"k": [1, 1], "i": [2**62, 2**62]}), [("i", "sum")]),
     ],
 )
 def test_declines_what_it_cannot_do_exactly(table: pa.Table, specs: list) -> None:
@@ -106,3 +109,27 @@ def test_sparse_keys_are_grouped_by_a_sort(nulls: bool) -> None:
     expected = table.group_by(["k"], use_threads=False).aggregate(SPECS)
     assert _sorted(out) == _sorted(expected)
     assert out.column("k").to_pylist() == sorted(out.column("k").to_pylist())
+
+
+@pytest.mark.parametrize("key_type", [pa.int64(), pa.date32()])
+@pytest.mark.parametrize("nulls", [False, True])
+def test_sorted_keys_are_grouped_by_runs(key_type: pa.DataType, nulls: bool) -> None:
+    # Rows clustered by a sparse key (lineitem by l_orderkey), in several chunks whose
+    # boundaries split runs: one group per run, equal to Arrow's answer.
+    table = _table(np.random.default_rng(5), 6000, key_type, nulls)
+    table = table.sort_by("k")
+    chunked = pa.Table.from_batches(table.to_batches(max_chunksize=701), table.schema)
+    out = dense_group_by(chunked, "k", SPECS)
+    assert out is not None
+    expected = chunked.group_by(["k"], use_threads=False).aggregate(SPECS)
+    assert out.schema.field("k").type == key_type
+    assert _sorted(out) == _sorted(expected)
+    assert out.column("k").to_pylist() == sorted(out.column("k").to_pylist())
+
+
+def test_runs_sum_exactly_past_float64() -> None:
+    # Past 2**53 float64 rounds; the runs' int64 sums do not.
+    table = pa.table({"k": [1, 1, 5, 5], "i": pa.array([2**53, 1, 2**60, 3], pa.int64())})
+    out = dense_group_by(table, "k", [("i", "sum"), ([], "count_all")])
+    assert out is not None
+    assert out.to_pydict() == {"k": [1, 5], "i_sum": [2**53 + 1, 2**60 + 3], "count_all": [2, 2]}
