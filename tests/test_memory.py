@@ -30,7 +30,7 @@ from shoal.errors import (
 )
 from shoal.exchange.merge import merge_sorted
 from shoal.exchange_spec import SortSpec
-from shoal.memory.pool import STATE_SHARE, MemoryPool
+from shoal.memory.pool import STATE_SHARE, HolderKind, MemoryPool
 from shoal.memory.size import parse_bytes
 from shoal.memory.spill import SpillSpace
 from shoal.physical.operators import hash_join
@@ -175,13 +175,30 @@ def test_pool_reservations() -> None:
     assert err.state_limit == state_limit
     assert "[stage 1, task 0, attempt 0] A needs 1B more memory" in str(err)
     assert isinstance(err, ExecutionError)
-    assert b.try_grow(1000 - pool.reserved, share=1.0)
+    # Buffered batches count against the limit (and their own share), not the state's.
+    c = pool.reservation("Exchange", kind=HolderKind.BUFFER)
+    assert not c.try_grow(1000 - pool.reserved + 1)
+    assert c.try_grow(1000 - pool.reserved)
+    assert pool.reserved == 1000 and pool.state_reserved == state_limit
     a.shrink(100)
     assert pool.reserved == 900 and pool.peak == 1000
     b.force_grow(5000)  # progress over budget, counted
     assert pool.reserved == 5900
     pool.free_all()
-    assert pool.reserved == 0 and a.size == 0 and b.size == 0
+    assert pool.reserved == 0 and pool.state_reserved == 0
+    assert a.size == 0 and b.size == 0 and c.size == 0
+
+
+def test_buffers_leave_operator_state_its_share() -> None:
+    # Exchange buffers waiting for their consumer must not take the consumer's room.
+    pool = MemoryPool(1000)
+    buffers = pool.reservation("Exchange", kind=HolderKind.BUFFER)
+    assert buffers.try_grow(int(1000 * STATE_SHARE), share=STATE_SHARE)
+    assert not buffers.try_grow(1, share=STATE_SHARE)  # buffers give way first
+    state = pool.reservation("Aggregate")
+    assert state.headroom() == 1000 - int(1000 * STATE_SHARE)
+    assert state.try_grow(state.headroom())
+    assert not state.try_grow(1)  # the whole limit is taken now
 
 
 def test_spill_files_round_trip_compressed(tmp_path: Path) -> None:

@@ -71,11 +71,10 @@ CASES: list[Case] = [
 
 
 # Past the hold bytes the filter waits for the keys; past the pool it gives up and
-# passes everything (a pool of 24 KiB, 12 KiB of it for operator state: the filter passes
-# all 4,000 rows, the joins spill).
+# passes everything (a pool of 16 KiB: the filter passes all 4,000 rows, the joins spill).
 @pytest.mark.parametrize(
     "settings",
-    [{}, {"runtime_filter_hold_bytes": 1}, {"memory_limit": 24 << 10}],
+    [{}, {"runtime_filter_hold_bytes": 1}, {"memory_limit": 16 << 10}],
     ids=["filtering", "waits", "gives_up"],
 )
 @pytest.mark.parametrize("partitions", [1, 3])

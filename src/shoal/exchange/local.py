@@ -19,7 +19,7 @@ from shoal.exchange.channel import Channel, Slots
 from shoal.exchange.merge import merge_sorted
 from shoal.exchange_spec import ExchangeKind, ExchangeSpec
 from shoal.hashing import partition_ids, split_by_partition
-from shoal.memory.pool import MemoryPool, Reservation
+from shoal.memory.pool import HolderKind, MemoryPool, Reservation
 from shoal.metrics.exchange import ExchangeMetrics
 
 HASH, BROADCAST, GATHER, MERGE, ROUND_ROBIN = (
@@ -60,7 +60,11 @@ class LocalExchange:
             budget_bytes, pool = sys.maxsize, None
 
         def reservation() -> Reservation | None:
-            return None if pool is None else pool.reservation(owner, producer_stage)
+            return (
+                None
+                if pool is None
+                else pool.reservation(owner, producer_stage, kind=HolderKind.BUFFER)
+            )
 
         def channel_set() -> list[Channel]:
             if spec.kind == MERGE:
@@ -82,7 +86,7 @@ class LocalExchange:
         self._merge_reservation = (
             None
             if pool is None or spec.kind != MERGE
-            else pool.reservation(f"{owner} (merge)", consumer_stage)
+            else pool.reservation(f"{owner} (merge)", consumer_stage, kind=HolderKind.BUFFER)
         )
 
     # ---------------------------------------------------------------- producer

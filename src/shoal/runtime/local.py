@@ -44,7 +44,7 @@ from shoal.errors import (
 from shoal.exchange.channel import Channel
 from shoal.exchange.local import LocalExchange
 from shoal.memory.allocator import retained_bytes
-from shoal.memory.pool import MemoryPool, release_if_above
+from shoal.memory.pool import HolderKind, MemoryPool, release_if_above
 from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.progress import ProgressListener, StageShape
@@ -139,7 +139,7 @@ class QueryRun:
             root.num_partitions,
             self.cancel_event.is_set,
             self.slots,
-            self.memory.reservation("ResultBuffer", root.id),
+            self.memory.reservation("ResultBuffer", root.id, kind=HolderKind.BUFFER),
         )
         for stage in graph.stages:
             self.metrics.stages[stage.id] = StageMetrics(stage.id, stage.num_partitions)

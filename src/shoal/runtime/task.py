@@ -21,7 +21,7 @@ from shoal.errors import QueryCancelledError
 from shoal.exchange.channel import Slots
 from shoal.exchange.spool import SpoolInput, SpoolWriter, read_spooled, read_spooled_slice
 from shoal.exchange_spec import InputSlice
-from shoal.memory.pool import MemoryPool, release_thread_unused
+from shoal.memory.pool import MemoryPool, PressureRelease, release_thread_unused
 from shoal.memory.spill import SpillSpace
 from shoal.metrics.operator import OperatorMetrics
 from shoal.metrics.task import TaskFigures
@@ -140,6 +140,7 @@ def run_fragment(
     cpu_started = time.thread_time()
     wall_started = time.perf_counter()
     rows_out = 0
+    pressure = PressureRelease(ctx.memory)
     # Evaluating a deeply nested expression recurses as deep as binding it did.
     try:
         with deep_recursion():
@@ -156,6 +157,7 @@ def run_fragment(
                     fault.before_output()
                 rows_out += batch.num_rows
                 write(batch)
+                pressure.output(batch.nbytes)
             if fault is not None:
                 fault.before_output()
     finally:

@@ -492,7 +492,20 @@ class HashAggregateExec(PhysicalPlan):
             """Out of budget: a partial aggregate passes its states on, the others spill."""
             nonlocal states, state_rows, merged_rows, pending, pending_rows, spill, emitted
             nonlocal unfolded
-            if pending:
+            if pending and self.keys and self.mode != PARTIAL and not fold_pays:
+                # About to spill rows that grouping hardly shrinks: they go out as
+                # they are (merged when their partition is finished) — out of room,
+                # the grouper's table (~1.3x its input) had nowhere to go but past
+                # the budget. (Rows of a few hot keys are still folded: that is what
+                # lets their partition fit.)
+                states.append(
+                    self._singletons(pending)
+                    if raw
+                    else pa.Table.from_batches(pending, self._state_schema)
+                )
+                unfolded = True
+                pending, pending_rows = [], 0
+            elif pending:
                 states.append(fold(pending))
                 pending, pending_rows = [], 0
             if not self.keys:
@@ -517,8 +530,8 @@ class HashAggregateExec(PhysicalPlan):
                         metrics,
                         buffer=buffer_bytes(ctx.settings.memory_limit),
                     )
-                for state in states:
-                    spill.add(state)
+                while states:
+                    spill.add(states.pop())  # each table freed once it is written
             states, state_rows, merged_rows, unfolded = [], 0, 0, False
             res.resize(0)
             if spill is not None:

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
@@ -476,7 +478,10 @@ _JUDGE_ROWS = 1 << 19
 
 class _JoinFiltering:
     """One scan task's application of the join filters published so far, batch by
-    batch; a filter that drops little is stopped after a while."""
+    batch: the filter that has kept the smallest share of its rows goes first, and a
+    mask that keeps most rows is ANDed with the next one instead of copying the batch
+    (Q21's lineitem scan: ``l_suppkey`` keeps 4%, ``l_orderkey`` half; Q8's three
+    filters). A filter that drops little is stopped after a while."""
 
     def __init__(self, targets: tuple[tuple[str, str], ...], ctx: TaskContext):
         self._targets = targets
@@ -485,23 +490,33 @@ class _JoinFiltering:
         self._kept: dict[str, int] = {}
         self._stopped: set[str] = set()
 
+    def _share_kept(self, target: tuple[str, str]) -> float:
+        seen = self._seen.get(target[0], 0)
+        return self._kept.get(target[0], 0) / seen if seen else 0.0
+
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         published = self._ctx.join_filters
         if not published:
             return batch
-        for filter_id, name in self._targets:
+        pending: npt.NDArray[np.bool_] | None = None  # ANDed masks not applied yet
+        for filter_id, name in sorted(self._targets, key=self._share_kept):
             found = published.get(filter_id)
             if found is None or filter_id in self._stopped or not batch.num_rows:
                 continue
             rows = batch.num_rows
             mask = found.mask(batch.column(name))
-            if mask is not None:
-                batch = batch.filter(pa.array(mask))
+            kept = rows if mask is None else int(np.count_nonzero(mask))
             seen = self._seen[filter_id] = self._seen.get(filter_id, 0) + rows
-            kept = self._kept[filter_id] = self._kept.get(filter_id, 0) + batch.num_rows
-            if seen >= _JUDGE_ROWS and kept >= _USELESS_KEPT_SHARE * seen:
+            total = self._kept[filter_id] = self._kept.get(filter_id, 0) + kept
+            if seen >= _JUDGE_ROWS and total >= _USELESS_KEPT_SHARE * seen:
                 self._stopped.add(filter_id)
-        return batch
+            if mask is None:
+                continue
+            pending = mask if pending is None else np.logical_and(pending, mask, out=mask)
+            if 2 * int(np.count_nonzero(pending)) <= rows:
+                # Selective so far: copy the rows now, the next filters see fewer.
+                batch, pending = batch.filter(pa.array(pending)), None
+        return batch if pending is None else batch.filter(pa.array(pending))
 
 
 _FLIP = {
