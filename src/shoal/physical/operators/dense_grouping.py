@@ -149,15 +149,8 @@ def _group_runs(
         if fn == "count":
             out[f"{col}_{fn}"] = pa.array(counts)
             continue
-        if not (integer_like(arg.type) or pa.types.is_decimal128(arg.type)):
-            return None  # floats: their rounding would differ from Arrow's
-        unscaled = _int64_values(arg)
+        unscaled = _summable(arg, valid, 2**63)
         if unscaled is None:
-            return None
-        if valid is not None:
-            unscaled = np.where(valid, unscaled, 0)
-        largest = max(abs(int(unscaled.min(initial=0))), abs(int(unscaled.max(initial=0))))
-        if largest * n >= 2**63:
             return None
         totals = np.add.reduceat(unscaled, starts)
         out[f"{col}_{fn}"] = _sums_array(totals, counts, arg.type)
@@ -203,6 +196,23 @@ def _int64_values(column: pa.ChunkedArray) -> npt.NDArray[np.int64] | None:
     return pooled_concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
+def _summable(
+    arg: pa.ChunkedArray, valid: npt.NDArray[np.bool_] | None, exact_below: float
+) -> npt.NDArray[np.int64] | None:
+    """``arg``'s (unscaled) values as int64, NULLs as 0, or None when they are not
+    integers or decimals (float sums round differently from Arrow's) or when their
+    largest magnitude times the row count could reach ``exact_below``."""
+    if not (integer_like(arg.type) or pa.types.is_decimal128(arg.type)):
+        return None
+    unscaled = _int64_values(arg)
+    if unscaled is None:
+        return None
+    if valid is not None:
+        unscaled = np.where(valid, unscaled, 0)
+    largest = max(abs(int(unscaled.min(initial=0))), abs(int(unscaled.max(initial=0))))
+    return None if largest * len(unscaled) >= exact_below else unscaled
+
+
 def _aggregate(
     arg: pa.ChunkedArray,
     fn: str,
@@ -216,15 +226,8 @@ def _aggregate(
     )
     if fn == "count":
         return pa.array(_at(counts, present))
-    if not (integer_like(arg.type) or pa.types.is_decimal128(arg.type)):
-        return None  # floats: their rounding would differ from Arrow's
-    unscaled = _int64_values(arg)
+    unscaled = _summable(arg, valid, _EXACT)
     if unscaled is None:
-        return None
-    if valid is not None:
-        unscaled = np.where(valid, unscaled, 0)
-    largest = max(abs(int(unscaled.min(initial=0))), abs(int(unscaled.max(initial=0))))
-    if largest * len(unscaled) >= _EXACT:
         return None
     sums = np.bincount(slots, weights=unscaled, minlength=len(rows_per_slot))
     del unscaled

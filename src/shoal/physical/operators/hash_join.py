@@ -567,6 +567,14 @@ class HashJoinExec(JoinShape, PhysicalPlan):
         keys = [_key(batch, k) for k in self.right_keys]
         for ri, li in index.probe_pieces(keys, ctx.settings.batch_rows):
             if self.residual is not None and len(li):
+                # A left row matched already needs no more pairs judged: only the
+                # others are taken and evaluated (Q21's EXISTS: most of an order's
+                # lineitems pair with a row an earlier one matched).
+                fresh = ~matched[li]
+                if not fresh.all():
+                    li, ri = li[fresh], ri[fresh]
+                    if not len(li):
+                        continue
                 pairs = residual_pairs(left, batch, li, ri, self.residual)
                 li = li[np.asarray(evaluate_predicate(self.residual, pairs))]
             matched[li] = True
