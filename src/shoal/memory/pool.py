@@ -157,12 +157,13 @@ class PressureRelease:
         self._every = max(1, pool.limit // 8)
         self._since = 0
 
-    def output(self, nbytes: int) -> None:
-        self._since += nbytes
+    def output(self, batch: pa.RecordBatch) -> None:
+        if 2 * self._pool.peak < self._pool.limit:
+            return  # no pressure: not even the batch's size is looked at
+        self._since += batch.nbytes
         if self._since >= self._every:
             self._since = 0
-            if 2 * self._pool.peak >= self._pool.limit:
-                pa.default_memory_pool().release_unused()
+            pa.default_memory_pool().release_unused()
 
 
 def release_if_above(retain_bytes: int) -> None:

@@ -157,7 +157,7 @@ def run_fragment(
                     fault.before_output()
                 rows_out += batch.num_rows
                 write(batch)
-                pressure.output(batch.nbytes)
+                pressure.output(batch)
             if fault is not None:
                 fault.before_output()
     finally:
