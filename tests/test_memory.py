@@ -30,7 +30,8 @@ from shoal.errors import (
 )
 from shoal.exchange.merge import merge_sorted
 from shoal.exchange_spec import SortSpec
-from shoal.memory.pool import STATE_SHARE, HolderKind, MemoryPool
+from shoal.memory import pool as pool_module
+from shoal.memory.pool import STATE_SHARE, HolderKind, MemoryPool, PressureRelease
 from shoal.memory.size import parse_bytes
 from shoal.memory.spill import SpillSpace
 from shoal.physical.operators import hash_join
@@ -609,3 +610,23 @@ def test_scan_batches_shrink_for_wide_rows_under_a_small_budget(tmp_path: Path) 
     assert batch_rows("256MiB", ("k", "pad")) < 1 << 17
     # A large budget leaves batch_rows alone.
     assert batch_rows("16GiB", ("k", "pad")) == 1 << 17
+
+
+def test_pressure_release_frees_thread_pages_only_under_pressure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+
+    class CountingPool:
+        def release_unused(self) -> None:
+            calls.append(1)
+
+    monkeypatch.setattr(pool_module.pa, "default_memory_pool", lambda: CountingPool())
+    pool = MemoryPool(800)
+    release = PressureRelease(pool)  # every 800 / 8 = 100 bytes of output
+    batch = pa.record_batch({"x": pa.array(np.zeros(100, np.int64))})  # 800 bytes
+    release.output(batch)
+    assert calls == []  # the pool never came near its limit
+    pool.reservation("A").force_grow(400)  # peaked at half the limit: pressure
+    release.output(batch)
+    assert calls == [1]
