@@ -5,8 +5,9 @@ final / single: the best rows of a single partition, then the offset and limit.
 
 Needs: partial any; final/single ``SinglePartition``. Gives: partial its input's
 partitioning; final a single sorted partition. Holds at most k rows plus one
-batch, reserved from the query's pool; never spills: when the k rows do not fit
-the budget it raises ``ResourceExhaustedError``.
+batch, reserved from the query's pool (the batch and its sorted copy admitted past
+the budget when they must be: they are in memory anyway); never spills: when the k
+rows do not fit the budget it raises ``ResourceExhaustedError``.
 """
 
 from __future__ import annotations
@@ -79,12 +80,16 @@ class TopKExec(PhysicalPlan):
             table = pa.Table.from_batches([batch])
             if best is not None:
                 table = pa.concat_tables([best, table])
-            # The heap plus the new batch, and the sorted copy of both.
-            res.resize(2 * table.nbytes)
+            # The heap plus the new batch, and the sorted copy of both. The batch is in
+            # memory already and the copy lives for this step only: admitted past the
+            # budget if need be; what must fit is the k rows kept (checked below).
+            if not res.try_resize(2 * table.nbytes):
+                res.force_resize(2 * table.nbytes)
             best = sort_table(table, self.keys)
             if k is not None:
                 best = best.slice(0, k)
-            res.resize(best.nbytes)
+            res.resize(0)
+            res.resize(best.nbytes)  # raises when the k rows alone do not fit
         if best is None:
             return
         if self.mode != "partial":
