@@ -54,7 +54,7 @@ class HolderKind(Enum):
     limit (and the limit); batches buffered between operators (exchange and result
     buffers) only against the share their holder asks for, so buffers waiting for a
     consumer never leave that consumer's state without room (a grace partition of a
-    few bytes once failed under a 24 KiB budget because exchange buffers held the
+    few bytes once failed under a 16 KiB budget because exchange buffers held the
     whole state share)."""
 
     STATE = "state"
@@ -281,13 +281,16 @@ class Reservation:
     ):
         self.pool = pool
         self.kind = kind
-        self._state = kind is HolderKind.STATE
         self.owner = owner
         self.stage = stage
         self.task = task
         self.metrics = metrics
         self.size = 0
         self.peak = 0
+
+    @property
+    def _state(self) -> bool:
+        return self.kind is HolderKind.STATE
 
     def try_grow(self, n: int, share: float = 1.0) -> bool:
         """Grow by ``n`` bytes if the pool stays within ``share`` of its limit and,

@@ -67,8 +67,9 @@ class SpillPartitions:
             if not whole.num_rows:
                 continue
             # Split a slice at a time: splitting copies what it splits, and a merged
-            # state table is one batch of up to the whole state share (a 50 M-row
-            # GROUP BY under 512 MiB held ~250 MiB of pieces beside its states).
+            # state table is one batch of up to the whole state share (when the 50 M-row
+            # GROUP BY of bench/memory.py spilled under 512 MiB, Arrow held up to ~300
+            # MiB more than was reserved).
             step = max(1, whole.num_rows * self._slice_bytes // max(1, whole.nbytes))
             for start in range(0, whole.num_rows, step):
                 self._add(whole.slice(start, step))

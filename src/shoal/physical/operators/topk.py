@@ -83,8 +83,7 @@ class TopKExec(PhysicalPlan):
             # The heap plus the new batch, and the sorted copy of both. The batch is in
             # memory already and the copy lives for this step only: admitted past the
             # budget if need be; what must fit is the k rows kept (checked below).
-            if not res.try_resize(2 * table.nbytes):
-                res.force_resize(2 * table.nbytes)
+            res.force_resize(2 * table.nbytes)
             best = sort_table(table, self.keys)
             if k is not None:
                 best = best.slice(0, k)
