@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,36 @@ def test_materialized_plans_have_no_runtime_filters(tpch_sf01_dir: Path) -> None
     assert "RuntimeFilter" not in materialized and "publishes=" not in materialized
     assert "Runtime filters: off (retry_policy=task runs a stage only after" in materialized
     assert con.settings.runtime_filters  # the connection's own setting is untouched
+
+
+def test_a_yielding_task_gives_its_slot_to_a_waiting_one() -> None:
+    slots = TaskSlots(1)
+    slots.acquire()
+    slots.yield_to_waiting()  # nobody waits: it keeps its slot and returns at once
+    slots.release()
+    order: list[str] = []
+    holding = threading.Event()
+
+    def ahead() -> None:  # reads ahead on the only slot
+        slots.acquire()
+        holding.set()
+        while not slots._waiting:  # until the other task is parked in acquire
+            time.sleep(0.001)
+        slots.yield_to_waiting()  # the waiting task runs first ...
+        order.append("ahead")  # ... and this one resumes once the slot is free again
+        slots.release()
+
+    def needed() -> None:
+        holding.wait()
+        slots.acquire()
+        order.append("needed")
+        slots.release()
+
+    threads = [threading.Thread(target=ahead), threading.Thread(target=needed)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert order == ["needed", "ahead"]
+    slots.acquire()  # both gave their slots back
+    slots.release()

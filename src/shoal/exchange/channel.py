@@ -40,13 +40,19 @@ POOL_SHARE = 0.5
 class Slots(Protocol):
     def acquire(self) -> None: ...
     def release(self) -> None: ...
+    def yield_to_waiting(self) -> None: ...
 
 
-class _NoSlots:
+class NoSlots:
+    """No limit on computing tasks (a task in a process of its own)."""
+
     def acquire(self) -> None:
         pass
 
     def release(self) -> None:
+        pass
+
+    def yield_to_waiting(self) -> None:
         pass
 
 
@@ -63,7 +69,7 @@ class Channel:
         self._reservation = reservation
         self._open_producers = producers
         self._cancelled = cancelled
-        self._slots = slots or _NoSlots()
+        self._slots = slots or NoSlots()
         self._queue: collections.deque[pa.RecordBatch] = collections.deque()
         self._bytes = 0
         self._cond = threading.Condition()

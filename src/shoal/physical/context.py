@@ -126,6 +126,10 @@ class TaskContext:
     wait_filter: Callable[[str, int], Any] = lambda fid, sources: None
     # A publishing task that will not publish (its side spilled): the filter passes all.
     withdraw_filter: Callable[[str, int], None] = lambda fid, part: None
+    # Work ahead of need (a filter's input read before its keys exist) calls this
+    # between batches: the task's CPU slot goes to a task waiting for one, if any
+    # (runtime/slots.py).
+    yield_slot: Callable[[], None] = lambda: None
     # True when ``shared`` really is shared by all tasks of the stage: scans may then
     # hand out their splits on demand (a split queue) instead of a fixed share each.
     shares_across_tasks: bool = False

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from shoal.errors import QueryCancelledError
-from shoal.exchange.channel import Slots
+from shoal.exchange.channel import NoSlots, Slots
 from shoal.exchange.spool import SpoolInput, SpoolWriter, read_spooled, read_spooled_slice
 from shoal.exchange_spec import InputSlice
 from shoal.memory.pool import MemoryPool, PressureRelease, release_thread_unused
@@ -33,14 +33,6 @@ from shoal.runtime.filters import RuntimeFilters, StageFilters
 from shoal.runtime.protocol import TaskDescription, TaskReport
 from shoal.runtime.shared import SharedValues
 from shoal.stages.graph import Stage
-
-
-class _NoSlots:
-    def acquire(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
 
 
 @dataclass
@@ -64,7 +56,7 @@ class TaskServices:
     @staticmethod
     def standalone(slots: Slots | None = None) -> TaskServices:
         """Services for tasks in a process of their own (an executor's worker)."""
-        s = slots or _NoSlots()
+        s = slots or NoSlots()
         return TaskServices(s, SharedValues(s))
 
 
@@ -120,6 +112,7 @@ def run_fragment(
     if filters is not None:
         ctx.publish_filter = filters.publish
         ctx.poll_filter = filters.poll
+        ctx.yield_slot = services.slots.yield_to_waiting
         ctx.wait_filter = lambda fid, sources: filters.wait(fid, sources, cancelled)
         ctx.withdraw_filter = filters.task_ended
     # Operators are keyed by their position in the fragment, so all tasks'
