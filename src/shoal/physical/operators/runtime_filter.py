@@ -8,13 +8,14 @@ in such a join and are dropped too. The keys arrive at run time from the join's
 tasks (``runtime/filters.py``).
 
 Holds its input while the keys are not yet known, up to
-``runtime_filter_hold_bytes`` and reserved from the query's pool, reading ahead only on
-a CPU slot no other task waits for (``TaskContext.yield_slot``): the tasks computing
-the keys go first. Past the hold bytes it waits for the keys (lending its CPU slot): the publishing join publishes
-(or withdraws) before it reads this side, so the wait ends, and what it saves is
-large — Q21's lineitem scan ran ahead of the keys, and passing it on unfiltered
-shipped and probed 4.4M of its 6M rows instead of ~2.5M. Past the pool it gives up
-and passes everything on unfiltered (always correct: the filter only saves work).
+``runtime_filter_hold_bytes`` and reserved from the query's pool, reading ahead only
+on a CPU slot no other task waits for (``TaskContext.yield_slot``): the tasks that
+compute the keys go first. Past the hold bytes it waits for the keys (lending its CPU
+slot): the publishing join publishes (or withdraws) before it reads this side, so the
+wait ends, and what it saves is large — Q21's lineitem scan ran ahead of the keys,
+and passing it on unfiltered shipped and probed 4.4M of its 6M rows instead of
+~2.5M. Past the pool it gives up and passes everything on unfiltered (always
+correct: the filter only saves work).
 When its input ends before the keys arrive, it waits for them too. Never spills.
 """
 
