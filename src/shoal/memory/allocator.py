@@ -33,11 +33,13 @@ _PURGE_DELAY_ENV = "MIMALLOC_PURGE_DELAY"
 
 #: A query that ends with the process holding more than this resident hands every
 #: free page back (``retained_bytes``); below it the pages stay for the next query.
-#: The pages handed back are faulted in and zeroed again by the next query: over TPC-H
-#: SF 1 run back to back, each larger query handed back 330-395 MiB. At 2 GiB the
-#: runs took 2-6% less time (paired, in one process) but the peak RSS rose 45-90 MiB
-#: (640-663 → 707-752 MiB), past twice DuckDB's: this is the RSS side of that trade.
-RETAIN_MAX_BYTES = 512 << 20
+#: Every page handed back is faulted in and zeroed again by the next query that needs
+#: it: at 512 MiB, TPC-H SF 1 run back to back handed back 330-395 MiB after each of
+#: its larger queries. At 2 GiB the runs took 2-6% less time (paired, in one
+#: process); with glibc at one arena (``pool.fix_mmap_threshold``) the peak RSS stayed
+#: where the 512 MiB bound had it (655-666 → 659 MiB). Freed pages left here still go
+#: back after ``PURGE_DELAY_MS``.
+RETAIN_MAX_BYTES = 2 << 30
 #: ... and never more than this share of the query's memory limit.
 RETAIN_SHARE = 1 / 8
 

@@ -81,11 +81,19 @@ _MMAP_THRESHOLD = 2 << 20
 # ... and for the free space at the top of an arena past which free() gives it back.
 _M_TRIM_THRESHOLD = -1
 _TRIM_THRESHOLD = 8 << 20
+# ... and for how many arenas malloc keeps (by default eight per core, one per thread
+# until then). One: numpy allocates with the GIL held, so per-thread arenas buy no
+# concurrency; they only multiply the freed chunks each arena keeps for its own thread.
+# Over TPC-H SF 1 (5 runs of each query in one process, no collect at a query's end)
+# the peak RSS was 659 MiB with one arena against 707-752 MiB with the default.
+_M_ARENA_MAX = -8
+_ARENA_MAX = 1
 
 
 def fix_mmap_threshold() -> None:
-    """Fix glibc's mmap threshold at 2 MiB (once per process; not where
-    ``MALLOC_MMAP_THRESHOLD_`` already sets it, nor off glibc).
+    """Fix glibc's mmap threshold at 2 MiB and its arenas at one (once per process;
+    not where ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_ARENA_MAX`` already set them, nor
+    off glibc).
 
     Why: numpy's arrays come from malloc, and glibc raises the threshold to the size of
     every mapped block freed (up to 32 MiB), so after the first few queries arrays of
@@ -111,11 +119,13 @@ def fix_mmap_threshold() -> None:
     if _MMAP_FIXED or not sys.platform.startswith("linux"):
         return
     _MMAP_FIXED = True
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return
     try:
         mallopt: Callable[[int, int], int] = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
+        return
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        mallopt(_M_ARENA_MAX, _ARENA_MAX)
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return
     mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
     mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
