@@ -61,6 +61,11 @@ def main() -> None:
     report(
         "split_by_partition 3 cols -> 8", rows, best_of(lambda: split_by_partition(batch, ids, 8))
     )
+    report(
+        "split_by_partition 3 cols -> 8, slices",
+        rows,
+        best_of(lambda: split_by_partition(batch, ids, 8, owned=False)),
+    )
 
 
 if __name__ == "__main__":

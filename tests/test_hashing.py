@@ -493,11 +493,12 @@ def _batch(n: int) -> pa.RecordBatch:
     )
 
 
+@pytest.mark.parametrize("owned", [True, False])
 @pytest.mark.parametrize("n", [1, 3, 8, 300, 70_000])
-def test_split_by_partition_round_trips(n: int) -> None:
+def test_split_by_partition_round_trips(n: int, owned: bool) -> None:
     batch = _batch(2000).slice(7)
     ids = partition_ids([batch["k"], batch["s"]], n)
-    parts = split_by_partition(batch, ids, n)
+    parts = split_by_partition(batch, ids, n, owned=owned)
     assert len(parts) == n
     assert sum(p.num_rows for p in parts) == batch.num_rows
     np.testing.assert_array_equal([p.num_rows for p in parts], np.bincount(ids, minlength=n))
@@ -509,6 +510,22 @@ def test_split_by_partition_round_trips(n: int) -> None:
             assert (np.diff(keys) > 0).all()  # original order kept
     rebuilt = pa.Table.from_batches(parts, schema=batch.schema).sort_by("k")
     assert rebuilt.equals(pa.Table.from_batches([batch]))
+
+
+def test_owned_split_outputs_do_not_share_buffers() -> None:
+    """An owned part must not pin its siblings' rows: freeing the others frees them."""
+    batch = _batch(5000)
+    ids = partition_ids([batch["k"]], 4)
+    before = pa.total_allocated_bytes()
+    parts = split_by_partition(batch, ids, 4)
+    assert pa.total_allocated_bytes() - before <= batch.nbytes * 1.25
+    keep = parts[1]
+    del parts
+    # What stays allocated is about one part's rows, not the whole shuffled batch.
+    assert pa.total_allocated_bytes() - before <= keep.nbytes * 1.5 + 4096
+    sliced = split_by_partition(batch, ids, 4, owned=False)
+    data_buffers = {b.address for b in sliced[0].column(0).buffers() if b is not None}
+    assert data_buffers & {b.address for b in sliced[3].column(0).buffers() if b is not None}
 
 
 def test_split_by_partition_edge_cases() -> None:

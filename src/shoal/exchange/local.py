@@ -77,6 +77,7 @@ class LocalExchange:
                 Channel(budget_bytes, producers, cancelled, slots, reservation()) for _ in range(n)
             ]
 
+        self._pool = pool
         self.copies = [channel_set() for _ in range(readers)]
         self.channels = self.copies[0]  # what the figures count: one copy of the data
         self._claimed = [0] * max(n, producers, 1)  # per consumer partition: copies handed out
@@ -98,7 +99,11 @@ class LocalExchange:
         if spec.kind == HASH:
             keys = [batch.column(k) for k in spec.keys]
             ids = partition_ids(keys, spec.num_partitions)
-            for dest, part in enumerate(split_by_partition(batch, ids, spec.num_partitions)):
+            # Consumers drain and spill at their own pace: under pressure a slice that
+            # pins its siblings' rows is memory the pool cannot see.
+            owned = self._pool is not None and self._pool.under_pressure
+            parts = split_by_partition(batch, ids, spec.num_partitions, owned=owned)
+            for dest, part in enumerate(parts):
                 if part.num_rows:
                     self._put(dest, part)
         elif spec.kind == BROADCAST:

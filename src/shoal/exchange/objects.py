@@ -5,7 +5,7 @@ a producer task deals its output to the exchange's destinations (``ObjectOutput`
 then hands back one IPC stream per destination; each consumer task gets, per input
 stage, the buffers of every producer addressed to it and reads them back
 (``read_objects``). IPC rather than pickled batches because a sliced batch (what
-``split_by_partition`` returns) pickles its whole parent buffer, while the IPC writer
+``split_by_partition(owned=False)`` returns) pickles its whole parent buffer, while the IPC writer
 writes only the rows of the slice; reading the stream back maps the buffer without
 copying it.
 
@@ -64,7 +64,9 @@ class ObjectOutput:
         spec = self.spec
         if spec is not None and spec.kind == ExchangeKind.HASH:
             ids = partition_ids([batch.column(k) for k in spec.keys], spec.num_partitions)
-            for dest, part in enumerate(split_by_partition(batch, ids, spec.num_partitions)):
+            # Every part is held to the task's end: slices pin nothing that is not held.
+            parts = split_by_partition(batch, ids, spec.num_partitions, owned=False)
+            for dest, part in enumerate(parts):
                 if part.num_rows:
                     self.parts[dest].append(part)
         elif spec is not None and spec.kind == ExchangeKind.ROUND_ROBIN:

@@ -201,6 +201,10 @@ def release_unused() -> None:
         _MALLOC_TRIM(0)
 
 
+# ``MemoryPool.under_pressure`` holds from 1 / PRESSURE_DIVISOR of the limit reserved.
+PRESSURE_DIVISOR = 4
+
+
 class MemoryPool:
     def __init__(self, limit_bytes: int = UNLIMITED):
         fix_mmap_threshold()
@@ -222,6 +226,13 @@ class MemoryPool:
     @property
     def state_reserved(self) -> int:
         return self._state_reserved
+
+    @property
+    def under_pressure(self) -> bool:
+        """A quarter of the limit or more is reserved: from here on, memory nobody counts
+        (a buffer pinned by a zero-copy slice of it) can decide whether the query fits,
+        and cheap shortcuts that hold such memory should give way to owned copies."""
+        return self._reserved * PRESSURE_DIVISOR >= self.limit
 
     def state_headroom(self) -> int:
         """Bytes operator state could still grow by right now."""
