@@ -24,7 +24,11 @@ RECURSION_LIMIT = 40_000
 #: through C (constructors, ``sorted(key=...)``). Only touched pages are committed.
 STACK_BYTES = 512 << 20
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # the reference count of deep_recursion's users
+# Held while a thread starts under the raised stack size. Apart from ``_lock``: a start
+# waits until the new thread runs, and a task entering deep_recursion meanwhile would
+# wait for that (and for the GIL the started thread holds) before its first batch.
+_stack_lock = threading.Lock()
 _users = 0
 _saved_limit = 0
 
@@ -54,7 +58,7 @@ def start_thread(target: Callable[..., Any], args: tuple[Any, ...], name: str) -
     """Start a daemon thread with a STACK_BYTES C stack."""
     thread = threading.Thread(target=target, args=args, name=name, daemon=True)
     # The stack size is a process-wide setting read when a thread starts.
-    with _lock:
+    with _stack_lock:
         previous = threading.stack_size(STACK_BYTES)
         try:
             thread.start()
